@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory of the pipeline, written to bench/results/."""

@@ -1,0 +1,1 @@
+"""The `callapi-events` command line: one entry point for every component."""

@@ -1,0 +1,3 @@
+from callapi_events.cli import main
+
+main()

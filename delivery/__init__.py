@@ -1,0 +1,1 @@
+"""Delivery workers: HTTP notifications with retries, dead letters, signing and isolation."""

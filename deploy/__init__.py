@@ -1,0 +1,1 @@
+"""Deployment: the local real stack (`deploy/local`), Kubernetes manifests and container files."""

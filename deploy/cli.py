@@ -1,0 +1,97 @@
+"""Commands for the local stack and the topics."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schemas.settings import Settings
+
+if TYPE_CHECKING:
+    from deploy.local.stack import Stack
+
+console = Console()
+stack_app = typer.Typer(help="The local real stack: Apache Kafka (KRaft) and PostgreSQL on 127.0.0.1.")
+topics_app = typer.Typer(help="Kafka topics of the pipeline, as declared in schemas/topics.py.")
+
+StackDir = Annotated[
+    Path | None, typer.Option(help="Folder for the stack's data and logs [default: CALLAPI_STACK_DIR or .stack]")
+]
+
+
+def _stack(stack_dir: Path | None) -> Stack:
+    from deploy.local.stack import Stack
+
+    settings = Settings()
+    return Stack.at(stack_dir or settings.stack_dir, settings.cache_dir / "maven")
+
+
+def _print(rows: dict[str, str], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("service")
+    table.add_column("state")
+    for name, state in rows.items():
+        table.add_row(name, state)
+    console.print(table)
+
+
+def _run_stack_action(action: str, stack_dir: Path | None) -> None:
+    from deploy.local.errors import StackError
+
+    try:
+        with console.status(f"stack {action} …"):
+            rows = getattr(_stack(stack_dir), action)()
+    except StackError as error:
+        console.print(f"[red]stack {action} failed:[/red] {error}")
+        raise typer.Exit(1) from None
+    _print(rows, f"local stack: {action}")
+
+
+@stack_app.command("up")
+def stack_up(stack_dir: StackDir = None) -> None:
+    """Start Kafka and PostgreSQL (first run: downloads Kafka with Maven, installs PostgreSQL if missing)."""
+    _run_stack_action("up", stack_dir)
+
+
+@stack_app.command("down")
+def stack_down(stack_dir: StackDir = None) -> None:
+    """Stop what `stack up` started, and nothing else. Data stays for the next `up`."""
+    _run_stack_action("down", stack_dir)
+
+
+@stack_app.command("status")
+def stack_status(stack_dir: StackDir = None) -> None:
+    """Show what runs where."""
+    _run_stack_action("status", stack_dir)
+
+
+@topics_app.command("create")
+def topics_create(
+    partitions: Annotated[
+        int | None, typer.Option(help="Partitions per topic [default: CALLAPI_PARTITIONS or 12]")
+    ] = None,
+) -> None:
+    """Create every missing topic (idempotent) and report what was created."""
+    from deploy.topics import create_topics
+
+    settings = Settings() if partitions is None else Settings(partitions=partitions)
+    try:
+        report = asyncio.run(create_topics(settings.kafka_bootstrap, settings.topic_specs()))
+    except Exception as error:  # an unreachable broker surfaces as several aiokafka error types
+        console.print(
+            f"[red]Could not create topics on {settings.kafka_bootstrap}:[/red] {error!r}\n"
+            "Is Kafka running? `callapi-events stack up` starts the local one."
+        )
+        raise typer.Exit(1) from None
+    for name in report.created:
+        console.print(f"[green]created[/green] {name}")
+    for name in report.existing:
+        console.print(f"[dim]exists[/dim]  {name}")
+    for line in report.mismatched:
+        console.print(f"[yellow]warning[/yellow] {line}")
+    console.print(f"{len(report.created)} created, {len(report.existing)} already there.")

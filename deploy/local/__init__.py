@@ -1,0 +1,1 @@
+"""The local real stack: Apache Kafka (KRaft, from Maven Central) and PostgreSQL (Debian's binaries)."""

@@ -1,0 +1,161 @@
+"""PostgreSQL for the local stack: the system's binaries, our own data folder, a `callapi` database.
+
+PostgreSQL refuses to run as root, so when we are root the server runs as the package's `postgres` user.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from deploy.local.errors import StackError
+from deploy.local.process import free_port, port_in_use
+
+USER = "callapi"
+PASSWORD = "callapi"
+DATABASE = "callapi"
+PREFERRED_PORT = 5432
+
+
+def find_bin_dir() -> Path | None:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+    for found in reversed(candidates):
+        if (Path(found) / "pg_ctl").exists():
+            return Path(found)
+    pg_ctl = shutil.which("pg_ctl")
+    return Path(pg_ctl).parent if pg_ctl else None
+
+
+def ensure_installed() -> Path:
+    bin_dir = find_bin_dir()
+    if bin_dir is not None:
+        return bin_dir
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise StackError(
+            "PostgreSQL server binaries were not found. Install them (Debian/Ubuntu: "
+            "`sudo apt-get install postgresql`), then run `callapi-events stack up` again."
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for args in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "postgresql"]):
+        result = subprocess.run(args, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise StackError(f"`{' '.join(args)}` failed:\n{result.stderr[-2000:]}")
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        raise StackError("apt-get installed postgresql but pg_ctl was not found under /usr/lib/postgresql.")
+    return bin_dir
+
+
+class Postgres:
+    """A PostgreSQL cluster in `stack_dir/postgres`, listening on 127.0.0.1 only."""
+
+    def __init__(self, *, stack_dir: Path):
+        self.home = stack_dir / "postgres"
+        self.data = self.home / "data"
+        self.port_file = self.home / "port"
+
+    @property
+    def port(self) -> int:
+        try:
+            return int(self.port_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return PREFERRED_PORT
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{DATABASE}"
+
+    def _run(self, bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(bin_dir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        return subprocess.run(command, capture_output=True, text=True)
+
+    def _prepare_folder(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.home, "postgres", "postgres")
+            for parent in [self.home, *self.home.parents]:
+                if parent.stat().st_mode & 0o001 == 0:
+                    raise StackError(
+                        f"{parent} is not searchable by other users, so the `postgres` user cannot reach "
+                        "its data folder. `chmod o+x` it or choose another --stack-dir."
+                    )
+
+    def _init(self, bin_dir: Path) -> None:
+        pw_file = self.home / "pwfile"
+        pw_file.write_text(PASSWORD + "\n")
+        if os.geteuid() == 0:
+            shutil.chown(pw_file, "postgres", "postgres")
+        result = self._run(
+            bin_dir, "initdb", "-D", str(self.data), "-U", USER, f"--pwfile={pw_file}",
+            "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C.UTF-8",
+        )
+        pw_file.unlink()
+        if result.returncode != 0:
+            raise StackError("initdb failed:\n" + result.stdout + result.stderr)
+        port = PREFERRED_PORT if not port_in_use(PREFERRED_PORT) else free_port()
+        self.port_file.write_text(str(port))
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"\nlisten_addresses = '127.0.0.1'\nport = {port}\n"
+                f"unix_socket_directories = '{self.home}'\nmax_connections = 300\n"
+                "shared_buffers = 128MB\nfsync = on\nlogging_collector = off\n"
+            )
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists() and self._pg_ctl_status()
+
+    def _pg_ctl_status(self) -> bool:
+        bin_dir = find_bin_dir()
+        return bin_dir is not None and self._run(bin_dir, "pg_ctl", "status", "-D", str(self.data)).returncode == 0
+
+    def up(self) -> str:
+        bin_dir = ensure_installed()
+        self._prepare_folder()
+        if not (self.data / "PG_VERSION").exists():
+            self._init(bin_dir)
+        if self.running():
+            return f"already running on 127.0.0.1:{self.port}"
+        if port_in_use(self.port):
+            raise StackError(
+                f"Port {self.port} is in use by another program; stop it, or delete {self.home} "
+                "so that `stack up` picks a free port."
+            )
+        result = self._run(
+            bin_dir, "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.home / "server.log")
+        )
+        if result.returncode != 0:
+            raise StackError(f"PostgreSQL did not start; see {self.home / 'server.log'}.\n{result.stderr}")
+        self._ensure_database(bin_dir)
+        return f"started on 127.0.0.1:{self.port}"
+
+    def _ensure_database(self, bin_dir: Path) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            result = self._run(
+                bin_dir, "psql", "-h", str(self.home), "-p", str(self.port), "-U", USER, "-d", "postgres",
+                "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",
+            )
+            if result.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise StackError("PostgreSQL started but does not answer queries:\n" + result.stderr)
+            time.sleep(0.5)
+        if result.stdout.strip() != "1":
+            self._run(bin_dir, "createdb", "-h", str(self.home), "-p", str(self.port), "-U", USER, DATABASE)
+
+    def down(self) -> str:
+        if not self.running():
+            return "not running"
+        bin_dir = find_bin_dir()
+        assert bin_dir is not None
+        result = self._run(bin_dir, "pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data))
+        return "stopped" if result.returncode == 0 else f"stop failed: {result.stderr.strip()}"
+
+    def status(self) -> str:
+        return f"ready on 127.0.0.1:{self.port} (data {self.data})" if self.running() else "stopped"

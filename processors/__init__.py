@@ -1,0 +1,1 @@
+"""The Faust stream processor: call events joined with per-extension request config."""

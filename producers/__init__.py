@@ -1,0 +1,1 @@
+"""Producers: the CallEvent producer SDK, the ingest endpoint, the PBX simulator, the demo."""

@@ -1,0 +1,128 @@
+"""CallEvent: one telephone call event of one extension, as it travels on `call-events`."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+
+from schemas.extensions import canonical_extension, tenant_of
+
+PARAMETER_NAMES = (
+    "CallID",
+    "CallerIDNum",
+    "CallerIDName",
+    "CalledDID",
+    "CalledExtension",
+    "CallStatus",
+    "CallFlow",
+    "CallerExtension",
+    "CalledNumber",
+)
+"""The default request parameters, with VoipNow's exact names, in VoipNow's order."""
+
+
+class EventType(IntEnum):
+    """The event types, numbered as VoipNow numbers them."""
+
+    DIAL_IN = 0
+    DIAL_OUT = 1
+    HANGUP = 2
+    ANSWER_IN = 3
+    ANSWER_OUT = 4
+
+    @property
+    def slug(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def parse(cls, value: object) -> EventType:
+        """Accept 2, "2", "hangup", "HANGUP" or an EventType."""
+        if isinstance(value, EventType):
+            return value
+        if isinstance(value, bool):
+            raise ValueError("event type must be 0-4 or a name such as dial-in")
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+            try:
+                return cls(int(value))
+            except ValueError:
+                raise ValueError(f"event type {value!r} is not 0-4") from None
+        if isinstance(value, str):
+            key = value.strip().upper().replace("-", "_")
+            if key in cls.__members__:
+                return cls[key]
+        raise ValueError(f"event type {value!r} is not one of {', '.join(t.slug for t in cls)} (0-4)")
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp needs a time zone, e.g. 2026-11-27T10:00:00Z")
+    return value.astimezone(UTC)
+
+
+EventTypeSlug = Annotated[
+    EventType,
+    BeforeValidator(EventType.parse),
+    PlainSerializer(lambda t: t.slug, return_type=str),
+    WithJsonSchema({"type": "string", "enum": [t.slug for t in EventType]}),
+]
+"""An event type that travels as its slug (`dial-in`) and is read from a slug, a name or a number."""
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+Extension = Annotated[str, AfterValidator(canonical_extension)]
+Parameter = Annotated[str, Field(max_length=1024)]
+
+
+class CallEvent(BaseModel):
+    """A call event. Unknown extra fields are kept and ignored, for forward compatibility."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    schema_version: Literal[1] = 1
+    event_id: str = Field(min_length=1, max_length=128)
+    type: EventTypeSlug
+    occurred_at: UtcDatetime
+    tenant: str = Field(min_length=1, max_length=32)
+    extension: Extension
+
+    CallID: Parameter = ""
+    CallerIDNum: Parameter = ""
+    CallerIDName: Parameter = ""
+    CalledDID: Parameter = ""
+    CalledExtension: Parameter = ""
+    CallStatus: Parameter = ""
+    CallFlow: Parameter = ""
+    CallerExtension: Parameter = ""
+    CalledNumber: Parameter = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tenant_from_extension(cls, data: Any) -> Any:
+        """The tenant may be left out: it is the organization code of the extension."""
+        if isinstance(data, dict) and not data.get("tenant") and isinstance(data.get("extension"), str):
+            with suppress(ValueError):  # a bad extension is reported by its own validator
+                data = {**data, "tenant": tenant_of(canonical_extension(data["extension"]))}
+        return data
+
+    @model_validator(mode="after")
+    def _tenant_owns_extension(self) -> CallEvent:
+        if tenant_of(self.extension) != self.tenant.zfill(len(tenant_of(self.extension))):
+            raise ValueError(f"extension {self.extension} does not belong to tenant {self.tenant}")
+        return self
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """The nine default request parameters, exact names, in order."""
+        return {name: getattr(self, name) for name in PARAMETER_NAMES}

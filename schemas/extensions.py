@@ -1,0 +1,35 @@
+"""Extension numbers: VoipNow's `0003*210` form and the extended `12340101` form, one canonical form.
+
+The canonical form is `<organization code>*<extension number>`, e.g. `0003*210`. The extended form is
+the same digits without the star, with a four-digit organization code first: `12340101` is `1234*0101`.
+"""
+
+from __future__ import annotations
+
+import re
+
+ORG_CODE_DIGITS = 4
+_STAR_FORM = re.compile(r"^(\d{1,10})\*(\d{1,10})$")
+_EXTENDED_FORM = re.compile(r"^(\d{4})(\d{1,10})$")
+
+
+def canonical_extension(value: str) -> str:
+    """Return the canonical `org*ext` form of `value`, or raise ValueError saying what is wrong."""
+    text = value.strip()
+    match = _STAR_FORM.match(text) or _EXTENDED_FORM.match(text)
+    if match is None:
+        raise ValueError(
+            f"extension {value!r} is neither `0003*210` nor the extended form `12340101` (digits only)"
+        )
+    org, number = match.groups()
+    return f"{org.zfill(ORG_CODE_DIGITS)}*{number}"
+
+
+def tenant_of(extension: str) -> str:
+    """The organization code that owns a canonical extension."""
+    return extension.split("*", 1)[0]
+
+
+def extended_form(extension: str) -> str:
+    """`0003*210` → `0003210`: the digits-only form VoipNow uses in notification parameters."""
+    return extension.replace("*", "")

@@ -1,0 +1,41 @@
+"""DeliveryJob: one notification to send, for one (event, request) pair, on `deliveries` and its retries."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.events import EventTypeSlug, Extension, UtcDatetime
+from schemas.requests import HttpMethod
+
+_JOB_NAMESPACE = uuid.UUID("6f1d7c1e-3b8a-4f0e-9a51-2c4de1f0b7a3")
+
+
+def job_id_for(event_id: str, request_id: str) -> str:
+    """The deterministic job id, sent as `webhook-id`: the same for every retry, replay and redelivery."""
+    return "msg_" + uuid.uuid5(_JOB_NAMESPACE, f"{event_id}\x00{request_id}").hex
+
+
+class DeliveryJob(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    schema_version: Literal[1] = 1
+    job_id: str = Field(description="webhook-id, from job_id_for(event_id, request_id)")
+    event_id: str
+    event_type: EventTypeSlug
+    tenant: str
+    extension: Extension
+    request_id: str
+    method: HttpMethod
+    url: str
+    params: dict[str, str] = Field(description="the nine default parameters, exact names")
+    signing_secrets: tuple[str, ...] = ()
+    sequence: int = Field(ge=0, description="per-extension order (X-CallAPI-Sequence)")
+    occurred_at: UtcDatetime
+    processed_at: UtcDatetime
+    attempt: int = Field(0, ge=0, description="attempts already made")
+    not_before: UtcDatetime | None = Field(None, description="a retry is not sent before this time")
+    last_error: str | None = None
+    replay: bool = False

@@ -1,0 +1,95 @@
+"""Every setting of every component, read once from `CALLAPI_*` environment variables.
+
+Bad values fail at start-up with pydantic's message naming the variable. No other module reads the
+environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from schemas.durations import parse_duration_s
+from schemas.topics import TopicNames, TopicSpec, topic_specs
+
+DEFAULT_STACK_DIR = Path(".stack")
+
+
+def local_stack_dsn(stack_dir: Path = DEFAULT_STACK_DIR) -> str:
+    """The DSN of the local stack's PostgreSQL (`callapi-events stack up`), on the port it chose."""
+    try:
+        port = int((stack_dir / "postgres" / "port").read_text())
+    except (FileNotFoundError, ValueError):
+        port = 5432
+    return f"postgresql://callapi:callapi@127.0.0.1:{port}/callapi"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLAPI_", extra="ignore", frozen=True)
+
+    # Connections (CONTRACT.md)
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = Field(default_factory=local_stack_dsn)
+    topic_prefix: str = "callapi."
+    allow_private_urls: bool = False
+
+    # Topics
+    partitions: int = Field(12, ge=1, le=10_000)
+    replication_factor: int = Field(1, ge=1, le=7)
+    call_events_retention_h: int = Field(168, ge=1)
+    dlq_retention_h: int = Field(720, ge=1)
+
+    # Local stack
+    stack_dir: Path = DEFAULT_STACK_DIR
+    cache_dir: Path = Path.home() / ".cache" / "callapi-events"
+
+    # Control plane
+    max_requests_per_extension: int = Field(50, ge=1)
+    token_ttl_s: int = Field(3600, ge=60)
+    secret_overlap_s: int = Field(86_400, ge=0)
+    relay_poll_s: float = Field(0.2, gt=0)
+
+    # Processor
+    max_event_bytes: int = Field(65_536, ge=1024)
+
+    # Delivery
+    connect_timeout_s: float = Field(3.0, gt=0)
+    request_timeout_s: float = Field(10.0, gt=0)
+    retry_schedule: Annotated[tuple[float, ...], NoDecode] = (5, 30, 120, 600, 1800, 3600, 10800)
+    retry_jitter: float = Field(0.2, ge=0, lt=1)
+    max_in_flight: int = Field(512, ge=1)
+    max_per_host: int = Field(64, ge=1)
+    circuit_failure_threshold: int = Field(5, ge=1)
+    circuit_open_s: float = Field(30.0, gt=0)
+    delivery_log_retention_days: int = Field(14, ge=1)
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        """Accept `5s,30s,2m,…` from the environment."""
+        if isinstance(value, str):
+            return tuple(parse_duration_s(part) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(delay <= 0 for delay in value):
+            raise ValueError("retry_schedule needs at least one positive delay, e.g. 5s,30s,2m")
+        return value
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(prefix=self.topic_prefix, retry_schedule=self.retry_schedule)
+
+    def topic_specs(self) -> list[TopicSpec]:
+        return topic_specs(
+            self.topics,
+            partitions=self.partitions,
+            replication_factor=self.replication_factor,
+            call_events_retention_h=self.call_events_retention_h,
+            dlq_retention_h=self.dlq_retention_h,
+        )

@@ -1,0 +1,56 @@
+"""Test helpers that talk to the real broker: produce records, read a topic from the beginning."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from schemas.settings import Settings
+
+
+async def produce(
+    settings: Settings, topic: str, records: Sequence[tuple[str | None, bytes | None]],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic, value=value, key=key.encode() if key is not None else None, headers=headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def read_topic(
+    settings: Settings, topic: str, *, count: int | None = None, timeout_s: float = 30.0, idle_s: float = 2.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read `topic` from the beginning: until `count` records arrived, or (count None) until idle."""
+    consumer = AIOKafkaConsumer(  # no group: every partition, from the beginning
+        topic, bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        last_seen = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for part in batch.values():
+                records.extend(part)
+            if any(batch.values()):
+                last_seen = time.monotonic()
+            if count is not None and len(records) >= count:
+                break
+            if count is None and time.monotonic() - last_seen > idle_s:
+                break
+        return records
+    finally:
+        await consumer.stop()
+
+
+def read_topic_sync(settings: Settings, topic: str, **kwargs: object) -> list[ConsumerRecord[bytes, bytes]]:
+    return asyncio.run(read_topic(settings, topic, **kwargs))  # type: ignore[arg-type]
