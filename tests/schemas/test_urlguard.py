@@ -1,0 +1,52 @@
+"""The URL guard, as a table: what is refused and why, with a resolver passed in."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.urlguard import UnsafeUrl, check_url
+
+PUBLIC = {"example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"]}
+
+
+def resolver(host: str) -> list[str]:
+    return {"localtest.me": ["127.0.0.1"], "rebind.example": ["8.8.8.8", "10.0.0.5"], **PUBLIC}[host]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://example.com/x", "http:// or https://"),
+        ("http://user:pw@example.com/", "credentials"),
+        ("http:///nohost", "no host"),
+        ("http://127.0.0.1/", "loopback"),
+        ("http://10.1.2.3/", "private"),
+        ("http://172.16.0.1/", "private"),
+        ("http://192.168.1.1/", "private"),
+        ("http://169.254.169.254/latest/meta-data", "metadata"),
+        ("http://[::1]:8080/", "loopback"),
+        ("http://[fc00::1]/", "private"),
+        ("http://[::ffff:127.0.0.1]/", "loopback"),
+        ("http://100.64.0.1/", "CGNAT"),
+        ("http://224.0.0.1/", "multicast"),
+        ("http://0.0.0.0/", "unspecified"),
+        ("http://localtest.me/", "resolves to 127.0.0.1"),
+        ("http://rebind.example/", "resolves to 10.0.0.5"),
+        ("http://example.com:99999/", "malformed"),
+        ("https://example.com/" + "a" * 2100, "longer than"),
+    ],
+)
+def test_unsafe_urls_are_refused_with_a_reason(url: str, reason: str) -> None:
+    with pytest.raises(UnsafeUrl, match=reason):
+        check_url(url, allow_private=False, resolve=resolver)
+
+
+@pytest.mark.parametrize("url", ["https://example.com/hook?a=1", "http://example.com:8080/x", "http://8.8.8.8/"])
+def test_public_urls_pass(url: str) -> None:
+    check_url(url, allow_private=False, resolve=resolver)
+
+
+def test_private_urls_pass_when_allowed_but_syntax_still_counts() -> None:
+    check_url("http://127.0.0.1:9000/hook", allow_private=True, resolve=resolver)
+    with pytest.raises(UnsafeUrl):
+        check_url("gopher://127.0.0.1/", allow_private=True, resolve=resolver)
