@@ -28,7 +28,7 @@ def _stack(stack_dir: Path | None) -> Stack:
     from deploy.local.stack import Stack
 
     settings = Settings()
-    return Stack.at(stack_dir or settings.stack_dir, settings.cache_dir / "maven")
+    return Stack.at(stack_dir or settings.stack_dir, settings.cache_dir / "maven", settings.kafka_bootstrap)
 
 
 def _print(rows: dict[str, str], title: str) -> None:

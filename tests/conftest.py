@@ -36,7 +36,7 @@ def base_settings() -> Settings:
     if not (kafka_metadata_ok(settings.kafka_bootstrap) and _postgres_ok(settings.database_url)):
         from deploy.local.stack import Stack
 
-        Stack.at(settings.stack_dir, settings.cache_dir / "maven").up()
+        Stack.at(settings.stack_dir, settings.cache_dir / "maven", settings.kafka_bootstrap).up()
         settings = Settings()
     return settings
 

@@ -15,10 +15,12 @@ class Stack:
     postgres: Postgres
 
     @classmethod
-    def at(cls, stack_dir: Path, cache_dir: Path) -> Stack:
+    def at(cls, stack_dir: Path, cache_dir: Path, kafka_bootstrap: str = "127.0.0.1:9092") -> Stack:
+        """The stack in `stack_dir`; Kafka listens on the port of `kafka_bootstrap` (controller: port + 1)."""
         stack_dir = stack_dir.resolve()
+        port = int(kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
         return cls(
-            kafka=Kafka(stack_dir=stack_dir, cache_dir=cache_dir.resolve()),
+            kafka=Kafka(stack_dir=stack_dir, cache_dir=cache_dir.resolve(), port=port, controller_port=port + 1),
             postgres=Postgres(stack_dir=stack_dir),
         )
 

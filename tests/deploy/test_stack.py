@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from tests.kafka import produce, read_topic
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "callapi_events", *args], capture_output=True, text=True, timeout=180,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
+        env={**os.environ, "COLUMNS": "200"},
     )
 
 
@@ -32,11 +33,11 @@ def test_topics_create_is_idempotent_and_reports(base_settings: Settings) -> Non
     prefix = f"test.{uuid.uuid4().hex[:8]}."
     first = subprocess.run(
         [sys.executable, "-m", "callapi_events", "topics", "create", "--partitions", "2"],
-        capture_output=True, text=True, env={"CALLAPI_TOPIC_PREFIX": prefix, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, env={**os.environ, "CALLAPI_TOPIC_PREFIX": prefix},
     )
     second = subprocess.run(
         [sys.executable, "-m", "callapi_events", "topics", "create", "--partitions", "2"],
-        capture_output=True, text=True, env={"CALLAPI_TOPIC_PREFIX": prefix, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, env={**os.environ, "CALLAPI_TOPIC_PREFIX": prefix},
     )
     assert f"created {prefix}call-events" in first.stdout
     assert "13 created, 0 already there." in first.stdout
