@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import logging
+from enum import StrEnum
 
 import typer
 
+from callapi_events.logs import configure_logging
 from control.cli import register as register_control
 from delivery.cli import register as register_delivery
 from deploy.cli import stack_app, topics_app
+from deploy.lag_cli import register as register_lag
 from processors.cli import register as register_processors
 from producers.cli import register as register_producers
 from schemas import __version__
@@ -25,6 +27,12 @@ register_control(app)
 register_processors(app)
 register_delivery(app)
 register_producers(app)
+register_lag(app)
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
 
 
 def _version(value: bool) -> None:
@@ -37,8 +45,11 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     log_level: str = typer.Option("INFO", envvar="CALLAPI_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."),
+    log_format: LogFormat = typer.Option(
+        LogFormat.text, envvar="CALLAPI_LOG_FORMAT", help="text for a terminal, json for one JSON object per line."
+    ),
 ) -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(log_level, json_format=log_format is LogFormat.json)
 
 
 def main() -> None:

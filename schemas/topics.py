@@ -74,7 +74,9 @@ def topic_specs(
     """Every topic of CONTRACT.md. All share one partition count so they stay co-partitioned."""
 
     def spec(name: str, **config: str) -> TopicSpec:
-        return TopicSpec(name, partitions, replication_factor, {"min.insync.replicas": "1", **config})
+        # acks=all then means two copies whenever there are at least three replicas.
+        min_insync = str(min(2, replication_factor))
+        return TopicSpec(name, partitions, replication_factor, {"min.insync.replicas": min_insync, **config})
 
     def retention(hours: int) -> str:
         return str(hours * HOUR_MS)

@@ -10,6 +10,7 @@ declare -A wanted=(
   [nginx]=nginx            # the fast HTTP sink of the benchmarks
   [wrk]=wrk                # the HTTP load ceiling of the benchmarks
   [promtool]=prometheus    # checks /metrics output and alert rules
+  [docker-compose]=docker-compose  # validates deploy/compose.yaml (no engine needed)
 )
 have() { command -v "$1" >/dev/null 2>&1 || { [ "$1" = pg_ctl ] && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; }; }
 

@@ -1,0 +1,35 @@
+"""`callapi-events lag-exporter`: the consumer-lag exporter (deploy/lag.py) behind the one command."""
+
+from __future__ import annotations
+
+import typer
+
+
+def lag_exporter(
+    host: str = typer.Option("127.0.0.1", help="Address of the /healthz, /readyz and /metrics endpoint."),
+    port: int = typer.Option(9105, help="Port of the operations endpoint (0 picks a free one)."),
+    interval_s: float = typer.Option(15.0, "--interval-s", min=1.0, help="Seconds between two collections."),
+) -> None:
+    """Export callapi_consumer_lag{group,topic} for every consumer group under CALLAPI_TOPIC_PREFIX.
+
+    Lag is read from the committed offsets on the brokers, so it keeps rising while a consumer is down.
+    Ready (/readyz) after the first successful collection. SIGTERM stops.
+    """
+    import asyncio
+
+    from deploy.lag import run_exporter
+    from schemas.settings import Settings
+
+    asyncio.run(run_exporter(Settings(), host=host, port=port, interval_s=interval_s))
+
+
+def register(app: typer.Typer) -> None:
+    """Add `lag-exporter` to the `callapi-events` app."""
+    app.command("lag-exporter")(lag_exporter)
+
+
+if __name__ == "__main__":
+    from callapi_events.logs import configure_logging
+
+    configure_logging("INFO", json_format=False)
+    typer.run(lag_exporter)

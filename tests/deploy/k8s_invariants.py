@@ -1,0 +1,188 @@
+"""The rules every rendered overlay must keep. Each check returns the problems it found (empty: fine)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from deploy.strimzi import topic_settings
+from schemas.settings import Settings
+from tests.deploy.manifests import Obj, by_name, egress_allows_ip, of_kind, pod_spec, selects
+
+Check = Callable[[list[Obj]], list[str]]
+Mutation = Callable[[list[Obj]], object]
+
+COMPONENTS = {  # Deployment name → the component's command
+    "callapi-api": "api", "callapi-ingest": "ingest", "callapi-relay": "relay",
+    "callapi-processor": "processor", "callapi-delivery": "deliver", "callapi-sink": "sink",
+    "callapi-lag-exporter": "lag-exporter",
+}
+JOBS = {"callapi-migrate": ["db", "migrate"], "callapi-topics": ["topics", "create"]}
+CONSUMERS = ("callapi-processor", "callapi-delivery", "callapi-sink")
+NOT_SETTINGS = {"CALLAPI_LOG_LEVEL", "CALLAPI_LOG_FORMAT"}  # read by the entry point, not by Settings
+PRIVATE_SAMPLES = ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "fd00::1")
+PUBLIC_SAMPLES = ("93.184.216.34", "1.1.1.1", "2606:4700::1111")
+
+
+def settings_data(objects: list[Obj]) -> dict[str, str]:
+    (config_map,) = [obj for obj in of_kind(objects, "ConfigMap") if obj["metadata"]["name"].startswith(
+        "callapi-settings")]
+    data: dict[str, str] = config_map["data"]
+    return data
+
+
+def overlay_settings(objects: list[Obj]) -> Settings:
+    return topic_settings(settings_data(objects))
+
+
+def check_settings(objects: list[Obj]) -> list[str]:
+    data = settings_data(objects)
+    fields = {f"CALLAPI_{name.upper()}" for name in Settings.model_fields}
+    problems = [f"ConfigMap key {key} is no setting" for key in data if key not in fields | NOT_SETTINGS]
+    if "CALLAPI_DATABASE_URL" in data:
+        problems.append("CALLAPI_DATABASE_URL must come from the Secret, not the ConfigMap")
+    values: dict[str, Any] = {key.removeprefix("CALLAPI_").lower(): value for key, value in data.items()
+                              if key not in NOT_SETTINGS}
+    try:
+        Settings(**values)
+    except ValueError as error:
+        problems.append(f"ConfigMap settings are invalid: {error}")
+    return problems
+
+
+def check_container(where: str, pod: Obj, container: Obj) -> list[str]:
+    problems = []
+    resources = container.get("resources", {})
+    for kind in ("requests", "limits"):
+        for resource in ("cpu", "memory"):
+            if resource not in resources.get(kind, {}):
+                problems.append(f"{where}: no {kind}.{resource}")
+    security = container.get("securityContext", {})
+    pod_security = pod.get("securityContext", {})
+    if not (pod_security.get("runAsNonRoot") and pod_security.get("runAsUser", 0) != 0):
+        problems.append(f"{where}: pod may run as root")
+    if security.get("readOnlyRootFilesystem") is not True:
+        problems.append(f"{where}: root filesystem is writable")
+    if security.get("allowPrivilegeEscalation") is not False:
+        problems.append(f"{where}: privilege escalation allowed")
+    if security.get("capabilities", {}).get("drop") != ["ALL"]:
+        problems.append(f"{where}: capabilities not all dropped")
+    image = container["image"]
+    pinned = image.startswith("callapi-events:") or "/callapi-events:" in image
+    if not pinned or image.endswith(":latest"):
+        problems.append(f"{where}: image {image} is not a pinned callapi-events tag")
+    for env in container.get("env", []):
+        if env["name"] == "CALLAPI_DATABASE_URL" and "secretKeyRef" not in env.get("valueFrom", {}):
+            problems.append(f"{where}: CALLAPI_DATABASE_URL not from a Secret")
+    if not any(ref.get("configMapRef", {}).get("name", "").startswith("callapi-settings")
+               for ref in container.get("envFrom", [])):
+        problems.append(f"{where}: settings ConfigMap not in envFrom")
+    return problems
+
+
+def check_probes(where: str, container: Obj) -> list[str]:
+    ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
+    problems = []
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        get = container.get(probe, {}).get("httpGet", {})
+        if get.get("path") != path or get.get("port") not in ports:
+            problems.append(f"{where}: {probe} is not GET {path} on a declared port")
+    return problems
+
+
+def check_grace(where: str, pod: Obj, container: Obj, settings: Settings) -> list[str]:
+    """Grace covers the preStop pause plus the drain: in-flight HTTP requests end within the timeouts
+    (the delivery workers wait request_timeout_s + 2 s for them), then offsets are committed."""
+    pause_s = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+    drain_s = settings.connect_timeout_s + settings.request_timeout_s
+    grace_s = pod.get("terminationGracePeriodSeconds", 30)
+    if grace_s < pause_s + drain_s + 5:
+        return [f"{where}: terminationGracePeriodSeconds {grace_s} < preStop {pause_s} + drain {drain_s} + 5"]
+    return []
+
+
+def check_workloads(objects: list[Obj]) -> list[str]:
+    settings = overlay_settings(objects)
+    deployments, jobs = by_name(objects, "Deployment"), by_name(objects, "Job")
+    problems = [f"missing Deployment {name}" for name in COMPONENTS if name not in deployments]
+    problems += [f"missing Job {name}" for name in JOBS if name not in jobs]
+    for name, deployment in deployments.items():
+        pod = pod_spec(deployment)
+        (container,) = pod["containers"]
+        if container.get("args", [None])[0] != COMPONENTS.get(name):
+            problems.append(f"{name}: runs {container.get('args')}, not `{COMPONENTS.get(name)}`")
+        if name == "callapi-api" and "--no-relay" not in container["args"]:
+            problems.append(f"{name}: runs an outbox relay in every API pod besides callapi-relay")
+        problems += check_container(name, pod, container) + check_probes(name, container)
+        problems += check_grace(name, pod, container, settings)
+        if name in CONSUMERS and deployment["spec"].get("replicas", 1) > settings.partitions:
+            problems.append(f"{name}: more replicas than the {settings.partitions} partitions")
+    for name, job in jobs.items():
+        pod = pod_spec(job)
+        (container,) = pod["containers"]
+        if container.get("args") != JOBS.get(name):
+            problems.append(f"{name}: runs {container.get('args')}, not {JOBS.get(name)}")
+        problems += check_container(name, pod, container)
+    return problems
+
+
+def check_disruption_budgets(objects: list[Obj]) -> list[str]:
+    budgets = of_kind(objects, "PodDisruptionBudget")
+    return [f"{name}: no PodDisruptionBudget" for name, deployment in by_name(objects, "Deployment").items()
+            if not any(selects(b["spec"]["selector"], deployment["spec"]["template"]["metadata"]["labels"])
+                       for b in budgets)]
+
+
+def check_scaling(objects: list[Obj]) -> list[str]:
+    settings = overlay_settings(objects)
+    deployments = by_name(objects, "Deployment")
+    expected = {"callapi-processor": settings.topics.call_events, "callapi-delivery": settings.topics.deliveries}
+    scaled = {obj["spec"]["scaleTargetRef"]["name"]: obj for obj in of_kind(objects, "ScaledObject")}
+    problems = [f"{name}: not scaled on lag" for name in expected if name not in scaled]
+    for target, scaled_object in scaled.items():
+        spec: dict[str, Any] = scaled_object["spec"]
+        if target not in deployments:
+            problems.append(f"ScaledObject targets unknown Deployment {target}")
+            continue
+        if not spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 100) <= settings.partitions:
+            problems.append(f"{target}: replicas {spec.get('minReplicaCount')}..{spec.get('maxReplicaCount')} "
+                            f"exceed the {settings.partitions} partitions")
+        env = {ref.get("configMapRef", {}).get("name", "") for ref in
+               pod_spec(deployments[target])["containers"][0].get("envFrom", [])}
+        for trigger in spec["triggers"]:
+            meta = trigger["metadata"]
+            if trigger["type"] != "kafka" or meta.get("topic") != expected.get(target):
+                problems.append(f"{target}: trigger is not kafka lag on {expected.get(target)}")
+            if not meta.get("consumerGroup", "").startswith(settings.topic_prefix):
+                problems.append(f"{target}: consumer group not under the topic prefix {settings.topic_prefix}")
+            if meta.get("bootstrapServersFromEnv") != "CALLAPI_KAFKA_BOOTSTRAP" or not env:
+                problems.append(f"{target}: bootstrap servers not taken from the settings")
+            if meta.get("allowIdleConsumers", "false") != "false":
+                problems.append(f"{target}: idle consumers allowed")
+    return problems
+
+
+def check_network(objects: list[Obj]) -> list[str]:
+    policies = of_kind(objects, "NetworkPolicy")
+    problems = []
+    for name, deployment in by_name(objects, "Deployment").items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        for ip in PRIVATE_SAMPLES:
+            if egress_allows_ip(policies, labels, ip):
+                problems.append(f"{name} can reach private address {ip}")
+        for ip in PUBLIC_SAMPLES:
+            if egress_allows_ip(policies, labels, ip) != (name == "callapi-delivery"):
+                problems.append(f"{name}: internet address {ip} reachability is wrong")
+    return problems
+
+
+def check_topics(objects: list[Obj], topics: list[Obj]) -> list[str]:
+    """The KafkaTopics equal the code's specs for this overlay's settings."""
+    wanted = {spec.name: (spec.partitions, spec.replication_factor, spec.config)
+              for spec in overlay_settings(objects).topic_specs()}
+    rendered = {t["spec"]["topicName"]: (t["spec"]["partitions"], t["spec"]["replicas"], t["spec"]["config"])
+                for t in topics}
+    return [] if rendered == wanted else [f"KafkaTopics differ from the code: {rendered} != {wanted}"]
+
+
+ALL_CHECKS = (check_settings, check_workloads, check_disruption_budgets, check_scaling, check_network)
