@@ -1,10 +1,13 @@
-"""Commands of the control plane: database migrations, the API, the relay, admin."""
+"""Commands of the control plane: database migrations, the API, the outbox relay, the delivery-log sink, admin."""
 
 from __future__ import annotations
+
+import asyncio
 
 import typer
 from rich.console import Console
 
+from control.cli_admin import admin_app
 from schemas.settings import Settings
 
 console = Console()
@@ -32,5 +35,60 @@ def db_migrate() -> None:
     console.print(f"{len(applied)} migration(s) applied; the database is up to date.")
 
 
+def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+        port: int = typer.Option(8080, help="Port to listen on."),
+        no_relay: bool = typer.Option(False, "--no-relay", help="Do not run the outbox relay in this process "
+                                      "(run `callapi-events relay` separately).")) -> None:
+    """Serve the Control API (OAuth tokens, the Event resource, /healthz, /readyz, /metrics, /openapi.json)."""
+    import uvicorn
+
+    from control.api import create_app
+
+    uvicorn.run(create_app(Settings(), relay=not no_relay), host=host, port=port, log_level="info")
+
+
+def relay(resync: bool = typer.Option(False, "--resync", help="Republish every extension's list once, then exit."),
+          host: str = typer.Option("127.0.0.1", help="Address of /healthz, /readyz and /metrics."),
+          port: int = typer.Option(9103, help="Port of /healthz, /readyz and /metrics (0: any free port).")) -> None:
+    """Publish committed configuration changes from the PostgreSQL outbox to the `event-requests` topic."""
+    from control.relay import run_relay
+    from control.runner import run_with_ops
+
+    settings = Settings()
+    if resync:
+        _resync(settings)
+        return
+    asyncio.run(run_with_ops(lambda stop, on_round: run_relay(settings, stop=stop, on_round=on_round),
+                             host=host, port=port))
+
+
+def _resync(settings: Settings) -> None:
+    from rich.progress import Progress
+
+    from control.relay import resync
+
+    with Progress(console=console) as progress:
+        task = progress.add_task("republishing extension lists", total=None)
+        count = asyncio.run(resync(settings, progress=lambda done, total: progress.update(task, completed=done,
+                                                                                           total=total)))
+        progress.update(task, completed=count, total=max(count, 1))
+    console.print(f"republished {count} extension list(s) to {settings.topics.event_requests}")
+
+
+def sink(host: str = typer.Option("127.0.0.1", help="Address of /healthz, /readyz and /metrics."),
+         port: int = typer.Option(9104, help="Port of /healthz, /readyz and /metrics (0: any free port).")) -> None:
+    """Write `delivery-attempts` into the delivery log (daily partitions; old ones dropped after retention)."""
+    from control.runner import run_with_ops
+    from control.sink import run_sink
+
+    settings = Settings()
+    asyncio.run(run_with_ops(lambda stop, on_round: run_sink(settings, stop=stop, on_round=on_round),
+                             host=host, port=port))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
+    app.add_typer(admin_app, name="admin")
+    app.command("api")(api)
+    app.command("relay")(relay)
+    app.command("sink")(sink)

@@ -1,0 +1,64 @@
+"""The app factory: one connection pool per process, opened at start-up, closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from control.api import errors, metrics, openapi, routes_events, routes_oauth, routes_ops
+from schemas import __version__
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+POOL_MIN = 1
+POOL_MAX = 10
+
+
+def open_pool(settings: Settings) -> ConnectionPool:
+    """Opens without waiting, so the API starts (and answers 503) while PostgreSQL is down."""
+    pool = ConnectionPool(settings.database_url, min_size=POOL_MIN, max_size=POOL_MAX, open=False,
+                          kwargs={"autocommit": True, "connect_timeout": 5}, name="callapi-api")
+    pool.open(wait=False)
+    return pool
+
+
+def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
+    """The Control API; with `relay`, the outbox relay runs as a background task of the same process."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = open_pool(settings)
+        stop = asyncio.Event()
+        task = asyncio.create_task(_run_relay(settings, stop)) if relay else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            app.state.pool.close()
+
+    app = FastAPI(title="CallAPI Control", version=__version__, lifespan=lifespan,
+                  description="The Event resource of CallAPI Events (VoipNow UnifiedAPI shaped), with "
+                  "multi-tenant OAuth 2.0 client credentials.")
+    app.state.settings = settings
+    errors.install(app)
+    app.middleware("http")(metrics.measure)
+    app.include_router(routes_oauth.router)
+    app.include_router(routes_events.router)
+    app.include_router(routes_ops.router)
+    from control.ui import router as ui_router  # here, not at the top: control.ui imports control.api.deps
+    app.include_router(ui_router)
+    openapi.install(app)
+    return app
+
+
+async def _run_relay(settings: Settings, stop: asyncio.Event) -> None:
+    from control.relay import run_relay
+
+    await run_relay(settings, stop=stop)

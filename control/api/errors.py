@@ -1,0 +1,75 @@
+"""Every failure answers `{"error": {"code", "message"}}`: ControlError codes, FastAPI's validation errors
+mapped to the offending field's code, unknown routes, and an unreachable database (503)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from control.errors import ControlError, Unauthorized
+
+log = logging.getLogger(__name__)
+
+FIELD_CODES = {
+    "type": "pce_type_invalid", "method": "pce_method_invalid", "url": "pce_url_invalid",
+    "status": "pce_status_invalid", "note": "pce_note_invalid", "signing": "pce_signing_invalid",
+    "id": "pce_id_invalid", "extension": "extension_invalid", "count": "paging_invalid",
+    "startIndex": "paging_invalid", "grant_type": "invalid_request", "client_id": "invalid_request",
+    "client_secret": "invalid_request", "token": "invalid_request",
+}
+HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _control_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ControlError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else None
+    return error_response(error.status, error.code, error.message, headers)
+
+
+def _validation_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    first: dict[str, Any] = error.errors()[0] if error.errors() else {}
+    location = [str(part) for part in first.get("loc", ())]
+    field = location[1] if len(location) > 1 else None
+    code = FIELD_CODES.get(field or "", "request_invalid")
+    where = field or "request body"
+    return error_response(400, code, f"{where}: {first.get('msg', 'invalid')}")
+
+
+def _http_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    code = HTTP_CODES.get(error.status_code, "http_error")
+    return error_response(error.status_code, code, str(error.detail), getattr(error, "headers", None))
+
+
+def _database_down(_: Request, error: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", error)
+    return error_response(503, "service_unavailable", "the database cannot be reached; retry shortly")
+
+
+def _unstorable(_: Request, error: Exception) -> JSONResponse:
+    return error_response(400, "request_invalid", f"a value cannot be stored: {error}")
+
+
+def _unexpected(_: Request, error: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=error)
+    return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ControlError, _control_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(psycopg.OperationalError, _database_down)
+    app.add_exception_handler(psycopg.DataError, _unstorable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,128 @@
+"""The Event resource: /uapi/extensions/{userId}/{extension}/phoneCallEvents…"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+
+from control import service
+from control.api.deps import AppSettings, Db, Extension
+from control.api.models import (
+    AddRequestBody,
+    DeliveryList,
+    DeliveryOut,
+    EditRequestBody,
+    ErrorBody,
+    EventRequestList,
+    EventRequestOut,
+    Paging,
+    Removed,
+)
+from control.service import ExtensionRef, RequestView, SavedRequest
+
+BASE = "/uapi/extensions/{userId}/{extension}/phoneCallEvents"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in [(400, "invalid input (the code names the field)"), (401, "missing, expired or revoked token"),
+                       (404, "no such extension or request, or outside the caller's tenancy"),
+                       (503, "the database cannot be reached")]
+}
+router = APIRouter(prefix=BASE, tags=["phoneCallEvents"], responses=ERRORS)
+
+Count = Annotated[int | None, Query(ge=1, le=1000, description="page size (default 50)")]
+StartIndex = Annotated[int | None, Query(ge=0, le=999_999_999, description="0-based index of the first item")]
+Text = Annotated[str | None, Query()]
+
+
+def resource(request: Request, extension: ExtensionRef, view: RequestView, secret: str | None = None) -> dict[str, Any]:
+    user_id = request.path_params["userId"]
+    number = quote(extension.number, safe="")
+    user = quote(user_id, safe="@")
+    path = f"/uapi/extensions/{user}/{number}/phoneCallEvents/{int(view.type)}/{view.id}"
+    body: dict[str, Any] = {
+        "id": view.id, "type": int(view.type), "method": 1 if view.method == "POST" else 0, "url": view.url,
+        "status": int(view.enabled), "note": view.note, "modified": view.modified,
+        "links": {"self": str(request.base_url).rstrip("/") + path}, "signing": view.signing,
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def saved(request: Request, extension: ExtensionRef, result: SavedRequest) -> dict[str, Any]:
+    return resource(request, extension, result.request, result.secret)
+
+
+def _page(request: Request, extension: ExtensionRef, page: service.RequestPage) -> dict[str, Any]:
+    return {
+        "paging": Paging(startIndex=page.start_index, itemsPerPage=len(page.items), totalResults=page.total),
+        "entry": [resource(request, extension, item) for item in page.items],
+    }
+
+
+@router.get("", response_model=EventRequestList, response_model_exclude_none=True, summary="ListAll")
+def list_all(request: Request, db: Db, extension: Extension, type: Text = None, count: Count = None,
+             startIndex: StartIndex = None, filterBy: Text = None, filterValue: Text = None,
+             sortBy: Text = None, sortOrder: Text = None) -> dict[str, Any]:
+    """The extension's requests; `filterBy` id/url/note (contains) or type/method/status (equals)."""
+    query = service.parse_list_query({"type": type, "count": count, "startIndex": startIndex, "filterBy": filterBy,
+                                      "filterValue": filterValue, "sortBy": sortBy, "sortOrder": sortOrder})
+    return _page(request, extension, service.list_requests(db, extension, query))
+
+
+@router.post("", status_code=201, response_model=EventRequestOut, response_model_exclude_none=True, summary="Add",
+             responses={409: {"model": ErrorBody, "description": "the extension has its maximum of requests"}})
+def add(request: Request, db: Db, settings: AppSettings, extension: Extension, body: AddRequestBody) -> dict[str, Any]:
+    """Add a request; with `signing: true` the answer carries its secret, this once."""
+    return saved(request, extension, service.add_request(db, settings, extension, body.present()))
+
+
+@router.get("/{type}", response_model=EventRequestList, response_model_exclude_none=True,
+            summary="ListAll of one type")
+def list_type(request: Request, db: Db, extension: Extension, type: str, count: Count = None,
+              startIndex: StartIndex = None) -> dict[str, Any]:
+    query = service.parse_list_query({"type": type, "count": count, "startIndex": startIndex})
+    return _page(request, extension, service.list_requests(db, extension, query))
+
+
+@router.delete("/{type}", response_model=Removed, summary="Remove all of one type")
+def remove_type(db: Db, extension: Extension, type: str) -> Removed:
+    return Removed(removed=service.remove_requests_of_type(db, extension, type))
+
+
+@router.get("/{type}/{id}", response_model=EventRequestOut, response_model_exclude_none=True, summary="Read")
+def read(request: Request, db: Db, extension: Extension, type: str, id: str) -> dict[str, Any]:
+    return resource(request, extension, service.get_request(db, extension, type, id))
+
+
+@router.put("/{type}/{id}", response_model=EventRequestOut, response_model_exclude_none=True, summary="Edit")
+def edit(request: Request, db: Db, settings: AppSettings, extension: Extension, type: str, id: str,
+         body: EditRequestBody) -> dict[str, Any]:
+    return saved(request, extension, service.edit_request(db, settings, extension, type, id, body.present()))
+
+
+@router.delete("/{type}/{id}", response_model=Removed, summary="Remove")
+def remove(db: Db, extension: Extension, type: str, id: str) -> Removed:
+    service.remove_request(db, extension, type, id)
+    return Removed(removed=1)
+
+
+@router.post("/{type}/{id}/rotateSecret", response_model=EventRequestOut, response_model_exclude_none=True,
+             summary="Rotate the signing secret")
+def rotate(request: Request, db: Db, settings: AppSettings, extension: Extension, type: str,
+           id: str) -> dict[str, Any]:
+    """A new secret (returned this once); the previous one stays valid for the overlap (default 24 h)."""
+    return saved(request, extension, service.rotate_secret(db, settings, extension, type, id))
+
+
+@router.get("/{type}/{id}/deliveries", response_model=DeliveryList, summary="Delivery log")
+def deliveries(db: Db, extension: Extension, type: str, id: str, count: Count = None,
+               startIndex: StartIndex = None) -> DeliveryList:
+    """The request's delivery attempts, newest first."""
+    page = service.list_deliveries(db, extension, type, id, {"count": count, "startIndex": startIndex})
+    return DeliveryList(
+        paging=Paging(startIndex=page.start_index, itemsPerPage=len(page.items), totalResults=page.total),
+        entry=[DeliveryOut(**vars(item)) for item in page.items],
+    )

@@ -1,0 +1,108 @@
+"""`callapi-events admin`: providers, organizations, extensions and API clients (stable `--json` output)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from schemas.settings import Settings
+
+console = Console()
+T = TypeVar("T")
+admin_app = typer.Typer(help="Accounts and API clients: providers own organizations, organizations own "
+                        "extensions, API clients act for one account.", no_args_is_help=True)
+provider_app = typer.Typer(help="Service providers.", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations (tenants, with a numeric code such as 0003).", no_args_is_help=True)
+extension_app = typer.Typer(help="Extensions of an organization.", no_args_is_help=True)
+client_app = typer.Typer(help="OAuth 2.0 API clients (client credentials).", no_args_is_help=True)
+admin_app.add_typer(provider_app, name="provider")
+admin_app.add_typer(org_app, name="org")
+admin_app.add_typer(extension_app, name="extension")
+admin_app.add_typer(client_app, name="client")
+JsonOption = typer.Option(False, "--json", help="Print one JSON object (stable keys, for scripts).")
+
+
+def _run(action: Callable[[Any], T]) -> T:
+    """Run `action(conn)` on an autocommit connection; errors become a message and exit status 1."""
+    import psycopg
+
+    from control.errors import ControlError
+
+    try:
+        with psycopg.connect(Settings().database_url, autocommit=True) as conn:
+            return action(conn)
+    except psycopg.OperationalError as error:
+        console.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\nSet CALLAPI_DATABASE_URL or run "
+                      "`callapi-events stack up`, then `callapi-events db migrate`.")
+    except ControlError as error:
+        console.print(f"[red]{error.code}:[/red] {error.message}")
+    raise typer.Exit(1)
+
+
+def _emit(as_json: bool, document: dict[str, Any], text: str) -> None:
+    if as_json:
+        print(json.dumps(document))
+    else:
+        console.print(text)
+
+
+@provider_app.command("create")
+def provider_create(name: str = typer.Argument(..., help="Display name."), as_json: bool = JsonOption) -> None:
+    """Create a service provider; prints its id."""
+    from control.service import create_provider
+
+    account = _run(lambda conn: create_provider(conn, name))
+    _emit(as_json, {"id": account.id, "kind": "provider", "name": account.name},
+          f"provider [bold]{account.id}[/bold] {account.name}")
+
+
+@org_app.command("create")
+def org_create(code: str = typer.Argument(..., help="Numeric organization code, e.g. 0003."),
+               name: str = typer.Argument(..., help="Display name."),
+               provider: int = typer.Option(..., "--provider", help="Id of the owning provider."),
+               as_json: bool = JsonOption) -> None:
+    """Create an organization under a provider; prints its id."""
+    from control.service import create_organization
+
+    org = _run(lambda conn: create_organization(conn, provider, code, name))
+    _emit(as_json, {"id": org.id, "kind": "organization", "name": org.name, "code": org.code,
+                    "provider_id": provider}, f"organization [bold]{org.id}[/bold] {org.code} {org.name}")
+
+
+@extension_app.command("create")
+def extension_create(number: str = typer.Argument(..., help="0003*210, 0003210, or 210 (the org code is added)."),
+                     org: int = typer.Option(..., "--org", help="Id of the owning organization."),
+                     as_json: bool = JsonOption) -> None:
+    """Create an extension of an organization; prints its canonical number."""
+    from control.service import create_extension
+
+    extension = _run(lambda conn: create_extension(conn, org, number))
+    _emit(as_json, {"id": extension.id, "kind": "extension", "number": extension.number, "organization_id": org},
+          f"extension [bold]{extension.number}[/bold] (id {extension.id})")
+
+
+@client_app.command("create")
+def client_create(account: int = typer.Option(..., "--account", help="Id of the provider or organization."),
+                  as_json: bool = JsonOption) -> None:
+    """Create an API client; prints client_id and client_secret (the secret only this once: store it now)."""
+    from control.service import create_client
+
+    creds = _run(lambda conn: create_client(conn, account))
+    _emit(as_json, {"client_id": creds.client_id, "client_secret": creds.client_secret, "account_id": account},
+          f"client_id     {creds.client_id}\nclient_secret {creds.client_secret}\n"
+          "[yellow]The secret is shown only now; it is stored only as a hash.[/yellow]")
+
+
+@client_app.command("revoke")
+def client_revoke(client_id: str = typer.Argument(..., help="The client_id to revoke."),
+                  as_json: bool = JsonOption) -> None:
+    """Revoke an API client: its tokens stop working at once."""
+    from control.service import revoke_client
+
+    revoked = _run(lambda conn: revoke_client(conn, client_id))
+    _emit(as_json, {"client_id": client_id, "revoked": revoked},
+          f"{client_id} {'revoked' if revoked else 'was not active (unknown or already revoked)'}")

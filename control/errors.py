@@ -1,0 +1,61 @@
+"""Errors of the control plane. Each carries the public error `code` (CONTRACT.md) and the HTTP `status`.
+
+ControlError                      root; `code`, `status`, `message`
+├── InvalidInput (400)            bad input; `code` names the field: pce_type_invalid, pce_method_invalid,
+│                                 pce_status_invalid, pce_url_invalid, pce_note_invalid, pce_id_invalid,
+│                                 pce_signing_invalid, extension_invalid, paging_invalid, filter_invalid,
+│                                 sort_invalid, request_invalid; `field` is the offending field or None
+├── Unauthorized (401)            unauthorized (bearer token), invalid_client (client credentials)
+├── Forbidden (403)               forbidden
+├── NotFound (404)                not_found: missing, or outside the caller's tenancy (never told apart)
+├── LimitReached (409)            pce_limit_reached: the extension has its maximum number of requests
+└── Unavailable (503)             service_unavailable: PostgreSQL or Kafka cannot be reached
+"""
+
+from __future__ import annotations
+
+
+class ControlError(Exception):
+    """Root of the control plane's errors; `str(error)` is the message, safe to show to the caller."""
+
+    status = 500
+    default_code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+
+
+class InvalidInput(ControlError):
+    status = 400
+    default_code = "request_invalid"
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+
+
+class Unauthorized(ControlError):
+    status = 401
+    default_code = "unauthorized"
+
+
+class Forbidden(ControlError):
+    status = 403
+    default_code = "forbidden"
+
+
+class NotFound(ControlError):
+    status = 404
+    default_code = "not_found"
+
+
+class LimitReached(ControlError):
+    status = 409
+    default_code = "pce_limit_reached"
+
+
+class Unavailable(ControlError):
+    status = 503
+    default_code = "service_unavailable"

@@ -1,0 +1,98 @@
+"""Operator actions behind `callapi-events admin`: accounts, extensions and API clients."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from control.errors import InvalidInput, NotFound
+from control.service.auth import hash_secret
+from control.service.tenancy import ExtensionRef
+from control.service.validation import parse_extension
+from schemas.extensions import ORG_CODE_DIGITS, tenant_of
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    kind: str
+    name: str
+    parent_id: int | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str
+    account_id: int
+
+
+def create_provider(conn: psycopg.Connection[Any], name: str) -> Account:
+    if not name.strip():
+        raise InvalidInput("name_invalid", "a provider needs a name", field="name")
+    row = conn.execute(
+        "INSERT INTO accounts (kind, name) VALUES ('provider', %s) RETURNING id", (name.strip(),)
+    ).fetchone()
+    assert row is not None
+    return Account(row[0], "provider", name.strip())
+
+
+def create_organization(conn: psycopg.Connection[Any], provider_id: int, code: str, name: str) -> Account:
+    """An organization (tenant) with a numeric code such as 0003, under a provider."""
+    if not (code.isascii() and code.isdigit() and 1 <= len(code) <= 10):
+        raise InvalidInput("code_invalid", f"organization code {code!r} is not 1-10 digits", field="code")
+    if not name.strip():
+        raise InvalidInput("name_invalid", "an organization needs a name", field="name")
+    code = code.zfill(ORG_CODE_DIGITS)
+    with conn.transaction():
+        provider = conn.execute("SELECT 1 FROM accounts WHERE id = %s AND kind = 'provider'", (provider_id,))
+        if provider.fetchone() is None:
+            raise NotFound(f"no provider {provider_id}")
+        if conn.execute("SELECT 1 FROM accounts WHERE code = %s", (code,)).fetchone() is not None:
+            raise InvalidInput("code_taken", f"organization code {code} is already used", field="code")
+        row = conn.execute(
+            "INSERT INTO accounts (kind, parent_id, code, name) VALUES ('organization', %s, %s, %s) RETURNING id",
+            (provider_id, code, name.strip()),
+        ).fetchone()
+    assert row is not None
+    return Account(row[0], "organization", name.strip(), provider_id, code)
+
+
+def create_extension(conn: psycopg.Connection[Any], organization_id: int, number: str) -> ExtensionRef:
+    """An extension of an organization: `0003*210`, `0003210`, or just `210` (the organization's code is added)."""
+    with conn.transaction():
+        org = conn.execute(
+            "SELECT code FROM accounts WHERE id = %s AND kind = 'organization'", (organization_id,)
+        ).fetchone()
+        if org is None:
+            raise NotFound(f"no organization {organization_id}")
+        text = number.strip()
+        canonical = parse_extension(text if "*" in text or len(text) > ORG_CODE_DIGITS else f"{org[0]}*{text}")
+        if tenant_of(canonical) != org[0]:
+            raise InvalidInput("extension_invalid", f"extension {canonical} is not in organization {org[0]}",
+                               field="number")
+        if conn.execute("SELECT 1 FROM extensions WHERE number = %s", (canonical,)).fetchone() is not None:
+            raise InvalidInput("extension_taken", f"extension {canonical} already exists", field="number")
+        row = conn.execute(
+            "INSERT INTO extensions (organization_id, number) VALUES (%s, %s) RETURNING id",
+            (organization_id, canonical),
+        ).fetchone()
+    assert row is not None
+    return ExtensionRef(row[0], canonical, organization_id)
+
+
+def create_client(conn: psycopg.Connection[Any], account_id: int) -> ClientCredentials:
+    """An API client of an account; the secret is kept only as an argon2id hash and returned this once."""
+    if conn.execute("SELECT 1 FROM accounts WHERE id = %s", (account_id,)).fetchone() is None:
+        raise NotFound(f"no account {account_id}")
+    client_id = "cli_" + secrets.token_hex(12)
+    client_secret = secrets.token_urlsafe(32)
+    conn.execute(
+        "INSERT INTO api_clients (client_id, secret_hash, account_id) VALUES (%s, %s, %s)",
+        (client_id, hash_secret(client_secret), account_id),
+    )
+    return ClientCredentials(client_id, client_secret, account_id)

@@ -1,0 +1,161 @@
+"""Changes to the Event resource: Add, Edit, Remove (one, or all of a type) and rotateSecret.
+
+Each change writes its rows and an outbox row in one transaction, so the relay publishes exactly what
+was committed. Pass an autocommit connection (or commit yourself afterwards).
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+
+from control.errors import LimitReached
+from control.service import signing
+from control.service.outbox import enqueue_change
+from control.service.queries import get_request
+from control.service.tenancy import ExtensionRef, lock_extension
+from control.service.validation import (
+    parse_method,
+    parse_note,
+    parse_signing,
+    parse_status,
+    parse_type,
+    parse_url,
+)
+from control.service.views import SavedRequest
+from schemas.settings import Settings
+
+ID_ALPHABET = string.ascii_letters + string.digits
+ID_CHARS = 20
+_ID_ATTEMPTS = 5
+EDITABLE = ("type", "method", "url", "status", "note")
+_COLUMN_OF = {"status": "enabled"}
+
+
+def new_request_id() -> str:
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_CHARS))
+
+
+def parse_fields(data: Mapping[str, Any], settings: Settings, *, partial: bool) -> dict[str, Any]:
+    """Validate the fields of an Add (`partial=False`: defaults filled in) or an Edit (only those present)."""
+    if not partial:
+        data = {"method": 0, "status": 1, "note": "", "signing": False, **data}
+        data.setdefault("type", None)
+        data.setdefault("url", None)
+    parsers = {
+        "type": lambda v: int(parse_type(v)),
+        "method": lambda v: parse_method(v).value,
+        "url": lambda v: parse_url(v, allow_private=settings.allow_private_urls),
+        "status": parse_status,
+        "note": parse_note,
+        "signing": parse_signing,
+    }
+    return {name: parse(data[name]) for name, parse in parsers.items() if name in data}
+
+
+def _check_cap(conn: psycopg.Connection[Any], extension: ExtensionRef, cap: int) -> None:
+    row = conn.execute("SELECT count(*) FROM event_requests WHERE extension_id = %s", (extension.id,)).fetchone()
+    if row is not None and row[0] >= cap:
+        raise LimitReached(f"extension {extension.number} already has {row[0]} requests, the maximum is {cap}")
+
+
+def _insert(conn: psycopg.Connection[Any], extension: ExtensionRef, fields: dict[str, Any]) -> str:
+    for _ in range(_ID_ATTEMPTS):
+        request_id = new_request_id()
+        inserted = conn.execute(
+            "INSERT INTO event_requests (extension_id, id, type, method, url, enabled, note)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+            (extension.id, request_id, fields["type"], fields["method"], fields["url"], fields["status"],
+             fields["note"]),
+        ).fetchone()
+        if inserted is not None:
+            return request_id
+    raise RuntimeError("could not generate a unique Request ID")  # 62^20 ids: practically unreachable
+
+
+def add_request(conn: psycopg.Connection[Any], settings: Settings, extension: ExtensionRef,
+                data: Mapping[str, Any]) -> SavedRequest:
+    """Add: `data` has type, url and optionally method (GET), status (1), note (""), signing (false)."""
+    fields = parse_fields(data, settings, partial=False)
+    with conn.transaction():
+        lock_extension(conn, extension)
+        _check_cap(conn, extension, settings.max_requests_per_extension)
+        request_id = _insert(conn, extension, fields)
+        secret = signing.add_secret(conn, extension, request_id) if fields["signing"] else None
+        enqueue_change(conn, extension)
+        request = get_request(conn, extension, fields["type"], request_id)
+    return SavedRequest(request, secret)
+
+
+def _update(conn: psycopg.Connection[Any], extension: ExtensionRef, request_id: str, fields: dict[str, Any]) -> None:
+    columns = [(_COLUMN_OF.get(name, name), fields[name]) for name in EDITABLE if name in fields]
+    assignments = ", ".join(f"{column} = %s" for column, _ in columns)  # names from EDITABLE only
+    if fields.get("status") is True:
+        assignments += ", disabled_reason = NULL"
+    conn.execute(
+        f"UPDATE event_requests SET {assignments}{', ' if assignments else ''}modified = now()"
+        " WHERE extension_id = %s AND id = %s",
+        (*(value for _, value in columns), extension.id, request_id),
+    )
+
+
+def edit_request(conn: psycopg.Connection[Any], settings: Settings, extension: ExtensionRef, type_: object,
+                 request_id: object, data: Mapping[str, Any]) -> SavedRequest:
+    """Edit the fields present in `data` (type, method, url, status, note, signing); others stay.
+
+    `signing: true` on a request that does not sign yet generates its secret (returned once); on one that
+    already signs it changes nothing (use rotate_secret). `signing: false` removes its secrets.
+    """
+    fields = parse_fields(data, settings, partial=True)
+    with conn.transaction():
+        lock_extension(conn, extension)
+        current = get_request(conn, extension, type_, request_id, for_update=True)
+        _update(conn, extension, current.id, fields)
+        secret = None
+        if fields.get("signing") is True and not current.signing:
+            secret = signing.add_secret(conn, extension, current.id)
+        elif fields.get("signing") is False:
+            signing.remove_secrets(conn, extension, current.id)
+        enqueue_change(conn, extension)
+        request = get_request(conn, extension, fields.get("type", current.type), current.id)
+    return SavedRequest(request, secret)
+
+
+def rotate_secret(conn: psycopg.Connection[Any], settings: Settings, extension: ExtensionRef, type_: object,
+                  request_id: object) -> SavedRequest:
+    """A new secret (returned once); the previous one stays valid for Settings.secret_overlap_s."""
+    with conn.transaction():
+        lock_extension(conn, extension)
+        current = get_request(conn, extension, type_, request_id, for_update=True)
+        secret = signing.rotate(conn, extension, current.id, overlap_s=settings.secret_overlap_s)
+        conn.execute("UPDATE event_requests SET modified = now() WHERE extension_id = %s AND id = %s",
+                     (extension.id, current.id))
+        enqueue_change(conn, extension)
+        request = get_request(conn, extension, current.type, current.id)
+    return SavedRequest(request, secret)
+
+
+def remove_request(conn: psycopg.Connection[Any], extension: ExtensionRef, type_: object, request_id: object) -> None:
+    """Remove one request (its secrets go with it); NotFound when there is no such request of that type."""
+    with conn.transaction():
+        lock_extension(conn, extension)
+        current = get_request(conn, extension, type_, request_id, for_update=True)
+        conn.execute("DELETE FROM event_requests WHERE extension_id = %s AND id = %s", (extension.id, current.id))
+        enqueue_change(conn, extension)
+
+
+def remove_requests_of_type(conn: psycopg.Connection[Any], extension: ExtensionRef, type_: object) -> int:
+    """Remove every request of one type (VoipNow's DELETE without an id); returns how many went."""
+    event_type = parse_type(type_)
+    with conn.transaction():
+        lock_extension(conn, extension)
+        removed = conn.execute(
+            "DELETE FROM event_requests WHERE extension_id = %s AND type = %s", (extension.id, int(event_type))
+        ).rowcount
+        if removed:
+            enqueue_change(conn, extension)
+    return removed

@@ -1,0 +1,124 @@
+"""The delivery-log sink: `delivery-attempts` → the partitioned delivery_log table.
+
+Consumes in a consumer group, inserts a batch idempotently (ON CONFLICT DO NOTHING) in one transaction,
+and commits the offsets only after the database commit: at least once, and a repeat changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter
+
+from control import partitions
+from schemas.attempts import DeliveryAttempt
+from schemas.codec import decode
+from schemas.errors import InvalidRecord
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BATCH_RECORDS = 500
+RETENTION_CHECK_S = 3600.0
+RETRY_DELAY_S = 1.0
+APPLICATION_NAME = "callapi-sink"
+
+ROWS = Counter("callapi_sink_attempts_total", "delivery attempts written to the delivery log")
+INVALID = Counter("callapi_sink_invalid_total", "records on delivery-attempts that are not a DeliveryAttempt")
+FAILURES = Counter("callapi_sink_failures_total", "sink rounds that failed and will be retried")
+
+INSERT = (
+    "INSERT INTO delivery_log (job_id, attempt, event_id, event_type, tenant, extension, request_id, outcome,"
+    " status_code, error, duration_ms, attempted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+def group_id(settings: Settings) -> str:
+    return f"{settings.topic_prefix}delivery-log-sink"
+
+
+def decode_attempts(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[DeliveryAttempt]:
+    """The valid attempts; an invalid record is logged with its position and counted, never silently lost."""
+    attempts = []
+    for record in records:
+        try:
+            attempts.append(decode(DeliveryAttempt, record.value or b""))
+        except InvalidRecord as error:
+            INVALID.inc()
+            log.warning("skipping invalid record %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
+    return attempts
+
+
+def row_of(a: DeliveryAttempt) -> tuple[Any, ...]:
+    return (a.job_id, a.attempt, a.event_id, a.event_type.slug, a.tenant, a.extension, a.request_id, a.outcome.value,
+            a.status_code, a.error, a.duration_ms, a.attempted_at)
+
+
+class LogWriter:
+    """Writes attempts, creating each day's partition the first time it is needed."""
+
+    def __init__(self, *, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.days: set[date] = set()
+
+    async def write(self, attempts: list[DeliveryAttempt]) -> None:
+        for day in {a.attempted_at.astimezone(UTC).date() for a in attempts} - self.days:
+            await partitions.ensure_partition(self.conn, day)
+            self.days.add(day)
+        async with self.conn.transaction(), self.conn.cursor() as cursor:
+            await cursor.executemany(INSERT, [row_of(a) for a in attempts])
+        ROWS.inc(len(attempts))
+
+    async def drop_expired(self, retention_days: int) -> None:
+        dropped = await partitions.drop_expired(self.conn, today=datetime.now(UTC).date(),
+                                                retention_days=retention_days)
+        for name in dropped:
+            log.info("dropped delivery-log partition %s (older than %d days)", name, retention_days)
+            self.days.discard(partitions.partition_day(name) or date.min)
+
+
+async def _sink_connected(settings: Settings, stop: asyncio.Event, on_round: Callable[[], None]) -> None:
+    consumer = AIOKafkaConsumer(
+        settings.topics.delivery_attempts, bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings),
+        enable_auto_commit=False, auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True,
+                                                         application_name=APPLICATION_NAME) as conn:
+            writer, checked_at = LogWriter(conn=conn), 0.0
+            while not stop.is_set():
+                if time.monotonic() - checked_at > RETENTION_CHECK_S:
+                    await writer.drop_expired(settings.delivery_log_retention_days)
+                    checked_at = time.monotonic()
+                batch = await consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
+                attempts = decode_attempts(record for part in batch.values() for record in part)
+                if attempts:
+                    await writer.write(attempts)
+                if batch:
+                    await consumer.commit()  # only after the rows are committed
+                on_round()
+    finally:
+        await consumer.stop()
+
+
+async def run_sink(settings: Settings, *, stop: asyncio.Event, on_round: Callable[[], None] = lambda: None) -> None:
+    """Sink until `stop` is set; on failure, reconnect and resume from the last committed offsets."""
+    while not stop.is_set():
+        try:
+            await _sink_connected(settings, stop, on_round)
+        except (psycopg.Error, KafkaError, OSError) as error:
+            FAILURES.inc()
+            log.warning("sink round failed, resuming from the committed offsets in %.0f s: %s", RETRY_DELAY_S, error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RETRY_DELAY_S)

@@ -1,0 +1,76 @@
+"""Signing in and out of the web UI with an API client's credentials, and the stylesheet."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse
+
+from control import service
+from control.api.deps import AppSettings, Db
+from control.errors import Forbidden, Unauthorized
+from control.ui import session
+from control.ui.deps import Csrf, UiRoute, UiSession, redirect
+from control.ui.render import PREFIX, STYLESHEET, page
+
+router = APIRouter(prefix=PREFIX, route_class=UiRoute, include_in_schema=False)
+FormText = Annotated[str | None, Form()]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def _needs_https(request: Request) -> bool:
+    """The session cookie is Secure: over plain HTTP only loopback addresses keep it."""
+    return request.url.scheme != "https" and (request.url.hostname or "") not in LOOPBACK_HOSTS
+
+
+def _signin_page(request: Request, nonce: str, *, error: str | None = None, client_id: str = "",
+                 status: int = 200) -> HTMLResponse:
+    response = page("signin.html", {"session": None, "csrf": session.csrf_token(nonce), "error": error,
+                                    "client_id": client_id, "needs_https": _needs_https(request)}, status=status)
+    session.set_cookie(response, session.SIGNIN_COOKIE, nonce, max_age_s=session.SIGNIN_MAX_AGE_S)
+    return response
+
+
+@router.get("/")
+def signin_form(request: Request) -> Response:
+    """The sign-in page; a signed-in browser goes straight to its extensions."""
+    if request.cookies.get(session.SESSION_COOKIE):
+        return redirect(f"{PREFIX}/extensions")
+    return _signin_page(request, request.cookies.get(session.SIGNIN_COOKIE) or session.new_signin_nonce())
+
+
+@router.post("/signin")
+def signin(request: Request, db: Db, settings: AppSettings, client_id: FormText = None,
+           client_secret: FormText = None, csrf: FormText = None) -> Response:
+    """Client credentials → a bearer token in the session cookie (the same token POST /oauth/token issues)."""
+    nonce = request.cookies.get(session.SIGNIN_COOKIE)
+    if not session.csrf_ok(nonce, csrf):
+        raise Forbidden("the sign-in form's security token is missing or stale", code="csrf_invalid")
+    assert nonce is not None
+    try:
+        issued = service.issue_token(db, (client_id or "").strip(), client_secret or "",
+                                     ttl_s=settings.token_ttl_s, now=datetime.now(UTC))
+    except Unauthorized:
+        return _signin_page(request, nonce, error="Unknown client ID or wrong client secret.",
+                            client_id=client_id or "", status=401)
+    response = redirect(f"{PREFIX}/extensions")
+    session.set_cookie(response, session.SESSION_COOKIE, issued.access_token, max_age_s=issued.expires_in)
+    session.clear_cookie(response, session.SIGNIN_COOKIE)
+    return response
+
+
+@router.post("/signout", dependencies=[Csrf])
+def signout(db: Db, signed_in: UiSession) -> Response:
+    """Revokes the session's token, so the cookie is worthless even if it was copied."""
+    service.revoke_token(db, signed_in.caller, signed_in.token)
+    response = redirect(f"{PREFIX}/")
+    session.clear_cookie(response, session.SESSION_COOKIE)
+    return response
+
+
+@router.get("/static/ui.css")
+def stylesheet() -> Response:
+    return Response(STYLESHEET.read_bytes(), media_type="text/css",
+                    headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})

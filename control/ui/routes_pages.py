@@ -1,0 +1,128 @@
+"""Picking an extension, and the extension page: its requests by event type, their last attempts, Add."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from control import service
+from control.api.deps import AppSettings, Db
+from control.errors import InvalidInput, LimitReached
+from control.service import DeliveryPage, ExtensionRef, RequestView
+from control.service.validation import parse_type
+from control.ui import session
+from control.ui.deps import Csrf, SignedIn, UiRoute, UiSession, redirect
+from control.ui.forms import GENERAL, RequestForm
+from control.ui.render import PREFIX, extension_url, page, type_label
+from schemas.events import EventType
+
+router = APIRouter(prefix=PREFIX, route_class=UiRoute, include_in_schema=False)
+MAX_TILES = 200
+MAX_ROWS = 1000
+LAST_ATTEMPTS = 3
+
+
+class PostedRequest(BaseModel):
+    """The request form as posted; every field optional, so a missing one gets the service's message."""
+
+    type: str | None = None
+    method: str | None = None
+    url: str | None = None
+    status: str | None = None
+    note: str | None = None
+    signing: str | None = None
+
+
+Posted = Annotated[PostedRequest, Form()]
+
+
+@dataclass(frozen=True)
+class Row:
+    request: RequestView
+    deliveries: DeliveryPage
+
+
+def _extension(db: psycopg.Connection[Any], signed_in: SignedIn, number: str) -> ExtensionRef:
+    return service.resolve_extension(db, signed_in.caller, "@me", number)
+
+
+@router.get("/extensions")
+def extensions(db: Db, signed_in: UiSession, q: str = "") -> HTMLResponse:
+    """The extensions the caller may manage (a provider: its organizations')."""
+    reachable = service.list_extensions(db, signed_in.caller)
+    needle = q.strip().replace("*", "")
+    matching = [e for e in reachable if needle in e.number.replace("*", "")]
+    return page("extensions.html", {"session": signed_in, "q": q.strip(), "extensions": matching[:MAX_TILES],
+                                    "hidden": max(0, len(matching) - MAX_TILES)})
+
+
+def _rows(db: psycopg.Connection[Any], extension: ExtensionRef) -> tuple[list[Row], int]:
+    query = service.parse_list_query({"count": MAX_ROWS, "sortBy": "created"})
+    listed = service.list_requests(db, extension, query)
+    rows = [Row(item, service.list_deliveries(db, extension, item.type, item.id, {"count": LAST_ATTEMPTS}))
+            for item in listed.items]
+    return rows, listed.total - len(listed.items)
+
+
+def extension_page(db: psycopg.Connection[Any], signed_in: SignedIn, extension: ExtensionRef, *,
+                   selected: EventType | None = None, form: RequestForm | None = None,
+                   flash: session.Flash | None = None, status: int = 200) -> HTMLResponse:
+    rows, hidden = _rows(db, extension)
+    by_type = {event_type: [row for row in rows if row.request.type == event_type] for event_type in EventType}
+    shown = [selected] if selected is not None else list(EventType)
+    return page("extension.html", {
+        "session": signed_in, "extension": extension, "selected": selected, "flash": flash,
+        "groups": [(event_type, by_type[event_type]) for event_type in shown],
+        "counts": {event_type: len(found) for event_type, found in by_type.items()},
+        "total": len(rows), "hidden": hidden, "form": form or RequestForm.blank(),
+    }, status=status)
+
+
+def _selected(params: Mapping[str, str]) -> EventType | None:
+    value = params.get("type")
+    return None if not value else parse_type(value)
+
+
+@router.get("/extensions/{number}")
+def extension(request: Request, db: Db, signed_in: UiSession, number: str) -> HTMLResponse:
+    """The page "CallAPI Published Events for Extension {ext_no}"; `?type=dial-in` shows one event type."""
+    found = _extension(db, signed_in, number)
+    flash = session.decode_flash(request.cookies.get(session.FLASH_COOKIE), signed_in.token)
+    response = extension_page(db, signed_in, found, selected=_selected(request.query_params), flash=flash)
+    if session.FLASH_COOKIE in request.cookies:
+        session.clear_cookie(response, session.FLASH_COOKIE)  # shown once
+    return response
+
+
+def flash_redirect(url: str, signed_in: SignedIn, flash: session.Flash) -> Response:
+    response = redirect(url)
+    session.set_cookie(response, session.FLASH_COOKIE, session.encode_flash(flash, signed_in.token),
+                       max_age_s=session.FLASH_MAX_AGE_S)
+    return response
+
+
+def saved_flash(verb: str, saved: service.SavedRequest) -> session.Flash:
+    request = saved.request
+    return session.Flash(f"{type_label(request.type)} request {request.id} {verb}.", request.id, saved.secret)
+
+
+@router.post("/extensions/{number}/requests", dependencies=[Csrf])
+def add(db: Db, settings: AppSettings, signed_in: UiSession, number: str, posted: Posted) -> Response:
+    """Add; errors re-render the page with the message next to the field, success redirects (PRG)."""
+    found = _extension(db, signed_in, number)
+    form = RequestForm.posted(posted.model_dump())
+    try:
+        saved = service.add_request(db, settings, found, form.data())
+    except InvalidInput as error:
+        return extension_page(db, signed_in, found, form=form.fail(error, settings), status=400)
+    except LimitReached as error:
+        form.errors = {GENERAL: error.message}
+        return extension_page(db, signed_in, found, form=form, status=409)
+    url = f"{extension_url(found.number)}#request-{saved.request.id}"
+    return flash_redirect(url, signed_in, saved_flash("added", saved))

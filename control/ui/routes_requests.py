@@ -1,0 +1,91 @@
+"""One request: its edit page with its delivery log, Edit, enable/disable, Remove and secret rotation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Form, Response
+from fastapi.responses import HTMLResponse
+
+from control import service
+from control.api.deps import AppSettings, Db
+from control.errors import InvalidInput
+from control.service import ExtensionRef, RequestView
+from control.ui import session
+from control.ui.deps import Csrf, SignedIn, UiRoute, UiSession
+from control.ui.forms import RequestForm
+from control.ui.render import PREFIX, extension_url, page, type_label
+from control.ui.routes_pages import Posted, flash_redirect, saved_flash
+
+router = APIRouter(prefix=f"{PREFIX}/extensions/{{number}}/requests/{{type}}/{{id}}", route_class=UiRoute,
+                   include_in_schema=False)
+LOG_ATTEMPTS = 50
+
+
+def _overlap_text(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h" if not rest else f"{seconds // 60} min"
+
+
+def request_page(db: psycopg.Connection[Any], signed_in: SignedIn, extension: ExtensionRef, request: RequestView,
+                 *, overlap_s: int, form: RequestForm | None = None, status: int = 200) -> HTMLResponse:
+    deliveries = service.list_deliveries(db, extension, request.type, request.id, {"count": LOG_ATTEMPTS})
+    return page("request.html", {"session": signed_in, "extension": extension, "request": request,
+                                 "form": form or RequestForm.of(request), "deliveries": deliveries,
+                                 "overlap": _overlap_text(overlap_s)}, status=status)
+
+
+def _extension(db: psycopg.Connection[Any], signed_in: SignedIn, number: str) -> ExtensionRef:
+    return service.resolve_extension(db, signed_in.caller, "@me", number)
+
+
+@router.get("")
+def show(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type: str, id: str) -> HTMLResponse:
+    found = _extension(db, signed_in, number)
+    request = service.get_request(db, found, type, id)
+    return request_page(db, signed_in, found, request, overlap_s=settings.secret_overlap_s)
+
+
+@router.post("", dependencies=[Csrf])
+def edit(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type: str, id: str,
+         posted: Posted) -> Response:
+    found = _extension(db, signed_in, number)
+    form = RequestForm.posted(posted.model_dump())
+    try:
+        saved = service.edit_request(db, settings, found, type, id, form.data())
+    except InvalidInput as error:
+        current = service.get_request(db, found, type, id)
+        return request_page(db, signed_in, found, current, overlap_s=settings.secret_overlap_s,
+                            form=form.fail(error, settings), status=400)
+    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
+                          saved_flash("saved", saved))
+
+
+@router.post("/status", dependencies=[Csrf])
+def set_status(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type: str, id: str,
+               status: Annotated[str | None, Form()] = None) -> Response:
+    """Enable (status=1) or disable (status=0) without touching anything else."""
+    found = _extension(db, signed_in, number)
+    saved = service.edit_request(db, settings, found, type, id, {"status": status})
+    verb = "enabled" if saved.request.enabled else "disabled"
+    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
+                          saved_flash(verb, saved))
+
+
+@router.post("/remove", dependencies=[Csrf])
+def remove(db: Db, signed_in: UiSession, number: str, type: str, id: str) -> Response:
+    found = _extension(db, signed_in, number)
+    current = service.get_request(db, found, type, id)
+    service.remove_request(db, found, current.type, current.id)
+    message = f"{type_label(current.type)} request {current.id} removed."
+    return flash_redirect(extension_url(found.number), signed_in, session.Flash(message))
+
+
+@router.post("/rotate", dependencies=[Csrf])
+def rotate(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type: str, id: str) -> Response:
+    """A new signing secret, shown once on the next page; the previous one stays valid for the overlap."""
+    found = _extension(db, signed_in, number)
+    saved = service.rotate_secret(db, settings, found, type, id)
+    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
+                          saved_flash("has a new signing secret", saved))

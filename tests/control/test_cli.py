@@ -1,0 +1,86 @@
+"""The commands as operators run them: `admin … --json`, then `api` (with its relay) as a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import psycopg
+
+from schemas.settings import Settings
+from tests.control.topic import published_lists
+from tests.processes import Component, settings_env
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callapi_events", *args], env=settings_env(settings),
+                          capture_output=True, text=True, timeout=120)
+
+
+def cli_json(settings: Settings, *args: str) -> dict[str, Any]:
+    done = cli(settings, *args, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
+
+
+def free_code(conn: psycopg.Connection[Any]) -> str:
+    taken = {row[0] for row in conn.execute("SELECT code FROM accounts WHERE code IS NOT NULL").fetchall()}
+    return next(code for code in (f"{n:04d}" for n in range(5000, 10_000)) if code not in taken)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_healthy(url: str, component: Component) -> None:
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(component.log())
+
+
+def test_admin_commands_then_api_with_relay(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    provider = cli_json(settings, "admin", "provider", "create", "ACME Hosting")
+    assert set(provider) == {"id", "kind", "name"} and provider["kind"] == "provider"
+    code = free_code(conn)
+    org = cli_json(settings, "admin", "org", "create", "--provider", str(provider["id"]), code, "ACME Pty")
+    assert (org["kind"], org["code"], org["provider_id"]) == ("organization", code, provider["id"])
+    extension = cli_json(settings, "admin", "extension", "create", "--org", str(org["id"]), f"{code}101")
+    assert extension["number"] == f"{code}*101"
+    client = cli_json(settings, "admin", "client", "create", "--account", str(org["id"]))
+    assert set(client) == {"client_id", "client_secret", "account_id"} and client["account_id"] == org["id"]
+    secret_hash = conn.execute("SELECT secret_hash FROM api_clients WHERE client_id = %s",
+                               (client["client_id"],)).fetchone()
+    assert secret_hash and secret_hash[0].startswith("$argon2id$") and client["client_secret"] not in secret_hash[0]
+
+    port = free_port()
+    with Component(settings, "api", "--port", str(port)) as api:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, api)
+        token = httpx.post(f"{url}/oauth/token", data={"grant_type": "client_credentials", **{
+            k: client[k] for k in ("client_id", "client_secret")}}).json()["access_token"]
+        added = httpx.post(f"{url}/uapi/extensions/@me/{code}%2A101/phoneCallEvents",
+                           headers={"Authorization": f"Bearer {token}"},
+                           json={"type": 0, "method": "POST", "url": "http://127.0.0.1:9/crm"})
+        assert added.status_code == 201, added.text
+        lists = asyncio.run(published_lists(settings, f"{code}*101", until=lambda items: len(items) == 1))
+        assert [item.id for item in lists[-1]] == [added.json()["id"]], api.log()
+
+
+def test_admin_errors_say_what_is_wrong(settings: Settings) -> None:
+    done = cli(settings, "admin", "org", "create", "--provider", "999999999", "0042", "Nobody")
+    assert done.returncode == 1 and "not_found" in done.stdout
+    done = cli(settings, "admin", "extension", "create", "--org", "999999999", "210")
+    assert done.returncode == 1 and "no organization" in done.stdout

@@ -1,0 +1,158 @@
+"""The outbox relay against real PostgreSQL and Kafka: committed changes reach `event-requests`, rolled-back
+ones never do, rows are marked sent only after Kafka acked, replicas keep per-extension order, resync."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from control.relay import APPLICATION_NAME, resync, run_relay
+from control.service import add_request, edit_request, remove_request, rotate_secret
+from schemas.settings import Settings
+from tests.control.tenants import Tenant
+from tests.control.topic import published_lists, relay_running
+from tests.processes import Component
+
+URL = "http://127.0.0.1:9/hook"
+
+
+def unsent(conn: psycopg.Connection[Any], number: str) -> int:
+    row = conn.execute("SELECT count(*) FROM outbox WHERE extension = %s AND sent_at IS NULL", (number,)).fetchone()
+    return int(row[0]) if row else -1
+
+
+async def test_each_committed_change_is_published(conn: psycopg.Connection[Any], settings: Settings,
+                                                  tenant: Tenant) -> None:
+    number = tenant.extension.number
+    async with relay_running(settings):
+        saved = add_request(conn, settings, tenant.extension, {"type": 2, "method": 1, "url": URL, "signing": True})
+        lists = await published_lists(settings, number, until=lambda items: len(items) == 1)
+        item = lists[-1][0]
+        assert (item.id, item.extension, item.type.slug, item.method, item.url, item.enabled) == (
+            saved.request.id, number, "hangup", "POST", URL, True)
+        assert item.signing_secrets == (saved.secret,)
+        edit_request(conn, settings, tenant.extension, 2, saved.request.id, {"status": 0})
+        lists = await published_lists(settings, number, until=lambda items: bool(items) and not items[0].enabled)
+        assert lists[-1][0].enabled is False
+        remove_request(conn, tenant.extension, 2, saved.request.id)
+        lists = await published_lists(settings, number, until=lambda items: items == [])
+        assert lists[-1] == []
+        await asyncio.sleep(0.5)
+    assert unsent(conn, number) == 0
+
+
+async def test_a_rolled_back_change_is_never_published(conn: psycopg.Connection[Any], settings: Settings,
+                                                       tenant: Tenant) -> None:
+    class Abort(Exception):
+        pass
+
+    rolled_back = ""
+    async with relay_running(settings):
+        with pytest.raises(Abort), conn.transaction():
+            rolled_back = add_request(conn, settings, tenant.extension, {"type": 0, "url": URL}).request.id
+            raise Abort
+        kept = add_request(conn, settings, tenant.extension, {"type": 1, "url": URL}).request.id
+        lists = await published_lists(settings, tenant.extension.number, until=lambda items: len(items) == 1)
+    assert [[item.id for item in items] for items in lists] == [[kept]]
+    assert rolled_back and rolled_back != kept
+
+
+async def test_rows_stay_unsent_until_kafka_acks(conn: psycopg.Connection[Any], settings: Settings,
+                                                 tenant: Tenant) -> None:
+    with socket.socket() as closed:  # a port nobody listens on: Kafka unreachable
+        closed.bind(("127.0.0.1", 0))
+        dead = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{closed.getsockname()[1]}"})
+    add_request(conn, settings, tenant.extension, {"type": 3, "url": URL})
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_relay(dead, stop=stop))
+    await asyncio.sleep(2.0)
+    assert unsent(conn, tenant.extension.number) == 1
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    async with relay_running(settings):
+        await published_lists(settings, tenant.extension.number, until=lambda items: len(items) == 1)
+        for _ in range(50):
+            if unsent(conn, tenant.extension.number) == 0:
+                break
+            await asyncio.sleep(0.1)
+    assert unsent(conn, tenant.extension.number) == 0
+
+
+async def test_two_replicas_keep_per_extension_order(conn: psycopg.Connection[Any], settings: Settings,
+                                                     tenant: Tenant) -> None:
+    saved = add_request(conn, settings, tenant.extension, {"type": 0, "url": URL, "note": "0"})
+    async with relay_running(settings), relay_running(settings):
+        for index in range(1, 31):
+            edit_request(conn, settings, tenant.extension, 0, saved.request.id, {"note": str(index)})
+            await asyncio.sleep(0.01)
+        lists = await published_lists(settings, tenant.extension.number, until=lambda items: items[0].note == "30")
+    notes = [int(items[0].note) for items in lists]
+    assert notes == sorted(notes) and notes[-1] == 30
+
+
+@pytest.fixture
+def fresh(make_settings: Callable[..., Settings]) -> Settings:
+    """Settings with new, empty topics: as after losing the cluster."""
+    return make_settings()
+
+
+async def test_resync_republishes_every_extension(conn: psycopg.Connection[Any], fresh: Settings,
+                                                  settings: Settings, tenant: Tenant) -> None:
+    saved = add_request(conn, settings, tenant.extension, {"type": 4, "url": URL})
+    row = conn.execute("SELECT count(*) FROM extensions").fetchone()
+    progress: list[tuple[int, int]] = []
+    assert await resync(fresh, progress=lambda done, total: progress.append((done, total))) == (row[0] if row else -1)
+    assert progress[-1] == (row[0], row[0]) if row else False
+    lists = await published_lists(fresh, tenant.extension.number, until=lambda items: len(items) == 1)
+    assert [item.id for item in lists[-1]] == [saved.request.id]
+
+
+def test_relay_and_resync_commands(conn: psycopg.Connection[Any], make_settings: Callable[..., Settings],
+                                   tenant: Tenant) -> None:
+    settings = make_settings()
+    with Component(settings, "relay", "--port", "0") as relay:
+        saved = add_request(conn, settings, tenant.extension, {"type": 1, "url": URL})
+        lists = asyncio.run(published_lists(settings, tenant.extension.number, until=lambda items: len(items) == 1))
+        assert [item.id for item in lists[-1]] == [saved.request.id], relay.log()
+    fresh = make_settings()
+    resync_run = Component(fresh, "relay", "--resync", name="resync").start()
+    assert resync_run.process is not None and resync_run.process.wait(120) == 0, resync_run.log()
+    assert "republished" in resync_run.log()
+    lists = asyncio.run(published_lists(fresh, tenant.extension.number, until=lambda items: len(items) == 1))
+    assert [item.id for item in lists[-1]] == [saved.request.id]
+
+
+async def test_relay_survives_losing_its_database_connections(conn: psycopg.Connection[Any], settings: Settings,
+                                                              tenant: Tenant) -> None:
+    async with relay_running(settings):
+        first = add_request(conn, settings, tenant.extension, {"type": 0, "url": URL}).request.id
+        await published_lists(settings, tenant.extension.number, until=lambda items: len(items) == 1)
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()", (APPLICATION_NAME,),
+        ).fetchone()
+        assert killed is not None and killed[0] >= 2
+        second = add_request(conn, settings, tenant.extension, {"type": 1, "url": URL}).request.id
+        lists = await published_lists(settings, tenant.extension.number, until=lambda items: len(items) == 2)
+    assert [item.id for item in lists[-1]] == [first, second]
+
+
+async def test_expired_secrets_are_swept_and_their_list_republished(conn: psycopg.Connection[Any], settings: Settings,
+                                                                    tenant: Tenant) -> None:
+    quick = settings.model_copy(update={"secret_overlap_s": 1})
+    async with relay_running(settings):
+        saved = add_request(conn, quick, tenant.extension, {"type": 0, "url": URL, "signing": True})
+        rotated = rotate_secret(conn, quick, tenant.extension, 0, saved.request.id)
+        lists = await published_lists(settings, tenant.extension.number,
+                                      until=lambda items: bool(items) and len(items[0].signing_secrets) == 2)
+        assert lists[-1][0].signing_secrets == (rotated.secret, saved.secret)
+        lists = await published_lists(settings, tenant.extension.number,
+                                      until=lambda items: items[0].signing_secrets == (rotated.secret,))
+    assert lists[-1][0].signing_secrets == (rotated.secret,)
+    left = conn.execute("SELECT count(*) FROM signing_secrets WHERE extension_id = %s", (tenant.extension.id,))
+    assert left.fetchone() == (1,)

@@ -1,0 +1,168 @@
+"""The delivery-log sink against real Kafka and PostgreSQL, and the deliveries endpoint that reads the log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+from control import partitions
+from control.service import add_request
+from control.sink import APPLICATION_NAME, group_id, run_sink
+from schemas.attempts import DeliveryAttempt, Outcome
+from schemas.codec import encode
+from schemas.settings import Settings
+from tests.control.server import ApiServer
+from tests.control.tenants import Tenant
+from tests.kafka import produce
+from tests.processes import Component
+
+
+def attempt(tenant: Tenant, request_id: str, number: int, at: datetime, job: str = "msg_1") -> DeliveryAttempt:
+    return DeliveryAttempt(job_id=job, event_id="ev1", event_type="dial-in", tenant=tenant.org.code or "",
+                           extension=tenant.extension.number, request_id=request_id, attempt=number,
+                           outcome=Outcome.RETRY if number < 3 else Outcome.DELIVERED,
+                           status_code=500 if number < 3 else 204, duration_ms=12.5, attempted_at=at)
+
+
+def logged(conn: psycopg.Connection[Any], request_id: str) -> list[tuple[Any, ...]]:
+    return conn.execute("SELECT job_id, attempt, outcome, status_code FROM delivery_log WHERE request_id = %s"
+                        " ORDER BY attempted_at", (request_id,)).fetchall()
+
+
+async def wait_rows(conn: psycopg.Connection[Any], request_id: str, count: int, timeout_s: float = 30) -> None:
+    for _ in range(int(timeout_s * 10)):
+        if len(logged(conn, request_id)) >= count:
+            return
+        await asyncio.sleep(0.1)
+
+
+async def committed_everything(settings: Settings) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id(settings))
+    finally:
+        await admin.close()
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(settings.topics.delivery_attempts, p) for p in range(settings.partitions)]
+        ends = await consumer.end_offsets(parts)
+    finally:
+        await consumer.stop()
+    return all(offsets.get(tp) is not None and offsets[tp].offset == end for tp, end in ends.items() if end)
+
+
+@pytest.fixture
+def request_id(conn: psycopg.Connection[Any], settings: Settings, tenant: Tenant) -> str:
+    return add_request(conn, settings, tenant.extension, {"type": 0, "url": "http://127.0.0.1:9/"}).request.id
+
+
+async def test_attempts_are_written_once_and_offsets_committed(conn: psycopg.Connection[Any], settings: Settings,
+                                                               tenant: Tenant, request_id: str) -> None:
+    now = datetime.now(UTC)
+    attempts = [attempt(tenant, request_id, n, now - timedelta(days=1, minutes=5 - n)) for n in (1, 2)]
+    attempts.append(attempt(tenant, request_id, 3, now))
+    records = [(tenant.extension.number, encode(a)) for a in attempts]
+    await produce(settings, settings.topics.delivery_attempts,
+                  [*records, records[0], (tenant.extension.number, b'{"not": "an attempt"}')])
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_sink(settings, stop=stop))
+    await wait_rows(conn, request_id, 3)
+    for _ in range(100):
+        if await committed_everything(settings):
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    assert logged(conn, request_id) == [("msg_1", 1, "retry", 500), ("msg_1", 2, "retry", 500),
+                                        ("msg_1", 3, "delivered", 204)]
+    assert await committed_everything(settings)
+    names = partition_names(conn)
+    assert {partitions.partition_name(now.date()), partitions.partition_name((now - timedelta(days=1)).date())} <= names
+
+
+def partition_names(conn: psycopg.Connection[Any]) -> set[str]:
+    rows = conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                        " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'delivery_log'").fetchall()
+    return {row[0] for row in rows}
+
+
+@pytest.mark.parametrize(("names", "today", "keep_days", "dropped"), [
+    (["delivery_log_20261101", "delivery_log_20261112", "delivery_log_20261113", "other"], date(2026, 11, 27), 14,
+     ["delivery_log_20261101", "delivery_log_20261112"]),
+    (["delivery_log_20261127"], date(2026, 11, 27), 1, []),
+    (["delivery_log_20261125"], date(2026, 11, 27), 1, ["delivery_log_20261125"]),
+])
+def test_retention_rule(names: list[str], today: date, keep_days: int, dropped: list[str]) -> None:
+    assert partitions.expired(names, today=today, retention_days=keep_days) == dropped
+
+
+async def test_old_partitions_are_dropped(database_url: str, settings: Settings) -> None:
+    old_day = datetime.now(UTC).date() - timedelta(days=settings.delivery_log_retention_days + 3)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await partitions.ensure_partition(conn, old_day)
+        await partitions.ensure_partition(conn, datetime.now(UTC).date())
+        dropped = await partitions.drop_expired(conn, today=datetime.now(UTC).date(),
+                                                retention_days=settings.delivery_log_retention_days)
+        left = await partitions.existing_partitions(conn)
+    assert partitions.partition_name(old_day) in dropped
+    assert partitions.partition_name(old_day) not in left
+    assert partitions.partition_name(datetime.now(UTC).date()) in left
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[ApiServer]:
+    with ApiServer(settings) as server:
+        yield server
+
+
+def test_sink_command_and_deliveries_endpoint(conn: psycopg.Connection[Any], settings: Settings, tenant: Tenant,
+                                              request_id: str, api: ApiServer) -> None:
+    start = datetime.now(UTC)
+    attempts = [attempt(tenant, request_id, n, start + timedelta(seconds=n), job="msg_2") for n in range(1, 6)]
+    with Component(settings, "sink", "--port", "0") as sink:
+        asyncio.run(produce(settings, settings.topics.delivery_attempts,
+                            [(tenant.extension.number, encode(a)) for a in attempts]))
+        asyncio.run(wait_rows(conn, request_id, 5))
+        assert len(logged(conn, request_id)) == 5, sink.log()
+    path = f"/uapi/extensions/@me/{quote(tenant.extension.number, safe='')}/phoneCallEvents/0/{request_id}/deliveries"
+    with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as http:
+        first = http.get(path, params={"count": 2}).json()
+        second = http.get(path, params={"count": 2, "startIndex": 2}).json()
+    assert first["paging"] == {"startIndex": 0, "itemsPerPage": 2, "totalResults": 5}
+    assert [e["attempt"] for e in first["entry"]] == [5, 4]
+    assert [e["attempt"] for e in second["entry"]] == [3, 2]
+    assert first["entry"][0]["outcome"] == "delivered" and first["entry"][0]["job_id"] == "msg_2"
+
+
+async def test_sink_resumes_after_losing_its_database_connection(conn: psycopg.Connection[Any], settings: Settings,
+                                                                 tenant: Tenant, request_id: str) -> None:
+    now = datetime.now(UTC)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_sink(settings, stop=stop))
+    try:
+        await produce(settings, settings.topics.delivery_attempts,
+                      [(tenant.extension.number, encode(attempt(tenant, request_id, 1, now, job="msg_3")))])
+        await wait_rows(conn, request_id, 1)
+        killed = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                              " WHERE application_name = %s AND datname = current_database()",
+                              (APPLICATION_NAME,)).fetchone()
+        assert killed is not None and killed[0] == 1
+        await produce(settings, settings.topics.delivery_attempts,
+                      [(tenant.extension.number, encode(attempt(tenant, request_id, 2, now, job="msg_3")))])
+        await wait_rows(conn, request_id, 2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert [row[1] for row in logged(conn, request_id)] == [1, 2]
