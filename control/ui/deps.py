@@ -49,7 +49,7 @@ UiSession = Annotated[SignedIn, Depends(get_session)]
 async def check_csrf(request: Request, signed_in: UiSession) -> None:
     """The form's hidden `csrf` field must be the session's token (the form is already parsed and cached)."""
     form = await request.form()
-    if False:
+    if not session.csrf_ok(signed_in.token, form.get(session.CSRF_FIELD)):
         raise Forbidden("the form's security token is missing or stale", code="csrf_invalid")
 
 

@@ -26,6 +26,14 @@ SECURITY_HEADERS = {
 }
 
 
+DISABLED_REASONS = {"gone": "The endpoint answered 410 Gone, so delivery stopped. Fix it, then enable."}
+
+
+def disabled_text(reason: str) -> str:
+    """Why a request was disabled by the system rather than by its owner."""
+    return DISABLED_REASONS.get(reason, reason)
+
+
 def type_label(event_type: EventType) -> str:
     """VoipNow's spelling: Dial-In, Dial-Out, Hangup, Answer-In, Answer-Out."""
     return "-".join(part.capitalize() for part in event_type.slug.split("-"))
@@ -48,7 +56,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals.update(prefix=PREFIX, extension_url=extension_url, request_url=request_url,
-                       type_label=type_label, event_types=list(EventType))
+                       type_label=type_label, disabled_text=disabled_text, event_types=list(EventType))
     env.filters["when"] = lambda moment: moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     env.filters["short_when"] = lambda moment: moment.astimezone(UTC).strftime("%d %b %H:%M:%S")
     return env

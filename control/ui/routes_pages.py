@@ -94,6 +94,8 @@ def extension(request: Request, db: Db, signed_in: UiSession, number: str) -> HT
     """The page "CallAPI Published Events for Extension {ext_no}"; `?type=dial-in` shows one event type."""
     found = _extension(db, signed_in, number)
     flash = session.decode_flash(request.cookies.get(session.FLASH_COOKIE), signed_in.token)
+    if flash is not None and flash.extension != found.number:
+        flash = None  # another extension's message (its secret too) is not shown here
     response = extension_page(db, signed_in, found, selected=_selected(request.query_params), flash=flash)
     if session.FLASH_COOKIE in request.cookies:
         session.clear_cookie(response, session.FLASH_COOKIE)  # shown once
@@ -107,9 +109,10 @@ def flash_redirect(url: str, signed_in: SignedIn, flash: session.Flash) -> Respo
     return response
 
 
-def saved_flash(verb: str, saved: service.SavedRequest) -> session.Flash:
+def saved_flash(extension: ExtensionRef, verb: str, saved: service.SavedRequest) -> session.Flash:
     request = saved.request
-    return session.Flash(f"{type_label(request.type)} request {request.id} {verb}.", request.id, saved.secret)
+    return session.Flash(f"{type_label(request.type)} request {request.id} {verb}.", extension.number, request.id,
+                         saved.secret)
 
 
 @router.post("/extensions/{number}/requests", dependencies=[Csrf])
@@ -125,4 +128,4 @@ def add(db: Db, settings: AppSettings, signed_in: UiSession, number: str, posted
         form.errors = {GENERAL: error.message}
         return extension_page(db, signed_in, found, form=form, status=409)
     url = f"{extension_url(found.number)}#request-{saved.request.id}"
-    return flash_redirect(url, signed_in, saved_flash("added", saved))
+    return flash_redirect(url, signed_in, saved_flash(found, "added", saved))

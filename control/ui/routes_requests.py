@@ -59,7 +59,7 @@ def edit(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type:
         return request_page(db, signed_in, found, current, overlap_s=settings.secret_overlap_s,
                             form=form.fail(error, settings), status=400)
     return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
-                          saved_flash("saved", saved))
+                          saved_flash(found, "saved", saved))
 
 
 @router.post("/status", dependencies=[Csrf])
@@ -70,7 +70,7 @@ def set_status(db: Db, settings: AppSettings, signed_in: UiSession, number: str,
     saved = service.edit_request(db, settings, found, type, id, {"status": status})
     verb = "enabled" if saved.request.enabled else "disabled"
     return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
-                          saved_flash(verb, saved))
+                          saved_flash(found, verb, saved))
 
 
 @router.post("/remove", dependencies=[Csrf])
@@ -79,7 +79,7 @@ def remove(db: Db, signed_in: UiSession, number: str, type: str, id: str) -> Res
     current = service.get_request(db, found, type, id)
     service.remove_request(db, found, current.type, current.id)
     message = f"{type_label(current.type)} request {current.id} removed."
-    return flash_redirect(extension_url(found.number), signed_in, session.Flash(message))
+    return flash_redirect(extension_url(found.number), signed_in, session.Flash(message, found.number))
 
 
 @router.post("/rotate", dependencies=[Csrf])
@@ -88,4 +88,4 @@ def rotate(db: Db, settings: AppSettings, signed_in: UiSession, number: str, typ
     found = _extension(db, signed_in, number)
     saved = service.rotate_secret(db, settings, found, type, id)
     return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
-                          saved_flash("has a new signing secret", saved))
+                          saved_flash(found, "has a new signing secret", saved))

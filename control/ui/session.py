@@ -32,6 +32,7 @@ class Flash:
     """What the next page shows once: a message, and a signing secret when a change generated one."""
 
     message: str
+    extension: str | None = None  # shown only on this extension's page
     request_id: str | None = None
     secret: str | None = None
 

@@ -269,6 +269,25 @@ def test_a_new_signing_secret_is_shown_once(conn: psycopg.Connection[Any], tenan
     assert new_secret is not None and new_secret.group(1) != secret.group(1)
 
 
+def test_a_secret_is_shown_only_on_its_own_extensions_page(api: ApiServer, conn: psycopg.Connection[Any]) -> None:
+    provider = admin.create_provider(conn, "Two offices")
+    first, second = make_tenant(conn, provider), make_tenant(conn, provider)
+    client = admin.create_client(conn, provider.id)
+    with Browser(api.url) as browser:
+        browser.sign_in(client.client_id, client.client_secret)
+        made = submit(browser, f"{page_of(first.extension.number)}/requests", url=PUBLIC_URL, signing="on")
+        assert made.status_code == 303
+        elsewhere = browser.get(page_of(second.extension.number))
+        assert elsewhere.status_code == 200 and "whsec_" not in elsewhere.text
+
+
+def test_the_ui_stays_out_of_the_api_description(api: ApiServer) -> None:
+    with api.client() as client:
+        paths = client.get("/openapi.json").json()["paths"]
+        assert paths and not [path for path in paths if path.startswith("/ui")]
+        assert client.get("/ui").headers["location"].endswith("/ui/")
+
+
 def test_a_tampered_flash_cookie_shows_nothing(tenant: Tenant, browser: Browser) -> None:
     browser.cookies["__Host-callapi-flash"] = "eyJtZXNzYWdlIjogIm93bmVkIn0.0000"
     assert "owned" not in browser.get(page_of(tenant.extension.number)).text

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from control.ui import session
 from control.ui.forms import RequestForm
-from control.ui.render import extension_url, request_url, type_label
+from control.ui.render import disabled_text, extension_url, request_url, type_label
 from schemas.events import EventType
 
 KEY = "session-token-of-alice"
@@ -38,7 +38,7 @@ def test_csrf_token_does_not_reveal_the_session_token() -> None:
 
 @given(message=st.text(), request_id=st.none() | st.text(), secret=st.none() | st.text())
 def test_flash_round_trips_and_is_cookie_safe(message: str, request_id: str | None, secret: str | None) -> None:
-    flash = session.Flash(message, request_id, secret)
+    flash = session.Flash(message, "0003*210", request_id, secret)
     value = session.encode_flash(flash, KEY)
     assert session.decode_flash(value, KEY) == flash
     response = Response()
@@ -90,3 +90,11 @@ def test_urls_keep_the_star_and_escape_the_rest() -> None:
     assert extension_url("0003*210") == "/ui/extensions/0003*210"
     assert request_url("0003*210", EventType.ANSWER_OUT, "abc") == "/ui/extensions/0003*210/requests/answer-out/abc"
     assert request_url("0003*210", EventType.HANGUP, "a/b?c") == "/ui/extensions/0003*210/requests/hangup/a%2Fb%3Fc"
+
+
+@pytest.mark.parametrize(("reason", "text"), [
+    ("gone", "The endpoint answered 410 Gone, so delivery stopped. Fix it, then enable."),
+    ("something new", "something new"),
+])
+def test_disabled_reasons_are_explained(reason: str, text: str) -> None:
+    assert disabled_text(reason) == text
