@@ -65,6 +65,19 @@ class Settings(BaseSettings):
     circuit_failure_threshold: int = Field(5, ge=1)
     circuit_open_s: float = Field(30.0, gt=0)
     delivery_log_retention_days: int = Field(14, ge=1)
+    # Delivery workers: jobs allowed to queue behind a host's max_per_host requests; more go to the retry path
+    max_waiting_per_host: int = Field(192, ge=0)
+    # Delivery workers: a host at its cap that completed nothing for this long is stalled; its jobs are deferred
+    host_stall_s: float = Field(1.0, gt=0)
+
+    # Producers (SDK, ingest endpoint, simulator)
+    producer_linger_ms: int = Field(5, ge=0, le=10_000)
+    producer_request_timeout_ms: int = Field(15_000, ge=1000)
+    ingest_send_timeout_s: float = Field(10.0, gt=0)
+    ingest_retry_after_s: int = Field(5, ge=1)
+    ingest_auth_cache_s: float = Field(30.0, ge=0)
+    ingest_max_batch: int = Field(1000, ge=1)
+    ingest_max_body_bytes: int = Field(1_048_576, ge=1024)
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -27,6 +28,9 @@ def free_port() -> int:
 
 
 def pid_alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):  # our own exited child is a zombie until reaped
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -1,0 +1,1 @@
+"""`callapi-events demo`: the whole pipeline on the local stack, with a built-in receiver, in one command."""

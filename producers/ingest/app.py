@@ -1,0 +1,220 @@
+"""The ingest HTTP app (aiohttp): VoipNow notifications and JSON batches in, CallEvents on Kafka out.
+
+    GET|POST /ingest/{tenant}/{type}   the nine parameters as query or form fields (VoipNow's format)
+    POST     /ingest/{tenant}/events   a JSON list of CallEvents
+    GET      /healthz /readyz /metrics
+
+202 is answered only after Kafka acknowledged every record of the request (acks=all), so nothing
+acknowledged is lost; 503 with Retry-After when Kafka does not acknowledge within ingest_send_timeout_s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from producers.errors import IngestRejected, InvalidEvent, ProducerUnavailable
+from producers.ids import new_event_id
+from producers.ingest import metrics
+from producers.ingest.auth import TenantAuth, credential
+from producers.ingest.gate import KafkaGate
+from producers.ingest.voipnow import event_from_json, event_from_notification
+from producers.sdk import Failed, to_record
+from schemas.events import CallEvent
+from schemas.extensions import ORG_CODE_DIGITS
+from schemas.ops import ops_app
+from schemas.settings import Settings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class IngestContext:
+    """Per-process resources, opened at start-up and closed at shutdown."""
+
+    settings: Settings
+    auth: TenantAuth
+    gate: KafkaGate
+    clock: Callable[[], datetime] = field(default=_utc_now)
+
+
+def error_response(error: IngestRejected, *, retry_after_s: int) -> web.Response:
+    headers = {"Retry-After": str(retry_after_s)} if error.status == 503 else {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="callapi-ingest"'
+    body = {"error": {"code": error.code, "message": error.message}}
+    return web.json_response(body, status=error.status, headers=headers)
+
+
+def _http_code(status: int) -> str:
+    return {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(status, "http_error")
+
+
+def error_middleware(retry_after_s: int) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        route = request.match_info.route.name or "other"
+        try:
+            response = await handler(request)
+        except IngestRejected as error:
+            response = error_response(error, retry_after_s=retry_after_s)
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            rejected = IngestRejected(error.status, _http_code(error.status), error.reason)
+            response = error_response(rejected, retry_after_s=retry_after_s)
+        metrics.REQUESTS.labels(route, str(response.status)).inc()
+        metrics.DURATION.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    return middleware
+
+
+async def read_fields(request: web.Request) -> dict[str, str]:
+    """Query fields, overlaid with form or JSON-object body fields (POST)."""
+    fields = {name: request.query.getone(name) for name in request.query}
+    if not request.body_exists:
+        return fields
+    content_type = request.content_type
+    try:
+        if content_type in _FORM_TYPES:
+            form = await request.post()
+            return fields | {name: str(form.getone(name)) for name in form}
+        if content_type == "application/json":
+            return fields | _json_fields(await request.read())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise IngestRejected(400, "body_invalid", f"the body cannot be read: {error}") from None
+    raise IngestRejected(
+        415, "unsupported_media_type", f"send the parameters as a form or JSON object, not {content_type}"
+    )
+
+
+def _json_fields(body: bytes) -> dict[str, str]:
+    try:
+        data = json.loads(body)
+    except ValueError as error:
+        raise IngestRejected(400, "invalid_json", f"the body is not JSON: {error}") from None
+    if not isinstance(data, dict) or any(isinstance(v, dict | list) for v in data.values()):
+        raise IngestRejected(400, "body_invalid", "the body must be a JSON object of parameter values")
+    return {str(k): "" if v is None else str(v) for k, v in data.items()}
+
+
+def parse_batch(body: bytes, tenant: str, *, now: datetime, max_batch: int) -> list[CallEvent]:
+    try:
+        items = json.loads(body)
+    except ValueError as error:
+        raise IngestRejected(400, "invalid_json", f"the body is not JSON: {error}") from None
+    if isinstance(items, dict) and isinstance(items.get("events"), list):
+        items = items["events"]
+    if not isinstance(items, list) or not items:
+        raise IngestRejected(400, "body_invalid", "the body must be a non-empty JSON list of CallEvents")
+    if len(items) > max_batch:
+        raise IngestRejected(413, "batch_too_large", f"{len(items)} events; at most {max_batch} per request")
+    events = []
+    for index, item in enumerate(items):
+        try:
+            events.append(event_from_json(tenant, item, now=now, new_id=new_event_id))
+        except IngestRejected as error:
+            raise IngestRejected(error.status, error.code, f"events[{index}]: {error.message}") from None
+    return events
+
+
+def tenant_code(text: str) -> str:
+    """The organization code as stored: digits, at least four (`3` → `0003`)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        raise IngestRejected(404, "tenant_invalid", f"tenant {text!r} is not an organization code such as 0003")
+    return text.zfill(ORG_CODE_DIGITS)
+
+
+class IngestHandlers:
+    def __init__(self, *, ctx: IngestContext) -> None:
+        self.ctx = ctx
+
+    async def notification(self, request: web.Request) -> web.Response:
+        tenant = await self._authorize(request)
+        fields = await read_fields(request)
+        fields.pop("key", None)
+        event = event_from_notification(
+            tenant, request.match_info["type"], fields, now=self.ctx.clock(), new_id=new_event_id
+        )
+        return await self._send([event])
+
+    async def batch(self, request: web.Request) -> web.Response:
+        tenant = await self._authorize(request)
+        body = await request.read()
+        events = parse_batch(body, tenant, now=self.ctx.clock(), max_batch=self.ctx.settings.ingest_max_batch)
+        return await self._send(events)
+
+    async def _authorize(self, request: web.Request) -> str:
+        tenant = tenant_code(request.match_info["tenant"])
+        token = credential(request.headers.get("Authorization"), request.query.get("key"))
+        try:
+            await self.ctx.auth.check(token, tenant, now=self.ctx.clock().timestamp())
+        except IngestRejected as error:
+            metrics.AUTH.labels(error.code).inc()
+            raise
+        metrics.AUTH.labels("granted").inc()
+        return tenant
+
+    async def _send(self, events: list[CallEvent]) -> web.Response:
+        for event in events:
+            try:
+                to_record(event, max_bytes=self.ctx.settings.max_event_bytes)
+            except InvalidEvent as error:
+                raise IngestRejected(413, error.code, error.detail) from None
+        await self._send_acknowledged(events)
+        metrics.EVENTS.labels("accepted").inc(len(events))
+        return web.json_response({"accepted": len(events), "event_ids": [e.event_id for e in events]}, status=202)
+
+    async def _send_acknowledged(self, events: list[CallEvent]) -> None:
+        timeout_s = self.ctx.settings.ingest_send_timeout_s
+        try:
+            producer = self.ctx.gate.producer()
+            async with asyncio.timeout(timeout_s):
+                outcomes = await producer.send_many(events)
+        except (ProducerUnavailable, TimeoutError) as error:
+            metrics.EVENTS.labels("unavailable").inc(len(events))
+            reason = str(error) or f"Kafka did not acknowledge within {timeout_s:g} s"
+            raise IngestRejected(503, "kafka_unavailable", f"{reason}; retry later") from None
+        failed = [outcome for outcome in outcomes if isinstance(outcome, Failed)]
+        if failed:
+            metrics.EVENTS.labels("unavailable").inc(len(failed))
+            raise IngestRejected(
+                503, "kafka_unavailable", f"{len(failed)} of {len(events)} events were not acknowledged: "
+                f"{failed[0].error}; retry the request (events keep their event_id)",
+            )
+
+
+def create_app(ctx: IngestContext) -> web.Application:
+    settings = ctx.settings
+    app = web.Application(
+        client_max_size=settings.ingest_max_body_bytes, middlewares=[error_middleware(settings.ingest_retry_after_s)]
+    )
+    handlers = IngestHandlers(ctx=ctx)
+    app.router.add_resource("/ingest/{tenant}/events", name="batch").add_route("POST", handlers.batch)
+    notification = app.router.add_resource("/ingest/{tenant}/{type}", name="notification")
+    notification.add_route("GET", handlers.notification)
+    notification.add_route("POST", handlers.notification)
+
+    async def ready() -> bool:
+        return ctx.gate.ready
+
+    for resource in ops_app(ready=ready).router.resources():
+        ops = app.router.add_resource(resource.canonical, name=resource.canonical.strip("/"))
+        for route in resource:
+            if route.method != "HEAD":
+                ops.add_route(route.method, route.handler)
+    return app

@@ -1,0 +1,16 @@
+"""Metrics of the ingest endpoint (no per-tenant labels: tenants are unbounded)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter("callapi_ingest_requests_total", "Ingest HTTP requests, by route and status", ["route", "status"])
+EVENTS = Counter(
+    "callapi_ingest_events_total", "Events in ingest requests, by outcome (accepted, rejected, unavailable)",
+    ["outcome"],
+)
+DURATION = Histogram(
+    "callapi_ingest_request_duration_seconds", "Ingest request time, until Kafka acknowledged", ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+AUTH = Counter("callapi_ingest_auth_total", "Credential checks, by result", ["result"])

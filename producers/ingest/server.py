@@ -1,0 +1,55 @@
+"""Run the ingest endpoint: open PostgreSQL and Kafka, serve HTTP, stop cleanly on SIGTERM / SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+
+from producers.ingest.app import IngestContext, create_app
+from producers.ingest.auth import GrantCache, TenantAuth
+from producers.ingest.gate import KafkaGate
+from producers.sdk import CallEventProducer
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings, *, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT; in-flight requests finish before Kafka is flushed and closed."""
+    pool = AsyncConnectionPool(
+        settings.database_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}, name="ingest-auth",
+    )
+    await pool.open(wait=False)
+    gate = KafkaGate(producer=CallEventProducer(settings=settings, client_id="callapi-ingest"))
+    gate.open()
+    ctx = IngestContext(
+        settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(settings.ingest_auth_cache_s))
+    )
+    runner = web.AppRunner(create_app(ctx), access_log=None, shutdown_timeout=settings.ingest_send_timeout_s + 5)
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        bound = runner.addresses[0]
+        log.info("ingest listening on http://%s:%d (topic %s)", bound[0], bound[1], settings.topics.call_events)
+        await _until_signalled()
+        log.info("stopping: finishing in-flight requests, then flushing Kafka")
+    finally:
+        await runner.cleanup()
+        await gate.close()
+        await pool.close()
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,1 @@
+"""The PBX simulator: realistic, reproducible multi-tenant call traffic, written through the SDK."""

@@ -1,0 +1,110 @@
+"""`callapi-events simulate`: options and exit codes; the work is in producers.simulator.command."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+from schemas.settings import Settings
+
+if TYPE_CHECKING:
+    from producers.simulator.generator import Plan
+
+KAFKA_HINT = "Start the local stack with `callapi-events stack up`, or set CALLAPI_KAFKA_BOOTSTRAP."
+
+
+def _start(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter("use ISO 8601, e.g. 2026-11-27T10:00:00Z", param_hint="--start") from None
+    if parsed.tzinfo is None:
+        raise typer.BadParameter("give a time zone, e.g. 2026-11-27T10:00:00Z", param_hint="--start")
+    return parsed
+
+
+def simulate(
+    organizations: int = typer.Option(10, "--organizations", "-n", min=1, help="Organizations (tenants)."),
+    extensions: int = typer.Option(20, "--extensions", "-m", min=1, help="Extensions per organization."),
+    rate: float = typer.Option(100.0, "--rate", min=0.01, help="Target events per second."),
+    duration: float | None = typer.Option(None, "--duration", min=0.1, help="Seconds of traffic (default 10)."),
+    count: int | None = typer.Option(None, "--count", min=1, help="Number of events (ends the run first)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed: the same seed and --start give the same events."),
+    start: str | None = typer.Option(None, "--start", help="Simulated start instant, ISO 8601 (default: now)."),
+    skew: float = typer.Option(1.1, "--skew", min=0.0, help="Zipf exponent of tenant activity (0: even)."),
+    answered: float = typer.Option(0.7, "--answered", min=0.0, max=1.0, help="Share of calls answered."),
+    tenant_base: int = typer.Option(1, "--tenant-base", min=1, help="Code of the first organization (0001)."),
+    linger_ms: int | None = typer.Option(None, "--linger-ms", min=0, help="Producer linger (batching delay)."),
+    provision: bool = typer.Option(False, "--provision", help="First create the tenants, extensions and requests."),
+    provision_only: bool = typer.Option(False, "--provision-only", help="Provision, then exit without traffic."),
+    receiver_url: str | None = typer.Option(None, "--receiver-url", help="Where provisioned requests point."),
+    api: str = typer.Option("http://127.0.0.1:8080", "--api", help="Control API base URL (for --provision)."),
+    client_id: str | None = typer.Option(None, "--client-id", help="API client reaching every organization."),
+    client_secret: str | None = typer.Option(None, "--client-secret", help="Its secret."),
+) -> None:
+    """Simulate a multi-tenant PBX: internal, inbound and outbound calls, answered or not, written to
+    `call-events` through the producer SDK at --rate events/s for --duration seconds or --count events.
+
+    Tenants are 0001, 0002, … with extensions 0001*201, …; a few tenants are busy (Zipf). With --provision
+    and --receiver-url, the tenants, extensions and one request per event type per extension are created
+    first (admin CLI + Control API at --api), pointing at RECEIVER_URL/<extension>/<type>.
+    """
+    from producers.simulator.generator import Plan
+
+    console = Console()
+    if seed is None:
+        seed = random.SystemRandom().randrange(1, 1_000_000)
+    began = _start(start)
+    if duration is None and count is None:
+        duration = 10.0
+    settings = Settings()
+    plan = Plan(seed=seed, organizations=organizations, extensions=extensions, rate_eps=rate, skew=skew,
+                answered_ratio=answered, tenant_base=tenant_base)
+    console.print(f"seed {seed}, start {began.isoformat()} (rerun with --seed {seed} --start {began.isoformat()})")
+    if provision or provision_only:
+        if not receiver_url:
+            raise typer.BadParameter("--provision needs --receiver-url", param_hint="--receiver-url")
+        credentials = (client_id, client_secret) if client_id and client_secret else None
+        _provision(plan, settings, api_url=api, receiver_url=receiver_url, credentials=credentials, console=console)
+        if provision_only:
+            return
+    _traffic(plan, settings, start=began, count=count, duration_s=duration, linger_ms=linger_ms, console=console)
+
+
+def _provision(plan: Plan, settings: Settings, *, api_url: str, receiver_url: str,
+               credentials: tuple[str, str] | None, console: Console) -> None:
+    from producers.errors import ProvisionError
+    from producers.simulator.command import provision_with_progress
+
+    try:
+        asyncio.run(provision_with_progress(plan, settings=settings, api_url=api_url, receiver_url=receiver_url,
+                                            credentials=credentials, console=console))
+    except ProvisionError as error:
+        console.print(f"[red]Provisioning failed:[/red] {error}\nIs the Control API running at {api_url} "
+                      "(`callapi-events api`) and the database migrated (`callapi-events db migrate`)?")
+        raise typer.Exit(1) from None
+
+
+def _traffic(plan: Plan, settings: Settings, *, start: datetime, count: int | None, duration_s: float | None,
+             linger_ms: int | None, console: Console) -> None:
+    from producers.errors import ProducerUnavailable
+    from producers.simulator.command import simulate as run_simulation
+    from producers.simulator.command import summary_table
+
+    try:
+        stats = asyncio.run(run_simulation(plan, settings=settings, start=start, count=count, duration_s=duration_s,
+                                           linger_ms=linger_ms, console=console))
+    except ProducerUnavailable as error:
+        console.print(f"[red]{error}[/red]\n{KAFKA_HINT}")
+        raise typer.Exit(1) from None
+    console.print(summary_table(stats))
+    if stats.total_failed:
+        console.print(f"[red]{stats.total_failed} events were not acknowledged by Kafka[/red], e.g. {stats.errors[0]}")
+        raise typer.Exit(1)

@@ -1,0 +1,79 @@
+"""The `simulate` command's work: optional provisioning, the paced run with a progress bar, the summary."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from producers.sdk import CallEventProducer
+from producers.simulator.generator import Plan
+from producers.simulator.provision import ProvisionReport, provision
+from producers.simulator.runner import RunStats, run
+from schemas.events import EventType
+from schemas.settings import Settings
+
+
+def summary_table(stats: RunStats) -> Table:
+    table = Table(title=f"Simulated events ({stats.elapsed_s:.1f} s)")
+    for column in ("type", "sent", "acknowledged", "failed"):
+        table.add_column(column, justify="left" if column == "type" else "right")
+    for event_type in EventType:
+        slug = event_type.slug
+        table.add_row(slug, str(stats.sent[slug]), str(stats.acked[slug]), str(stats.failed[slug]))
+    total = sum(stats.sent.values())
+    table.add_row("total", str(total), str(stats.total_acked), str(stats.total_failed), style="bold")
+    return table
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), console=console, transient=False,
+    )
+
+
+async def simulate(
+    plan: Plan, *, settings: Settings, start: datetime, count: int | None, duration_s: float | None,
+    linger_ms: int | None, console: Console,
+) -> RunStats:
+    total = count if count is not None else int(duration_s or 0)
+    with _progress(console) as progress:
+        task = progress.add_task("simulating", total=total, info="")
+        began = asyncio.get_running_loop().time()
+
+        def on_event(stats: RunStats) -> None:
+            elapsed_s = asyncio.get_running_loop().time() - began
+            sent = sum(stats.sent.values())
+            rate = sent / elapsed_s if elapsed_s > 0 else 0.0
+            done = sent if count is not None else min(total, int(elapsed_s))
+            progress.update(task, completed=done, info=f"{sent} sent · {stats.total_acked} acked · "
+                            f"{stats.total_failed} failed · {rate:,.0f}/s")
+
+        async with CallEventProducer(settings=settings, linger_ms=linger_ms, client_id="callapi-simulator") as producer:
+            stats = await run(plan, producer=producer, start=start, count=count, duration_s=duration_s,
+                              on_event=on_event)
+        on_event(stats)
+    return stats
+
+
+async def provision_with_progress(
+    plan: Plan, *, settings: Settings, api_url: str, receiver_url: str, credentials: tuple[str, str] | None,
+    console: Console,
+) -> ProvisionReport:
+    population = plan.population()
+    steps = 2 * len(population.extensions)
+    with _progress(console) as progress:
+        task = progress.add_task("provisioning", total=steps, info=f"{len(population.tenants)} organizations")
+        advance: Callable[[], None] = lambda: progress.advance(task)  # noqa: E731
+        report = await provision(population, database_url=settings.database_url, api_url=api_url,
+                                 receiver_url=receiver_url, credentials=credentials, advance=advance)
+    console.print(
+        f"provisioned: {report.organizations_created} organizations, {report.extensions_created} extensions and "
+        f"{report.requests_created} requests created ({report.requests_existing} requests were already there)"
+    )
+    return report

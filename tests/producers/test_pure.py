@@ -1,0 +1,163 @@
+"""Pure parts of the producers: event ids, the VoipNow notification parser, the credential cache."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from producers.errors import IngestRejected, InvalidEvent
+from producers.ids import new_event_id, uuid7
+from producers.ingest.auth import GrantCache, credential
+from producers.ingest.voipnow import event_from_json, event_from_notification, owning_extension, parse_occurred_at
+from producers.sdk import to_event, to_record
+from schemas.events import EventType
+
+NOW = datetime(2026, 11, 27, 10, 0, 0, 123000, tzinfo=UTC)
+FIXED_ID = "0193b0c2-0000-7000-8000-000000000000"
+
+
+def _new_id(_: datetime) -> str:
+    return FIXED_ID
+
+
+@given(st.integers(0, (1 << 48) - 1), st.integers(0, (1 << 74) - 1))
+def test_uuid7_has_version_7_variant_and_the_timestamp(unix_ms: int, rand: int) -> None:
+    value = uuid.UUID(uuid7(unix_ms, rand))
+    assert value.version == 7
+    assert value.variant == uuid.RFC_4122
+    assert value.int >> 80 == unix_ms
+    assert uuid7(unix_ms, rand) == str(value)
+
+
+@given(st.integers(0, (1 << 47)), st.integers(1, 10_000), st.integers(0, (1 << 74) - 1), st.integers(0, (1 << 74) - 1))
+def test_uuid7_sorts_by_time(unix_ms: int, later_by_ms: int, rand_a: int, rand_b: int) -> None:
+    assert uuid7(unix_ms, rand_a) < uuid7(unix_ms + later_by_ms, rand_b)
+
+
+def test_new_event_ids_are_unique_and_carry_the_time() -> None:
+    ids = {new_event_id(NOW) for _ in range(1000)}
+    assert len(ids) == 1000
+    assert {uuid.UUID(i).int >> 80 for i in ids} == {int(NOW.timestamp() * 1000)}
+
+
+@pytest.mark.parametrize(("type_text", "fields", "owner"), [
+    ("dial-in", {"CalledExtension": "0003210", "CallFlow": "IN"}, "0003*210"),
+    ("0", {"CalledExtension": "0003*210"}, "0003*210"),  # no CallFlow: dial-in is IN
+    ("dial-out", {"CallerExtension": "0003211", "CalledExtension": "0003210", "CallFlow": "OUT"}, "0003*211"),
+    ("4", {"CallerExtension": "0003211"}, "0003*211"),  # answer-out is OUT
+    ("hangup", {"CallerExtension": "0003211", "CalledExtension": "0003210", "CallFlow": "IN"}, "0003*210"),
+    ("hangup", {"CallerExtension": "0003211", "CalledExtension": "0003210", "CallFlow": "out"}, "0003*211"),
+    ("answer-in", {"CalledExtension": "0003210", "extension": "0003*212"}, "0003*212"),  # explicit wins
+    ("HANGUP", {"extension": "0003213"}, "0003*213"),
+])
+def test_the_owning_extension(type_text: str, fields: dict[str, str], owner: str) -> None:
+    assert owning_extension(EventType.parse(type_text), fields) == owner
+
+
+@pytest.mark.parametrize(("type_text", "fields", "status", "code"), [
+    ("ringing", {"CalledExtension": "0003210"}, 404, "type_invalid"),
+    ("7", {"CalledExtension": "0003210"}, 404, "type_invalid"),
+    ("hangup", {"CalledExtension": "0003210"}, 400, "extension_missing"),  # no flow, no extension
+    ("dial-in", {"CallFlow": "IN"}, 400, "extension_missing"),
+    ("dial-in", {"CalledExtension": "12*34*5"}, 400, "extension_invalid"),
+    ("dial-in", {"CalledExtension": "0003210", "CallFlow": "SIDEWAYS"}, 400, "callflow_invalid"),
+    ("dial-in", {"CalledExtension": "0004210"}, 403, "forbidden"),  # another tenant's extension
+    ("dial-in", {"CalledExtension": "0003210", "occurred_at": "yesterday"}, 400, "occurred_at_invalid"),
+    ("dial-in", {"CalledExtension": "0003210", "occurred_at": "2026-11-27T10:00:00"}, 400, "occurred_at_invalid"),
+    ("dial-in", {"CalledExtension": "0003210", "CallID": "x" * 2000}, 400, "schema_invalid"),
+])
+def test_notifications_that_are_refused(type_text: str, fields: dict[str, str], status: int, code: str) -> None:
+    with pytest.raises(IngestRejected) as caught:
+        event_from_notification("0003", type_text, fields, now=NOW, new_id=_new_id)
+    assert (caught.value.status, caught.value.code) == (status, code)
+
+
+def test_a_notification_keeps_the_nine_parameters_exactly() -> None:
+    fields = {"CallID": "1732701600.42", "CallerIDNum": "+61299990000", "CallerIDName": "ACME Pty",
+              "CalledDID": "+61280001234", "CalledExtension": "0003210", "CallStatus": "CALLING", "CallFlow": "IN",
+              "CallerExtension": "", "CalledNumber": "+61280001234", "key": "cik_secret", "Other": "x"}
+    event = event_from_notification("0003", "dial-in", fields, now=NOW, new_id=_new_id)
+    assert event.parameters == {k: v for k, v in fields.items() if k not in ("key", "Other")}
+    assert (event.event_id, event.occurred_at, event.tenant, event.extension) == (FIXED_ID, NOW, "0003", "0003*210")
+    assert event.type is EventType.DIAL_IN
+    assert "key" not in event.model_dump()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", NOW),
+    ("1795773600", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
+    ("1795773600.5", datetime(2026, 11, 27, 10, 0, 0, 500000, tzinfo=UTC)),
+    ("2026-11-27T10:00:00Z", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
+    ("2026-11-27T12:00:00+02:00", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
+])
+def test_occurred_at_forms(text: str, expected: datetime) -> None:
+    assert parse_occurred_at(text, now=NOW) == expected
+
+
+def test_a_json_event_defaults_tenant_id_and_time_and_refuses_another_tenant() -> None:
+    event = event_from_json("0003", {"type": "hangup", "extension": "0003*210"}, now=NOW, new_id=_new_id)
+    assert (event.tenant, event.event_id, event.occurred_at) == ("0003", FIXED_ID, NOW)
+    with pytest.raises(IngestRejected) as caught:
+        event_from_json("0003", {"type": "hangup", "extension": "0004*210"}, now=NOW, new_id=_new_id)
+    assert caught.value.code == "forbidden"
+    with pytest.raises(IngestRejected) as caught:
+        event_from_json("0003", ["not", "an", "object"], now=NOW, new_id=_new_id)
+    assert caught.value.code == "schema_invalid"
+
+
+@pytest.mark.parametrize(("authorization", "key", "expected"), [
+    ("Bearer abc", None, "abc"),
+    ("bearer  abc ", "ignored", "abc"),
+    (None, "cik_x", "cik_x"),
+])
+def test_credentials(authorization: str | None, key: str | None, expected: str) -> None:
+    assert credential(authorization, key) == expected
+
+
+@pytest.mark.parametrize(("authorization", "key"), [(None, None), ("Basic dXNlcjpwdw==", None), ("Bearer ", None)])
+def test_missing_or_malformed_credentials(authorization: str | None, key: str | None) -> None:
+    with pytest.raises(IngestRejected) as caught:
+        credential(authorization, key)
+    assert (caught.value.status, caught.value.code) == (401, "unauthorized")
+
+
+@pytest.mark.parametrize(("ttl_s", "expires_at", "asked_at", "hit"), [
+    (30, float("inf"), 100.0, True),
+    (30, float("inf"), 129.9, True),
+    (30, float("inf"), 130.0, False),  # the cache's own TTL
+    (30, 110.0, 109.0, True),
+    (30, 110.0, 110.0, False),  # the token's expiry comes first
+    (0, float("inf"), 100.0, False),  # caching off
+])
+def test_the_grant_cache(ttl_s: float, expires_at: float, asked_at: float, hit: bool) -> None:
+    cache = GrantCache(ttl_s)
+    cache.remember((b"h", "0003"), 100.0, expires_at)
+    assert cache.hit((b"h", "0003"), asked_at) is hit
+    assert cache.hit((b"h", "0004"), 100.0) is False
+
+
+def test_the_grant_cache_stays_bounded() -> None:
+    cache = GrantCache(30, max_entries=10)
+    for i in range(25):
+        cache.remember((bytes([i]), "t"), 100.0, float("inf"))
+    assert len(cache._until) <= 10
+    assert cache.hit((bytes([24]), "t"), 101.0)
+
+
+def test_the_sdk_validates_dicts_and_keys_by_canonical_extension() -> None:
+    event = to_event({"event_id": "e1", "type": 2, "occurred_at": "2026-11-27T10:00:00Z", "extension": "0003210"})
+    key, value = to_record(event)
+    assert key == b"0003*210"
+    assert b'"type":"hangup"' in value and b'"tenant":"0003"' in value
+    with pytest.raises(InvalidEvent) as caught:
+        to_event({"event_id": "e1", "type": "ringing", "occurred_at": NOW, "extension": "0003*210"})
+    assert caught.value.code == "schema_invalid" and "type" in caught.value.detail
+    with pytest.raises(InvalidEvent) as caught:
+        to_record(event.model_copy(update={"CallerIDName": "x" * 900}), max_bytes=1024)
+    assert caught.value.code == "too_large"
+    with pytest.raises(InvalidEvent):
+        to_event("not a mapping")  # type: ignore[arg-type]
