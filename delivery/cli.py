@@ -1,9 +1,130 @@
-"""Commands of this component."""
+"""Commands of the delivery workers: `deliver` and `dlq list|show|redrive`."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
 import typer
+from rich.console import Console
+
+from schemas.settings import Settings
+
+if TYPE_CHECKING:
+    from delivery.dlq import DeadLetter
+
+console = Console()
+dlq_app = typer.Typer(help="Dead letters on deliveries.dlq: list them, show one, put them back on deliveries.")
+
+HOST = typer.Option("127.0.0.1", help="Address of the /healthz, /readyz and /metrics endpoint.")
+PORT = typer.Option(9102, help="Port of the ops endpoint (0 picks a free one).")
+TENANT = typer.Option(None, "--tenant", help="Only this tenant (organization code, e.g. 0003).")
+EXTENSION = typer.Option(None, "--extension", help="Only this extension (0003*210 or 0003210).")
+REQUEST = typer.Option(None, "--request-id", help="Only this Request ID.")
+SINCE = typer.Option(None, "--since", help="Dead-lettered at or after this ISO time (UTC if no zone).")
+UNTIL = typer.Option(None, "--until", help="Dead-lettered before this ISO time (UTC if no zone).")
+
+
+def deliver(host: str = HOST, port: int = PORT) -> None:
+    """Run a delivery worker: deliveries and its retry topics → HTTP notifications (run as many as you like)."""
+    from delivery.worker import run_worker
+
+    settings = Settings()
+    asyncio.run(run_worker(settings, host=host, port=port))
+
+
+def deliver_main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    typer.run(deliver)
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        console.print(f"[red]{text!r} is not an ISO time[/red], e.g. 2026-11-27T10:00:00Z")
+        raise typer.Exit(2) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _letters(tenant: str | None, extension: str | None, request_id: str | None, since: str | None,
+             until: str | None, job_id: str | None = None) -> list[DeadLetter]:
+    from delivery.dlq import Filters, read_dead_letters
+
+    filters = Filters(tenant, extension, request_id, job_id, _when(since), _when(until))
+    try:
+        return asyncio.run(read_dead_letters(Settings(), filters))
+    except ValueError as error:  # a malformed --extension
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+@dlq_app.command("list")
+def dlq_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, request_id: str | None = REQUEST,
+             since: str | None = SINCE, until: str | None = UNTIL,
+             as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
+    """List dead letters (oldest first) with their last error."""
+    from rich.table import Table
+
+    letters = _letters(tenant, extension, request_id, since, until)
+    if as_json:
+        for x in letters:
+            job = x.job
+            print(json.dumps({"where": x.where, "dead_at": x.dead_at.isoformat(), "error": x.error,
+                              "job_id": job.job_id if job else None, "extension": job.extension if job else None,
+                              "request_id": job.request_id if job else None, "attempt": job.attempt if job else None}))
+        return
+    table = Table("dead at", "where", "job id", "extension", "request", "attempts", "last error")
+    for x in letters:
+        job = x.job
+        table.add_row(x.dead_at.strftime("%Y-%m-%d %H:%M:%S"), x.where, job.job_id if job else "(unreadable)",
+                      job.extension if job else "", job.request_id if job else "", str(job.attempt) if job else "",
+                      x.error)
+    console.print(table)
+    console.print(f"{len(letters)} dead letter(s). `callapi-events dlq redrive` with the same filters puts them back.")
+
+
+@dlq_app.command("show")
+def dlq_show(job_id: str = typer.Argument(..., help="The job id (webhook-id, msg_…).")) -> None:
+    """Print every dead letter of one job as JSON; signing secrets are redacted."""
+    from delivery.dlq import redacted
+
+    letters = _letters(None, None, None, None, None, job_id=job_id)
+    if not letters:
+        console.print(f"No dead letter with job id {job_id}. `callapi-events dlq list` shows what there is.")
+        raise typer.Exit(1)
+    for x in letters:
+        assert x.job is not None
+        print(json.dumps({"where": x.where, "dead_at": x.dead_at.isoformat(), "job": redacted(x.job)}, indent=2))
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSION, request_id: str | None = REQUEST,
+                since: str | None = SINCE, until: str | None = UNTIL,
+                yes: bool = typer.Option(False, "--yes", help="Needed to redrive everything (no filter).")) -> None:
+    """Put dead letters back on deliveries: a fresh attempt budget, the same job id (webhook-id)."""
+    from rich.progress import Progress
+
+    from delivery.dlq import redrive
+
+    if not any((tenant, extension, request_id, since, until, yes)):
+        console.print("No filter given: add --tenant/--extension/--request-id/--since/--until, or --yes for all.")
+        raise typer.Exit(2)
+    letters = _letters(tenant, extension, request_id, since, until)
+    with Progress(console=console) as progress:
+        task = progress.add_task("redriving", total=len(letters))
+        sent = asyncio.run(redrive(Settings(), letters, progress=lambda: progress.advance(task)))
+    skipped = len(letters) - sent
+    console.print(f"{sent} job(s) back on deliveries; {skipped} unreadable record(s) skipped. "
+                  "The dead letters stay on deliveries.dlq; use --since to avoid redriving them twice.")
 
 
 def register(app: typer.Typer) -> None:
     """Add this component's commands to the `callapi-events` app."""
+    app.command("deliver")(deliver)
+    app.add_typer(dlq_app, name="dlq")

@@ -1,0 +1,183 @@
+"""Benchmark: Python HTTP clients, and the real delivery worker, against a local nginx answering 204.
+
+Every client sends the same form POST (the notification a worker sends, built by delivery.request) with
+the same concurrency, after a warm-up, three rounds each; the median rate is reported. Then, optionally, the
+real worker (`callapi-events deliver`, one process) drains DeliveryJobs from Kafka to the same nginx and its
+rate is compared with the fastest bare client loop of this run.
+
+    python -m bench.http_clients [--requests 5000] [--concurrency 64] [--worker-jobs 20000] [--no-worker]
+
+Writes bench/results/http_clients.json and (with the worker) bench/results/delivery.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.nginx import Nginx
+from delivery.request import OutgoingRequest, build_request
+
+RESULTS = Path(__file__).parent / "results"
+Send = Callable[[OutgoingRequest], Awaitable[int]]
+ClientFactory = Callable[[int], Awaitable[tuple[Send, Callable[[], Awaitable[None]]]]]
+
+
+async def _httpx(concurrency: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    client = httpx.AsyncClient(limits=limits, timeout=10.0, follow_redirects=False)
+
+    async def send(req: OutgoingRequest) -> int:
+        response = await client.request(req.method, req.url, content=req.body, headers=req.headers)
+        return response.status_code
+
+    return send, client.aclose
+
+
+async def _aiohttp(concurrency: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
+    import aiohttp
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
+                                    timeout=aiohttp.ClientTimeout(total=10))
+
+    async def send(req: OutgoingRequest) -> int:
+        async with session.request(req.method, req.url, data=req.body, headers=req.headers,
+                                   allow_redirects=False) as response:
+            await response.read()
+            return response.status
+
+    return send, session.close
+
+
+async def _delivery_client(concurrency: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
+    """The shipped client (aiohttp + the guarded resolver, timeouts, body draining)."""
+    from delivery.http import AiohttpClient
+
+    client = AiohttpClient(connect_timeout_s=3, request_timeout_s=10, allow_private_urls=True,
+                           max_connections=concurrency)
+
+    async def send(req: OutgoingRequest) -> int:
+        return (await client.send(req)).status_code
+
+    return send, client.close
+
+
+async def _pyreqwest(concurrency: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
+    from datetime import timedelta
+
+    from pyreqwest.client import ClientBuilder
+
+    client = ClientBuilder().max_connections(concurrency).timeout(timedelta(seconds=10)).build()
+
+    async def send(req: OutgoingRequest) -> int:
+        response = await client.request(req.method, req.url).headers(req.headers).body_bytes(req.body).build().send()
+        await response.bytes()
+        return int(response.status)
+
+    async def close() -> None:
+        await client.close()
+
+    return send, close
+
+
+CANDIDATES: dict[str, ClientFactory] = {
+    "httpx": _httpx,
+    "aiohttp": _aiohttp,
+    "pyreqwest": _pyreqwest,
+    "delivery.http (aiohttp, shipped)": _delivery_client,
+}
+
+
+async def _loop(send: Send, req: OutgoingRequest, *, count: int, concurrency: int) -> float:
+    """Requests per second of `count` requests from `concurrency` tasks."""
+    remaining = count
+
+    async def runner() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            status = await send(req)
+            if status != 204:
+                raise RuntimeError(f"nginx answered {status}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(runner() for _ in range(concurrency)))
+    return count / (time.perf_counter() - started)
+
+
+async def bench_client(name: str, factory: ClientFactory, req: OutgoingRequest, *, count: int,
+                       concurrency: int, rounds: int = 3) -> dict[str, Any]:
+    try:
+        send, close = await factory(concurrency)
+    except ImportError as error:
+        return {"client": name, "error": f"not installed: {error}"}
+    try:
+        await _loop(send, req, count=min(500, count), concurrency=concurrency)  # warm-up: connections
+        rates = [await _loop(send, req, count=count, concurrency=concurrency) for _ in range(rounds)]
+    finally:
+        await close()
+    return {"client": name, "requests_per_s": round(statistics.median(rates)), "rounds": [round(r) for r in rates]}
+
+
+def environment() -> dict[str, Any]:
+    import os
+
+    return {"at": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version(),
+            "machine": platform.machine(), "cpus": os.cpu_count(), "receiver": "nginx returning 204, 1 worker"}
+
+
+def write(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    from bench.worker import bench_worker, notification
+
+    with Nginx() as nginx:
+        req = build_request(notification(nginx.url + "/hook"), now_s=int(time.time()), user_agent="callapi-bench")
+        clients = []
+        for name, factory in CANDIDATES.items():
+            result = await bench_client(name, factory, req, count=args.requests, concurrency=args.concurrency)
+            print(json.dumps(result))
+            clients.append(result)
+        summary = {"environment": environment(), "requests": args.requests, "concurrency": args.concurrency,
+                   "request": {"method": req.method, "body_bytes": len(req.body), "headers": len(req.headers)},
+                   "clients": clients}
+        print("wrote", write("http_clients.json", summary))
+        if args.no_worker:
+            return
+        bare = max((c for c in clients if "requests_per_s" in c and "shipped" not in c["client"]),
+                   key=lambda c: c["requests_per_s"])
+        worker = await bench_worker(nginx.url + "/hook", jobs=args.worker_jobs)
+        aiohttp_rate = next(c["requests_per_s"] for c in clients if c["client"] == "aiohttp")
+        delivery = {"environment": environment(), "worker": worker, "fastest_bare_client": bare,
+                    "ratio": round(worker["jobs_per_s"] / bare["requests_per_s"], 3),
+                    "ratio_to_bare_aiohttp": round(worker["jobs_per_s"] / aiohttp_rate, 3), "target_ratio": 0.8}
+        print(json.dumps(delivery, indent=2))
+        print("wrote", write("delivery.json", delivery))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=5000, help="requests per round and client")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight at once")
+    parser.add_argument("--worker-jobs", type=int, default=20000, help="jobs for the worker benchmark")
+    parser.add_argument("--no-worker", action="store_true", help="only the bare clients")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Single-worker delivery throughput: DeliveryJobs on `deliveries` → one `callapi-events deliver` → nginx.
+
+The jobs are produced first (a backlog), then one worker process drains them; the rate is measured between
+the first and the last attempt's `attempted_at`, so start-up and group join are not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from deploy.topics import create_topics, delete_topics
+from schemas.attempts import DeliveryAttempt
+from schemas.codec import decode, encode
+from schemas.jobs import DeliveryJob, job_id_for
+from schemas.settings import Settings
+
+PARAMS = {"CallID": "1732701600.42", "CallerIDNum": "+61299990000", "CallerIDName": "ACME Pty",
+          "CalledDID": "+61280001234", "CalledExtension": "0003*210", "CallStatus": "CALLING", "CallFlow": "IN",
+          "CallerExtension": "", "CalledNumber": "+61280001234"}
+
+
+def notification(url: str, *, number: int = 0, extension: str = "0003*210") -> DeliveryJob:
+    event_id = f"bench-{uuid.uuid4().hex}"
+    now = datetime.now(UTC)
+    return DeliveryJob(job_id=job_id_for(event_id, "bench"), event_id=event_id, event_type="dial-in",
+                       tenant=extension.split("*")[0], extension=extension, request_id="bench", method="POST",
+                       url=url, params=PARAMS, sequence=number, occurred_at=now, processed_at=now)
+
+
+async def _produce(settings: Settings, url: str, jobs: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        futures = []
+        for i in range(jobs):
+            job = notification(url, number=i, extension=f"0003*{i % 997}")
+            futures.append(await producer.send(settings.topics.deliveries, encode(job), key=job.extension.encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _attempt_times(settings: Settings, jobs: int, timeout_s: float) -> list[datetime]:
+    consumer = AIOKafkaConsumer(settings.topics.delivery_attempts, bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    times: list[datetime] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(times) < jobs and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    attempt = decode(DeliveryAttempt, record.value or b"")
+                    if attempt.outcome.value != "delivered":
+                        raise RuntimeError(f"an attempt was not delivered: {attempt}")
+                    times.append(attempt.attempted_at)
+        return times
+    finally:
+        await consumer.stop()
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLAPI_")}
+    env.update({"CALLAPI_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "CALLAPI_TOPIC_PREFIX": settings.topic_prefix,
+                "CALLAPI_ALLOW_PRIVATE_URLS": "true", "CALLAPI_PARTITIONS": str(settings.partitions),
+                "CALLAPI_LOG_LEVEL": "WARNING"})
+    return env
+
+
+async def bench_worker(url: str, *, jobs: int, partitions: int = 12) -> dict[str, Any]:
+    settings = Settings(topic_prefix=f"bench.{uuid.uuid4().hex[:8]}.", allow_private_urls=True,
+                        partitions=partitions)
+    specs = settings.topic_specs()
+    await create_topics(settings.kafka_bootstrap, specs)
+    try:
+        await _produce(settings, url, jobs)
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "callapi_events", "deliver", "--port", "0", env=_env(settings),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            times = await _attempt_times(settings, jobs, timeout_s=max(120.0, jobs / 200))
+        finally:
+            worker.terminate()
+            await asyncio.wait_for(worker.wait(), 30)
+    finally:
+        await delete_topics(settings.kafka_bootstrap, [s.name for s in specs])
+    if len(times) < jobs:
+        raise RuntimeError(f"only {len(times)} of {jobs} jobs were delivered in time")
+    span_s = (max(times) - min(times)).total_seconds()
+    return {"jobs": jobs, "partitions": partitions, "span_s": round(span_s, 2),
+            "jobs_per_s": round((jobs - 1) / span_s)}

@@ -1,0 +1,162 @@
+"""One job, one attempt: circuit and host checks, the HTTP request, the decision, and its records.
+
+A job is finished when every record it owes is acknowledged by Kafka (the attempt, and the retry job or
+the dead letter); only then may the consumer commit past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+
+from delivery.circuit import Circuits
+from delivery.errors import DisableFailed, HostStalled, TransportError
+from delivery.gone import RequestDisabler
+from delivery.hosts import HostLimiter, destination_key
+from delivery.http import HttpClient
+from delivery.metrics import DeliveryMetrics
+from delivery.policy import Action, AttemptResult, Decision, decide, retry_topic_delay_s
+from delivery.records import attempt_record, dead_letter, deferred_job, retry_job
+from delivery.request import build_request
+from schemas import __version__
+from schemas.codec import encode
+from schemas.durations import format_duration
+from schemas.jobs import DeliveryJob
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+USER_AGENT = f"callapi-events/{__version__}"
+PUBLISH_BACKOFF_S = 1.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deliverer:
+    settings: Settings
+    client: HttpClient
+    producer: AIOKafkaProducer
+    disabler: RequestDisabler
+    metrics: DeliveryMetrics
+    circuits: Circuits
+    hosts: HostLimiter
+    now: Callable[[], datetime] = _utcnow
+    monotonic_s: Callable[[], float] = time.monotonic
+    rand: Callable[[], float] = random.random
+
+    async def handle(self, job: DeliveryJob, sending: Callable[[], None] = lambda: None) -> None:
+        key = destination_key(job.url)
+        circuit = self.circuits.get(key)
+        if not circuit.allow(self.monotonic_s()):
+            await self._conclude(job, AttemptResult(error_class="circuit_open", error_detail=key), 0.0)
+            return
+        try:
+            if self.hosts.saturated(key):
+                raise HostStalled("the destination's queue is full")
+            async with self.hosts.slot(key):
+                sending()
+                result, duration_ms = await self._send(job)
+        except HostStalled as stalled:
+            circuit.release_probe(self.monotonic_s())
+            await self._defer(job, str(stalled))
+            return
+        state = circuit.state
+        if _counts_as_failure(result):
+            circuit.record_failure(self.monotonic_s())
+        elif result.status_code is not None:
+            circuit.record_success()
+        else:
+            circuit.release_probe(self.monotonic_s())
+        if circuit.state is not state:
+            self.metrics.open_circuits.set(self.circuits.open_count())
+        await self._conclude(job, result, duration_ms)
+
+    async def _send(self, job: DeliveryJob) -> tuple[AttemptResult, float]:
+        request = build_request(job, now_s=int(self.now().timestamp()), user_agent=USER_AGENT)
+        started_s = time.perf_counter()
+        try:
+            response = await self.client.send(request)
+        except TransportError as error:
+            result = AttemptResult(error_class=error.error_class, error_detail=str(error),
+                                   retryable_error=error.retryable)
+        else:
+            result = AttemptResult(status_code=response.status_code, retry_after=response.retry_after)
+        duration_s = time.perf_counter() - started_s
+        self.metrics.attempt_duration.observe(duration_s)
+        return result, duration_s * 1000
+
+    def _decide(self, job: DeliveryJob, result: AttemptResult, now: datetime) -> Decision:
+        return decide(result, attempts_made=job.attempt + 1, now=now, schedule=self.settings.retry_schedule,
+                      jitter=self.settings.retry_jitter, rand=self.rand())
+
+    async def _conclude(self, job: DeliveryJob, result: AttemptResult, duration_ms: float) -> None:
+        now = self.now()
+        decision = self._decide(job, result, now)
+        if decision.action is Action.DISABLE:
+            try:
+                await self.disabler.disable(job)
+            except DisableFailed as error:
+                log.warning("%s; the job goes to the retry path", error)
+                failed = AttemptResult(status_code=None, error_class="disable_failed", error_detail=str(error))
+                decision = self._decide(job, failed, now)
+                result = AttemptResult(status_code=410, error_class="disable_failed")
+        records: list[tuple[str, BaseModel]] = [
+            (self.settings.topics.delivery_attempts,
+             attempt_record(job, decision, result, duration_ms=duration_ms, attempted_at=now)),
+        ]
+        if decision.action is Action.RETRY:
+            records.append((self._retry_topic(decision.delay_s or 0.0), retry_job(job, decision)))
+        elif decision.action is Action.DEAD_LETTER:
+            records.append((self.settings.topics.deliveries_dlq, dead_letter(job, decision)))
+        await self._publish(job.extension, records)
+        self._count(job, decision, now)
+
+    def _retry_topic(self, delay_s: float) -> str:
+        topic_delay_s = retry_topic_delay_s(delay_s, self.settings.retry_schedule)
+        self.metrics.retries.labels(delay=format_duration(topic_delay_s)).inc()
+        return self.settings.topics.retry(topic_delay_s)
+
+    async def _defer(self, job: DeliveryJob, reason: str) -> None:
+        log.debug("job %s deferred: %s", job.job_id, reason)
+        delay_s = min(self.settings.retry_schedule)
+        deferred = deferred_job(job, now=self.now(), delay_s=delay_s)
+        self.metrics.deferred.inc()
+        await self._publish(job.extension, [(self.settings.topics.retry(delay_s), deferred)])
+
+    def _count(self, job: DeliveryJob, decision: Decision, now: datetime) -> None:
+        self.metrics.attempts.labels(outcome=decision.action.value).inc()
+        if decision.action is Action.DELIVERED:
+            self.metrics.end_to_end.observe(max(0.0, (now - job.occurred_at).total_seconds()))
+        elif decision.action is Action.DEAD_LETTER:
+            self.metrics.dead_letters.inc()
+            log.info("job %s dead-lettered: %s", job.job_id, decision.reason)
+
+    async def _publish(self, key: str, records: list[tuple[str, BaseModel]]) -> None:
+        """Send and wait for every acknowledgement; retry until Kafka takes them (the job is not done before)."""
+        while True:
+            try:
+                futures = [await self.producer.send(topic, encode(value), key=key.encode()) for topic, value in records]
+                for future in futures:
+                    await future
+                return
+            except Exception as error:  # KafkaError and its kin: nothing is lost, the job stays unfinished
+                log.warning("publishing the outcome of a job failed (%s); trying again", error)
+                await asyncio.sleep(PUBLISH_BACKOFF_S)
+
+
+def _counts_as_failure(result: AttemptResult) -> bool:
+    """Failures of the destination's availability: they move its circuit towards open."""
+    status = result.status_code
+    if status is None:
+        return result.retryable_error
+    return status >= 500 or status == 429

@@ -1,0 +1,75 @@
+"""A circuit breaker per destination (pure state machine; the clock is an argument).
+
+closed ──(threshold consecutive failures)──► open ──(open_s passed)──► half-open: one probe goes out
+   ▲                                           ▲                             │
+   └──────────────(probe succeeds)─────────────┼─────────(probe fails)───────┘
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+MAX_TRACKED = 10_000
+"""Above this many destinations, healthy ones are forgotten (a new circuit starts closed anyway)."""
+
+
+class State(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass
+class Circuit:
+    failure_threshold: int
+    open_s: float
+    state: State = State.CLOSED
+    failures: int = 0
+    opened_at_s: float = 0.0
+
+    def allow(self, now_s: float) -> bool:
+        """May an attempt go out now? In half-open only the single probe may."""
+        if self.state is State.CLOSED:
+            return True
+        if self.state is State.OPEN and now_s - self.opened_at_s >= self.open_s:
+            self.state = State.HALF_OPEN
+            return True
+        return False
+
+    def record_success(self) -> None:
+        self.state, self.failures = State.CLOSED, 0
+
+    def record_failure(self, now_s: float) -> None:
+        self.failures += 1
+        if self.state is State.HALF_OPEN or self.failures >= self.failure_threshold:
+            self.state, self.opened_at_s = State.OPEN, now_s
+
+    def release_probe(self, now_s: float) -> None:
+        """The probe never went out (no outcome): let the next job probe instead of waiting forever."""
+        if self.state is State.HALF_OPEN:
+            self.state, self.opened_at_s = State.OPEN, now_s - self.open_s
+
+
+class Circuits:
+    """One circuit per destination key (scheme://host:port)."""
+
+    def __init__(self, *, failure_threshold: int, open_s: float) -> None:
+        self._failure_threshold = failure_threshold
+        self._open_s = open_s
+        self._circuits: dict[str, Circuit] = {}
+
+    def get(self, key: str) -> Circuit:
+        circuit = self._circuits.get(key)
+        if circuit is None:
+            if len(self._circuits) >= MAX_TRACKED:
+                self.forget_closed()
+            circuit = self._circuits[key] = Circuit(self._failure_threshold, self._open_s)
+        return circuit
+
+    def open_count(self) -> int:
+        return sum(1 for c in self._circuits.values() if c.state is not State.CLOSED)
+
+    def forget_closed(self) -> None:
+        """Drop closed circuits with no failures, so the map does not grow with every host ever seen."""
+        self._circuits = {k: c for k, c in self._circuits.items() if c.state is not State.CLOSED or c.failures}

@@ -1,0 +1,198 @@
+"""The consuming shell: many jobs of one partition at once, commits only below the lowest unfinished job.
+
+Jobs from a delay topic whose `not_before` lies ahead pause their partition (and rewind it to that record)
+until they are due, so they never hold up other partitions or topics. On a rebalance, revoked partitions get
+a bounded moment to finish, what is safe is committed, and their bookkeeping is dropped: a job finishing
+later for a partition this worker no longer owns commits nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeAlias
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from delivery.offsets import OffsetTracker
+from schemas.codec import decode
+from schemas.errors import InvalidRecord
+from schemas.jobs import DeliveryJob
+
+log = logging.getLogger(__name__)
+
+JobHandler = Callable[[DeliveryJob, Callable[[], None]], Awaitable[None]]
+"""handle(job, sending): calls sending() when its HTTP request is about to go out."""
+InvalidHandler = Callable[[ConsumerRecord[bytes, bytes], InvalidRecord], Awaitable[None]]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+class JobConsumer(ConsumerRebalanceListener):
+    def __init__(
+        self, *, consumer: AIOKafkaConsumer, handle: JobHandler, invalid: InvalidHandler, max_in_flight: int,
+        drain_s: float, on_in_flight: Callable[[int], None] = lambda _: None, commit_interval_s: float = 1.0,
+    ) -> None:
+        self._consumer = consumer
+        self._handle = handle
+        self._invalid = invalid
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._drain_s = drain_s
+        self._on_in_flight = on_in_flight
+        self._commit_interval_s = commit_interval_s
+        self._trackers: dict[TopicPartition, OffsetTracker] = {}
+        self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+        self._resumes: dict[TopicPartition, asyncio.TimerHandle] = {}
+        self._in_flight = 0
+        self._stopping = asyncio.Event()
+        self.failed = False
+        self._running = False
+
+    async def ready(self) -> bool:
+        """Running and not stopping (a worker with no partitions, in a group larger than them, is ready)."""
+        return self._running and not self._stopping.is_set()
+
+    def stop(self) -> None:
+        """Stop fetching; `run` then finishes what is in flight (bounded), commits and returns."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        committer = asyncio.create_task(self._commit_periodically())
+        self._running = True
+        try:
+            while not self._stopping.is_set():
+                batch = await self._consumer.getmany(timeout_ms=200)
+                for tp, records in batch.items():
+                    await self._dispatch(tp, records)
+        finally:
+            committer.cancel()
+            for handle in self._resumes.values():
+                handle.cancel()
+            await self._hand_over(list(self._tasks))
+            await self.commit()
+
+    async def _dispatch(self, tp: TopicPartition, records: list[Record]) -> None:
+        tracker = self._trackers.get(tp)
+        for record in records:
+            if tracker is None or self._trackers.get(tp) is not tracker or self._stopping.is_set():
+                return  # revoked (or stopping) meanwhile: the next owner reads from the committed offset
+            job = await self._decoded(tp, tracker, record)
+            if job is None:
+                continue
+            if self._hold_until_due(tp, record, job):
+                return
+            await self._slots.acquire()
+            if self._trackers.get(tp) is not tracker:
+                self._slots.release()
+                return
+            tracker.start(record.offset)
+            self._track(tp, asyncio.create_task(self._run_job(tp, tracker, record.offset, job)))
+            if record.offset % 32 == 0:
+                await asyncio.sleep(0)  # let started jobs run between records of a large batch
+
+    async def _decoded(self, tp: TopicPartition, tracker: OffsetTracker, record: Record) -> DeliveryJob | None:
+        try:
+            return decode(DeliveryJob, record.value or b"")
+        except InvalidRecord as error:
+            tracker.start(record.offset)
+            await self._invalid(record, error)
+            tracker.finish(record.offset)
+            return None
+
+    def _hold_until_due(self, tp: TopicPartition, record: Record, job: DeliveryJob) -> bool:
+        """Pause the partition at a job that is not due yet; resume it when the job is."""
+        if job.not_before is None:
+            return False
+        wait_s = (job.not_before - datetime.now(UTC)).total_seconds()
+        if wait_s <= 0:
+            return False
+        self._consumer.pause(tp)
+        self._consumer.seek(tp, record.offset)
+        loop = asyncio.get_running_loop()
+        self._resumes[tp] = loop.call_later(wait_s, self._resume, tp)
+        return True
+
+    def _resume(self, tp: TopicPartition) -> None:
+        self._resumes.pop(tp, None)
+        if tp in self._consumer.assignment():
+            self._consumer.resume(tp)
+
+    def _track(self, tp: TopicPartition, task: asyncio.Task[None]) -> None:
+        self._in_flight += 1
+        self._on_in_flight(self._in_flight)
+        tasks = self._tasks.setdefault(tp, set())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _run_job(self, tp: TopicPartition, tracker: OffsetTracker, offset: int, job: DeliveryJob) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+
+        def sending() -> None:
+            self._sending.add(task)
+
+        try:
+            await self._handle(job, sending)
+        except Exception:
+            # A bug, not an outcome: stop the worker (exit 1) rather than skip the job or let its partition's
+            # commits stall unseen. The job is unfinished, so whoever owns the partition next redoes it.
+            log.exception("job %s at %s@%d failed unexpectedly; stopping the worker", job.job_id, tp, offset)
+            self.failed = True
+            self.stop()
+            return
+        finally:
+            self._sending.discard(task)
+            self._slots.release()
+            self._in_flight -= 1
+            self._on_in_flight(self._in_flight)
+        tracker.finish(offset)
+
+    async def _hand_over(self, partitions: list[TopicPartition]) -> None:
+        """Jobs not yet sending are dropped (unfinished: the next owner does them); requests already out get
+        a bounded moment to finish, so they are not sent twice."""
+        tasks = [task for tp in partitions for task in self._tasks.get(tp, ())]
+        for task in tasks:
+            if task not in self._sending:
+                task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self._drain_s)
+
+    async def commit(self, partitions: list[TopicPartition] | None = None) -> None:
+        assigned = self._consumer.assignment()
+        wanted = assigned if partitions is None else assigned & set(partitions)
+        chosen = {tp: t for tp, t in self._trackers.items() if tp in wanted}
+        offsets = {tp: offset for tp, t in chosen.items() if (offset := t.to_commit()) is not None}
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as error:
+            log.warning("commit failed (%s); the next commit covers it", error)
+            return
+        for tp, offset in offsets.items():
+            chosen[tp].mark_committed(offset)
+
+    async def _commit_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._commit_interval_s)
+            await self.commit()
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        gone = list(revoked)
+        for tp in gone:
+            handle = self._resumes.pop(tp, None)
+            if handle is not None:
+                handle.cancel()
+        await self._hand_over(gone)
+        await self.commit(gone)
+        for tp in gone:
+            self._trackers.pop(tp, None)
+            self._tasks.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        for tp in assigned:
+            self._trackers.setdefault(tp, OffsetTracker())
+        log.info("assigned %d partitions", len(assigned))

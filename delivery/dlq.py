@@ -1,0 +1,137 @@
+"""Dead letters on `deliveries.dlq`: read them, filter them, put them back on `deliveries`.
+
+The topic is read from the beginning up to the end offsets seen at the start, without a consumer group,
+so listing never moves anything. Records that were never readable jobs are listed with their error header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from delivery.records import redriven
+from schemas.codec import decode, encode
+from schemas.errors import InvalidRecord
+from schemas.extensions import canonical_extension
+from schemas.jobs import DeliveryJob
+from schemas.settings import Settings
+
+REDACTED = "whsec_…(redacted)"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    partition: int
+    offset: int
+    dead_at: datetime
+    job: DeliveryJob | None
+    error: str
+    raw: bytes
+
+    @property
+    def where(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+
+@dataclass(frozen=True)
+class Filters:
+    tenant: str | None = None
+    extension: str | None = None
+    request_id: str | None = None
+    job_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def match(self, letter: DeadLetter) -> bool:
+        job = letter.job
+        wanted = [
+            (self.since is None or letter.dead_at >= self.since),
+            (self.until is None or letter.dead_at < self.until),
+        ]
+        if any(v is not None for v in (self.tenant, self.extension, self.request_id, self.job_id)):
+            if job is None:
+                return False
+            wanted += [
+                self.tenant is None or job.tenant.lstrip("0") == self.tenant.lstrip("0"),
+                self.extension is None or job.extension == canonical_extension(self.extension),
+                self.request_id is None or job.request_id == self.request_id,
+                self.job_id is None or job.job_id == self.job_id,
+            ]
+        return all(wanted)
+
+
+def parse_letter(partition: int, offset: int, timestamp_ms: int, value: bytes | None,
+                 headers: Iterable[tuple[str, bytes]]) -> DeadLetter:
+    dead_at = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    try:
+        job = decode(DeliveryJob, value or b"")
+    except InvalidRecord as error:
+        header = dict(headers).get("error", b"").decode(errors="replace")
+        return DeadLetter(partition, offset, dead_at, None, header or error.reason, value or b"")
+    return DeadLetter(partition, offset, dead_at, job, job.last_error or "", value or b"")
+
+
+def redacted(job: DeliveryJob) -> dict[str, Any]:
+    """The job as JSON-ready data, without its signing secrets."""
+    data = job.model_dump(mode="json")
+    data["signing_secrets"] = [REDACTED for _ in job.signing_secrets]
+    return data
+
+
+async def read_dead_letters(settings: Settings, filters: Filters) -> list[DeadLetter]:
+    topic = settings.topics.deliveries_dlq
+    consumer = AIOKafkaConsumer(  # no group: every partition, nothing committed
+        topic, bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        partitions = await _assigned(consumer)
+        await consumer.seek_to_beginning(*partitions)
+        ends = {tp: end for tp, end in (await consumer.end_offsets(partitions)).items() if end > 0}
+        letters: list[DeadLetter] = []
+        while await _behind(consumer, ends):
+            batch = await consumer.getmany(timeout_ms=1000)
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset < ends.get(tp, 0):
+                        letters.append(parse_letter(tp.partition, r.offset, r.timestamp, r.value, r.headers))
+        return sorted((x for x in letters if filters.match(x)), key=lambda x: (x.dead_at, x.partition, x.offset))
+    finally:
+        await consumer.stop()
+
+
+async def _assigned(consumer: AIOKafkaConsumer, timeout_s: float = 30.0) -> list[TopicPartition]:
+    for _ in range(int(timeout_s / 0.05)):
+        if partitions := sorted(consumer.assignment()):
+            return partitions
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the DLQ topic has no partitions: is CALLAPI_TOPIC_PREFIX right? (`topics create`)")
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
+
+
+async def redrive(settings: Settings, letters: list[DeadLetter], *, progress: Callable[[], None]) -> int:
+    """Put every readable letter back on `deliveries`; returns how many went."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    sent = 0
+    try:
+        for letter in letters:
+            if letter.job is not None:
+                job = redriven(letter.job)
+                await producer.send_and_wait(settings.topics.deliveries, encode(job), key=job.extension.encode())
+                sent += 1
+            progress()
+    finally:
+        await producer.stop()
+    return sent

@@ -1,0 +1,47 @@
+"""Errors of the delivery workers.
+
+DeliveryError
+├── TransportError: no HTTP status came back; `error_class` is the short code recorded in the delivery log
+│   ├── RequestTimeout: the connect or total timeout passed (`timeout`, `connect_timeout`)
+│   ├── ConnectionFailed: refused, reset, DNS failure, TLS or protocol error (`connect_error`, …)
+│   └── DestinationRefused: the resolved address is not allowed (`unsafe_url`); never retried
+├── DisableFailed: PostgreSQL could not record that a request is gone (the job is retried, not lost)
+└── HostStalled: the destination is at its concurrency cap and completes nothing (the job is deferred)
+"""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    """Root of the delivery workers' errors."""
+
+
+class TransportError(DeliveryError):
+    error_class = "transport_error"
+    retryable = True
+
+    def __init__(self, detail: str, *, error_class: str | None = None) -> None:
+        super().__init__(detail)
+        if error_class is not None:
+            self.error_class = error_class
+
+
+class RequestTimeout(TransportError):
+    error_class = "timeout"
+
+
+class ConnectionFailed(TransportError):
+    error_class = "connect_error"
+
+
+class DestinationRefused(TransportError):
+    error_class = "unsafe_url"
+    retryable = False
+
+
+class DisableFailed(DeliveryError):
+    """The 410 side effect could not be written; the caller retries the job."""
+
+
+class HostStalled(DeliveryError):
+    """A job should not keep waiting for this destination; the caller defers it to the retry path."""

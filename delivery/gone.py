@@ -1,0 +1,46 @@
+"""410 Gone: disable the request in PostgreSQL, so the control plane's relay publishes the change.
+
+One transaction updates the request and writes the outbox row; the relay then republishes the extension's
+requests on `event-requests`, the processor stops producing jobs for it and the UI shows it disabled.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+
+from delivery.errors import DisableFailed
+from schemas.jobs import DeliveryJob
+
+log = logging.getLogger(__name__)
+
+DISABLE_SQL = """
+UPDATE event_requests SET enabled = false, disabled_reason = 'gone', modified = now()
+WHERE id = %(request_id)s AND extension_id = (SELECT id FROM extensions WHERE number = %(extension)s)
+"""
+OUTBOX_SQL = "INSERT INTO outbox (extension) VALUES (%(extension)s)"
+
+
+class RequestDisabler:
+    """Connects per call: a 410 is rare, and a fresh connection recovers by itself after an outage."""
+
+    def __init__(self, *, database_url: str, connect_timeout_s: float = 5.0) -> None:
+        self._database_url = database_url
+        self._connect_timeout_s = connect_timeout_s
+
+    async def disable(self, job: DeliveryJob) -> bool:
+        """Disable the job's request; True when a row changed. Raises DisableFailed when PostgreSQL fails."""
+        values = {"request_id": job.request_id, "extension": job.extension}
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self._database_url, connect_timeout=max(1, round(self._connect_timeout_s))
+            ) as conn, conn.transaction():
+                cursor = await conn.execute(DISABLE_SQL, values)
+                changed = cursor.rowcount > 0
+                if changed:
+                    await conn.execute(OUTBOX_SQL, values)
+        except psycopg.Error as error:
+            raise DisableFailed(f"could not disable request {job.request_id}: {error}") from None
+        log.info("request %s of %s answered 410 Gone: disabled=%s", job.request_id, job.extension, changed)
+        return changed

@@ -1,0 +1,39 @@
+"""Prometheus metrics of the workers (no per-tenant or per-extension labels)."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_END_TO_END_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 10800, 21600)
+
+
+class DeliveryMetrics:
+    def __init__(self, *, registry: CollectorRegistry = REGISTRY) -> None:
+        self.attempts = Counter(
+            "callapi_delivery_attempts_total", "Delivery attempts by outcome", ["outcome"], registry=registry
+        )
+        self.attempt_duration = Histogram(
+            "callapi_delivery_attempt_duration_seconds", "Duration of one HTTP attempt",
+            buckets=_LATENCY_BUCKETS_S, registry=registry,
+        )
+        self.end_to_end = Histogram(
+            "callapi_delivery_end_to_end_seconds", "From the event's occurred_at to a 2xx reply",
+            buckets=_END_TO_END_BUCKETS_S, registry=registry,
+        )
+        self.retries = Counter(
+            "callapi_delivery_retries_total", "Jobs scheduled for a retry, by delay topic", ["delay"],
+            registry=registry,
+        )
+        self.deferred = Counter(
+            "callapi_delivery_deferred_total", "Jobs sent to the retry path because their host was saturated",
+            registry=registry,
+        )
+        self.dead_letters = Counter("callapi_delivery_dlq_total", "Jobs put on deliveries.dlq", registry=registry)
+        self.invalid = Counter(
+            "callapi_delivery_invalid_records_total", "Unreadable records moved to deliveries.dlq", registry=registry
+        )
+        self.open_circuits = Gauge(
+            "callapi_delivery_open_circuits", "Destinations whose circuit is open or half-open", registry=registry
+        )
+        self.in_flight = Gauge("callapi_delivery_in_flight", "Jobs being worked on", registry=registry)

@@ -1,0 +1,115 @@
+"""What to do after an attempt, and when to try again (pure; the clock and the randomness are arguments).
+
+2xx → delivered. Connection errors, timeouts, 408, 425, 429 and 5xx → retry on the schedule, then dead-letter.
+410 → disable the request and stop. Any other status, or a refused destination → dead-letter at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+class Action(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+    DISABLE = "disable"
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What came back: a status (with its Retry-After header) or an error class."""
+
+    status_code: int | None = None
+    retry_after: str | None = None
+    error_class: str | None = None
+    error_detail: str = ""
+    retryable_error: bool = True
+
+    @property
+    def summary(self) -> str:
+        if self.status_code is not None:
+            return f"HTTP {self.status_code}"
+        return f"{self.error_class}: {self.error_detail}" if self.error_detail else str(self.error_class)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    attempts_made: int
+    delay_s: float | None = None
+    not_before: datetime | None = None
+    reason: str = ""
+
+
+def classify(result: AttemptResult) -> Action:
+    """The action ignoring the attempt budget."""
+    status = result.status_code
+    if status is None:
+        return Action.RETRY if result.retryable_error else Action.DEAD_LETTER
+    if 200 <= status < 300:
+        return Action.DELIVERED
+    if status == 410:
+        return Action.DISABLE
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return Action.RETRY
+    return Action.DEAD_LETTER
+
+
+def parse_retry_after_s(value: str | None, *, now: datetime) -> float | None:
+    """Seconds from `now` named by a Retry-After header (delta-seconds or an HTTP date); None if unusable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def retry_delay_s(
+    attempts_made: int, schedule: tuple[float, ...], *, jitter: float, rand: float, retry_after_s: float | None = None
+) -> float | None:
+    """The wait before attempt `attempts_made + 1`, or None when the schedule is used up.
+
+    `rand` in [0, 1) spreads the delay by ±`jitter`; a Retry-After may lengthen the wait up to the
+    schedule's longest delay, never shorten it.
+    """
+    if attempts_made < 1 or attempts_made > len(schedule):
+        return None
+    delay_s = schedule[attempts_made - 1] * (1 + jitter * (2 * rand - 1))
+    if retry_after_s is not None:
+        delay_s = min(max(delay_s, retry_after_s), max(schedule))
+    return delay_s
+
+
+def retry_topic_delay_s(delay_s: float, schedule: tuple[float, ...]) -> float:
+    """The delay topic a wait of `delay_s` travels on: the longest scheduled delay not above it."""
+    fitting = [step for step in schedule if step <= delay_s]
+    return max(fitting) if fitting else min(schedule)
+
+
+def decide(
+    result: AttemptResult, *, attempts_made: int, now: datetime, schedule: tuple[float, ...], jitter: float,
+    rand: float,
+) -> Decision:
+    """The decision after attempt number `attempts_made` (1 for the first) ended with `result`."""
+    action = classify(result)
+    if action is not Action.RETRY:
+        return Decision(action, attempts_made, reason=result.summary)
+    retry_after_s = parse_retry_after_s(result.retry_after, now=now)
+    delay_s = retry_delay_s(attempts_made, schedule, jitter=jitter, rand=rand, retry_after_s=retry_after_s)
+    if delay_s is None:
+        reason = f"{result.summary} (gave up after {attempts_made} attempts)"
+        return Decision(Action.DEAD_LETTER, attempts_made, reason=reason)
+    return Decision(Action.RETRY, attempts_made, delay_s, now + timedelta(seconds=delay_s), result.summary)

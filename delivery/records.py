@@ -1,0 +1,48 @@
+"""The records a finished attempt writes: its DeliveryAttempt, the retry job, the dead letter (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from delivery.policy import Action, AttemptResult, Decision
+from schemas.attempts import DeliveryAttempt, Outcome
+from schemas.jobs import DeliveryJob
+
+OUTCOMES = {
+    Action.DELIVERED: Outcome.DELIVERED,
+    Action.RETRY: Outcome.RETRY,
+    Action.DEAD_LETTER: Outcome.FAILED,
+    Action.DISABLE: Outcome.DISABLED,
+}
+
+
+def attempt_record(
+    job: DeliveryJob, decision: Decision, result: AttemptResult, *, duration_ms: float, attempted_at: datetime,
+) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        job_id=job.job_id, event_id=job.event_id, event_type=job.event_type, tenant=job.tenant,
+        extension=job.extension, request_id=job.request_id, attempt=decision.attempts_made,
+        outcome=OUTCOMES[decision.action], status_code=result.status_code, error=result.error_class,
+        duration_ms=max(0.0, duration_ms), attempted_at=attempted_at,
+    )
+
+
+def retry_job(job: DeliveryJob, decision: Decision) -> DeliveryJob:
+    return job.model_copy(update={
+        "attempt": decision.attempts_made, "not_before": decision.not_before, "last_error": decision.reason,
+    })
+
+
+def deferred_job(job: DeliveryJob, *, now: datetime, delay_s: float) -> DeliveryJob:
+    """The same attempt again later, without spending one (its host was saturated)."""
+    return job.model_copy(update={"not_before": now + timedelta(seconds=delay_s)})
+
+
+def dead_letter(job: DeliveryJob, decision: Decision) -> DeliveryJob:
+    return job.model_copy(update={"attempt": decision.attempts_made, "not_before": None,
+                                  "last_error": decision.reason})
+
+
+def redriven(job: DeliveryJob) -> DeliveryJob:
+    """A dead letter put back on `deliveries`: a fresh attempt budget, the same job id (webhook-id)."""
+    return job.model_copy(update={"attempt": 0, "not_before": None})

@@ -1,0 +1,91 @@
+"""The HTTP request of one delivery attempt, built from a DeliveryJob (pure).
+
+GET: the URL's own query is kept (minus any of the nine parameter names) and the nine parameters follow it,
+form-encoded in VoipNow's order. POST: the nine parameters are the `application/x-www-form-urlencoded` body.
+
+The signed payload is the parameter-carrying string exactly as sent: for POST the body, for GET the whole
+raw query string (everything after `?`, the URL's own parameters included). A receiver verifies GET
+notifications with the raw query string of the request line, before any decoding.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
+
+from delivery.signing import signature_header
+from schemas.events import PARAMETER_NAMES
+from schemas.jobs import DeliveryJob
+from schemas.requests import HttpMethod
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+_QUERY_SAFE = "&=+%/:?@!$'()*,;~"
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+@dataclass(frozen=True)
+class OutgoingRequest:
+    method: str
+    url: str
+    """Already percent-encoded: send it as is, so the query bytes match the signature."""
+    body: bytes
+    headers: dict[str, str]
+    payload: bytes
+    """What was signed: the POST body or the GET query string."""
+
+
+def _form_value(value: str) -> str:
+    return value if _UNRESERVED.fullmatch(value) else quote_plus(value)
+
+
+def encode_parameters(params: dict[str, str]) -> str:
+    """`urlencode` of the nine parameters in order (names are plain ASCII; most values need no quoting)."""
+    return "&".join(f"{name}={_form_value(params.get(name, ''))}" for name in PARAMETER_NAMES)
+
+
+def _own_query(raw_query: str) -> list[str]:
+    """The URL's own query pairs, verbatim, without those that would shadow a notification parameter."""
+    pairs = [pair for pair in quote(raw_query, safe=_QUERY_SAFE).split("&") if pair]
+    return [pair for pair in pairs if unquote_plus(pair.split("=", 1)[0]) not in PARAMETER_NAMES]
+
+
+@lru_cache(maxsize=4096)
+def _target(url: str) -> tuple[str, str]:
+    """(scheme://host/path, the URL's own query to keep): the same for every job of one request."""
+    parts = urlsplit(url)
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), "&".join(_own_query(parts.query))
+
+
+def _get_url(url: str, parameters: str) -> tuple[str, str]:
+    base, own = _target(url)
+    query = f"{own}&{parameters}" if own and parameters else own or parameters
+    return (f"{base}?{query}" if query else base), query
+
+
+def build_request(job: DeliveryJob, *, now_s: int, user_agent: str) -> OutgoingRequest:
+    """The request for `job` sent at `now_s` (unix seconds, the `webhook-timestamp`)."""
+    parameters = encode_parameters(job.params)
+    if job.method is HttpMethod.GET:
+        url, query = _get_url(job.url, parameters)
+        body, payload = b"", query.encode()
+    else:
+        url, _ = _get_url(job.url, "")
+        body = payload = parameters.encode()
+    headers = {
+        "User-Agent": user_agent,
+        "X-CallAPI-Event": job.event_type.slug,
+        "X-CallAPI-Request-ID": job.request_id,
+        "X-CallAPI-Sequence": str(job.sequence),
+        "webhook-id": job.job_id,
+        "webhook-timestamp": str(now_s),
+    }
+    if job.method is HttpMethod.POST:
+        headers["Content-Type"] = FORM_CONTENT_TYPE
+    if job.signing_secrets:
+        headers["webhook-signature"] = signature_header(
+            job.signing_secrets, msg_id=job.job_id, timestamp_s=now_s, payload=payload
+        )
+    return OutgoingRequest(job.method.value, url, body, headers, payload)

@@ -1,0 +1,105 @@
+"""`callapi-events deliver`: one worker process, its resources opened once and closed on the way out.
+
+SIGTERM/SIGINT stop fetching, let in-flight jobs finish (bounded by the request timeout), commit what is
+finished and leave the group, so the partitions move to another worker at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from delivery.attempt import Deliverer
+from delivery.circuit import Circuits
+from delivery.consumer import InvalidHandler, JobConsumer
+from delivery.gone import RequestDisabler
+from delivery.hosts import HostLimiter
+from delivery.http import AiohttpClient
+from delivery.metrics import DeliveryMetrics
+from schemas.errors import InvalidRecord
+from schemas.ops import serve_ops
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def group_id(settings: Settings) -> str:
+    return f"{settings.topic_prefix}delivery"
+
+
+def new_consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings), enable_auto_commit=False,
+        auto_offset_reset="earliest", max_poll_interval_ms=300_000, client_id="callapi-delivery",
+    )
+
+
+def new_producer(settings: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+        max_batch_size=262_144,
+        client_id="callapi-delivery",
+    )
+
+
+def invalid_record_handler(settings: Settings, producer: AIOKafkaProducer, metrics: DeliveryMetrics) -> InvalidHandler:
+    async def moved_to_dlq(record: ConsumerRecord[bytes, bytes], error: InvalidRecord) -> None:
+        headers = [
+            ("error", error.reason.encode()), ("error-detail", error.detail.encode()),
+            ("original-topic", record.topic.encode()), ("original-partition", str(record.partition).encode()),
+            ("original-offset", str(record.offset).encode()),
+        ]
+        await producer.send_and_wait(settings.topics.deliveries_dlq, record.value, key=record.key, headers=headers)
+        metrics.invalid.inc()
+        log.warning("unreadable record %s@%d:%d moved to the DLQ: %s", record.topic, record.partition,
+                    record.offset, error)
+
+    return moved_to_dlq
+
+
+def new_deliverer(settings: Settings, *, client: AiohttpClient, producer: AIOKafkaProducer,
+                  metrics: DeliveryMetrics) -> Deliverer:
+    return Deliverer(
+        settings=settings, client=client, producer=producer,
+        disabler=RequestDisabler(database_url=settings.database_url), metrics=metrics,
+        circuits=Circuits(failure_threshold=settings.circuit_failure_threshold, open_s=settings.circuit_open_s),
+        hosts=HostLimiter(max_per_host=settings.max_per_host, max_waiting_per_host=settings.max_waiting_per_host,
+                          stall_s=settings.host_stall_s, monotonic_s=time.monotonic),
+    )
+
+
+async def run_worker(settings: Settings, *, host: str, port: int, metrics: DeliveryMetrics | None = None) -> None:
+    metrics = metrics or DeliveryMetrics()
+    client = AiohttpClient(
+        connect_timeout_s=settings.connect_timeout_s, request_timeout_s=settings.request_timeout_s,
+        allow_private_urls=settings.allow_private_urls, max_connections=settings.max_in_flight,
+    )
+    producer, consumer = new_producer(settings), new_consumer(settings)
+    deliverer = new_deliverer(settings, client=client, producer=producer, metrics=metrics)
+    jobs = JobConsumer(
+        consumer=consumer, handle=deliverer.handle, invalid=invalid_record_handler(settings, producer, metrics),
+        max_in_flight=settings.max_in_flight, drain_s=settings.request_timeout_s + 2,
+        on_in_flight=metrics.in_flight.set,
+    )
+    ops = await serve_ops(host, port, ready=jobs.ready)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, jobs.stop)
+    await producer.start()
+    try:
+        consumer.subscribe([settings.topics.deliveries, *settings.topics.retries], listener=jobs)
+        await consumer.start()
+        log.info("delivering from %s and %d retry topics", settings.topics.deliveries, len(settings.topics.retries))
+        await jobs.run()
+        if jobs.failed:
+            raise SystemExit("a job failed unexpectedly (see the log above); the worker stopped so it is redone")
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await client.close()
+        await ops.cleanup()
+        log.info("worker stopped")

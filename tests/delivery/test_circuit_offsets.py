@@ -1,0 +1,106 @@
+"""The circuit breaker and the offset tracker: pure state machines driven by tables."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from delivery.circuit import Circuit, Circuits, State
+from delivery.hosts import destination_key
+from delivery.offsets import OffsetTracker
+
+
+def run(steps: list[tuple[str, float]]) -> list[object]:
+    """Apply ('allow'|'ok'|'fail'|'release', now_s) steps; collect allow() answers and the final state."""
+    circuit = Circuit(failure_threshold=3, open_s=10.0)
+    answers: list[object] = []
+    for step, now_s in steps:
+        if step == "allow":
+            answers.append(circuit.allow(now_s))
+        elif step == "ok":
+            circuit.record_success()
+        elif step == "fail":
+            circuit.record_failure(now_s)
+        else:
+            circuit.release_probe(now_s)
+    return [*answers, circuit.state]
+
+
+@pytest.mark.parametrize(("steps", "expected"), [
+    ([("fail", 0), ("fail", 1), ("allow", 2)], [True, State.CLOSED]),
+    ([("fail", 0), ("fail", 1), ("fail", 2), ("allow", 3)], [False, State.OPEN]),
+    ([("fail", 0), ("fail", 1), ("ok", 1), ("fail", 2), ("fail", 3), ("allow", 4)], [True, State.CLOSED]),
+    ([("fail", 0), ("fail", 0), ("fail", 0), ("allow", 9.9), ("allow", 10)], [False, True, State.HALF_OPEN]),
+    ([("fail", 0)] * 3 + [("allow", 10), ("allow", 10)], [True, False, State.HALF_OPEN]),  # one probe only
+    ([("fail", 0)] * 3 + [("allow", 10), ("ok", 11), ("allow", 11)], [True, True, State.CLOSED]),
+    ([("fail", 0)] * 3 + [("allow", 10), ("fail", 11), ("allow", 12), ("allow", 21)], [True, False, True,
+                                                                                        State.HALF_OPEN]),
+    ([("fail", 0)] * 3 + [("allow", 10), ("release", 12), ("allow", 12)], [True, True, State.HALF_OPEN]),
+])
+def test_circuit(steps: list[tuple[str, float]], expected: list[object]) -> None:
+    assert run(steps) == expected
+
+
+def test_circuits_count_open_and_forget_healthy() -> None:
+    circuits = Circuits(failure_threshold=1, open_s=5)
+    circuits.get("a").record_failure(0)
+    circuits.get("b").record_success()
+    assert circuits.open_count() == 1
+    circuits.forget_closed()
+    assert circuits.get("a").state is State.OPEN
+
+
+@pytest.mark.parametrize(("url", "key"), [
+    ("http://Example.com/x", "http://example.com:80"),
+    ("https://example.com/x?y", "https://example.com:443"),
+    ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+])
+def test_destination_key(url: str, key: str) -> None:
+    assert destination_key(url) == key
+
+
+@pytest.mark.parametrize(("started", "finished", "committable"), [
+    ([], [], None),
+    ([5], [], 5),
+    ([5, 6, 7], [5], 6),
+    ([5, 6, 7], [6, 7], 5),            # a slow job holds the commit back
+    ([5, 6, 7], [5, 6, 7], 8),
+    ([5, 6, 9], [5, 6, 9], 10),        # gaps (compaction, control records) are fine
+    ([5, 6, 9], [9, 5], 6),
+])
+def test_offset_tracker(started: list[int], finished: list[int], committable: int | None) -> None:
+    tracker = OffsetTracker()
+    for offset in started:
+        tracker.start(offset)
+    for offset in finished:
+        tracker.finish(offset)
+    assert tracker.committable() == committable
+
+
+def test_offsets_must_start_in_order() -> None:
+    tracker = OffsetTracker()
+    tracker.start(5)
+    with pytest.raises(ValueError, match="in order"):
+        tracker.start(4)
+
+
+def test_to_commit_reports_only_moves() -> None:
+    tracker = OffsetTracker()
+    tracker.start(1)
+    tracker.finish(1)
+    assert tracker.to_commit() == 2
+    tracker.mark_committed(2)
+    assert tracker.to_commit() is None
+
+
+@given(st.permutations(list(range(20))), st.integers(0, 20))
+def test_committable_never_passes_an_unfinished_job(order: list[int], done_count: int) -> None:
+    tracker = OffsetTracker()
+    for offset in range(20):
+        tracker.start(offset)
+    done = order[:done_count]
+    for offset in done:
+        tracker.finish(offset)
+    unfinished = set(range(20)) - set(done)
+    assert tracker.committable() == (min(unfinished) if unfinished else 20)

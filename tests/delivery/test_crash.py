@@ -1,0 +1,99 @@
+"""No loss: SIGKILL of a worker under load, and PostgreSQL unreachable when a 410 must be recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from schemas.attempts import Outcome
+from schemas.settings import Settings
+from tests.delivery.helpers import attempts_of, dead_letters, eventually
+from tests.delivery.jobs import make_job, produce_jobs
+from tests.processes import Component
+from tests.receiver import Receiver
+
+JOBS = 400
+
+
+@pytest.fixture(scope="module")
+def crash_settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="module")
+def rebalance_settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(max_per_host=4)  # slow enough that both workers share the load
+
+
+@pytest.fixture(scope="module")
+def no_db_settings(make_settings: Callable[..., Settings]) -> Settings:
+    # fresh topics of its own, and a database URL where nothing listens
+    return make_settings().model_copy(update={"database_url": "postgresql://callapi:callapi@127.0.0.1:1/nowhere"})
+
+
+async def test_sigkill_under_load_loses_no_job(crash_settings: Settings, receiver: Receiver) -> None:
+    settings = crash_settings
+    receiver.script("/slow", delay_s=0.05)
+    receiver.script("/dead", then=500)
+    jobs = [make_job(receiver.url + ("/dead" if i % 50 == 0 else "/slow"), request_id=f"r{i % 7}",
+                     extension=f"0007*{i % 13}", sequence=i) for i in range(JOBS)]
+    delivered_ids = {j.job_id for j in jobs if not j.url.endswith("/dead")}
+    dead_ids = {j.job_id for j in jobs if j.url.endswith("/dead")}
+    await produce_jobs(settings, jobs)
+
+    first = Component(settings, "deliver", "--port", "0", name="delivery-killed").start()
+    try:
+        receiver.wait_for(JOBS // 3, path="/slow", timeout_s=60)
+    finally:
+        first.kill()
+    with Component(settings, "deliver", "--port", "0", name="delivery-restarted") as second:
+
+        def all_delivered() -> bool:
+            return {r.headers["webhook-id"] for r in receiver.received("/slow")} >= delivered_ids
+
+        assert eventually(all_delivered, timeout_s=120)
+        letters = await dead_letters(settings, dead_ids, timeout_s=60)
+    assert set(letters) == dead_ids
+    assert "Traceback" not in second.log()
+
+
+async def test_postgresql_down_keeps_the_410_job_and_the_data_path(
+    no_db_settings: Settings, receiver: Receiver,
+) -> None:
+    settings = no_db_settings
+    receiver.script("/gone", then=410)
+    gone = make_job(receiver.url + "/gone", request_id="gone", extension="0008*1")
+    others = [make_job(receiver.url + "/ok", request_id="ok", extension="0008*1") for _ in range(5)]
+    with Component(settings, "deliver", "--port", "0", name="delivery-nodb"):
+        await produce_jobs(settings, [gone, *others])
+        assert len(receiver.wait_for(5, path="/ok")) == 5
+        letters = await dead_letters(settings, {gone.job_id})
+        attempts = await attempts_of(settings, gone.job_id, count=3)
+    assert len(receiver.received("/gone")) == 3  # the 410 was asked again on every retry, not dropped
+    assert [(a.outcome, a.status_code, a.error) for a in attempts] == [
+        (Outcome.RETRY, 410, "disable_failed"), (Outcome.RETRY, 410, "disable_failed"),
+        (Outcome.FAILED, 410, "disable_failed")]
+    assert "disable_failed" in (letters[gone.job_id].last_error or "")
+
+
+async def test_workers_joining_and_leaving_under_load_lose_and_repeat_nothing(
+    rebalance_settings: Settings, receiver: Receiver,
+) -> None:
+    settings = rebalance_settings
+    receiver.script("/steady", delay_s=0.1)
+    jobs = [make_job(receiver.url + "/steady", request_id="steady", extension=f"0009*{i % 17}", sequence=i)
+            for i in range(JOBS)]
+    await produce_jobs(settings, jobs)
+    first = Component(settings, "deliver", "--port", "0", name="delivery-first").start()
+    try:
+        receiver.wait_for(JOBS // 4, path="/steady", timeout_s=60)
+        with Component(settings, "deliver", "--port", "0", name="delivery-second"):
+            receiver.wait_for(JOBS // 2, path="/steady", timeout_s=60)
+            assert first.stop() == 0  # graceful: finish in-flight, commit, leave the group
+            assert eventually(lambda: len(receiver.received("/steady")) >= JOBS, timeout_s=120)
+    finally:
+        first.stop()
+    ids = [r.headers["webhook-id"] for r in receiver.received("/steady")]
+    assert set(ids) == {job.job_id for job in jobs}
+    assert len(ids) == len(set(ids))  # revocations and the shutdown committed exactly what was finished

@@ -1,0 +1,106 @@
+"""The outcome policy and the backoff schedule, as tables (the clock and the randomness are arguments)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from delivery.policy import (
+    Action,
+    AttemptResult,
+    classify,
+    decide,
+    parse_retry_after_s,
+    retry_delay_s,
+    retry_topic_delay_s,
+)
+
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+SCHEDULE = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0)
+
+
+@pytest.mark.parametrize(("result", "action"), [
+    (AttemptResult(status_code=200), Action.DELIVERED),
+    (AttemptResult(status_code=204), Action.DELIVERED),
+    (AttemptResult(status_code=299), Action.DELIVERED),
+    (AttemptResult(status_code=301), Action.DEAD_LETTER),
+    (AttemptResult(status_code=400), Action.DEAD_LETTER),
+    (AttemptResult(status_code=404), Action.DEAD_LETTER),
+    (AttemptResult(status_code=408), Action.RETRY),
+    (AttemptResult(status_code=410), Action.DISABLE),
+    (AttemptResult(status_code=425), Action.RETRY),
+    (AttemptResult(status_code=429), Action.RETRY),
+    (AttemptResult(status_code=500), Action.RETRY),
+    (AttemptResult(status_code=503), Action.RETRY),
+    (AttemptResult(error_class="timeout"), Action.RETRY),
+    (AttemptResult(error_class="connect_error"), Action.RETRY),
+    (AttemptResult(error_class="unsafe_url", retryable_error=False), Action.DEAD_LETTER),
+])
+def test_classify(result: AttemptResult, action: Action) -> None:
+    assert classify(result) is action
+
+
+@pytest.mark.parametrize(("attempts_made", "rand", "retry_after_s", "delay_s"), [
+    (1, 0.5, None, 5.0),            # no jitter in the middle of the range
+    (1, 0.0, None, 4.0),            # -20 %
+    (1, 1.0, None, 6.0),            # +20 % (rand is below 1 in practice)
+    (2, 0.5, None, 30.0),
+    (7, 0.5, None, 10800.0),        # the last step
+    (8, 0.5, None, None),           # used up
+    (0, 0.5, None, None),           # no attempt made yet: nothing to retry
+    (1, 0.5, 60.0, 60.0),           # Retry-After lengthens the wait
+    (1, 0.5, 2.0, 5.0),             # ... but never shortens it
+    (1, 0.5, 99999.0, 10800.0),     # ... and stays within the schedule's longest delay
+])
+def test_retry_delay(attempts_made: int, rand: float, retry_after_s: float | None, delay_s: float | None) -> None:
+    got = retry_delay_s(attempts_made, SCHEDULE, jitter=0.2, rand=rand, retry_after_s=retry_after_s)
+    assert got == (pytest.approx(delay_s) if delay_s is not None else None)
+
+
+@given(st.integers(1, 7), st.floats(0, 1, exclude_max=True))
+def test_jitter_stays_within_bounds(attempts_made: int, rand: float) -> None:
+    delay_s = retry_delay_s(attempts_made, SCHEDULE, jitter=0.2, rand=rand)
+    base = SCHEDULE[attempts_made - 1]
+    assert delay_s is not None and base * 0.8 <= delay_s <= base * 1.2
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    (None, None), ("", None), ("120", 120.0), (" 7 ", 7.0), ("soon", None), ("-5", None),
+    ("Fri, 27 Nov 2026 10:01:00 GMT", 60.0), ("Fri, 27 Nov 2026 09:00:00 GMT", 0.0),
+])
+def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after_s(header, now=NOW) == seconds
+
+
+@pytest.mark.parametrize(("delay_s", "topic_delay_s"), [
+    (4.0, 5.0), (5.0, 5.0), (6.0, 5.0), (29.0, 5.0), (36.0, 30.0), (10800.0, 10800.0), (20000.0, 10800.0),
+])
+def test_retry_topic(delay_s: float, topic_delay_s: float) -> None:
+    assert retry_topic_delay_s(delay_s, SCHEDULE) == topic_delay_s
+
+
+@pytest.mark.parametrize(("result", "attempts_made", "action", "delay_s"), [
+    (AttemptResult(status_code=204), 1, Action.DELIVERED, None),
+    (AttemptResult(status_code=500), 1, Action.RETRY, 1.0),
+    (AttemptResult(status_code=500), 2, Action.RETRY, 2.0),
+    (AttemptResult(status_code=500), 3, Action.DEAD_LETTER, None),
+    (AttemptResult(status_code=429, retry_after="30"), 1, Action.RETRY, 2.0),
+    (AttemptResult(status_code=410), 1, Action.DISABLE, None),
+    (AttemptResult(status_code=404), 1, Action.DEAD_LETTER, None),
+    (AttemptResult(error_class="timeout"), 2, Action.RETRY, 2.0),
+])
+def test_decide(result: AttemptResult, attempts_made: int, action: Action, delay_s: float | None) -> None:
+    decision = decide(result, attempts_made=attempts_made, now=NOW, schedule=(1.0, 2.0), jitter=0.0, rand=0.3)
+    assert decision.action is action
+    assert decision.delay_s == delay_s
+    assert decision.not_before == (NOW + timedelta(seconds=delay_s) if delay_s is not None else None)
+    assert decision.reason
+
+
+def test_dead_letter_reason_names_the_last_error() -> None:
+    decision = decide(AttemptResult(error_class="timeout", error_detail="10 s"), attempts_made=3, now=NOW,
+                      schedule=(1.0, 2.0), jitter=0.2, rand=0.5)
+    assert decision.reason == "timeout: 10 s (gave up after 3 attempts)"

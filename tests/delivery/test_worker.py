@@ -1,0 +1,189 @@
+"""A real worker subprocess against real Kafka, real PostgreSQL and real HTTP receivers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qsl
+
+import httpx
+import psycopg
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from schemas.attempts import Outcome
+from schemas.settings import Settings
+from tests.delivery.helpers import attempts_of, dead_letters, eventually
+from tests.delivery.jobs import PARAMS, make_job, new_secret, produce_jobs
+from tests.delivery.servers import RawReceiver, ResettingServer
+from tests.processes import Component, settings_env
+from tests.receiver import Receiver
+
+HEADERS = ("user-agent", "x-callapi-event", "x-callapi-request-id", "x-callapi-sequence", "webhook-id",
+           "webhook-timestamp", "webhook-signature")
+
+
+@pytest.fixture(scope="module")
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(request_timeout_s=3.0, connect_timeout_s=1.0, circuit_failure_threshold=50)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+OPS_PORT = _free_port()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def worker(settings: Settings) -> Iterator[Component]:
+    with Component(settings, "deliver", "--port", str(OPS_PORT), name="delivery-worker") as component:
+        yield component
+    assert "Traceback" not in component.log(), component.log()
+
+
+async def test_get_and_post_arrive_with_the_nine_parameters_signed_during_a_rotation(settings: Settings) -> None:
+    secrets = (new_secret(), new_secret())
+    with RawReceiver() as raw:
+        post = make_job(raw.url + "/post", method="POST", secrets_=secrets, request_id="sigpost", sequence=7)
+        get = make_job(raw.url + "/get?token=t%201", method="GET", secrets_=secrets, request_id="sigget")
+        await produce_jobs(settings, [post, get])
+        requests = {r.method: r for r in raw.wait_for(2)}
+    assert dict(parse_qsl(requests["POST"].body.decode(), keep_blank_values=True)) == PARAMS
+    assert requests["POST"].headers["content-type"] == "application/x-www-form-urlencoded"
+    assert parse_qsl(requests["GET"].raw_query, keep_blank_values=True) == [("token", "t 1"), *PARAMS.items()]
+    for request, job, payload in ((requests["POST"], post, requests["POST"].body),
+                                  (requests["GET"], get, requests["GET"].raw_query.encode())):
+        assert all(name in request.headers for name in HEADERS)
+        assert request.headers["user-agent"].startswith("callapi-events/")
+        assert request.headers["x-callapi-event"] == "dial-in"
+        assert request.headers["x-callapi-request-id"] == job.request_id
+        assert request.headers["webhook-id"] == job.job_id
+        assert len(request.headers["webhook-signature"].split(" ")) == 2
+        for secret in secrets:  # either secret of the rotation verifies
+            Webhook(secret).verify(payload, request.headers, json_parse=False)
+    assert requests["POST"].headers["x-callapi-sequence"] == "7"
+
+
+async def test_unsigned_request_has_no_signature_header(settings: Settings, receiver: Receiver) -> None:
+    job = make_job(receiver.url + "/plain", request_id="plain")
+    await produce_jobs(settings, [job])
+    [request] = receiver.wait_for(1, path="/plain")
+    assert "webhook-signature" not in request.headers
+    assert request.params == PARAMS
+
+
+async def test_fails_twice_then_succeeds_with_the_same_webhook_id(settings: Settings, receiver: Receiver) -> None:
+    receiver.script("/flaky", statuses=[500, 503], then=204)
+    job = make_job(receiver.url + "/flaky", request_id="flaky")
+    await produce_jobs(settings, [job])
+    requests = receiver.wait_for(3, path="/flaky")
+    assert [r.headers["webhook-id"] for r in requests] == [job.job_id] * 3
+    attempts = await attempts_of(settings, job.job_id, count=3)
+    assert [(a.attempt, a.outcome, a.status_code) for a in attempts] == [
+        (1, Outcome.RETRY, 500), (2, Outcome.RETRY, 503), (3, Outcome.DELIVERED, 204)]
+
+
+async def test_connection_resets_are_retried(settings: Settings) -> None:
+    with ResettingServer(resets=2) as server:
+        job = make_job(server.url + "/reset", request_id="reset")
+        await produce_jobs(settings, [job])
+        assert eventually(lambda: server.answered, timeout_s=30) == [job.job_id]
+    attempts = await attempts_of(settings, job.job_id, count=3)
+    assert [a.outcome for a in attempts] == [Outcome.RETRY, Outcome.RETRY, Outcome.DELIVERED]
+    assert attempts[0].error is not None and attempts[0].status_code is None
+
+
+async def test_always_failing_goes_to_the_dlq_then_redrive_delivers(settings: Settings, receiver: Receiver) -> None:
+    receiver.script("/down", then=500)
+    job = make_job(receiver.url + "/down", request_id="down", secrets_=(new_secret(),))
+    await produce_jobs(settings, [job])
+    letters = await dead_letters(settings, {job.job_id})
+    assert letters[job.job_id].last_error == "HTTP 500 (gave up after 3 attempts)"
+    assert letters[job.job_id].attempt == 3
+    assert len(receiver.received("/down")) == 3  # 1 + the two scheduled retries
+
+    listed = _cli(settings, "dlq", "list", "--request-id", "down", "--json")
+    assert [json.loads(line)["job_id"] for line in listed.splitlines()] == [job.job_id]
+    shown = _cli(settings, "dlq", "show", job.job_id)
+    assert job.signing_secrets[0] not in shown and "redacted" in shown
+
+    receiver.script("/down", then=204)
+    _cli(settings, "dlq", "redrive", "--request-id", "down")
+    requests = receiver.wait_for(4, path="/down")
+    assert [r.headers["webhook-id"] for r in requests] == [job.job_id] * 4
+    attempts = await attempts_of(settings, job.job_id, count=4)
+    assert attempts[-1].attempt == 1 and attempts[-1].outcome is Outcome.DELIVERED  # a fresh budget
+
+
+async def test_other_4xx_fails_permanently(settings: Settings, receiver: Receiver) -> None:
+    receiver.script("/missing", then=404)
+    job = make_job(receiver.url + "/missing", request_id="missing")
+    await produce_jobs(settings, [job])
+    letters = await dead_letters(settings, {job.job_id})
+    assert letters[job.job_id].last_error == "HTTP 404"
+    assert len(receiver.received("/missing")) == 1
+
+
+async def test_410_disables_the_request_in_postgresql(settings: Settings, receiver: Receiver) -> None:
+    extension = "0410*100"
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        provider = conn.execute("INSERT INTO accounts (kind, name) VALUES ('provider', 'p') RETURNING id").fetchone()
+        org = conn.execute("INSERT INTO accounts (kind, parent_id, code, name) VALUES ('organization', %s, '0410', "
+                           "'o') RETURNING id", (provider[0],)).fetchone()  # type: ignore[index]
+        ext = conn.execute("INSERT INTO extensions (organization_id, number) VALUES (%s, %s) RETURNING id",
+                           (org[0], extension)).fetchone()  # type: ignore[index]
+        conn.execute("INSERT INTO event_requests (extension_id, id, type, method, url) VALUES (%s, 'gone1', 0, "
+                     "'POST', %s)", (ext[0], receiver.url + "/gone"))  # type: ignore[index]
+    receiver.script("/gone", then=410)
+    job = make_job(receiver.url + "/gone", request_id="gone1", extension=extension)
+    await produce_jobs(settings, [job])
+
+    def disabled() -> tuple[object, ...] | None:
+        with psycopg.connect(settings.database_url) as conn:
+            row = conn.execute("SELECT enabled, disabled_reason FROM event_requests WHERE id = 'gone1'").fetchone()
+            outbox = conn.execute("SELECT count(*) FROM outbox WHERE extension = %s", (extension,)).fetchone()
+        return (row, outbox) if row and not row[0] and outbox and outbox[0] else None
+
+    assert eventually(disabled) == ((False, "gone"), (1,))
+    attempts = await attempts_of(settings, job.job_id, count=1)
+    assert [(a.outcome, a.status_code) for a in attempts] == [(Outcome.DISABLED, 410)]
+    assert len(receiver.received("/gone")) == 1
+
+
+async def test_a_hanging_receiver_does_not_hold_up_another(settings: Settings, receiver: Receiver) -> None:
+    receiver.script("/hang", delay_s=settings.request_timeout_s + 5)
+    with Receiver() as fast:
+        hanging = [make_job(receiver.url + "/hang", request_id="hang", extension="0005*1") for _ in range(10)]
+        quick = [make_job(fast.url + "/fast", request_id="fast", extension="0005*1") for _ in range(10)]
+        # one extension, so one partition: the hanging jobs come first in the same partition
+        await produce_jobs(settings, [job for pair in zip(hanging, quick, strict=True) for job in pair])
+        assert len(fast.wait_for(10, path="/fast")) == 10
+        receiver.wait_for(1, path="/hang")
+        hang_attempts = await attempts_of(settings, hanging[0].job_id, count=1, timeout_s=0)
+    assert hang_attempts == []  # every fast job was delivered while the first hanging request still waited
+    later = await attempts_of(settings, hanging[0].job_id, count=1)
+    assert later[0].error == "timeout"
+
+
+def _cli(settings: Settings, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "callapi_events", *args], env=settings_env(settings),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_ops_endpoint_serves_health_readiness_and_the_delivery_metrics() -> None:
+    base = f"http://127.0.0.1:{OPS_PORT}"
+    assert httpx.get(base + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(base + "/readyz").status_code == 200
+    metrics = httpx.get(base + "/metrics").text
+    for name in ("callapi_delivery_attempts_total{outcome=\"delivered\"}", "callapi_delivery_attempt_duration_seconds",
+                 "callapi_delivery_end_to_end_seconds", "callapi_delivery_retries_total{delay=\"1s\"}",
+                 "callapi_delivery_dlq_total", "callapi_delivery_open_circuits", "callapi_delivery_in_flight"):
+        assert name in metrics, name
