@@ -6,6 +6,11 @@ real worker (`callapi-events deliver`, one process) drains DeliveryJobs from Kaf
 rate is compared with the fastest bare client loop of this run.
 
     python -m bench.http_clients [--requests 5000] [--concurrency 64] [--worker-jobs 20000] [--no-worker]
+                                 [--loop uvloop|asyncio]
+
+Both sides run on the same event loop (uvloop by default, as `callapi-events deliver` does). Each result also
+carries CPU microseconds per request (per job for the worker): the worker's rate is bounded by its one core,
+while a client with its own I/O thread (pyreqwest) may use a second one.
 
 Writes bench/results/http_clients.json and (with the worker) bench/results/delivery.json.
 """
@@ -123,17 +128,21 @@ async def bench_client(name: str, factory: ClientFactory, req: OutgoingRequest, 
         return {"client": name, "error": f"not installed: {error}"}
     try:
         await _loop(send, req, count=min(500, count), concurrency=concurrency)  # warm-up: connections
+        cpu_started_s = time.process_time()  # every thread of this process (a Rust client's I/O thread too)
         rates = [await _loop(send, req, count=count, concurrency=concurrency) for _ in range(rounds)]
+        cpu_s = time.process_time() - cpu_started_s
     finally:
         await close()
-    return {"client": name, "requests_per_s": round(statistics.median(rates)), "rounds": [round(r) for r in rates]}
+    return {"client": name, "requests_per_s": round(statistics.median(rates)), "rounds": [round(r) for r in rates],
+            "cpu_us_per_request": round(1e6 * cpu_s / (rounds * count), 1)}
 
 
 def environment() -> dict[str, Any]:
     import os
 
     return {"at": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version(),
-            "machine": platform.machine(), "cpus": os.cpu_count(), "receiver": "nginx returning 204, 1 worker"}
+            "machine": platform.machine(), "cpus": os.cpu_count(), "receiver": "nginx returning 204, 1 worker",
+            "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0]}
 
 
 def write(name: str, data: dict[str, Any]) -> Path:
@@ -163,9 +172,13 @@ async def main_async(args: argparse.Namespace) -> None:
                    key=lambda c: c["requests_per_s"])
         worker = await bench_worker(nginx.url + "/hook", jobs=args.worker_jobs)
         aiohttp_rate = next(c["requests_per_s"] for c in clients if c["client"] == "aiohttp")
+        aiohttp_cpu_us = next(c["cpu_us_per_request"] for c in clients if c["client"] == "aiohttp")
         delivery = {"environment": environment(), "worker": worker, "fastest_bare_client": bare,
                     "ratio": round(worker["jobs_per_s"] / bare["requests_per_s"], 3),
-                    "ratio_to_bare_aiohttp": round(worker["jobs_per_s"] / aiohttp_rate, 3), "target_ratio": 0.8}
+                    "ratio_to_bare_aiohttp": round(worker["jobs_per_s"] / aiohttp_rate, 3), "target_ratio": 0.8,
+                    "cpu_us_per_job_worker": worker["worker_cpu_us_per_job"],
+                    "cpu_us_per_request_bare_aiohttp": aiohttp_cpu_us,
+                    "cpu_us_per_request_fastest_bare": bare["cpu_us_per_request"]}
         print(json.dumps(delivery, indent=2))
         print("wrote", write("delivery.json", delivery))
 
@@ -176,7 +189,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight at once")
     parser.add_argument("--worker-jobs", type=int, default=20000, help="jobs for the worker benchmark")
     parser.add_argument("--no-worker", action="store_true", help="only the bare clients")
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="event loop of the bare client loops (the worker runs on uvloop)")
+    args = parser.parse_args()
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main_async(args))
+    else:
+        asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

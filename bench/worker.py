@@ -1,7 +1,9 @@
 """Single-worker delivery throughput: DeliveryJobs on `deliveries` → one `callapi-events deliver` → nginx.
 
 The jobs are produced first (a backlog), then one worker process drains them; the rate is measured between
-the first and the last attempt's `attempted_at`, so start-up and group join are not counted.
+the first and the last attempt's `attempted_at`, so start-up and group join are not counted. The worker's
+CPU time over the same window (sampled from /proc every 50 ms, rounded outwards) gives its CPU cost per job,
+the figure to compare with a bare client loop's CPU cost per request.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -68,6 +71,25 @@ async def _attempt_times(settings: Settings, jobs: int, timeout_s: float) -> lis
         await consumer.stop()
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _sample_cpu(pid: int, samples: list[tuple[float, float]]) -> None:
+    while True:
+        samples.append((time.time(), _cpu_s(pid)))
+        await asyncio.sleep(0.05)
+
+
+def _cpu_between(samples: list[tuple[float, float]], start_s: float, end_s: float) -> float:
+    """CPU seconds used from the last sample before `start_s` to the first sample after `end_s`."""
+    before = [cpu for at_s, cpu in samples if at_s <= start_s] or [samples[0][1]]
+    after = [cpu for at_s, cpu in samples if at_s >= end_s] or [samples[-1][1]]
+    return after[0] - before[-1]
+
+
 def _env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLAPI_")}
     env.update({"CALLAPI_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "CALLAPI_TOPIC_PREFIX": settings.topic_prefix,
@@ -87,15 +109,22 @@ async def bench_worker(url: str, *, jobs: int, partitions: int = 12) -> dict[str
             sys.executable, "-m", "callapi_events", "deliver", "--port", "0", env=_env(settings),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
+        samples: list[tuple[float, float]] = []
+        sampler = asyncio.create_task(_sample_cpu(worker.pid, samples))
         try:
             times = await _attempt_times(settings, jobs, timeout_s=max(120.0, jobs / 200))
+            await asyncio.sleep(0.1)  # one more sample after the last attempt
         finally:
+            sampler.cancel()
             worker.terminate()
             await asyncio.wait_for(worker.wait(), 30)
     finally:
         await delete_topics(settings.kafka_bootstrap, [s.name for s in specs])
     if len(times) < jobs:
         raise RuntimeError(f"only {len(times)} of {jobs} jobs were delivered in time")
-    span_s = (max(times) - min(times)).total_seconds()
+    first, last = min(times), max(times)
+    span_s = (last - first).total_seconds()
+    cpu_s = _cpu_between(samples, first.timestamp(), last.timestamp())
     return {"jobs": jobs, "partitions": partitions, "span_s": round(span_s, 2),
-            "jobs_per_s": round((jobs - 1) / span_s)}
+            "jobs_per_s": round((jobs - 1) / span_s), "worker_cpu_s": round(cpu_s, 2),
+            "worker_cpu_us_per_job": round(1e6 * cpu_s / (jobs - 1), 1)}

@@ -63,13 +63,16 @@ class Deliverer:
         try:
             if self.hosts.saturated(key):
                 raise HostStalled("the destination's queue is full")
-            async with self.hosts.slot(key):
-                sending()
-                result, duration_ms = await self._send(job)
+            await self.hosts.acquire(key)
         except HostStalled as stalled:
             circuit.release_probe(self.monotonic_s())
             await self._defer(job, str(stalled))
             return
+        try:
+            sending()
+            result, duration_ms = await self._send(job)
+        finally:
+            self.hosts.release(key)
         state = circuit.state
         if _counts_as_failure(result):
             circuit.record_failure(self.monotonic_s())
@@ -134,7 +137,7 @@ class Deliverer:
         await self._publish(job.extension, [(self.settings.topics.retry(delay_s), deferred)])
 
     def _count(self, job: DeliveryJob, decision: Decision, now: datetime) -> None:
-        self.metrics.attempts.labels(outcome=decision.action.value).inc()
+        self.metrics.attempted(decision.action.value)
         if decision.action is Action.DELIVERED:
             self.metrics.end_to_end.observe(max(0.0, (now - job.occurred_at).total_seconds()))
         elif decision.action is Action.DEAD_LETTER:

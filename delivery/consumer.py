@@ -33,14 +33,13 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 class JobConsumer(ConsumerRebalanceListener):
     def __init__(
         self, *, consumer: AIOKafkaConsumer, handle: JobHandler, invalid: InvalidHandler, max_in_flight: int,
-        drain_s: float, on_in_flight: Callable[[int], None] = lambda _: None, commit_interval_s: float = 1.0,
+        drain_s: float, commit_interval_s: float = 1.0,
     ) -> None:
         self._consumer = consumer
         self._handle = handle
         self._invalid = invalid
         self._slots = asyncio.Semaphore(max_in_flight)
         self._drain_s = drain_s
-        self._on_in_flight = on_in_flight
         self._commit_interval_s = commit_interval_s
         self._trackers: dict[TopicPartition, OffsetTracker] = {}
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
@@ -50,6 +49,10 @@ class JobConsumer(ConsumerRebalanceListener):
         self._stopping = asyncio.Event()
         self.failed = False
         self._running = False
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
 
     async def ready(self) -> bool:
         """Running and not stopping (a worker with no partitions, in a group larger than them, is ready)."""
@@ -122,7 +125,6 @@ class JobConsumer(ConsumerRebalanceListener):
 
     def _track(self, tp: TopicPartition, task: asyncio.Task[None]) -> None:
         self._in_flight += 1
-        self._on_in_flight(self._in_flight)
         tasks = self._tasks.setdefault(tp, set())
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -147,7 +149,6 @@ class JobConsumer(ConsumerRebalanceListener):
             self._sending.discard(task)
             self._slots.release()
             self._in_flight -= 1
-            self._on_in_flight(self._in_flight)
         tracker.finish(offset)
 
     async def _hand_over(self, partitions: list[TopicPartition]) -> None:

@@ -28,13 +28,19 @@ def destination_key(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+@dataclass(slots=True)
+class _Turn:
+    future: asyncio.Future[None]
+    timer: asyncio.TimerHandle | None = None
+
+
 @dataclass
 class _Host:
     progress_s: float
     """When a request to it last completed (or when it was first seen)."""
     active: int = 0
     users: int = 0
-    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+    waiters: deque[_Turn] = field(default_factory=deque)
 
 
 class HostLimiter:
@@ -54,52 +60,76 @@ class HostLimiter:
         return (host is not None and host.users >= self._max_per_host + self._max_waiting
                 and self._now_s() - host.progress_s >= self._stall_s)
 
-    @asynccontextmanager
-    async def slot(self, key: str) -> AsyncIterator[None]:
-        """Hold one of the destination's slots; raises HostStalled instead of waiting on a stalled one."""
+    async def acquire(self, key: str) -> None:
+        """Take one of the destination's slots (give it back with `release`); raises HostStalled instead of
+        waiting on a stalled one. A free slot is taken without suspending: this is the hot path."""
         host = self._hosts.get(key)
         if host is None:
             host = self._hosts[key] = _Host(self._now_s())
         host.users += 1
-        try:
-            await self._acquire(host)
-            try:
-                yield
-            finally:
-                host.progress_s = self._now_s()
-                self._release(host)
-        finally:
-            host.users -= 1
-            if not host.users:
-                del self._hosts[key]
-
-    async def _acquire(self, host: _Host) -> None:
         if host.active < self._max_per_host and not host.waiters:
             host.active += 1
             return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        host.waiters.append(turn)
         try:
-            while True:
-                waited_from_s = self._now_s()
-                done, _ = await asyncio.wait({turn}, timeout=self._stall_s)  # keeps its place in the queue
-                if done:
-                    return
-                if host.progress_s <= waited_from_s:
-                    raise HostStalled(f"no request completed in {self._stall_s:g} s")
+            await self._wait_for_turn(host)
         except BaseException:
-            if turn.done():
+            self._leave(key, host)
+            raise
+
+    def release(self, key: str) -> None:
+        """Give back a slot taken by `acquire` (the request completed, whatever its outcome)."""
+        host = self._hosts[key]
+        host.progress_s = self._now_s()
+        self._release(host)
+        self._leave(key, host)
+
+    def _leave(self, key: str, host: _Host) -> None:
+        host.users -= 1
+        if not host.users:
+            del self._hosts[key]
+
+    @asynccontextmanager
+    async def slot(self, key: str) -> AsyncIterator[None]:
+        """`acquire` … `release` as a context manager."""
+        await self.acquire(key)
+        try:
+            yield
+        finally:
+            self.release(key)
+
+    async def _wait_for_turn(self, host: _Host) -> None:
+        loop = asyncio.get_running_loop()
+        turn = _Turn(loop.create_future())
+        host.waiters.append(turn)  # keeps its place in the queue while the stall check re-arms
+        turn.timer = loop.call_later(self._stall_s, self._check_stalled, host, turn, self._now_s())
+        try:
+            await turn.future
+        except BaseException:
+            future = turn.future
+            if future.done() and not future.cancelled() and future.exception() is None:
                 self._release(host)  # the slot was handed over as we left: pass it on
-            else:
-                turn.cancel()
+            elif turn in host.waiters:
                 host.waiters.remove(turn)
             raise
+        finally:
+            if turn.timer is not None:
+                turn.timer.cancel()
+
+    def _check_stalled(self, host: _Host, turn: _Turn, waited_from_s: float) -> None:
+        """A waiter's `stall_s` passed: refuse it if nothing completed meanwhile, else wait another round."""
+        if turn.future.done():
+            return
+        if host.progress_s <= waited_from_s:
+            turn.future.set_exception(HostStalled(f"no request completed in {self._stall_s:g} s"))
+            return
+        loop = asyncio.get_running_loop()
+        turn.timer = loop.call_later(self._stall_s, self._check_stalled, host, turn, self._now_s())
 
     def _release(self, host: _Host) -> None:
         """Hand the slot to the first waiter still waiting, or free it."""
         while host.waiters:
             turn = host.waiters.popleft()
-            if not turn.done():
-                turn.set_result(None)
+            if not turn.future.done():
+                turn.future.set_result(None)
                 return
         host.active -= 1

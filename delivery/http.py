@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import aiohttp
@@ -59,14 +60,19 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def check_literal_host(url: URL, *, allow_private: bool) -> None:
-    """Addresses written in the URL skip the resolver, so they are checked here."""
-    host = url.host or ""
+@lru_cache(maxsize=4096)
+def _is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return
-    if not allow_private:
+        return False
+    return True
+
+
+def check_literal_host(url: URL, *, allow_private: bool) -> None:
+    """Addresses written in the URL skip the resolver, so they are checked here."""
+    host = url.host or ""
+    if not allow_private and _is_ip_literal(host):
         check_addresses(host, [host])
 
 

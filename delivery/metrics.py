@@ -37,3 +37,11 @@ class DeliveryMetrics:
             "callapi_delivery_open_circuits", "Destinations whose circuit is open or half-open", registry=registry
         )
         self.in_flight = Gauge("callapi_delivery_in_flight", "Jobs being worked on", registry=registry)
+        self._attempts_by_outcome: dict[str, Counter] = {}
+
+    def attempted(self, outcome: str) -> None:
+        """Count one attempt (the labelled child is looked up once per outcome: this runs for every job)."""
+        child = self._attempts_by_outcome.get(outcome)
+        if child is None:
+            child = self._attempts_by_outcome[outcome] = self.attempts.labels(outcome=outcome)
+        child.inc()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 from delivery.signing import signature_header
 from schemas.events import PARAMETER_NAMES
@@ -22,7 +22,7 @@ from schemas.requests import HttpMethod
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _QUERY_SAFE = "&=+%/:?@!$'()*,;~"
-_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+_RESERVED = re.compile(r"[^A-Za-z0-9_.~-]")
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,19 @@ class OutgoingRequest:
     """What was signed: the POST body or the GET query string."""
 
 
+@lru_cache(maxsize=1024)
+def _escaped(char: str) -> str:
+    """`quote_plus` of one character: its UTF-8 bytes as %XX, a space as `+`."""
+    return "+" if char == " " else "".join(f"%{byte:02X}" for byte in char.encode())
+
+
+def _escape_match(match: re.Match[str]) -> str:
+    return _escaped(match.group())
+
+
 def _form_value(value: str) -> str:
-    return value if _UNRESERVED.fullmatch(value) else quote_plus(value)
+    """`quote_plus(value)`, several times faster on the short values of a notification."""
+    return _RESERVED.sub(_escape_match, value) if _RESERVED.search(value) else value
 
 
 def encode_parameters(params: dict[str, str]) -> str:

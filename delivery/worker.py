@@ -83,8 +83,8 @@ async def run_worker(settings: Settings, *, host: str, port: int, metrics: Deliv
     jobs = JobConsumer(
         consumer=consumer, handle=deliverer.handle, invalid=invalid_record_handler(settings, producer, metrics),
         max_in_flight=settings.max_in_flight, drain_s=settings.request_timeout_s + 2,
-        on_in_flight=metrics.in_flight.set,
     )
+    metrics.in_flight.set_function(lambda: jobs.in_flight)  # read at scrape time, not set twice per job
     ops = await serve_ops(host, port, ready=jobs.ready)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
