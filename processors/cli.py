@@ -1,9 +1,67 @@
-"""Commands of this component."""
+"""Commands of this component: `processor` and `replay`."""
 
 from __future__ import annotations
 
 import typer
 
 
+def processor(
+    host: str = typer.Option("127.0.0.1", help="Address of the /healthz, /readyz and /metrics endpoint."),
+    port: int = typer.Option(9101, help="Port of the operations endpoint (0 picks a free one)."),
+) -> None:
+    """Join call events with each extension's configured requests and produce delivery jobs.
+
+    Reads `call-events` and the compacted `event-requests` topic, writes `deliveries` (and bad records to
+    `call-events.dlq`). Run several replicas to share the partitions. SIGTERM stops gracefully.
+    """
+    from processors.errors import ProcessorError
+    from processors.worker import run
+    from schemas.settings import Settings
+
+    try:
+        run(Settings(), host=host, port=port)
+    except ProcessorError as error:
+        typer.echo(f"processor cannot start: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def replay(
+    since: str = typer.Option(..., help="Start of the window: a time such as 2026-11-27T10:00:00Z, or a "
+                              "duration ago such as 2h."),
+    until: str = typer.Option("0s", help="End of the window (exclusive), same forms; default now."),
+    tenant: list[str] = typer.Option([], "--tenant", help="Only this tenant (organization code); repeatable."),
+    extension: list[str] = typer.Option([], "--extension", help="Only this extension; repeatable."),
+    request_id: list[str] = typer.Option([], "--request-id", help="Only this Request ID; repeatable."),
+    deliveries: bool = typer.Option(
+        False, "--deliveries", help="Resend the jobs recorded on `deliveries` in the window, exactly as they "
+        "were, instead of joining the window's events with the current config.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be sent; send nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Send the notifications of a time window again (marked as replays, same webhook-id).
+
+    By default the window's events on `call-events` (found by time, per partition) are joined again with
+    each extension's CURRENT requests. Receivers dedupe by webhook-id, so an interrupted replay can simply
+    be run again.
+    """
+    from processors.errors import ProcessorError
+    from processors.replay_cli import run_replay
+
+    try:
+        run_replay(
+            since=since, until=until, tenants=tenant, extensions=extension, request_ids=request_id,
+            from_deliveries=deliveries, dry_run=dry_run, as_json=as_json,
+        )
+    except ProcessorError as error:
+        typer.echo(f"replay: {error}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("replay interrupted: run the same command again (receivers dedupe by webhook-id)", err=True)
+        raise typer.Exit(130) from None
+
+
 def register(app: typer.Typer) -> None:
     """Add this component's commands to the `callapi-events` app."""
+    app.command("processor")(processor)
+    app.command("replay")(replay)

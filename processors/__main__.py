@@ -1,0 +1,7 @@
+"""`python -m processors` runs the processor."""
+
+import typer
+
+from processors.cli import processor
+
+typer.run(processor)

@@ -1,0 +1,26 @@
+"""Errors of the processor and of replay.
+
+ProcessorError
+├── TopicsMissing: a topic the processor reads or writes does not exist (run `callapi-events topics create`).
+├── PartitionMismatch: `call-events`, `event-requests` (or the table's changelog) differ in partition count,
+│   so the config table would not be co-partitioned with the events.
+└── ReplayError: a replay window or filter that cannot be honoured.
+"""
+
+from __future__ import annotations
+
+
+class ProcessorError(Exception):
+    """Root of the processor's errors; the message says what to do next."""
+
+
+class TopicsMissing(ProcessorError):
+    pass
+
+
+class PartitionMismatch(ProcessorError):
+    pass
+
+
+class ReplayError(ProcessorError):
+    pass

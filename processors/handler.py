@@ -1,0 +1,129 @@
+"""What the processor does with one record: thin shells around the pure join, the codec and the sink."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, MutableMapping
+from datetime import UTC, datetime
+
+from processors import metrics
+from processors.join import join, pack_requests, unpack_requests
+from processors.records import dead_letter_headers, decode_event, decode_requests
+from processors.sink import KafkaSink, OutRecord
+from schemas.codec import encode
+from schemas.errors import InvalidRecord
+from schemas.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventHandler:
+    """Joins one call event with its extension's requests and produces the jobs; bad records → DLQ.
+
+    `handle` returns only after Kafka acknowledged every record it owes, so the caller may ack the event.
+    """
+
+    def __init__(
+        self,
+        *,
+        sink: KafkaSink,
+        topics: TopicNames,
+        max_event_bytes: int,
+        lookup: Callable[[bytes], bytes | None],
+        clock: Clock = utc_now,
+    ) -> None:
+        self._sink = sink
+        self._topics = topics
+        self._max_event_bytes = max_event_bytes
+        self._lookup = lookup
+        self._clock = clock
+
+    async def handle(
+        self, key: bytes | None, value: bytes | None, *, partition: int, offset: int, timestamp_s: float | None,
+    ) -> None:
+        try:
+            event = decode_event(key, value, max_bytes=self._max_event_bytes)
+            # The sequence is the event's offset: increasing per extension (one key, one partition), and
+            # the same for a reprocessed or replayed event.
+            jobs = join(event, unpack_requests(self._lookup(key or b"")), sequence=offset,
+                        processed_at=self._clock())
+        except InvalidRecord as error:
+            await self._dead_letter(key, value, error, partition=partition, offset=offset)
+            return
+        except Exception as error:  # a record that trips a bug must not stop the partition
+            log.exception("cannot process call-events partition %d offset %d", partition, offset)
+            failure = InvalidRecord("processing_error", f"{type(error).__name__}: {error}")
+            await self._dead_letter(key, value, failure, partition=partition, offset=offset)
+            return
+        if not jobs:
+            metrics.EVENTS.labels(result="no_match").inc()
+            return
+        await self._sink.send_all([
+            OutRecord(self._topics.deliveries, key, encode(job)) for job in jobs
+        ])
+        metrics.EVENTS.labels(result="joined").inc()
+        metrics.JOBS.inc(len(jobs))
+        if timestamp_s:
+            metrics.LATENCY.observe(max(0.0, time.time() - timestamp_s))
+
+    async def _dead_letter(
+        self, key: bytes | None, value: bytes | None, error: InvalidRecord, *, partition: int, offset: int,
+    ) -> None:
+        log.warning(
+            "call-events partition %d offset %d → %s: %s: %s",
+            partition, offset, self._topics.call_events_dlq, error.reason, error.detail,
+        )
+        headers = dead_letter_headers(error, topic=self._topics.call_events, partition=partition, offset=offset)
+        await self._sink.send_all([OutRecord(self._topics.call_events_dlq, key, value, headers)])
+        metrics.EVENTS.labels(result="dlq").inc()
+        metrics.DEAD_LETTERS.labels(reason=error.reason).inc()
+
+
+_PARTITION_BYTES = 2
+
+
+def apply_config(
+    store: MutableMapping[bytes, bytes], key: bytes | None, value: bytes | None, *, partition: int,
+) -> str:
+    """Apply one `event-requests` record to the table; returns the result counted in the metrics.
+
+    Only extensions with enabled requests have an entry, so the table holds no dead weight. Each value is
+    prefixed with its partition, so entries of partitions this worker no longer owns can be dropped after
+    a rebalance (`drop_foreign`) without a second per-key map. An unreadable record leaves the table as it
+    was (logged and counted): it is written only from the control plane's outbox, so it signals a bug
+    there, and the previous config is the best remaining knowledge.
+    """
+    try:
+        extension, requests = decode_requests(key, value)
+    except InvalidRecord as error:
+        log.error("unreadable event-requests record for key %r: %s: %s", key, error.reason, error.detail)
+        return "invalid"
+    packed = pack_requests(requests)
+    if packed is None:
+        store.pop(extension, None)
+        return "removed"
+    store[extension] = partition.to_bytes(_PARTITION_BYTES, "big") + packed
+    return "set"
+
+
+def lookup_packed(store: MutableMapping[bytes, bytes], extension: bytes) -> bytes | None:
+    """The packed requests of an extension (see `apply_config`), or None."""
+    value = store.get(extension)
+    return value[_PARTITION_BYTES:] if value else None
+
+
+def drop_foreign(store: MutableMapping[bytes, bytes], partitions: set[int]) -> int:
+    """Remove the entries of partitions not in `partitions`; returns how many were removed."""
+    foreign = [
+        key for key, value in store.items() if int.from_bytes(value[:_PARTITION_BYTES], "big") not in partitions
+    ]
+    for key in foreign:
+        del store[key]
+    return len(foreign)

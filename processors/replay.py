@@ -1,0 +1,208 @@
+"""`callapi-events replay`: send again the jobs of a time window, from `call-events` or from `deliveries`.
+
+From `call-events` (default) the events are joined again against the CURRENT config, read from the
+compacted `event-requests` topic, with the pure join the processor uses: same job ids (webhook-id), same
+sequence (the event's offset), `replay=True`. With `--deliveries` the jobs recorded on `deliveries` in the
+window are sent again as they were (marked `replay=True`). Receivers dedupe by webhook-id, so an
+interrupted replay is simply run again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from processors.errors import ReplayError
+from processors.handler import apply_config, lookup_packed
+from processors.join import join, unpack_requests
+from processors.records import decode_event
+from processors.sink import KafkaSink, OutRecord
+from processors.topology import partition_counts
+from processors.window import ReplayFilter, Window
+from schemas.codec import decode, encode
+from schemas.errors import InvalidRecord
+from schemas.extensions import canonical_extension
+from schemas.jobs import DeliveryJob
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SEND_BATCH = 500
+Progress = Callable[[int, int], None]
+"""progress(records_done, records_total)"""
+
+
+@dataclass
+class ReplayReport:
+    records_read: int = 0
+    selected: int = 0
+    """Events (or recorded jobs) in the window that pass the tenant/extension filter."""
+    skipped_invalid: int = 0
+    jobs: int = 0
+    """Jobs sent, or that would be sent with --dry-run."""
+    sent: bool = False
+
+
+async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
+    count = (await partition_counts(settings.kafka_bootstrap, [topic])).get(topic)
+    if count is None:
+        raise ReplayError(f"topic {topic} does not exist on {settings.kafka_bootstrap}: check CALLAPI_TOPIC_PREFIX")
+    return [TopicPartition(topic, p) for p in range(count)]
+
+
+async def _window_ranges(
+    settings: Settings, consumer: AIOKafkaConsumer, topic: str, window: Window,
+) -> dict[TopicPartition, tuple]:
+    """Per partition: [first offset at/after since, first offset at/after until) — found by time."""
+    tps = await _partitions(settings, topic)
+    starts = await consumer.offsets_for_times({tp: window.since_ms for tp in tps})
+    ends = await consumer.offsets_for_times({tp: window.until_ms for tp in tps})
+    log_ends = await consumer.end_offsets(tps)
+    ranges = {}
+    for tp in tps:
+        start = starts[tp].offset if starts[tp] is not None else log_ends[tp]
+        end = ends[tp].offset if ends[tp] is not None else log_ends[tp]
+        if start < end:
+            ranges[tp] = (start, end)
+    return ranges
+
+
+async def read_window(
+    settings: Settings, topic: str, window: Window, progress: Progress,
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """The records of `topic` whose timestamps fall in the window, partition by partition in offset order."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ranges = await _window_ranges(settings, consumer, topic, window)
+        total = sum(end - start for start, end in ranges.values())
+        done = 0
+        progress(done, total)
+        for tp, (start, end) in ranges.items():
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            while await consumer.position(tp) < end:
+                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                    if record.offset >= end:
+                        break
+                    done += 1
+                    if window.contains_ms(record.timestamp):
+                        yield record
+                progress(min(done, total), total)
+        progress(total, total)
+    finally:
+        await consumer.stop()
+
+
+async def load_config(settings: Settings, wanted: ReplayFilter) -> dict[bytes, bytes]:
+    """The current config of the wanted extensions: `event-requests` read to its end, compact form."""
+    topic = settings.topics.event_requests
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    store: dict[bytes, bytes] = {}
+    try:
+        tps = await _partitions(settings, topic)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            while await consumer.position(tp) < ends[tp]:
+                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                    if record.key is not None and wanted.wants_extension(_text(record.key)):
+                        apply_config(store, record.key, record.value, partition=tp.partition)
+        return store
+    finally:
+        await consumer.stop()
+
+
+def _text(key: bytes) -> str:
+    try:
+        return canonical_extension(key.decode())
+    except (UnicodeDecodeError, ValueError):
+        return ""
+
+
+class _Batcher:
+    """Collects jobs and sends them in batches (each batch acknowledged before the next is read on)."""
+
+    def __init__(self, sink: KafkaSink | None, topic: str, report: ReplayReport) -> None:
+        self._sink, self._topic, self._report = sink, topic, report
+        self._pending: list[OutRecord] = []
+
+    async def add(self, job: DeliveryJob) -> None:
+        self._report.jobs += 1
+        if self._sink is not None:
+            self._pending.append(OutRecord(self._topic, job.extension.encode(), encode(job)))
+            if len(self._pending) >= SEND_BATCH:
+                await self.flush()
+
+    async def flush(self) -> None:
+        if self._sink is not None and self._pending:
+            await self._sink.send_all(self._pending)
+            self._pending = []
+
+
+async def replay(
+    settings: Settings, window: Window, wanted: ReplayFilter, *, from_deliveries: bool, dry_run: bool,
+    progress: Progress, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ReplayReport:
+    report = ReplayReport(sent=not dry_run)
+    sink = None if dry_run else KafkaSink(bootstrap=settings.kafka_bootstrap)
+    if sink is not None:
+        await sink.start()
+    try:
+        batcher = _Batcher(sink, settings.topics.deliveries, report)
+        if from_deliveries:
+            await _resend_recorded(settings, window, wanted, batcher, report, progress)
+        else:
+            await _join_again(settings, window, wanted, batcher, report, progress, clock)
+        await batcher.flush()
+    finally:
+        if sink is not None:
+            await sink.stop()
+    return report
+
+
+async def _join_again(
+    settings: Settings, window: Window, wanted: ReplayFilter, batcher: _Batcher, report: ReplayReport,
+    progress: Progress, clock: Callable[[], datetime],
+) -> None:
+    config = await load_config(settings, wanted)
+    async for record in read_window(settings, settings.topics.call_events, window, progress):
+        report.records_read += 1
+        try:
+            event = decode_event(record.key, record.value, max_bytes=settings.max_event_bytes)
+        except InvalidRecord:
+            report.skipped_invalid += 1  # it went to call-events.dlq the first time
+            continue
+        if not wanted.wants_extension(event.extension):
+            continue
+        report.selected += 1
+        packed = lookup_packed(config, event.extension.encode())
+        for job in join(event, unpack_requests(packed), sequence=record.offset, processed_at=clock(), replay=True):
+            if wanted.wants_request(job.request_id):
+                await batcher.add(job)
+
+
+async def _resend_recorded(
+    settings: Settings, window: Window, wanted: ReplayFilter, batcher: _Batcher, report: ReplayReport,
+    progress: Progress,
+) -> None:
+    seen: set[str] = set()  # a job recorded twice (at-least-once) is sent once
+    async for record in read_window(settings, settings.topics.deliveries, window, progress):
+        report.records_read += 1
+        try:
+            job = decode(DeliveryJob, record.value or b"")
+        except InvalidRecord:
+            report.skipped_invalid += 1
+            continue
+        if not wanted.wants_extension(job.extension) or not wanted.wants_request(job.request_id):
+            continue
+        report.selected += 1
+        if job.job_id not in seen:
+            seen.add(job.job_id)
+            await batcher.add(job.model_copy(update={"replay": True}))

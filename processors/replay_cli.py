@@ -1,0 +1,53 @@
+"""The replay command's console side: progress bar and summary around `processors.replay.replay`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from processors.replay import ReplayReport, replay
+from processors.window import ReplayFilter, Window, parse_when
+from schemas.settings import Settings
+
+
+def run_replay(
+    *, since: str, until: str, tenants: list[str], extensions: list[str], request_ids: list[str],
+    from_deliveries: bool, dry_run: bool, as_json: bool,
+) -> None:
+    now = datetime.now(UTC)
+    window = Window(parse_when(since, now=now), parse_when(until, now=now))
+    wanted = ReplayFilter.of(tenants=tenants, extensions=extensions, request_ids=request_ids)
+    settings = Settings()
+    source = settings.topics.deliveries if from_deliveries else settings.topics.call_events
+    console = Console(stderr=as_json)
+    with Progress(
+        TextColumn(f"reading {source}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, transient=True,
+    ) as bar:
+        task = bar.add_task("replay", total=None)
+        report = asyncio.run(replay(
+            settings, window, wanted, from_deliveries=from_deliveries, dry_run=dry_run,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        ))
+    if as_json:
+        print(json.dumps({**asdict(report), "since": window.since.isoformat(), "until": window.until.isoformat(),
+                          "source": source, "dry_run": dry_run}))
+    else:
+        console.print(_summary(report, window, source, dry_run))
+
+
+def _summary(report: ReplayReport, window: Window, source: str, dry_run: bool) -> Table:
+    table = Table(title="replay" + (" (dry run: nothing sent)" if dry_run else ""), show_header=False)
+    table.add_row("window", f"{window.since:%Y-%m-%d %H:%M:%S} to {window.until:%Y-%m-%d %H:%M:%S} UTC")
+    table.add_row("read from", source)
+    table.add_row("records in window", str(report.records_read))
+    table.add_row("selected by the filters", str(report.selected))
+    table.add_row("unreadable, skipped", str(report.skipped_invalid))
+    table.add_row("jobs that would be sent" if dry_run else "jobs sent", str(report.jobs))
+    return table

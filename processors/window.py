@@ -1,0 +1,80 @@
+"""What a replay selects: a time window and optional tenant / extension / request filters. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from processors.errors import ReplayError
+from schemas.durations import parse_duration_s
+from schemas.extensions import canonical_extension, tenant_of
+
+
+def parse_when(text: str, *, now: datetime) -> datetime:
+    """An ISO 8601 time with a zone (`2026-11-27T10:00:00Z`) or a duration ago (`90m`, `2h`, `1d`)."""
+    value = text.strip()
+    try:
+        return now - timedelta(seconds=parse_duration_s(value))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ReplayError(f"{text!r} is neither a time like 2026-11-27T10:00:00Z nor a duration like 2h") from None
+    if moment.tzinfo is None:
+        raise ReplayError(f"{text!r} needs a time zone, e.g. 2026-11-27T10:00:00Z")
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Record timestamps in [since, until)."""
+
+    since: datetime
+    until: datetime
+
+    def __post_init__(self) -> None:
+        if self.since >= self.until:
+            raise ReplayError(f"the window is empty: --since {self.since:%Y-%m-%dT%H:%M:%SZ} is not before "
+                              f"--until {self.until:%Y-%m-%dT%H:%M:%SZ}")
+
+    @property
+    def since_ms(self) -> int:
+        return int(self.since.timestamp() * 1000)
+
+    @property
+    def until_ms(self) -> int:
+        return int(self.until.timestamp() * 1000)
+
+    def contains_ms(self, timestamp_ms: int) -> bool:
+        return self.since_ms <= timestamp_ms < self.until_ms
+
+
+@dataclass(frozen=True)
+class ReplayFilter:
+    """Empty sets select everything; several values of one kind are alternatives (OR), kinds combine (AND)."""
+
+    tenants: frozenset[str] = field(default_factory=frozenset)
+    extensions: frozenset[str] = field(default_factory=frozenset)
+    request_ids: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, *, tenants: list[str], extensions: list[str], request_ids: list[str]) -> ReplayFilter:
+        try:
+            canonical = frozenset(canonical_extension(ext) for ext in extensions)
+        except ValueError as error:
+            raise ReplayError(str(error)) from None
+        return cls(frozenset(t.strip() for t in tenants), canonical, frozenset(request_ids))
+
+    def wants_extension(self, extension: str) -> bool:
+        if self.extensions and extension not in self.extensions:
+            return False
+        return not self.tenants or _tenant_matches(tenant_of(extension), self.tenants)
+
+    def wants_request(self, request_id: str) -> bool:
+        return not self.request_ids or request_id in self.request_ids
+
+
+def _tenant_matches(tenant: str, tenants: frozenset[str]) -> bool:
+    """`3` and `0003` name the same organization."""
+    return tenant in tenants or any(t.zfill(len(tenant)) == tenant for t in tenants)

@@ -1,0 +1,80 @@
+"""Reading call-events and event-requests records, and the dead-letter headers: tables, no Kafka."""
+
+from __future__ import annotations
+
+import pytest
+
+from processors.handler import apply_config, drop_foreign, lookup_packed
+from processors.join import unpack_requests
+from processors.records import dead_letter_headers, decode_event, decode_requests
+from schemas.codec import encode_list
+from schemas.errors import InvalidRecord
+from schemas.requests import ExtensionRequests
+from tests.processors.support import call_event, request
+
+EXT = "0003*210"
+GOOD = call_event(EXT).model_dump_json().encode()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        (EXT.encode(), None, "invalid_json"),
+        (EXT.encode(), b"\xff\xfe not json", "invalid_json"),
+        (EXT.encode(), b"[1, 2]", "schema_invalid"),
+        (EXT.encode(), b'{"type": "dial-in"}', "schema_invalid"),
+        (EXT.encode(), GOOD.replace(b'"dial-in"', b'"ringing"'), "schema_invalid"),
+        (EXT.encode(), GOOD[:-1] + b',"pad":"' + b"x" * 2000 + b'"}', "too_large"),
+        (b"0003*999", GOOD, "key_mismatch"),
+        (None, GOOD, "key_mismatch"),
+    ],
+)
+def test_bad_event_records_are_refused_with_a_reason(key: bytes | None, value: bytes | None, reason: str) -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        decode_event(key, value, max_bytes=1500)
+    assert caught.value.reason == reason and caught.value.detail
+
+
+def test_a_good_event_record_decodes() -> None:
+    assert decode_event(EXT.encode(), GOOD, max_bytes=1500).extension == EXT
+
+
+def test_dead_letter_headers_say_why_and_where_from() -> None:
+    headers = dict(dead_letter_headers(InvalidRecord("too_large", "d" * 900), topic="t", partition=3, offset=17))
+    assert headers == {
+        "error": b"too_large", "error-detail": b"d" * 500, "original-topic": b"t",
+        "original-partition": b"3", "original-offset": b"17",
+    }
+
+
+def test_config_records_set_replace_and_remove_table_entries() -> None:
+    table: dict[bytes, bytes] = {}
+    value = encode_list(ExtensionRequests, [request(EXT, "a"), request(EXT, "b", enabled=False)])
+    assert apply_config(table, b"3*210", value, partition=1) == "set"  # keys are canonicalised
+    assert [r.id for r in unpack_requests(lookup_packed(table, EXT.encode()))] == ["a"]
+    disabled = encode_list(ExtensionRequests, [request(EXT, "a", enabled=False)])
+    assert apply_config(table, EXT.encode(), disabled, partition=1) == "removed"
+    assert table == {} and lookup_packed(table, EXT.encode()) is None
+    assert apply_config(table, EXT.encode(), value, partition=1) == "set"
+    assert apply_config(table, EXT.encode(), None, partition=1) == "removed" and table == {}
+    assert apply_config(table, EXT.encode(), b"[]", partition=1) == "removed"
+
+
+@pytest.mark.parametrize(("key", "value"), [(None, b"[]"), (b"nope", b"[]"), (EXT.encode(), b"{not json")])
+def test_unreadable_config_records_leave_the_table_alone(key: bytes | None, value: bytes) -> None:
+    table = {EXT.encode(): b"kept"}
+    assert apply_config(table, key, value, partition=0) == "invalid"
+    assert table == {EXT.encode(): b"kept"}
+
+
+def test_entries_of_partitions_no_longer_owned_are_dropped() -> None:
+    table: dict[bytes, bytes] = {}
+    value = encode_list(ExtensionRequests, [request(EXT, "a")])
+    for partition, ext in [(0, b"1*1"), (1, b"1*2"), (2, b"1*3"), (300, b"1*4")]:
+        apply_config(table, ext, value, partition=partition)
+    assert drop_foreign(table, {1, 300}) == 2
+    assert sorted(table) == [b"0001*2", b"0001*4"]
+
+
+def test_decode_requests_reads_a_tombstone_as_no_requests() -> None:
+    assert decode_requests(EXT.encode(), None) == (EXT.encode(), [])

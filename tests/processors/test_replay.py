@@ -1,0 +1,115 @@
+"""`callapi-events replay` as a real subprocess against the real broker (no processor needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from processors.join import join
+from schemas.codec import encode
+from schemas.events import CallEvent, EventType
+from schemas.jobs import DeliveryJob, job_id_for
+from schemas.settings import Settings
+from tests.kafka import read_topic_sync
+from tests.processes import settings_env
+from tests.processors.support import TopicReader, call_event, jobs_of, produce_at, produce_config, request
+
+X, Y, Z = "0303*100", "0303*200", "0404*300"
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+SINCE, UNTIL = T0 + timedelta(minutes=30), T0 + timedelta(minutes=90)
+SLOTS = {"before": T0, "inside": T0 + timedelta(hours=1), "after": T0 + timedelta(hours=2)}
+CONFIG = {
+    X: [request(X, "rX1"), request(X, "rX2"), request(X, "rX3", EventType.HANGUP)],
+    Y: [request(Y, "rY1")],
+    Z: [request(Z, "rZ1")],
+}
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@pytest.fixture(scope="module")
+def history(settings: Settings) -> dict[str, Any]:
+    """Events in three slots on call-events, and recorded jobs in the same slots on deliveries."""
+    produce_config(settings, CONFIG)
+    events = {slot: [call_event(ext) for ext in (X, X, Y, Y, Z, Z)] for slot in SLOTS}
+    asyncio.run(produce_at(settings, settings.topics.call_events, [
+        (e.extension, encode(e), _ms(at)) for slot, at in SLOTS.items() for e in events[slot]
+    ]))
+    recorded = {slot: _recorded_jobs(events[slot], at) for slot, at in SLOTS.items()}
+    asyncio.run(produce_at(settings, settings.topics.deliveries, [
+        (j.extension, encode(j), _ms(SLOTS[slot])) for slot, jobs in recorded.items() for j in jobs + jobs[:1]
+    ]))  # the first job of each slot recorded twice, as at-least-once may
+    return {"events": events, "recorded": recorded, "deliveries_before": 3 * 9}
+
+
+def _recorded_jobs(events: list[CallEvent], at: datetime) -> list[DeliveryJob]:
+    return [job for e in events for job in join(e, CONFIG[e.extension], sequence=0, processed_at=at)]
+
+
+def _replay(settings: Settings, *args: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "callapi_events", "replay", "--since", SINCE.isoformat(),
+         "--until", UNTIL.isoformat(), "--json", *args],
+        env=settings_env(settings), capture_output=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    return json.loads(result.stdout.decode().strip().splitlines()[-1])
+
+
+def _deliveries(settings: Settings, done: Callable[[list[DeliveryJob]], bool]) -> list[DeliveryJob]:
+    reader = TopicReader(settings, settings.topics.deliveries)
+    return jobs_of(reader.wait_for(lambda records: done(jobs_of(records)), timeout_s=60, settle_s=2))
+
+
+def test_dry_run_counts_and_sends_nothing(settings: Settings, history: dict[str, Any]) -> None:
+    everything = _replay(settings, "--dry-run")
+    filtered = _replay(settings, "--dry-run", "--tenant", "303", "--request-id", "rX1", "--request-id", "rY1")
+    recorded = _replay(settings, "--dry-run", "--deliveries", "--extension", "0303100")
+
+    assert (everything["records_read"], everything["selected"], everything["jobs"]) == (6, 6, 8)
+    assert (filtered["selected"], filtered["jobs"]) == (4, 4)  # X and Y events; rX1 and rY1 only
+    assert (recorded["records_read"], recorded["selected"], recorded["jobs"]) == (9, 5, 4)  # X: 4 jobs, 1 twice
+    assert not everything["sent"]
+    total = history["deliveries_before"]
+    assert len(_deliveries(settings, lambda jobs: len(jobs) >= total)) == total
+
+
+def test_replay_of_a_window_redelivers_exactly_its_jobs_with_the_same_ids(
+    settings: Settings, history: dict[str, Any],
+) -> None:
+    report = _replay(settings)
+    inside: list[CallEvent] = history["events"]["inside"]
+    expected = {job_id_for(e.event_id, r.id) for e in inside for r in CONFIG[e.extension] if r.type == e.type}
+
+    jobs = [j for j in _deliveries(settings, lambda js: sum(j.replay for j in js) >= 8) if j.replay]
+    assert report["jobs"] == len(expected) == 8
+    assert sorted(j.job_id for j in jobs) == sorted(expected)
+    offsets = {
+        json.loads(r.value)["event_id"]: r.offset for r in read_topic_sync(settings, settings.topics.call_events)
+    }
+    assert all(j.sequence == offsets[j.event_id] for j in jobs)  # the same sequence as the first time
+
+
+def test_replay_from_deliveries_resends_exactly_the_recorded_jobs(
+    settings: Settings, history: dict[str, Any],
+) -> None:
+    report = _replay(settings, "--deliveries")
+    recorded: list[DeliveryJob] = history["recorded"]["inside"]
+
+    def resent_of(jobs: list[DeliveryJob]) -> list[DeliveryJob]:
+        return [j for j in jobs if j.replay and j.processed_at < T0 + timedelta(hours=3)]
+
+    resent = resent_of(_deliveries(settings, lambda js: len(resent_of(js)) >= len(recorded)))
+    assert report["jobs"] == len(recorded)
+    assert sorted(j.job_id for j in resent) == sorted(j.job_id for j in recorded)
+    by_id = {j.job_id: j for j in recorded}
+    assert all(j.model_copy(update={"replay": False}) == by_id[j.job_id] for j in resent)
