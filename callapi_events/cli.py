@@ -6,6 +6,7 @@ from enum import StrEnum
 
 import typer
 
+from bench.cli import register as register_bench
 from callapi_events.logs import configure_logging
 from control.cli import register as register_control
 from delivery.cli import register as register_delivery
@@ -28,6 +29,7 @@ register_processors(app)
 register_delivery(app)
 register_producers(app)
 register_lag(app)
+register_bench(app)
 
 
 class LogFormat(StrEnum):

@@ -76,7 +76,7 @@ def make_settings(base_settings: Settings, database_url: str) -> Iterator[Callab
     made: list[Settings] = []
 
     def factory(**overrides: Any) -> Settings:
-        settings = new_settings(base_settings, database_url, **overrides)
+        settings = new_settings(base_settings, overrides.pop("database_url", database_url), **overrides)
         made.append(settings)
         return settings
 

@@ -153,7 +153,7 @@ class Kafka:
     def _format(self, classpath: str) -> None:
         result = subprocess.run(
             ["java", "-cp", classpath, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-             "-t", new_cluster_id(), "-c", str(self.config_file)],
+             f"--cluster-id={new_cluster_id()}", "-c", str(self.config_file)],
             capture_output=True, text=True,
         )
         if result.returncode != 0:

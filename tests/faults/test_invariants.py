@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from schemas.events import CallEvent, EventType
 from schemas.jobs import job_id_for
 from schemas.requests import EventRequest, HttpMethod
 from tests.faults.invariants import check, expected_job_ids
+
+pytestmark = pytest.mark.faults
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
