@@ -12,6 +12,7 @@ count, so Faust's assignor gives each worker the same partition numbers of both 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,7 @@ from faust.types import TP, EventT
 
 from processors import metrics
 from processors.handler import EventHandler, apply_config, drop_foreign, lookup_packed
+from processors.pipeline import InOrderAcker
 from processors.sink import KafkaSink
 from processors.topology import TABLE_NAME, app_id
 from schemas.settings import Settings
@@ -77,10 +79,15 @@ class RequestsTable(faust.Table):
         return lookup_packed(cast(Any, self.data), extension)
 
 
+async def _acknowledge(acker: InOrderAcker[EventT]) -> None:
+    with _exit_on_bug():
+        await acker.run()
+
+
 @contextmanager
 def _exit_on_bug() -> Iterator[None]:
     """A failure no record explains (bad records go to the DLQ, sends are retried) ends the process without
-    acking the event, so nothing is committed past it and a restart processes it again."""
+    acking the event or any later one, so nothing is committed past it and a restart processes it again."""
     try:
         yield
     except Exception:
@@ -135,20 +142,24 @@ def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[f
 
     @app.agent(events_topic, name="join", concurrency=1)
     async def join(stream: faust.StreamT[bytes]) -> None:
-        handler = EventHandler(
-            sink=sinks.get(), topics=names, max_event_bytes=settings.max_event_bytes, lookup=table.packed,
-        )
+        handler = EventHandler(topics=names, max_event_bytes=settings.max_event_bytes, lookup=table.packed)
         _keep_buffered_events(app, stream)
-        # Acked by hand once `handle` returned, i.e. once Kafka acknowledged the event's jobs: an event
-        # whose processing was interrupted is never acked, so no commit can pass it.
+        # Acked by hand, in the order the events were taken, each once Kafka acknowledged its jobs
+        # (processors.pipeline): an event whose jobs are not on the broker is never acked, and neither is
+        # any later one, so no commit can pass it.
         manual = cast(faust.Stream[bytes], stream).noack()
-        async for event in manual.events():
-            message = event.message
-            with _exit_on_bug():
-                await handler.handle(
-                    message.key, message.value,
-                    partition=message.partition, offset=message.offset, timestamp_s=message.timestamp,
-                )
-            await manual.ack(event)
+        acker: InOrderAcker[EventT] = InOrderAcker(sink=sinks.get(), ack=manual.ack)
+        acknowledging = asyncio.create_task(_acknowledge(acker), name="processor-acknowledger")
+        try:
+            async for event in manual.events():
+                message = event.message
+                with _exit_on_bug():
+                    outcome = handler.outcome(
+                        message.key, message.value,
+                        partition=message.partition, offset=message.offset, timestamp_s=message.timestamp,
+                    )
+                    await acker.submit(event, outcome)
+        finally:
+            acknowledging.cancel()
 
     return app, table

@@ -1,16 +1,16 @@
-"""What the processor does with one record: thin shells around the pure join, the codec and the sink."""
+"""What the processor does with one record: thin shells around the pure join and the codec."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from processors import metrics
 from processors.join import join, pack_requests, unpack_requests
 from processors.records import dead_letter_headers, decode_event, decode_requests
-from processors.sink import KafkaSink, OutRecord
+from processors.sink import OutRecord
 from schemas.codec import encode
 from schemas.errors import InvalidRecord
 from schemas.topics import TopicNames
@@ -24,30 +24,45 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class EventHandler:
-    """Joins one call event with its extension's requests and produces the jobs; bad records → DLQ.
+class Outcome(NamedTuple):
+    """What one record owes Kafka (its jobs, or its dead letter) and what to count once they are acknowledged."""
 
-    `handle` returns only after Kafka acknowledged every record it owes, so the caller may ack the event.
+    records: list[OutRecord]
+    result: str  # joined, no_match or dlq (the `result` label of callapi_processor_events_total)
+    timestamp_s: float | None = None
+    reason: str = ""  # the dead letter's reason
+
+
+def count(outcome: Outcome, *, now_s: float) -> None:
+    """Count a record whose outcome Kafka acknowledged; the latency runs from its record timestamp to `now_s`."""
+    metrics.EVENTS.labels(result=outcome.result).inc()
+    if outcome.result == "joined":
+        metrics.JOBS.inc(len(outcome.records))
+        if outcome.timestamp_s:
+            metrics.LATENCY.observe(max(0.0, now_s - outcome.timestamp_s))
+    elif outcome.result == "dlq":
+        metrics.DEAD_LETTERS.labels(reason=outcome.reason).inc()
+
+
+class EventHandler:
+    """Joins one call event with its extension's requests into the records it owes; bad records → DLQ.
+
+    `outcome` only computes; the records are sent and their acknowledgement awaited by the caller
+    (processors.pipeline), which acks the event only after that.
     """
 
     def __init__(
-        self,
-        *,
-        sink: KafkaSink,
-        topics: TopicNames,
-        max_event_bytes: int,
-        lookup: Callable[[bytes], bytes | None],
+        self, *, topics: TopicNames, max_event_bytes: int, lookup: Callable[[bytes], bytes | None],
         clock: Clock = utc_now,
     ) -> None:
-        self._sink = sink
         self._topics = topics
         self._max_event_bytes = max_event_bytes
         self._lookup = lookup
         self._clock = clock
 
-    async def handle(
+    def outcome(
         self, key: bytes | None, value: bytes | None, *, partition: int, offset: int, timestamp_s: float | None,
-    ) -> None:
+    ) -> Outcome:
         try:
             event = decode_event(key, value, max_bytes=self._max_event_bytes)
             # The sequence is the event's offset: increasing per extension (one key, one partition), and
@@ -55,35 +70,25 @@ class EventHandler:
             jobs = join(event, unpack_requests(self._lookup(key or b"")), sequence=offset,
                         processed_at=self._clock())
         except InvalidRecord as error:
-            await self._dead_letter(key, value, error, partition=partition, offset=offset)
-            return
+            return self._dead_letter(key, value, error, partition=partition, offset=offset)
         except Exception as error:  # a record that trips a bug must not stop the partition
             log.exception("cannot process call-events partition %d offset %d", partition, offset)
             failure = InvalidRecord("processing_error", f"{type(error).__name__}: {error}")
-            await self._dead_letter(key, value, failure, partition=partition, offset=offset)
-            return
+            return self._dead_letter(key, value, failure, partition=partition, offset=offset)
         if not jobs:
-            metrics.EVENTS.labels(result="no_match").inc()
-            return
-        await self._sink.send_all([
-            OutRecord(self._topics.deliveries, key, encode(job)) for job in jobs
-        ])
-        metrics.EVENTS.labels(result="joined").inc()
-        metrics.JOBS.inc(len(jobs))
-        if timestamp_s:
-            metrics.LATENCY.observe(max(0.0, time.time() - timestamp_s))
+            return Outcome([], "no_match")
+        records = [OutRecord(self._topics.deliveries, key, encode(job)) for job in jobs]
+        return Outcome(records, "joined", timestamp_s)
 
-    async def _dead_letter(
+    def _dead_letter(
         self, key: bytes | None, value: bytes | None, error: InvalidRecord, *, partition: int, offset: int,
-    ) -> None:
+    ) -> Outcome:
         log.warning(
             "call-events partition %d offset %d → %s: %s: %s",
             partition, offset, self._topics.call_events_dlq, error.reason, error.detail,
         )
         headers = dead_letter_headers(error, topic=self._topics.call_events, partition=partition, offset=offset)
-        await self._sink.send_all([OutRecord(self._topics.call_events_dlq, key, value, headers)])
-        metrics.EVENTS.labels(result="dlq").inc()
-        metrics.DEAD_LETTERS.labels(reason=error.reason).inc()
+        return Outcome([OutRecord(self._topics.call_events_dlq, key, value, headers)], "dlq", reason=error.reason)
 
 
 _PARTITION_BYTES = 2

@@ -12,6 +12,8 @@ from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
 
+Ack = asyncio.Future[object]
+
 
 class OutRecord(NamedTuple):
     topic: str
@@ -21,15 +23,23 @@ class OutRecord(NamedTuple):
 
 
 class KafkaSink:
-    """An idempotent, acks=all producer whose `send_all` returns only once Kafka acknowledged every record.
+    """An idempotent, acks=all producer: `send` starts sends, `send_all` returns once Kafka acknowledged all.
 
-    A failed send is retried with backoff until it succeeds: the caller must not move on (and its offset
-    must not be committed) while a record it owes is not on the broker.
+    The idempotent producer keeps the records of one partition in the order they were sent: it has one
+    request in flight per broker, puts a batch that failed with a retriable error back at the head of its
+    partition's queue, and does not expire batches that were sent. A send fails only on an error that
+    cannot be retried, or when a partition has had no leader for `request_timeout_ms`. Then everything from
+    the first failed record on is sent again, in order, with backoff until it succeeds: the caller must not
+    move on (and its offset must not be committed) while a record it owes is not on the broker.
     """
 
-    def __init__(self, *, bootstrap: str, retry_backoff_s: float = 0.5, max_backoff_s: float = 10.0) -> None:
+    def __init__(
+        self, *, bootstrap: str, retry_backoff_s: float = 0.5, max_backoff_s: float = 10.0,
+        request_timeout_ms: int = 40_000,
+    ) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0,
+            request_timeout_ms=request_timeout_ms,
         )
         self._retry_backoff_s = retry_backoff_s
         self._max_backoff_s = max_backoff_s
@@ -40,20 +50,9 @@ class KafkaSink:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def send_all(self, records: Sequence[OutRecord]) -> None:
-        pending = list(records)
-        backoff_s = self._retry_backoff_s
-        while pending:
-            pending = await self._send_once(pending)
-            if pending:
-                log.warning("%d record(s) not acknowledged by Kafka; retrying in %.1fs", len(pending), backoff_s)
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, self._max_backoff_s)
-
-    async def _send_once(self, records: list[OutRecord]) -> list[OutRecord]:
-        """Send all, wait for all; return the records that failed."""
-        futures: list[asyncio.Future[object]] = []
-        failed: list[OutRecord] = []
+    async def send(self, records: Sequence[OutRecord]) -> list[Ack]:
+        """Hand the records to the producer, in order; one future per record, resolved by Kafka's ack."""
+        futures: list[Ack] = []
         for record in records:
             try:
                 futures.append(await self._producer.send(
@@ -61,19 +60,39 @@ class KafkaSink:
                 ))
             except KafkaError as error:
                 log.warning("cannot send to %s: %r", record.topic, error)
-                failed.append(record)
                 futures.append(_done_with(error))
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        for record, result in zip(records, results, strict=True):
-            if isinstance(result, KafkaError) and record not in failed:
-                log.warning("Kafka refused a record for %s: %r", record.topic, result)
-                failed.append(record)
-            elif isinstance(result, BaseException) and not isinstance(result, KafkaError):
-                raise result
-        return failed
+        return futures
+
+    async def send_all(self, records: Sequence[OutRecord]) -> None:
+        """Send and wait until Kafka acknowledged every record."""
+        pending = list(records)
+        backoff_s = self._retry_backoff_s
+        while pending:
+            first_failed = await settle(pending, await self.send(pending))
+            pending = pending[first_failed:] if first_failed is not None else []
+            if pending:
+                log.warning("%d record(s) to send again in %.1fs", len(pending), backoff_s)
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, self._max_backoff_s)
 
 
-def _done_with(error: BaseException) -> asyncio.Future[object]:
-    future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+async def settle(records: Sequence[OutRecord], futures: Sequence[Ack]) -> int | None:
+    """Wait for every future; the index of the first record Kafka did not acknowledge, or None.
+
+    An error that is not Kafka's is a bug: it is raised.
+    """
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    first_failed: int | None = None
+    for index, (record, result) in enumerate(zip(records, results, strict=True)):
+        if isinstance(result, KafkaError):
+            log.warning("Kafka refused a record for %s: %r", record.topic, result)
+            first_failed = index if first_failed is None else first_failed
+        elif isinstance(result, BaseException):
+            raise result
+    return first_failed
+
+
+def _done_with(error: BaseException) -> Ack:
+    future: Ack = asyncio.get_running_loop().create_future()
     future.set_exception(error)
     return future
