@@ -19,7 +19,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-CORRELATION_FIELDS = ("tenant", "extension", "job_id", "request_id", "event_id")
+CORRELATION_FIELDS = ("tenant", "extension", "job_id", "request_id", "event_id", "host")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 

@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
-from delivery.circuit import Circuits
+from delivery.circuit import Circuit, Circuits, State
 from delivery.errors import DisableFailed, HostStalled, TransportError
 from delivery.gone import RequestDisabler
 from delivery.hosts import HostLimiter, destination_key
 from delivery.http import HttpClient
 from delivery.metrics import DeliveryMetrics
-from delivery.policy import Action, AttemptResult, Decision, decide, retry_topic_delay_s
+from delivery.policy import Action, AttemptResult, Decision, decide, defer_for_circuit, retry_topic_delay_s
 from delivery.records import attempt_record, dead_letter, deferred_job, retry_job
 from delivery.request import build_request
 from schemas import __version__
@@ -58,7 +58,7 @@ class Deliverer:
         key = destination_key(job.url)
         circuit = self.circuits.get(key)
         if not circuit.allow(self.monotonic_s()):
-            await self._conclude(job, AttemptResult(error_class="circuit_open", error_detail=key), 0.0)
+            await self._wait_for_circuit(job, key, circuit)
             return
         try:
             if self.hosts.saturated(key):
@@ -73,6 +73,11 @@ class Deliverer:
             result, duration_ms = await self._send(job)
         finally:
             self.hosts.release(key)
+        self._record_outcome(circuit, key, job, result)
+        await self._conclude(job, result, duration_ms)
+
+    def _record_outcome(self, circuit: Circuit, key: str, job: DeliveryJob, result: AttemptResult) -> None:
+        """Move the destination's circuit; say so when it opens or closes (the failure that opened it)."""
         state = circuit.state
         if _counts_as_failure(result):
             circuit.record_failure(self.monotonic_s())
@@ -80,9 +85,18 @@ class Deliverer:
             circuit.record_success()
         else:
             circuit.release_probe(self.monotonic_s())
-        if circuit.state is not state:
-            self.metrics.open_circuits.set(self.circuits.open_count())
-        await self._conclude(job, result, duration_ms)
+        if circuit.state is state:
+            return
+        self.metrics.open_circuits.set(self.circuits.open_count())
+        context = {"host": key, "request_id": job.request_id}
+        if circuit.state is State.OPEN and state is State.HALF_OPEN:
+            log.warning("circuit for %s reopened: the probe failed (%s); next probe in %g s", key,
+                        result.summary, circuit.open_s, extra=context)
+        elif circuit.state is State.OPEN:
+            log.warning("circuit for %s opened after %d consecutive failures (last: %s); its jobs wait %g s",
+                        key, circuit.failures, result.summary, circuit.open_s, extra=context)
+        elif circuit.state is State.CLOSED:
+            log.warning("circuit for %s closed: a request succeeded (%s)", key, result.summary, extra=context)
 
     async def _send(self, job: DeliveryJob) -> tuple[AttemptResult, float]:
         request = build_request(job, now_s=int(self.now().timestamp()), user_agent=USER_AGENT)
@@ -133,8 +147,29 @@ class Deliverer:
         log.debug("job %s deferred: %s", job.job_id, reason)
         delay_s = min(self.settings.retry_schedule)
         deferred = deferred_job(job, now=self.now(), delay_s=delay_s)
-        self.metrics.deferred.inc()
+        self.metrics.deferred.labels(reason="host_stalled").inc()
         await self._publish(job.extension, [(self.settings.topics.retry(delay_s), deferred)])
+
+    async def _wait_for_circuit(self, job: DeliveryJob, key: str, circuit: Circuit) -> None:
+        """The circuit refused the job: to the retry path without spending an attempt, or, once the job is
+        older than the whole schedule, to the dead letters."""
+        now, now_s = self.now(), self.monotonic_s()
+        settings = self.settings
+        decision = defer_for_circuit(
+            key=key, attempts_made=job.attempt, last_error=job.last_error, processed_at=job.processed_at, now=now,
+            remaining_open_s=circuit.remaining_open_s(now_s), probing=circuit.state is State.HALF_OPEN,
+            schedule=settings.retry_schedule, jitter=settings.retry_jitter, open_s=circuit.open_s,
+        )
+        if decision.action is Action.DEAD_LETTER:
+            self.metrics.dead_letters.inc()
+            log.info("job %s dead-lettered: %s", job.job_id, decision.reason,
+                     extra={"job_id": job.job_id, "request_id": job.request_id})
+            await self._publish(job.extension, [(settings.topics.deliveries_dlq, dead_letter(job, decision))])
+            return
+        delay_s = decision.delay_s or min(settings.retry_schedule)
+        self.metrics.deferred.labels(reason="circuit_open").inc()
+        deferred = deferred_job(job, now=now, delay_s=delay_s)
+        await self._publish(job.extension, [(settings.topics.retry(delay_s), deferred)])
 
     def _count(self, job: DeliveryJob, decision: Decision, now: datetime) -> None:
         self.metrics.attempted(decision.action.value)

@@ -37,6 +37,12 @@ class Circuit:
             return True
         return False
 
+    def remaining_open_s(self, now_s: float) -> float:
+        """How long the circuit stays open before the next probe may go out (0 unless open)."""
+        if self.state is not State.OPEN:
+            return 0.0
+        return max(0.0, self.opened_at_s + self.open_s - now_s)
+
     def record_success(self) -> None:
         self.state, self.failures = State.CLOSED, 0
 

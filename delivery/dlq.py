@@ -128,7 +128,7 @@ async def redrive(settings: Settings, letters: list[DeadLetter], *, progress: Ca
     try:
         for letter in letters:
             if letter.job is not None:
-                job = redriven(letter.job)
+                job = redriven(letter.job, now=datetime.now(UTC))
                 await producer.send_and_wait(settings.topics.deliveries, encode(job), key=job.extension.encode())
                 sent += 1
             progress()

@@ -26,9 +26,12 @@ class DeliveryMetrics:
             registry=registry,
         )
         self.deferred = Counter(
-            "callapi_delivery_deferred_total", "Jobs sent to the retry path because their host was saturated",
-            registry=registry,
+            "callapi_delivery_deferred_total",
+            "Jobs sent to the retry path without spending an attempt: their host was saturated (host_stalled) "
+            "or its circuit open (circuit_open)", ["reason"], registry=registry,
         )
+        for reason in ("host_stalled", "circuit_open"):
+            self.deferred.labels(reason=reason)
         self.dead_letters = Counter("callapi_delivery_dlq_total", "Jobs put on deliveries.dlq", registry=registry)
         self.invalid = Counter(
             "callapi_delivery_invalid_records_total", "Unreadable records moved to deliveries.dlq", registry=registry

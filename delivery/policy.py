@@ -2,6 +2,8 @@
 
 2xx → delivered. Connection errors, timeouts, 408, 425, 429 and 5xx → retry on the schedule, then dead-letter.
 410 → disable the request and stop. Any other status, or a refused destination → dead-letter at once.
+A job whose destination's circuit is open is not attempted: it waits on the retry path without spending an
+attempt, until the circuit lets requests through again or the job is older than the whole schedule.
 """
 
 from __future__ import annotations
@@ -113,3 +115,37 @@ def decide(
         reason = f"{result.summary} (gave up after {attempts_made} attempts)"
         return Decision(Action.DEAD_LETTER, attempts_made, reason=reason)
     return Decision(Action.RETRY, attempts_made, delay_s, now + timedelta(seconds=delay_s), result.summary)
+
+
+def circuit_wait_limit_s(schedule: tuple[float, ...], *, jitter: float, open_s: float) -> float:
+    """How old a job may grow while its destination's circuit stays open before it is given up.
+
+    The schedule's whole span (with its jitter), as if every attempt had been made; and never less than one
+    open window plus the longest step, so a job always outlives at least one probe of the destination.
+    """
+    return max(sum(schedule), open_s + max(schedule)) * (1 + jitter)
+
+
+def circuit_retry_delay_s(remaining_open_s: float, schedule: tuple[float, ...]) -> float:
+    """The delay topic for a job refused by an open circuit: the shortest step covering the circuit's
+    remaining open time, or the longest step when none does."""
+    return min((step for step in schedule if step >= remaining_open_s), default=max(schedule))
+
+
+def defer_for_circuit(
+    *, key: str, attempts_made: int, last_error: str | None, processed_at: datetime, now: datetime,
+    remaining_open_s: float, probing: bool, schedule: tuple[float, ...], jitter: float, open_s: float,
+) -> Decision:
+    """A job's destination `key` refused it (circuit open): wait without spending an attempt, or give up.
+
+    `attempts_made` is the job's count so far (unchanged). While a probe is out (`probing`, half-open) the
+    job never gives up: the probe's outcome may close the circuit.
+    """
+    age_s = (now - processed_at).total_seconds()
+    if not probing and age_s > circuit_wait_limit_s(schedule, jitter=jitter, open_s=open_s):
+        plural = "s" if attempts_made > 1 else ""
+        tried = f"{attempts_made} attempt{plural}, last: {last_error}" if attempts_made else "never tried"
+        reason = f"circuit_open: {key} (the circuit stayed open; gave up after {age_s:.0f} s, {tried})"
+        return Decision(Action.DEAD_LETTER, attempts_made, reason=reason)
+    delay_s = circuit_retry_delay_s(remaining_open_s, schedule)
+    return Decision(Action.RETRY, attempts_made, delay_s, now + timedelta(seconds=delay_s), f"circuit_open: {key}")

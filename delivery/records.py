@@ -34,7 +34,7 @@ def retry_job(job: DeliveryJob, decision: Decision) -> DeliveryJob:
 
 
 def deferred_job(job: DeliveryJob, *, now: datetime, delay_s: float) -> DeliveryJob:
-    """The same attempt again later, without spending one (its host was saturated)."""
+    """The same attempt again later, without spending one (its host was saturated or its circuit open)."""
     return job.model_copy(update={"not_before": now + timedelta(seconds=delay_s)})
 
 
@@ -43,6 +43,7 @@ def dead_letter(job: DeliveryJob, decision: Decision) -> DeliveryJob:
                                   "last_error": decision.reason})
 
 
-def redriven(job: DeliveryJob) -> DeliveryJob:
-    """A dead letter put back on `deliveries`: a fresh attempt budget, the same job id (webhook-id)."""
-    return job.model_copy(update={"attempt": 0, "not_before": None})
+def redriven(job: DeliveryJob, *, now: datetime) -> DeliveryJob:
+    """A dead letter put back on `deliveries`: a fresh attempt budget, the same job id (webhook-id), and a fresh
+    `processed_at`, from which its wait for an open circuit is measured."""
+    return job.model_copy(update={"attempt": 0, "not_before": None, "processed_at": now})

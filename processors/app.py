@@ -110,6 +110,7 @@ def _keep_buffered_events(app: faust.App, stream: faust.StreamT[bytes]) -> None:
 
 
 def faust_app(settings: Settings) -> faust.App:
+    (settings.stack_dir / "faust").mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id(settings),
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
@@ -121,6 +122,9 @@ def faust_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_interval=COMMIT_INTERVAL_S,
+        broker_session_timeout=settings.processor_session_timeout_s,
+        broker_heartbeat_interval=settings.processor_session_timeout_s / 5,
+        datadir=str(settings.stack_dir / "faust" / "{conf.name}-data"),  # Faust's own files, out of the cwd
         stream_wait_empty=True,
         processing_guarantee="at_least_once",
         key_serializer="raw",

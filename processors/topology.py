@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -77,6 +78,26 @@ async def co_partitioned_count(settings: Settings, *, attempts: int = 5, pause_s
     raise AssertionError("unreachable")
 
 
+async def _committed_offsets(
+    settings: Settings, group: str, tps: list[TopicPartition], *, attempts: int = 30, pause_s: float = 1.0
+) -> dict[TopicPartition, Any]:
+    """The group's committed offsets; a broker that just started has no group coordinator yet, so ask again."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                return dict(await admin.list_consumer_group_offsets(group, partitions=tps))
+            except KafkaError as error:
+                if not error.retriable or attempt == attempts:
+                    raise
+                log.info("group coordinator not ready (%r); asking again in %.0fs", error, pause_s)
+                await asyncio.sleep(pause_s)
+    finally:
+        await admin.close()
+    raise AssertionError("unreachable")
+
+
 async def seed_group_offsets(settings: Settings, partitions: int) -> None:
     """Commit the earliest offset for every `call-events` partition the group has no offset for yet.
 
@@ -87,12 +108,7 @@ async def seed_group_offsets(settings: Settings, partitions: int) -> None:
     """
     group = app_id(settings)
     tps = [TopicPartition(settings.topics.call_events, p) for p in range(partitions)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
-    finally:
-        await admin.close()
+    committed = await _committed_offsets(settings, group, tps)
     missing = [tp for tp in tps if tp not in committed or committed[tp].offset < 0]
     if not missing:
         return

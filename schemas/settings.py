@@ -54,6 +54,8 @@ class Settings(BaseSettings):
 
     # Processor
     max_event_bytes: int = Field(65_536, ge=1024)
+    # A crashed processor's partitions move to the others after this long (Faust's default is 60 s).
+    processor_session_timeout_s: float = Field(10.0, ge=6, le=300)
 
     # Delivery
     connect_timeout_s: float = Field(3.0, gt=0)

@@ -42,6 +42,23 @@ def test_circuit(steps: list[tuple[str, float]], expected: list[object]) -> None
     assert run(steps) == expected
 
 
+@pytest.mark.parametrize(("steps", "now_s", "remaining_s"), [
+    ([], 0.0, 0.0),                                                  # closed
+    ([("fail", 0)] * 3, 4.0, 6.0),
+    ([("fail", 0)] * 3, 12.0, 0.0),                                  # the window passed (not yet probed)
+    ([("fail", 0)] * 3 + [("allow", 10)], 11.0, 0.0),                # half-open: the probe is out
+    ([("fail", 0)] * 3 + [("allow", 10), ("fail", 11)], 12.0, 9.0),  # the probe failed: a new window
+])
+def test_remaining_open_time(steps: list[tuple[str, float]], now_s: float, remaining_s: float) -> None:
+    circuit = Circuit(failure_threshold=3, open_s=10.0)
+    for step, at_s in steps:
+        if step == "allow":
+            circuit.allow(at_s)
+        else:
+            circuit.record_failure(at_s)
+    assert circuit.remaining_open_s(now_s) == remaining_s
+
+
 def test_circuits_count_open_and_forget_healthy() -> None:
     circuits = Circuits(failure_threshold=1, open_s=5)
     circuits.get("a").record_failure(0)

@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 from delivery.policy import (
     Action,
     AttemptResult,
+    circuit_retry_delay_s,
+    circuit_wait_limit_s,
     classify,
     decide,
+    defer_for_circuit,
     parse_retry_after_s,
     retry_delay_s,
     retry_topic_delay_s,
@@ -104,3 +107,57 @@ def test_dead_letter_reason_names_the_last_error() -> None:
     decision = decide(AttemptResult(error_class="timeout", error_detail="10 s"), attempts_made=3, now=NOW,
                       schedule=(1.0, 2.0), jitter=0.2, rand=0.5)
     assert decision.reason == "timeout: 10 s (gave up after 3 attempts)"
+
+
+# Circuit-open deferral: schedule (1 s, 2 s), jitter 20 %, open window 5 s → wait limit max(3, 5 + 2) * 1.2 = 8.4 s
+@pytest.mark.parametrize(("remaining_open_s", "topic_delay_s"), [
+    (0.0, 1.0), (0.5, 1.0), (1.0, 1.0), (1.5, 2.0), (2.0, 2.0), (4.9, 2.0), (30.0, 2.0),
+])
+def test_circuit_retry_delay_covers_the_remaining_open_time(remaining_open_s: float, topic_delay_s: float) -> None:
+    assert circuit_retry_delay_s(remaining_open_s, (1.0, 2.0)) == topic_delay_s
+
+
+@pytest.mark.parametrize(("schedule", "jitter", "open_s", "limit_s"), [
+    ((1.0, 2.0), 0.2, 5.0, 8.4),                     # the open window is longer than the schedule
+    ((1.0, 2.0), 0.0, 30.0, 32.0),
+    ((1.0, 2.0), 0.2, 0.5, 3.6),                     # the schedule's span with its jitter
+    (SCHEDULE, 0.2, 30.0, sum(SCHEDULE) * 1.2),
+])
+def test_circuit_wait_limit(schedule: tuple[float, ...], jitter: float, open_s: float, limit_s: float) -> None:
+    assert circuit_wait_limit_s(schedule, jitter=jitter, open_s=open_s) == pytest.approx(limit_s)
+
+
+@pytest.mark.parametrize(("age_s", "remaining_open_s", "probing", "attempts_made", "action", "delay_s"), [
+    (0.0, 5.0, False, 0, Action.RETRY, 2.0),         # fresh job, circuit just opened: the longest step
+    (3.0, 0.7, False, 0, Action.RETRY, 1.0),         # the shortest step that covers the rest of the window
+    (8.0, 1.5, False, 2, Action.RETRY, 2.0),         # within the limit; attempts are not spent
+    (8.5, 3.0, False, 0, Action.DEAD_LETTER, None),  # older than the limit and still open: given up
+    (8.5, 0.0, True, 1, Action.RETRY, 1.0),          # a probe is out: never give up before its outcome
+    (500.0, 0.0, True, 0, Action.RETRY, 1.0),
+    (500.0, 4.0, False, 2, Action.DEAD_LETTER, None),
+])
+def test_defer_for_circuit(age_s: float, remaining_open_s: float, probing: bool, attempts_made: int,
+                           action: Action, delay_s: float | None) -> None:
+    decision = defer_for_circuit(
+        key="http://h:80", attempts_made=attempts_made, last_error="HTTP 503" if attempts_made else None,
+        processed_at=NOW - timedelta(seconds=age_s), now=NOW, remaining_open_s=remaining_open_s, probing=probing,
+        schedule=(1.0, 2.0), jitter=0.2, open_s=5.0,
+    )
+    assert (decision.action, decision.attempts_made, decision.delay_s) == (action, attempts_made, delay_s)
+    assert decision.not_before == (NOW + timedelta(seconds=delay_s) if delay_s is not None else None)
+    assert decision.reason.startswith("circuit_open: http://h:80")
+
+
+@pytest.mark.parametrize(("attempts_made", "last_error", "reason"), [
+    (0, None, "circuit_open: http://h:80 (the circuit stayed open; gave up after 9 s, never tried)"),
+    (1, "HTTP 503", "circuit_open: http://h:80 (the circuit stayed open; gave up after 9 s, 1 attempt, last: "
+                    "HTTP 503)"),
+    (2, "timeout", "circuit_open: http://h:80 (the circuit stayed open; gave up after 9 s, 2 attempts, last: "
+                   "timeout)"),
+])
+def test_circuit_dead_letter_reason(attempts_made: int, last_error: str | None, reason: str) -> None:
+    decision = defer_for_circuit(
+        key="http://h:80", attempts_made=attempts_made, last_error=last_error, processed_at=NOW - timedelta(seconds=9),
+        now=NOW, remaining_open_s=3.0, probing=False, schedule=(1.0, 2.0), jitter=0.2, open_s=5.0,
+    )
+    assert decision.reason == reason

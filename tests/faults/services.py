@@ -16,7 +16,6 @@ from tests.processes import Component
 # Faust reads its broker settings from these variables. Its default session timeout (60 s) makes every
 # SIGKILL stall the partitions for a minute until the dead member is expelled; 10 s keeps the
 # repeated-kill scenario bounded while still exercising the same rebalance path.
-PROCESSOR_ENV = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "2"}
 
 
 def free_port() -> int:
@@ -93,7 +92,7 @@ class Service:
 
 
 def processor(settings: Settings, name: str = "faults-processor") -> Service:
-    return Service(settings, "processor", name=name, env=PROCESSOR_ENV)
+    return Service(settings, "processor", name=name)
 
 
 def deliverer(settings: Settings, name: str = "faults-deliver") -> Service:
