@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 CONFIG = """
 worker_processes 1;
@@ -49,10 +50,14 @@ class Nginx:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> Nginx:
+    def config(self, root: Path) -> str:
+        """The nginx.conf text; subclasses serve other configurations through the same start-up."""
+        return CONFIG.format(root=root, port=self.port)
+
+    def __enter__(self) -> Self:
         root = Path(self._dir.name)
         conf = root / "nginx.conf"
-        conf.write_text(CONFIG.format(root=root, port=self.port))
+        conf.write_text(self.config(root))
         self._process = subprocess.Popen(
             [self.binary, "-p", str(root), "-c", str(conf), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -3,8 +3,6 @@ when each notification arrived (`$msec`) and which one it was (`$http_webhook_id
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,21 +48,9 @@ class LoggingNginx(Nginx):
     def url_of(self, port: int) -> str:
         return f"http://127.0.0.1:{port}"
 
-    def __enter__(self) -> LoggingNginx:
-        conf = self.root / "nginx.conf"
+    def config(self, root: Path) -> str:
         listen = " ".join(f"listen 127.0.0.1:{port};" for port in self.ports)
-        conf.write_text(LOGGING_CONFIG.format(root=self.root, listen=listen))
-        self._process = subprocess.Popen(
-            [self.binary, "-p", str(self.root), "-c", str(conf), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"nginx did not start; see {self.root}/error.log")
+        return LOGGING_CONFIG.format(root=root, listen=listen)
 
     def _log(self) -> bytes:
         path = self.root / "access.log"
