@@ -39,7 +39,8 @@ def logged(conn: psycopg.Connection[Any], request_id: str) -> list[tuple[Any, ..
 
 async def wait_rows(conn: psycopg.Connection[Any], request_id: str, count: int, timeout_s: float = 30) -> None:
     for _ in range(int(timeout_s * 10)):
-        if len(logged(conn, request_id)) >= count:
+        # In a thread: the sink runs on this event loop, and a partition it is creating blocks this query.
+        if len(await asyncio.to_thread(logged, conn, request_id)) >= count:
             return
         await asyncio.sleep(0.1)
 
