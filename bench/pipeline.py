@@ -82,13 +82,7 @@ def publish_config(settings: Settings, config: dict[str, list[EventRequest]]) ->
 
 
 def component_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLAPI_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, tuple):
-            value = ",".join(f"{v:g}s" for v in value)
-        env[f"CALLAPI_{name.upper()}"] = str(value)
+    env = settings.environment(os.environ)
     env["CALLAPI_LOG_LEVEL"] = "WARNING"
     return {**env, **(extra or {})}
 

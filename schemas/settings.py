@@ -6,6 +6,7 @@ environment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -99,6 +100,20 @@ class Settings(BaseSettings):
     @property
     def topics(self) -> TopicNames:
         return TopicNames(prefix=self.topic_prefix, retry_schedule=self.retry_schedule)
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """`base` (e.g. os.environ) without its CALLAPI_* variables, plus those that reproduce these settings.
+
+        A child process started with it reads exactly these settings.
+        """
+        env = {k: v for k, v in (base or {}).items() if not k.startswith("CALLAPI_")}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = ",".join(f"{v:g}s" for v in value)
+            env[f"CALLAPI_{name.upper()}"] = str(value)
+        return env
 
     def topic_specs(self) -> list[TopicSpec]:
         return topic_specs(

@@ -16,14 +16,7 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a subprocess see exactly these settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLAPI_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, tuple):
-            value = ",".join(f"{v:g}s" for v in value)
-        env[f"CALLAPI_{name.upper()}"] = str(value)
-    return env
+    return settings.environment(os.environ)
 
 
 class Component:

@@ -20,14 +20,7 @@ from schemas.settings import Settings
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """An environment in which a child process reads exactly these settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLAPI_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, tuple):
-            value = ",".join(f"{v:g}s" for v in value)
-        env[f"CALLAPI_{name.upper()}"] = str(value)
-    return env
+    return settings.environment(os.environ)
 
 
 def free_port() -> int:

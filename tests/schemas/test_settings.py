@@ -40,3 +40,12 @@ def test_topic_specs_cover_the_contract_and_compact_event_requests() -> None:
     assert specs["p.event-requests"].compacted
     assert not specs["p.call-events"].compacted
     assert {spec.partitions for spec in specs.values()} == {6}
+
+
+def test_environment_reproduces_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Settings(topic_prefix="t.", partitions=3, retry_schedule=(0.5, 2.0), allow_private_urls=True)
+    env = original.environment({"PATH": "/bin", "CALLAPI_PARTITIONS": "99"})
+    assert env["PATH"] == "/bin" and env["CALLAPI_PARTITIONS"] == "3"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == original
