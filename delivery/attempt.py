@@ -151,12 +151,13 @@ class Deliverer:
         await self._publish(job.extension, [(self.settings.topics.retry(delay_s), deferred)])
 
     async def _wait_for_circuit(self, job: DeliveryJob, key: str, circuit: Circuit) -> None:
-        """The circuit refused the job: to the retry path without spending an attempt, or, once the job is
-        older than the whole schedule, to the dead letters."""
+        """The circuit refused the job: to the retry path without spending an attempt, or, once it has waited
+        longer than the whole schedule since its last attempt, to the dead letters."""
         now, now_s = self.now(), self.monotonic_s()
         settings = self.settings
         decision = defer_for_circuit(
-            key=key, attempts_made=job.attempt, last_error=job.last_error, processed_at=job.processed_at, now=now,
+            key=key, attempts_made=job.attempt, last_error=job.last_error,
+            waiting_since=job.deferred_since or now, now=now,
             remaining_open_s=circuit.remaining_open_s(now_s), probing=circuit.state is State.HALF_OPEN,
             schedule=settings.retry_schedule, jitter=settings.retry_jitter, open_s=circuit.open_s,
         )

@@ -133,15 +133,16 @@ def circuit_retry_delay_s(remaining_open_s: float, schedule: tuple[float, ...]) 
 
 
 def defer_for_circuit(
-    *, key: str, attempts_made: int, last_error: str | None, processed_at: datetime, now: datetime,
+    *, key: str, attempts_made: int, last_error: str | None, waiting_since: datetime, now: datetime,
     remaining_open_s: float, probing: bool, schedule: tuple[float, ...], jitter: float, open_s: float,
 ) -> Decision:
     """A job's destination `key` refused it (circuit open): wait without spending an attempt, or give up.
 
-    `attempts_made` is the job's count so far (unchanged). While a probe is out (`probing`, half-open) the
+    `attempts_made` is the job's count so far (unchanged); `waiting_since` is its first deferral since its last
+    attempt (a consumer lag before that does not count). While a probe is out (`probing`, half-open) the
     job never gives up: the probe's outcome may close the circuit.
     """
-    age_s = (now - processed_at).total_seconds()
+    age_s = (now - waiting_since).total_seconds()
     if not probing and age_s > circuit_wait_limit_s(schedule, jitter=jitter, open_s=open_s):
         plural = "s" if attempts_made > 1 else ""
         tried = f"{attempts_made} attempt{plural}, last: {last_error}" if attempts_made else "never tried"

@@ -30,12 +30,15 @@ def attempt_record(
 def retry_job(job: DeliveryJob, decision: Decision) -> DeliveryJob:
     return job.model_copy(update={
         "attempt": decision.attempts_made, "not_before": decision.not_before, "last_error": decision.reason,
+        "deferred_since": None,
     })
 
 
 def deferred_job(job: DeliveryJob, *, now: datetime, delay_s: float) -> DeliveryJob:
-    """The same attempt again later, without spending one (its host was saturated or its circuit open)."""
-    return job.model_copy(update={"not_before": now + timedelta(seconds=delay_s)})
+    """The same attempt again later, without spending one (its host was saturated or its circuit open); the
+    wait is counted from the first deferral since the last attempt."""
+    return job.model_copy(update={"not_before": now + timedelta(seconds=delay_s),
+                                  "deferred_since": job.deferred_since or now})
 
 
 def dead_letter(job: DeliveryJob, decision: Decision) -> DeliveryJob:
@@ -44,6 +47,5 @@ def dead_letter(job: DeliveryJob, decision: Decision) -> DeliveryJob:
 
 
 def redriven(job: DeliveryJob, *, now: datetime) -> DeliveryJob:
-    """A dead letter put back on `deliveries`: a fresh attempt budget, the same job id (webhook-id), and a fresh
-    `processed_at`, from which its wait for an open circuit is measured."""
-    return job.model_copy(update={"attempt": 0, "not_before": None, "processed_at": now})
+    """A dead letter put back on `deliveries`: a fresh attempt budget and wait, the same job id (webhook-id)."""
+    return job.model_copy(update={"attempt": 0, "not_before": None, "processed_at": now, "deferred_since": None})

@@ -38,4 +38,7 @@ class DeliveryJob(BaseModel):
     attempt: int = Field(0, ge=0, description="attempts already made")
     not_before: UtcDatetime | None = Field(None, description="a retry is not sent before this time")
     last_error: str | None = None
+    deferred_since: UtcDatetime | None = Field(
+        None, description="when the job was first put back without an attempt (open circuit, stalled host); "
+                          "an attempt clears it")
     replay: bool = False

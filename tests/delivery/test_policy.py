@@ -20,6 +20,8 @@ from delivery.policy import (
     retry_delay_s,
     retry_topic_delay_s,
 )
+from delivery.records import deferred_job, redriven, retry_job
+from tests.delivery.jobs import make_job
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 SCHEDULE = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0)
@@ -140,7 +142,7 @@ def test_defer_for_circuit(age_s: float, remaining_open_s: float, probing: bool,
                            action: Action, delay_s: float | None) -> None:
     decision = defer_for_circuit(
         key="http://h:80", attempts_made=attempts_made, last_error="HTTP 503" if attempts_made else None,
-        processed_at=NOW - timedelta(seconds=age_s), now=NOW, remaining_open_s=remaining_open_s, probing=probing,
+        waiting_since=NOW - timedelta(seconds=age_s), now=NOW, remaining_open_s=remaining_open_s, probing=probing,
         schedule=(1.0, 2.0), jitter=0.2, open_s=5.0,
     )
     assert (decision.action, decision.attempts_made, decision.delay_s) == (action, attempts_made, delay_s)
@@ -157,7 +159,19 @@ def test_defer_for_circuit(age_s: float, remaining_open_s: float, probing: bool,
 ])
 def test_circuit_dead_letter_reason(attempts_made: int, last_error: str | None, reason: str) -> None:
     decision = defer_for_circuit(
-        key="http://h:80", attempts_made=attempts_made, last_error=last_error, processed_at=NOW - timedelta(seconds=9),
+        key="http://h:80", attempts_made=attempts_made, last_error=last_error, waiting_since=NOW - timedelta(seconds=9),
         now=NOW, remaining_open_s=3.0, probing=False, schedule=(1.0, 2.0), jitter=0.2, open_s=5.0,
     )
     assert decision.reason == reason
+
+
+def test_the_circuit_wait_counts_from_the_first_deferral_since_the_last_attempt() -> None:
+    """A job that lagged in the consumer is not given up untried: its wait starts when it is first deferred."""
+    job = make_job("http://h/x").model_copy(update={"processed_at": NOW - timedelta(hours=5)})
+    first = deferred_job(job, now=NOW, delay_s=5.0)
+    again = deferred_job(first, now=NOW + timedelta(seconds=30), delay_s=5.0)
+    assert (first.deferred_since, again.deferred_since) == (NOW, NOW)
+    retried = retry_job(again, decide(AttemptResult(status_code=503), attempts_made=1, now=NOW, schedule=SCHEDULE,
+                                      jitter=0.0, rand=0.5))
+    assert retried.deferred_since is None and retried.attempt == 1
+    assert redriven(again, now=NOW).deferred_since is None
