@@ -44,7 +44,13 @@ def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
 
     from control.api import create_app
 
-    uvicorn.run(create_app(Settings(), relay=not no_relay), host=host, port=port, log_level="info")
+    try:
+        app = create_app(Settings(), relay=not no_relay)
+    except ValueError as error:
+        console.print(f"[red]Bad setting:[/red] {error}")
+        raise typer.Exit(2) from None
+    # proxy_headers off: only CALLAPI_TRUSTED_PROXIES decides whose X-Forwarded-For is believed
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
 def relay(resync: bool = typer.Option(False, "--resync", help="Republish every extension's list once, then exit."),

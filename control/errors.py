@@ -9,6 +9,8 @@ ControlError                      root; `code`, `status`, `message`
 ├── Forbidden (403)               forbidden
 ├── NotFound (404)                not_found: missing, or outside the caller's tenancy (never told apart)
 ├── LimitReached (409)            pce_limit_reached: the extension has its maximum number of requests
+├── Throttled (429)               sign_in_throttled: too many failed sign-ins for a client_id or from an
+│                                 address; `retry_after_s` is when the window ends
 └── Unavailable (503)             service_unavailable: PostgreSQL or Kafka cannot be reached
 """
 
@@ -54,6 +56,15 @@ class NotFound(ControlError):
 class LimitReached(ControlError):
     status = 409
     default_code = "pce_limit_reached"
+
+
+class Throttled(ControlError):
+    status = 429
+    default_code = "sign_in_throttled"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Unavailable(ControlError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     secret_overlap_s: int = Field(86_400, ge=0)
     relay_poll_s: float = Field(0.2, gt=0)
 
+    # Control plane: sign-in throttling (failed client credentials, counted in PostgreSQL for every replica)
+    sign_in_window_s: int = Field(900, ge=1)
+    sign_in_max_failures_per_client: int = Field(10, ge=1)
+    sign_in_max_failures_per_address: int = Field(50, ge=1)
+    # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed ("" = none)
+    trusted_proxies: str = ""
+
     # Processor
     max_event_bytes: int = Field(65_536, ge=1024)
     # A crashed processor's partitions move to the others after this long (Faust's default is 60 s).
@@ -72,6 +79,8 @@ class Settings(BaseSettings):
     max_waiting_per_host: int = Field(192, ge=0)
     # Delivery workers: a host at its cap that completed nothing for this long is stalled; its jobs are deferred
     host_stall_s: float = Field(1.0, gt=0)
+    # Delivery workers: the HTTP client library (delivery/http.py); aiohttp stays selectable
+    http_client: Literal["pyreqwest", "aiohttp"] = "pyreqwest"
 
     # Producers (SDK, ingest endpoint, simulator)
     producer_linger_ms: int = Field(5, ge=0, le=10_000)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from control.api import errors, metrics, openapi, routes_events, routes_oauth, routes_ops
+from control.api.addresses import parse_networks
 from schemas import __version__
 from schemas.settings import Settings
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
                   description="The Event resource of CallAPI Events (VoipNow UnifiedAPI shaped), with "
                   "multi-tenant OAuth 2.0 client credentials.")
     app.state.settings = settings
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)  # a bad value stops the start-up
     errors.install(app)
     app.middleware("http")(metrics.measure)
     app.include_router(routes_oauth.router)

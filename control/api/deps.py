@@ -1,6 +1,6 @@
 """Dependencies of the routes: settings, a pooled database connection, the caller, the extension.
 
-The web UI uses the same ones: `Db`, `AppSettings`, `CurrentCaller`, `Extension`.
+The web UI uses the same ones: `Db`, `AppSettings`, `CurrentCaller`, `Extension`, `SourceAddress`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
+from control.api.addresses import Network, source_address
 from control.errors import Unauthorized
 from control.service import Caller, ExtensionRef, authenticate, resolve_extension
 from schemas.settings import Settings
@@ -38,8 +39,16 @@ def get_db(pool: Annotated[ConnectionPool, Depends(get_pool)]) -> Iterator[psyco
         yield conn
 
 
+def get_source_address(request: Request) -> str:
+    """Where the request comes from: the peer, or X-Forwarded-For behind a trusted proxy (addresses.py)."""
+    trusted: tuple[Network, ...] = request.app.state.trusted_proxies
+    peer = request.client.host if request.client else None
+    return source_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
+
+
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Db = Annotated[psycopg.Connection[Any], Depends(get_db)]
+SourceAddress = Annotated[str, Depends(get_source_address)]
 
 
 def get_caller(db: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:

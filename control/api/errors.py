@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from control.errors import ControlError, Unauthorized
+from control.errors import ControlError, Throttled, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 def _control_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ControlError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else None
+    if isinstance(error, Throttled):
+        headers = {"Retry-After": str(error.retry_after_s)}
     return error_response(error.status, error.code, error.message, headers)
 
 

@@ -37,6 +37,7 @@ from control.service.requests import (
     rotate_secret,
 )
 from control.service.tenancy import Caller, ExtensionRef, list_extensions, resolve_extension
+from control.service.throttle import SignInPolicy, sign_in
 from control.service.views import DeliveryPage, DeliveryView, RequestPage, RequestView, SavedRequest
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "RequestPage",
     "RequestView",
     "SavedRequest",
+    "SignInPolicy",
     "add_request",
     "authenticate",
     "create_client",
@@ -72,4 +74,5 @@ __all__ = [
     "revoke_client",
     "revoke_token",
     "rotate_secret",
+    "sign_in",
 ]

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from control import service
-from control.api.deps import AppSettings, Db
-from control.errors import Forbidden, Unauthorized
+from control.api.deps import AppSettings, Db, SourceAddress
+from control.api.metrics import counting_sign_in
+from control.errors import Forbidden, Throttled, Unauthorized
 from control.ui import session
 from control.ui.deps import Csrf, UiRoute, UiSession, redirect
 from control.ui.render import PREFIX, STYLESHEET, page
@@ -33,6 +34,14 @@ def _signin_page(request: Request, nonce: str, *, error: str | None = None, clie
     return response
 
 
+def throttled_text(retry_after_s: int) -> str:
+    """What a throttled person reads: why, for how long, and what to check meanwhile."""
+    count, unit = (retry_after_s, "second") if retry_after_s < 120 else (-(-retry_after_s // 60), "minute")
+    wait = f"{count} {unit}{'' if count == 1 else 's'}"
+    return (f"Too many failed sign-in attempts for this client ID or from your network. Sign-in is paused for "
+            f"about {wait}; check your client ID and client secret, then try again.")
+
+
 @router.get("/")
 def signin_form(request: Request) -> Response:
     """The sign-in page; a signed-in browser goes straight to its extensions."""
@@ -42,16 +51,24 @@ def signin_form(request: Request) -> Response:
 
 
 @router.post("/signin")
-def signin(request: Request, db: Db, settings: AppSettings, client_id: FormText = None,
+def signin(request: Request, db: Db, settings: AppSettings, address: SourceAddress, client_id: FormText = None,
            client_secret: FormText = None, csrf: FormText = None) -> Response:
-    """Client credentials → a bearer token in the session cookie (the same token POST /oauth/token issues)."""
+    """Client credentials → a bearer token in the session cookie (the same token POST /oauth/token issues),
+    throttled like POST /oauth/token (the same counters)."""
     nonce = request.cookies.get(session.SIGNIN_COOKIE)
     if not session.csrf_ok(nonce, csrf):
         raise Forbidden("the sign-in form's security token is missing or stale", code="csrf_invalid")
     assert nonce is not None
     try:
-        issued = service.issue_token(db, (client_id or "").strip(), client_secret or "",
-                                     ttl_s=settings.token_ttl_s, now=datetime.now(UTC))
+        with counting_sign_in("ui"):
+            issued = service.sign_in(db, service.SignInPolicy.from_settings(settings), (client_id or "").strip(),
+                                     client_secret or "", address=address, ttl_s=settings.token_ttl_s,
+                                     now=datetime.now(UTC))
+    except Throttled as throttled:
+        refused = _signin_page(request, nonce, error=throttled_text(throttled.retry_after_s),
+                               client_id=client_id or "", status=429)
+        refused.headers["Retry-After"] = str(throttled.retry_after_s)
+        return refused
     except Unauthorized:
         return _signin_page(request, nonce, error="Unknown client ID or wrong client secret.",
                             client_id=client_id or "", status=401)

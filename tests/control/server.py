@@ -19,7 +19,7 @@ class ApiServer:
 
     def __init__(self, settings: Settings, *, relay: bool = False) -> None:
         config = uvicorn.Config(create_app(settings, relay=relay), host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on")
+                                lifespan="on", proxy_headers=False)  # as `callapi-events api` serves it
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = ""
