@@ -9,8 +9,9 @@ rate is compared with the fastest bare client loop of this run.
                                  [--loop uvloop|asyncio]
 
 Both sides run on the same event loop (uvloop by default, as `callapi-events deliver` does). Each result also
-carries CPU microseconds per request (per job for the worker): the worker's rate is bounded by its one core,
-while a client with its own I/O thread (pyreqwest) may use a second one.
+carries CPU microseconds per request (per job for the worker), for the whole process and for the event loop's
+thread alone: the worker's rate is bounded by its loop's one core, while a client with its own I/O thread
+(pyreqwest) may use a second one.
 
 Writes bench/results/http_clients.json and (with the worker) bench/results/delivery.json.
 """
@@ -30,8 +31,11 @@ from typing import Any
 
 from bench.nginx import Nginx
 from delivery.request import OutgoingRequest, build_request
+from schemas.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
+SHIPPED: str = Settings.model_fields["http_client"].default
+"""The worker's default client library."""
 Send = Callable[[OutgoingRequest], Awaitable[int]]
 ClientFactory = Callable[[int], Awaitable[tuple[Send, Callable[[], Awaitable[None]]]]]
 
@@ -64,17 +68,22 @@ async def _aiohttp(concurrency: int) -> tuple[Send, Callable[[], Awaitable[None]
     return send, session.close
 
 
-async def _delivery_client(concurrency: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
-    """The shipped client (aiohttp + the guarded resolver, timeouts, body draining)."""
-    from delivery.http import AiohttpClient
+def _shipped(http_client: str) -> ClientFactory:
+    """The worker's client, built by the same factory as the worker (delivery.http.new_client)."""
 
-    client = AiohttpClient(connect_timeout_s=3, request_timeout_s=10, allow_private_urls=True,
-                           max_connections=concurrency)
+    async def factory(concurrency: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
+        from delivery.http import new_client
 
-    async def send(req: OutgoingRequest) -> int:
-        return (await client.send(req)).status_code
+        settings = Settings(http_client=http_client, connect_timeout_s=3, request_timeout_s=10,
+                            allow_private_urls=True, max_in_flight=concurrency)
+        client = new_client(settings)
 
-    return send, client.close
+        async def send(req: OutgoingRequest) -> int:
+            return (await client.send(req)).status_code
+
+        return send, client.close
+
+    return factory
 
 
 async def _pyreqwest(concurrency: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
@@ -99,7 +108,8 @@ CANDIDATES: dict[str, ClientFactory] = {
     "httpx": _httpx,
     "aiohttp": _aiohttp,
     "pyreqwest": _pyreqwest,
-    "delivery.http (aiohttp, shipped)": _delivery_client,
+    f"delivery.http ({SHIPPED}, shipped)": _shipped(SHIPPED),
+    **{f"delivery.http ({name}, selectable)": _shipped(name) for name in ("pyreqwest", "aiohttp") if name != SHIPPED},
 }
 
 
@@ -129,12 +139,15 @@ async def bench_client(name: str, factory: ClientFactory, req: OutgoingRequest, 
     try:
         await _loop(send, req, count=min(500, count), concurrency=concurrency)  # warm-up: connections
         cpu_started_s = time.process_time()  # every thread of this process (a Rust client's I/O thread too)
+        loop_cpu_started_s = time.thread_time()  # the event loop's thread only: what bounds a worker
         rates = [await _loop(send, req, count=count, concurrency=concurrency) for _ in range(rounds)]
         cpu_s = time.process_time() - cpu_started_s
+        loop_cpu_s = time.thread_time() - loop_cpu_started_s
     finally:
         await close()
     return {"client": name, "requests_per_s": round(statistics.median(rates)), "rounds": [round(r) for r in rates],
-            "cpu_us_per_request": round(1e6 * cpu_s / (rounds * count), 1)}
+            "cpu_us_per_request": round(1e6 * cpu_s / (rounds * count), 1),
+            "loop_thread_cpu_us_per_request": round(1e6 * loop_cpu_s / (rounds * count), 1)}
 
 
 def environment() -> dict[str, Any]:
@@ -168,7 +181,7 @@ async def main_async(args: argparse.Namespace) -> None:
         print("wrote", write("http_clients.json", summary))
         if args.no_worker:
             return
-        bare = max((c for c in clients if "requests_per_s" in c and "shipped" not in c["client"]),
+        bare = max((c for c in clients if "requests_per_s" in c and not c["client"].startswith("delivery.")),
                    key=lambda c: c["requests_per_s"])
         worker = await bench_worker(nginx.url + "/hook", jobs=args.worker_jobs)
         aiohttp_rate = next(c["requests_per_s"] for c in clients if c["client"] == "aiohttp")

@@ -11,10 +11,9 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from delivery.circuit import Circuit, Circuits, State
@@ -24,6 +23,7 @@ from delivery.hosts import HostLimiter, destination_key
 from delivery.http import HttpClient
 from delivery.metrics import DeliveryMetrics
 from delivery.policy import Action, AttemptResult, Decision, decide, defer_for_circuit, retry_topic_delay_s
+from delivery.publisher import RecordPublisher
 from delivery.records import attempt_record, dead_letter, deferred_job, retry_job
 from delivery.request import build_request
 from schemas import __version__
@@ -31,6 +31,7 @@ from schemas.codec import encode
 from schemas.durations import format_duration
 from schemas.jobs import DeliveryJob
 from schemas.settings import Settings
+from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"callapi-events/{__version__}"
@@ -45,7 +46,7 @@ def _utcnow() -> datetime:
 class Deliverer:
     settings: Settings
     client: HttpClient
-    producer: AIOKafkaProducer
+    publisher: RecordPublisher
     disabler: RequestDisabler
     metrics: DeliveryMetrics
     circuits: Circuits
@@ -53,6 +54,10 @@ class Deliverer:
     now: Callable[[], datetime] = _utcnow
     monotonic_s: Callable[[], float] = time.monotonic
     rand: Callable[[], float] = random.random
+    topics: TopicNames = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.topics = self.settings.topics  # a property that builds the names: once, not per job
 
     async def handle(self, job: DeliveryJob, sending: Callable[[], None] = lambda: None) -> None:
         key = destination_key(job.url)
@@ -128,27 +133,27 @@ class Deliverer:
                 decision = self._decide(job, failed, now)
                 result = AttemptResult(status_code=410, error_class="disable_failed")
         records: list[tuple[str, BaseModel]] = [
-            (self.settings.topics.delivery_attempts,
+            (self.topics.delivery_attempts,
              attempt_record(job, decision, result, duration_ms=duration_ms, attempted_at=now)),
         ]
         if decision.action is Action.RETRY:
             records.append((self._retry_topic(decision.delay_s or 0.0), retry_job(job, decision)))
         elif decision.action is Action.DEAD_LETTER:
-            records.append((self.settings.topics.deliveries_dlq, dead_letter(job, decision)))
+            records.append((self.topics.deliveries_dlq, dead_letter(job, decision)))
         await self._publish(job.extension, records)
         self._count(job, decision, now)
 
     def _retry_topic(self, delay_s: float) -> str:
         topic_delay_s = retry_topic_delay_s(delay_s, self.settings.retry_schedule)
         self.metrics.retries.labels(delay=format_duration(topic_delay_s)).inc()
-        return self.settings.topics.retry(topic_delay_s)
+        return self.topics.retry(topic_delay_s)
 
     async def _defer(self, job: DeliveryJob, reason: str) -> None:
         log.debug("job %s deferred: %s", job.job_id, reason)
         delay_s = min(self.settings.retry_schedule)
         deferred = deferred_job(job, now=self.now(), delay_s=delay_s)
         self.metrics.deferred.labels(reason="host_stalled").inc()
-        await self._publish(job.extension, [(self.settings.topics.retry(delay_s), deferred)])
+        await self._publish(job.extension, [(self.topics.retry(delay_s), deferred)])
 
     async def _wait_for_circuit(self, job: DeliveryJob, key: str, circuit: Circuit) -> None:
         """The circuit refused the job: to the retry path without spending an attempt, or, once it has waited
@@ -165,12 +170,12 @@ class Deliverer:
             self.metrics.dead_letters.inc()
             log.info("job %s dead-lettered: %s", job.job_id, decision.reason,
                      extra={"job_id": job.job_id, "request_id": job.request_id})
-            await self._publish(job.extension, [(settings.topics.deliveries_dlq, dead_letter(job, decision))])
+            await self._publish(job.extension, [(self.topics.deliveries_dlq, dead_letter(job, decision))])
             return
         delay_s = decision.delay_s or min(settings.retry_schedule)
         self.metrics.deferred.labels(reason="circuit_open").inc()
         deferred = deferred_job(job, now=now, delay_s=delay_s)
-        await self._publish(job.extension, [(settings.topics.retry(delay_s), deferred)])
+        await self._publish(job.extension, [(self.topics.retry(delay_s), deferred)])
 
     def _count(self, job: DeliveryJob, decision: Decision, now: datetime) -> None:
         self.metrics.attempted(decision.action.value)
@@ -182,9 +187,10 @@ class Deliverer:
 
     async def _publish(self, key: str, records: list[tuple[str, BaseModel]]) -> None:
         """Send and wait for every acknowledgement; retry until Kafka takes them (the job is not done before)."""
+        key_bytes = key.encode()
         while True:
             try:
-                futures = [await self.producer.send(topic, encode(value), key=key.encode()) for topic, value in records]
+                futures = [self.publisher.publish(topic, key_bytes, encode(value)) for topic, value in records]
                 for future in futures:
                     await future
                 return

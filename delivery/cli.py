@@ -30,9 +30,10 @@ UNTIL = typer.Option(None, "--until", help="Dead-lettered before this ISO time (
 
 def deliver(host: str = HOST, port: int = PORT) -> None:
     """Run a delivery worker: deliveries and its retry topics → HTTP notifications (run as many as you like)."""
-    from delivery.worker import run_worker
+    from delivery.worker import run_worker, tune_garbage_collector
 
     settings = Settings()
+    tune_garbage_collector()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; without it the worker is ~5-10 % slower

@@ -21,7 +21,7 @@ from schemas.jobs import DeliveryJob
 from schemas.requests import HttpMethod
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-_QUERY_SAFE = "&=+%/:?@!$'()*,;~"
+_QUERY_SAFE = "&=+%/:?@!$()*,;~"  # not `'`: WHATWG parsers (reqwest) would escape it after signing
 _RESERVED = re.compile(r"[^A-Za-z0-9_.~-]")
 
 

