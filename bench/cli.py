@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-NAMES = ("e2e", "latency", "scaling", "isolation", "config_scale")
+NAMES = ("delivery", "e2e", "latency", "scaling", "isolation", "config_scale")  # in the order they run
 
 
 def bench(
@@ -12,11 +12,12 @@ def bench(
                                "bench/results/quick/ so a full run's figures are kept."),
     only: list[str] = typer.Option([], "--only", help=f"Run only this benchmark (repeatable): {', '.join(NAMES)}."),
 ) -> None:
-    """Benchmark the pipeline against the running Kafka: end-to-end throughput and its ceilings (bare Python
-    client, wrk), latency under load, scaling, isolation from a hanging endpoint, config scale.
+    """Benchmark the pipeline against the running Kafka: one delivery worker against bare HTTP client loops,
+    end-to-end throughput and its ceilings (bare Python client, wrk), latency under load, scaling, isolation
+    from a hanging endpoint, config scale.
 
     Needs the local stack (`callapi-events stack up`), nginx and wrk. Writes JSON, PNG charts and summary.md
-    to bench/results/ (bench/results/quick/ with --quick). A full run takes about 8 minutes on 2 cores.
+    to bench/results/ (bench/results/quick/ with --quick). A full run takes about 10 minutes on 2 cores.
     """
     from rich.console import Console
 

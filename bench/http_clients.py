@@ -2,8 +2,9 @@
 
 Every client sends the same form POST (the notification a worker sends, built by delivery.request) with
 the same concurrency, after a warm-up, three rounds each; the median rate is reported. Then, optionally, the
-real worker (`callapi-events deliver`, one process) drains DeliveryJobs from Kafka to the same nginx and its
-rate is compared with the fastest bare client loop of this run.
+real worker (`callapi-events deliver`, one process) drains DeliveryJobs from Kafka to the same nginx, three
+times, and its median rate is compared with the fastest bare client loop of this run. `callapi-events bench`
+runs the same as its `delivery` benchmark.
 
     python -m bench.http_clients [--requests 5000] [--concurrency 64] [--worker-jobs 20000] [--no-worker]
                                  [--loop uvloop|asyncio]
@@ -165,33 +166,51 @@ def write(name: str, data: dict[str, Any]) -> Path:
     return path
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def measure(*, requests: int, concurrency: int, worker_jobs: int | None,
+                  worker_rounds: int = 3) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the bare clients' results, the worker's against the fastest of them or None without `worker_jobs`)."""
     from bench.worker import bench_worker, notification
 
     with Nginx() as nginx:
         req = build_request(notification(nginx.url + "/hook"), now_s=int(time.time()), user_agent="callapi-bench")
         clients = []
         for name, factory in CANDIDATES.items():
-            result = await bench_client(name, factory, req, count=args.requests, concurrency=args.concurrency)
-            print(json.dumps(result))
-            clients.append(result)
-        summary = {"environment": environment(), "requests": args.requests, "concurrency": args.concurrency,
+            clients.append(await bench_client(name, factory, req, count=requests, concurrency=concurrency))
+        summary = {"environment": environment(), "requests": requests, "concurrency": concurrency,
                    "request": {"method": req.method, "body_bytes": len(req.body), "headers": len(req.headers)},
                    "clients": clients}
-        print("wrote", write("http_clients.json", summary))
-        if args.no_worker:
-            return
-        bare = max((c for c in clients if "requests_per_s" in c and not c["client"].startswith("delivery.")),
-                   key=lambda c: c["requests_per_s"])
-        worker = await bench_worker(nginx.url + "/hook", jobs=args.worker_jobs)
-        aiohttp_rate = next(c["requests_per_s"] for c in clients if c["client"] == "aiohttp")
-        aiohttp_cpu_us = next(c["cpu_us_per_request"] for c in clients if c["client"] == "aiohttp")
-        delivery = {"environment": environment(), "worker": worker, "fastest_bare_client": bare,
-                    "ratio": round(worker["jobs_per_s"] / bare["requests_per_s"], 3),
-                    "ratio_to_bare_aiohttp": round(worker["jobs_per_s"] / aiohttp_rate, 3), "target_ratio": 0.8,
-                    "cpu_us_per_job_worker": worker["worker_cpu_us_per_job"],
-                    "cpu_us_per_request_bare_aiohttp": aiohttp_cpu_us,
-                    "cpu_us_per_request_fastest_bare": bare["cpu_us_per_request"]}
+        if worker_jobs is None:
+            return summary, None
+        runs = [await bench_worker(nginx.url + "/hook", jobs=worker_jobs) for _ in range(worker_rounds)]
+    worker = sorted(runs, key=lambda run: run["jobs_per_s"])[len(runs) // 2]
+    bare = max((c for c in clients if "requests_per_s" in c and not c["client"].startswith("delivery.")),
+               key=lambda c: c["requests_per_s"])
+    aiohttp = next(c for c in clients if c["client"] == "aiohttp")
+    delivery = {"environment": environment(), "worker": worker, "worker_rounds": [r["jobs_per_s"] for r in runs],
+                "fastest_bare_client": bare, "ratio": round(worker["jobs_per_s"] / bare["requests_per_s"], 3),
+                "ratio_to_bare_aiohttp": round(worker["jobs_per_s"] / aiohttp["requests_per_s"], 3),
+                "target_ratio": 0.8, "cpu_us_per_job_worker": worker["worker_cpu_us_per_job"],
+                "cpu_us_per_request_bare_aiohttp": aiohttp["cpu_us_per_request"],
+                "cpu_us_per_request_fastest_bare": bare["cpu_us_per_request"]}
+    return summary, delivery
+
+
+def run(*, requests: int, worker_jobs: int, concurrency: int = 64) -> dict[str, Any]:
+    """The `delivery` benchmark of `callapi-events bench`: the bare clients, then one worker (median of 3)."""
+    import uvloop
+
+    clients, delivery = uvloop.run(measure(requests=requests, concurrency=concurrency, worker_jobs=worker_jobs))
+    assert delivery is not None
+    delivery.pop("environment")  # the caller records the machine's
+    return {**delivery, "clients": clients["clients"], "requests": requests, "concurrency": concurrency}
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    clients, delivery = await measure(requests=args.requests, concurrency=args.concurrency,
+                                      worker_jobs=None if args.no_worker else args.worker_jobs)
+    print(json.dumps(clients, indent=2))
+    print("wrote", write("http_clients.json", clients))
+    if delivery is not None:
         print(json.dumps(delivery, indent=2))
         print("wrote", write("delivery.json", delivery))
 

@@ -65,7 +65,7 @@ def caption(env: dict[str, Any], *, with_time: bool = True) -> str:
     """One line for the foot of a chart."""
     m, v, s = env["machine"], env["versions"], env["settings"]
     text = (f"{m['cpus']} cores ({m['cpu']}), {m['memory_gib']} GiB · Python {v['python']}, Kafka {v['kafka']}, "
-            f"aiokafka {v['aiokafka']}, faust-streaming {v['faust-streaming']}, aiohttp {v['aiohttp']} · "
+            f"aiokafka {v['aiokafka']}, faust-streaming {v['faust-streaming']}, pyreqwest {v['pyreqwest']} · "
             f"{s['partitions']} partitions, max_per_host {s['max_per_host']}, request timeout "
             f"{s['request_timeout_s']:g} s")
     return f"{text} · {env['at']}" if with_time else text

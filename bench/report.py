@@ -12,10 +12,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench.cli import NAMES
 from bench.machine import caption
 
 RESULTS = Path(__file__).parent / "results"
-NAMES = ("e2e", "latency", "scaling", "isolation", "config_scale")
 
 
 def write(out: Path, name: str, data: dict[str, Any]) -> Path:
@@ -59,6 +59,8 @@ def throughput_chart(out: Path, results: dict[str, dict[str, Any]]) -> Path | No
     if e2e is None:
         return None
     bars = [("end to end\n(1 processor, 1 worker)", e2e["end_to_end"]["per_s"])]
+    if "delivery" in results:
+        bars.append(("delivery x1\n(backlog, median)", results["delivery"]["worker"]["jobs_per_s"]))
     scaling = results.get("scaling")
     if scaling is not None:
         bars += [(f"processor x{p['processors']}\n(stage alone)", p["per_s"]) for p in scaling["processors"]]

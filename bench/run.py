@@ -13,7 +13,8 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import config_scale, e2e, isolation, latency, scaling
+from bench import config_scale, e2e, http_clients, isolation, latency, scaling
+from bench.cli import NAMES as BENCHMARKS
 from bench.machine import environment
 from bench.report import RESULTS, charts, write
 from bench.summary import write_summary
@@ -32,13 +33,16 @@ class Sizes:
     config_sizes: tuple[int, ...]
     probes: int
     changes: int
+    client_requests: int
+    worker_jobs: int
 
 
 QUICK = Sizes(e2e_events=5000, ceiling_requests=2000, wrk_s=3, latency_s=6, scaling_jobs=5000, scaling_events=4000,
-              isolation_s=8, config_sizes=(10_000,), probes=100, changes=20)
+              isolation_s=8, config_sizes=(10_000,), probes=100, changes=20,
+              client_requests=2000, worker_jobs=5000)
 FULL = Sizes(e2e_events=40_000, ceiling_requests=10_000, wrk_s=10, latency_s=30, scaling_jobs=30_000,
-             scaling_events=20_000, isolation_s=30, config_sizes=(10_000, 100_000, 1_000_000), probes=300, changes=50)
-BENCHMARKS = ("e2e", "latency", "scaling", "isolation", "config_scale")
+             scaling_events=20_000, isolation_s=30, config_sizes=(10_000, 100_000, 1_000_000), probes=300, changes=50,
+             client_requests=5000, worker_jobs=20_000)
 
 
 def _saturation(out: Path, settings: Settings, sizes: Sizes, done: dict[str, Any]) -> float:
@@ -53,6 +57,7 @@ def _saturation(out: Path, settings: Settings, sizes: Sizes, done: dict[str, Any
 
 def _runners(out: Path, settings: Settings, s: Sizes, done: dict[str, Any]) -> dict[str, Callable[[], Any]]:
     return {
+        "delivery": lambda: http_clients.run(requests=s.client_requests, worker_jobs=s.worker_jobs),
         "e2e": lambda: e2e.run(settings, events=s.e2e_events, ceiling_requests=s.ceiling_requests, wrk_s=s.wrk_s),
         "latency": lambda: latency.run(settings, saturation_eps=_saturation(out, settings, s, done),
                                        duration_s=s.latency_s),

@@ -11,6 +11,17 @@ from bench.report import load
 Row = tuple[str, str, str]
 
 
+def _delivery(r: dict[str, Any]) -> list[Row]:
+    worker, bare = r["worker"], r["fastest_bare_client"]
+    return [
+        ("One delivery worker draining a backlog (median of 3)", f"**{worker['jobs_per_s']:,} jobs/s**",
+         f"{worker['worker_cpu_us_per_job']} µs CPU per job; runs {', '.join(f'{x:,}' for x in r['worker_rounds'])}"),
+        (f"Ceiling: bare `{bare['client']}` loop, same requests, concurrency {r['concurrency']}",
+         f"{bare['requests_per_s']:,} req/s", f"ratio worker / bare client **{r['ratio']}** (goal ≥ "
+         f"{r['target_ratio']}); worker / bare aiohttp {r['ratio_to_bare_aiohttp']}"),
+    ]
+
+
 def _e2e(r: dict[str, Any]) -> list[Row]:
     bare = r["fastest_bare_client"]
     return [
@@ -65,7 +76,8 @@ def _config(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
-SECTIONS = {"e2e": _e2e, "latency": _latency, "scaling": _scaling, "isolation": _isolation, "config_scale": _config}
+SECTIONS = {"delivery": _delivery, "e2e": _e2e, "latency": _latency, "scaling": _scaling, "isolation": _isolation,
+            "config_scale": _config}
 
 
 def write_summary(out: Path, charts: list[Path]) -> Path:
