@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from schemas.settings import Settings
+from tests.control.browser import ARTIFACTS, TIMEOUT_MS, launched_chromium
 from tests.control.server import ApiServer
 from tests.control.tenants import Tenant
 from tests.control.test_sign_in_throttle import new_address
-from tests.control.test_ui_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
 PER_CLIENT = 2
@@ -28,13 +27,8 @@ def api(settings: Settings) -> Iterator[ApiServer]:
 
 @pytest.fixture(scope="module")
 def chromium(api: ApiServer) -> Iterator[Browser]:
-    """Started after the fixtures that use asyncio.run: Playwright's sync API keeps a loop running."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 def submit(page: Page, client_id: str, secret: str) -> None:

@@ -5,41 +5,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from control import service
 from control.service import ExtensionRef
 from schemas.attempts import Outcome
 from schemas.events import EventType
 from schemas.settings import Settings
+from tests.control.browser import ARTIFACTS, TIMEOUT_MS, launched_chromium
 from tests.control.server import ApiServer
 from tests.control.tenants import Tenant
 from tests.control.ui import attempt, write_attempts
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 10_000
 HOOK = "https://93.184.215.14/callapi/dial-in"  # public address literal: passes the URL guard without DNS
 
 
 @pytest.fixture(scope="module")
 def chromium(api: ApiServer, settings: Settings) -> Iterator[Browser]:
-    """Started after the fixtures that use asyncio.run: Playwright's sync API keeps a loop running."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
