@@ -15,25 +15,28 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from schemas.ops import free_port
+
 CONFIG = """
 worker_processes 1;
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections 8192; }}
 http {{
-    access_log off;
+    {logging}
     client_body_temp_path {root}/body; proxy_temp_path {root}/proxy; fastcgi_temp_path {root}/fastcgi;
     uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
     keepalive_requests 1000000;
-    server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}
+    server {{ {listen} location / {{ return 204; }} }}
 }}
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def nginx_config(root: Path, ports: list[int], *, logging: str = "access_log off;") -> str:
+    """nginx.conf answering 204 on every `ports` of 127.0.0.1, with its files under `root`."""
+    listen = " ".join(f"listen 127.0.0.1:{port};" for port in ports)
+    return CONFIG.format(root=root, listen=listen, logging=logging)
+
 
 
 class Nginx:
@@ -52,7 +55,7 @@ class Nginx:
 
     def config(self, root: Path) -> str:
         """The nginx.conf text; subclasses serve other configurations through the same start-up."""
-        return CONFIG.format(root=root, port=self.port)
+        return nginx_config(root, [self.port])
 
     def __enter__(self) -> Self:
         root = Path(self._dir.name)

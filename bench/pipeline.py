@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from bench.nginx import free_port
 from deploy.topics import create_topics, delete_topics
 from producers.simulator.generator import Plan
 from schemas.codec import encode_list
 from schemas.events import EventType
+from schemas.ops import free_port
 from schemas.requests import EventRequest, ExtensionRequests, HttpMethod
 from schemas.settings import Settings
 
@@ -74,6 +74,25 @@ async def publish(settings: Settings, topic: str, records: Iterable[tuple[bytes,
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def read_records(settings: Settings, topic: str, expected: int,
+                       timeout_s: float) -> list[ConsumerRecord[bytes, bytes]]:
+    """`topic` from the beginning until `expected` records arrived; TimeoutError when they do not in time."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    found: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(found) < expected and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                found.extend(records)
+    finally:
+        await consumer.stop()
+    if len(found) < expected:
+        raise TimeoutError(f"only {len(found)} of {expected} records appeared on {topic}")
+    return found
 
 
 def publish_config(settings: Settings, config: dict[str, list[EventRequest]]) -> None:

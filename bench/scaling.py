@@ -13,11 +13,18 @@ import os
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
 from bench.e2e import PLAN, drain_rate, sink_urls
 from bench.load import backlog
-from bench.pipeline import all_ready, bench_settings, components, config_for, fresh_topics, publish, publish_config
+from bench.pipeline import (
+    all_ready,
+    bench_settings,
+    components,
+    config_for,
+    fresh_topics,
+    publish,
+    publish_config,
+    read_records,
+)
 from bench.sink import LoggingNginx
 from bench.worker import notification
 from schemas.codec import encode
@@ -38,23 +45,6 @@ def workers_rate(base: Settings, *, workers: int, jobs: int) -> dict[str, Any]:
         return {"workers": workers, **drain_rate(sink, jobs, timeout_s=120 + jobs / 100)}
 
 
-async def _job_timestamps_ms(settings: Settings, expected: int, timeout_s: float) -> list[int]:
-    consumer = AIOKafkaConsumer(settings.topics.deliveries, bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    stamps: list[int] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(stamps) < expected and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                stamps.extend(record.timestamp for record in records)
-    finally:
-        await consumer.stop()
-    if len(stamps) < expected:
-        raise TimeoutError(f"only {len(stamps)} of {expected} jobs appeared on deliveries")
-    return stamps
-
-
 def processors_rate(base: Settings, *, processors: int, events: int) -> dict[str, Any]:
     settings = bench_settings(base)
     with LoggingNginx() as sink, fresh_topics(settings):
@@ -64,7 +54,8 @@ def processors_rate(base: Settings, *, processors: int, events: int) -> dict[str
             time.sleep(SETTLE_S)
             all_ready(procs)
             backlog(settings, PLAN, events)
-            stamps = asyncio.run(_job_timestamps_ms(settings, events, timeout_s=120 + events / 100))
+            jobs = asyncio.run(read_records(settings, settings.topics.deliveries, events, timeout_s=120 + events / 100))
+    stamps = [record.timestamp for record in jobs]
     span_s = (max(stamps) - min(stamps)) / 1000
     return {"processors": processors, "jobs": len(stamps), "span_s": round(span_s, 2),
             "per_s": round((len(stamps) - 1) / span_s)}

@@ -6,24 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
-from bench.nginx import Nginx, free_port
+from bench.nginx import Nginx, nginx_config
+from schemas.ops import free_port
 
-LOGGING_CONFIG = """
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    log_format arrivals '$msec $http_webhook_id $server_port';
-    access_log {root}/access.log arrivals buffer=256k flush=200ms;
-    client_body_temp_path {root}/body; proxy_temp_path {root}/proxy; fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
-    keepalive_requests 1000000;
-    server {{ {listen} location / {{ return 204; }} }}
-}}
-"""
+ARRIVALS_LOG = ("log_format arrivals '$msec $http_webhook_id $server_port'; "
+                "access_log {root}/access.log arrivals buffer=256k flush=200ms;")
 
 
 @dataclass(frozen=True)
@@ -49,8 +37,7 @@ class LoggingNginx(Nginx):
         return f"http://127.0.0.1:{port}"
 
     def config(self, root: Path) -> str:
-        listen = " ".join(f"listen 127.0.0.1:{port};" for port in self.ports)
-        return LOGGING_CONFIG.format(root=root, listen=listen)
+        return nginx_config(root, self.ports, logging=ARRIVALS_LOG.format(root=root))
 
     def _log(self) -> bytes:
         path = self.root / "access.log"
@@ -76,6 +63,3 @@ class LoggingNginx(Nginx):
         time.sleep(0.5)  # the log buffer is flushed every 200 ms
         path = self.root / "access.log"
         self._from_byte = path.stat().st_size if path.exists() else 0
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        super().__exit__(*exc)

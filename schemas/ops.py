@@ -6,6 +6,7 @@ do its work (e.g. partitions assigned and the config table recovered).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -48,3 +49,10 @@ async def serve_ops(host: str, port: int, *, ready: ReadyCheck = _always_ready) 
 
 def bound_port(runner: web.AppRunner) -> int:
     return int(runner.addresses[0][1])
+
+
+def free_port() -> int:
+    """A loopback port that is free right now, for a local process that must be told its port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -20,6 +20,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    raw_query: str = ""
+    """The query string exactly as on the request line (a GET signature covers it byte for byte)."""
 
     @property
     def params(self) -> dict[str, str]:
@@ -99,7 +101,7 @@ class Receiver:
                 form = dict(parse_qsl(body.decode(), keep_blank_values=True)) if self.command == "POST" else {}
                 script = receiver._record(Received(
                     self.command, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)), form,
-                    {k.lower(): v for k, v in self.headers.items()}, body, time.time(),
+                    {k.lower(): v for k, v in self.headers.items()}, body, time.time(), parts.query,
                 ))
                 if script.delay_s:
                     time.sleep(script.delay_s)

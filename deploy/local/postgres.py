@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from deploy.local.errors import StackError
-from deploy.local.process import free_port, port_in_use
+from deploy.local.process import port_in_use
+from schemas.ops import free_port
 
 USER = "callapi"
 PASSWORD = "callapi"

@@ -21,11 +21,6 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def pid_alive(pid: int) -> bool:
     with contextlib.suppress(ChildProcessError):  # our own exited child is a zombie until reaped

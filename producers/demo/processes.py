@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -22,11 +21,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """An environment in which a child process reads exactly these settings."""
     return settings.environment(os.environ)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Child:

@@ -21,7 +21,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from producers.demo.processes import Child, free_port, scrape, settings_env, wait_ready
+from producers.demo.processes import Child, scrape, settings_env, wait_ready
 from producers.demo.receiver import DemoReceiver
 from producers.demo.view import Snapshot, latency_chart, live_table, snapshot, summary_table
 from producers.errors import DemoFailed
@@ -30,6 +30,7 @@ from producers.simulator.generator import Plan
 from producers.simulator.provision import AdminCli, provision
 from producers.simulator.runner import RunStats, planned_events, run
 from schemas.extensions import extended_form
+from schemas.ops import free_port
 from schemas.settings import Settings
 
 DEMO_TENANT = 9990

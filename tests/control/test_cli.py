@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.control.topic import published_lists
 from tests.processes import Component, settings_env
@@ -34,11 +34,6 @@ def free_code(conn: psycopg.Connection[Any]) -> str:
     taken = {row[0] for row in conn.execute("SELECT code FROM accounts WHERE code IS NOT NULL").fetchall()}
     return next(code for code in (f"{n:04d}" for n in range(5000, 10_000)) if code not in taken)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_healthy(url: str, component: Component) -> None:

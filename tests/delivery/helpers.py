@@ -1,19 +1,15 @@
-"""Reading what the workers wrote: attempts, dead letters; waiting on PostgreSQL."""
+"""Reading what the workers wrote: attempts and dead letters on their topics."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
 from schemas.attempts import DeliveryAttempt
 from schemas.codec import decode
 from schemas.jobs import DeliveryJob
 from schemas.settings import Settings
 from tests.kafka import read_topic
-
-T = TypeVar("T")
 
 
 async def attempts_of(settings: Settings, job_id: str, *, count: int, timeout_s: float = 30.0) -> list[DeliveryAttempt]:
@@ -41,12 +37,3 @@ async def dead_letters(settings: Settings, job_ids: set[str], *, timeout_s: floa
             break
         await asyncio.sleep(0.5)
     return found
-
-
-def eventually(probe: Callable[[], T | None], *, timeout_s: float = 30.0, every_s: float = 0.2) -> T | None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every_s)

@@ -1,76 +1,12 @@
-"""Small real servers for the delivery tests, beside tests/receiver.py.
-
-RawReceiver records the request target byte for byte (a GET signature covers the raw query string).
-ResettingServer accepts connections and resets the first `resets` of them before answering 204.
-"""
+"""ResettingServer: a small real server for the delivery tests, beside tests/receiver.py. It accepts
+connections and resets the first `resets` of them before answering 204."""
 
 from __future__ import annotations
 
 import socket
 import struct
 import threading
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from urllib.parse import urlsplit
-
-
-@dataclass(frozen=True)
-class RawRequest:
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def raw_query(self) -> str:
-        return urlsplit(self.target).query
-
-
-class RawReceiver:
-    def __init__(self) -> None:
-        self.requests: list[RawRequest] = []
-        self._cond = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with receiver._cond:
-                    receiver.requests.append(RawRequest(
-                        self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                    receiver._cond.notify_all()
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_GET = do_POST = _handle
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def wait_for(self, count: int, timeout_s: float = 30.0) -> list[RawRequest]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.requests) >= count, timeout_s)
-            return list(self.requests)
-
-    def __enter__(self) -> RawReceiver:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class ResettingServer:
@@ -95,6 +31,8 @@ class ResettingServer:
                 conn, _ = self._sock.accept()
             except TimeoutError:
                 continue
+            except OSError:  # closed by __exit__ between the check and accept()
+                return
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:

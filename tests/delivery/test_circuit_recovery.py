@@ -17,8 +17,9 @@ import pytest
 from delivery.hosts import destination_key
 from schemas.attempts import Outcome
 from schemas.settings import Settings
-from tests.delivery.helpers import attempts_of, dead_letters, eventually
+from tests.delivery.helpers import attempts_of, dead_letters
 from tests.delivery.jobs import make_job, produce_jobs
+from tests.polling import eventually
 from tests.processes import Component
 from tests.receiver import Receiver
 

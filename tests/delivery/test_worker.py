@@ -16,9 +16,10 @@ from standardwebhooks.webhooks import Webhook
 
 from schemas.attempts import Outcome
 from schemas.settings import Settings
-from tests.delivery.helpers import attempts_of, dead_letters, eventually
+from tests.delivery.helpers import attempts_of, dead_letters
 from tests.delivery.jobs import PARAMS, make_job, new_secret, produce_jobs
-from tests.delivery.servers import RawReceiver, ResettingServer
+from tests.delivery.servers import ResettingServer
+from tests.polling import eventually
 from tests.processes import Component, settings_env
 from tests.receiver import Receiver
 
@@ -49,7 +50,7 @@ def worker(settings: Settings) -> Iterator[Component]:
 
 async def test_get_and_post_arrive_with_the_nine_parameters_signed_during_a_rotation(settings: Settings) -> None:
     secrets = (new_secret(), new_secret())
-    with RawReceiver() as raw:
+    with Receiver() as raw:
         post = make_job(raw.url + "/post", method="POST", secrets_=secrets, request_id="sigpost", sequence=7)
         get = make_job(raw.url + "/get?token=t%201", method="GET", secrets_=secrets, request_id="sigget")
         await produce_jobs(settings, [post, get])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from deploy.lag import lag_by_topic
 from deploy.topics import delete_topics
+from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.conftest import new_settings
 from tests.deploy.manifests import promtool
@@ -67,11 +67,6 @@ async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, in
     finally:
         await consumer.stop()
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def scrape_when_ready(base: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> str:

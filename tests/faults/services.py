@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import time
 from collections.abc import Callable
 
 import httpx
 
+from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.processes import Component
 
@@ -17,11 +17,6 @@ from tests.processes import Component
 # SIGKILL stall the partitions for a minute until the dead member is expelled; 10 s keeps the
 # repeated-kill scenario bounded while still exercising the same rebalance path.
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(probe: Callable[[], object], *, timeout_s: float, what: str, every_s: float = 0.2) -> None:

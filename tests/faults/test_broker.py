@@ -16,11 +16,12 @@ from aiokafka.errors import KafkaError
 
 from deploy.local.kafka import Kafka
 from producers.simulator.generator import Plan
+from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.conftest import new_settings
 from tests.faults.harness import free_tenant_base, receiver_url_for, running, settle, simulator, where_lost
 from tests.faults.report import record
-from tests.faults.services import free_port, wait_until
+from tests.faults.services import wait_until
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.faults

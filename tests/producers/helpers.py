@@ -5,9 +5,6 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
-import socket
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -27,11 +24,6 @@ class IngestTenant:
     provider_token: str
     """an access token issued to the provider (grants all its organizations)"""
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _account(conn: psycopg.Connection, kind: str, parent_id: int | None, code: str | None) -> int:
@@ -74,13 +66,3 @@ def make_tenant(database_url: str, *, codes: range = range(1000, 10_000)) -> Ing
         else:
             raise RuntimeError("no free organization code")
         return IngestTenant(provider_id, org_id, code, insert_token(conn, org_id), insert_token(conn, provider_id))
-
-
-def wait_until(probe: Callable[[], T], *, timeout_s: float = 60.0, every_s: float = 0.1) -> T:
-    """Call `probe` until it returns something truthy (returned), or the last falsy value at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every_s)

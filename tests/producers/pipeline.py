@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import httpx
 import psycopg
 
+from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.processes import Component
-from tests.producers.helpers import free_port
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ import httpx
 from producers.simulator.generator import Plan
 from producers.simulator.runner import planned_events
 from schemas.events import CallEvent
+from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.kafka import read_topic_sync
 from tests.processes import Component, settings_env
-from tests.producers.helpers import free_port, make_tenant
+from tests.producers.helpers import make_tenant
 
 START = "2026-11-27T10:00:00Z"
 SIMULATION = ["--organizations", "3", "--extensions", "4", "--rate", "3000", "--count", "400", "--seed", "11",

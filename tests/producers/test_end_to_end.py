@@ -15,9 +15,11 @@ import pytest
 from producers.simulator.generator import Plan
 from producers.simulator.runner import planned_events
 from schemas.extensions import extended_form
+from schemas.ops import free_port
 from schemas.settings import Settings
+from tests.polling import eventually
 from tests.processes import Component, settings_env
-from tests.producers.helpers import free_port, insert_token, wait_until
+from tests.producers.helpers import insert_token
 from tests.producers.pipeline import Pipeline, free_tenant_base, running_pipeline, wait_for_metric, wait_ready
 from tests.receiver import Receiver
 
@@ -101,7 +103,7 @@ def test_an_event_ingested_in_voipnow_form_arrives_with_the_same_nine_parameters
         response = httpx.request(method, f"{url}/ingest/{code}/dial-in", headers={"Authorization": f"Bearer {token}"},
                                  timeout=30, **sent)  # type: ignore[arg-type]
         assert response.status_code == 202, response.text
-    arrived = wait_until(lambda: [r for r in e2e_receiver.received(f"/{code}202/dial-in")
-                                  if r.params.get("CallID") == nine["CallID"]])
+    arrived = eventually(lambda: [r for r in e2e_receiver.received(f"/{code}202/dial-in")
+                                  if r.params.get("CallID") == nine["CallID"]], timeout_s=60)
     assert len(arrived) == 1
     assert arrived[0].params == nine

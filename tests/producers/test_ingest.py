@@ -22,10 +22,11 @@ from producers.ingest.gate import KafkaGate
 from producers.ingest.keys import create_key, revoke_key
 from producers.sdk import CallEventProducer
 from schemas.events import CallEvent
+from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.kafka import read_topic
 from tests.processes import settings_env
-from tests.producers.helpers import IngestTenant, free_port, insert_token, make_tenant
+from tests.producers.helpers import IngestTenant, insert_token, make_tenant
 
 NINE = {"CallID": "1795773600.42", "CallerIDNum": "+61299990000", "CallerIDName": "ACME Pty",
         "CalledDID": "+61280001234", "CalledExtension": "", "CallStatus": "CALLING", "CallFlow": "IN",

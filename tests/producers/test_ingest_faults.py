@@ -14,9 +14,10 @@ import pytest
 
 from deploy.local.kafka import Kafka
 from deploy.topics import create_topics
+from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.kafka import read_topic
-from tests.producers.helpers import IngestTenant, free_port, make_tenant
+from tests.producers.helpers import IngestTenant, make_tenant
 from tests.producers.test_ingest import NINE, bearer, serving
 
 pytestmark = pytest.mark.faults

@@ -11,9 +11,9 @@ import pytest
 from producers.errors import DeliveryFailed, InvalidEvent, ProducerUnavailable
 from producers.sdk import CallEventProducer, Delivered, Failed
 from schemas.events import CallEvent
+from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.kafka import read_topic
-from tests.producers.helpers import free_port
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
