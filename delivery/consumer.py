@@ -33,7 +33,7 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 class JobConsumer(ConsumerRebalanceListener):
     def __init__(
         self, *, consumer: AIOKafkaConsumer, handle: JobHandler, invalid: InvalidHandler, max_in_flight: int,
-        drain_s: float, commit_interval_s: float = 1.0,
+        drain_s: float, commit_interval_s: float,
     ) -> None:
         self._consumer = consumer
         self._handle = handle

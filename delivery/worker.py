@@ -91,6 +91,7 @@ async def run_worker(settings: Settings, *, host: str, port: int, metrics: Deliv
     jobs = JobConsumer(
         consumer=consumer, handle=deliverer.handle, invalid=invalid_record_handler(settings, producer, metrics),
         max_in_flight=settings.max_in_flight, drain_s=settings.request_timeout_s + 2,
+        commit_interval_s=settings.commit_interval_s,
     )
     metrics.in_flight.set_function(lambda: jobs.in_flight)  # read at scrape time, not set twice per job
     ops = await serve_ops(host, port, ready=jobs.ready)

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     host_stall_s: float = Field(1.0, gt=0)
     # Delivery workers: the HTTP client library (delivery/http.py); aiohttp stays selectable
     http_client: Literal["pyreqwest", "aiohttp"] = "pyreqwest"
+    # Delivery workers: how often finished offsets are committed; a crashed worker's successor repeats (at most)
+    # the jobs finished in this window, so a shorter one means fewer repeats, at one commit request each time
+    commit_interval_s: float = Field(0.25, gt=0, le=60)
 
     # Producers (SDK, ingest endpoint, simulator)
     producer_linger_ms: int = Field(5, ge=0, le=10_000)

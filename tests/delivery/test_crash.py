@@ -1,11 +1,15 @@
-"""No loss: SIGKILL of a worker under load, and PostgreSQL unreachable when a 410 must be recorded."""
+"""No loss: SIGKILL of a worker under load or after a commit; PostgreSQL unreachable when a 410 is recorded."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from delivery.worker import group_id
 from schemas.attempts import Outcome
 from schemas.settings import Settings
 from tests.delivery.helpers import attempts_of, dead_letters
@@ -25,6 +29,24 @@ def crash_settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture(scope="module")
 def rebalance_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(max_per_host=4)  # slow enough that both workers share the load
+
+
+@pytest.fixture(scope="module")
+def commit_settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(commit_interval_s=0.2)
+
+
+async def unread_jobs(settings: Settings) -> int:
+    """Jobs on `deliveries` past the delivery group's committed offsets."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings),
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        topic = settings.topics.deliveries
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(settings.partitions)])
+        return sum([end - (await consumer.committed(tp) or 0) for tp, end in ends.items()])
+    finally:
+        await consumer.stop()
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +79,33 @@ async def test_sigkill_under_load_loses_no_job(crash_settings: Settings, receive
         letters = await dead_letters(settings, dead_ids, timeout_s=60)
     assert set(letters) == dead_ids
     assert "Traceback" not in second.log()
+
+
+async def test_a_running_worker_commits_so_a_kill_repeats_nothing_already_committed(
+    commit_settings: Settings, receiver: Receiver,
+) -> None:
+    settings = commit_settings
+    first_jobs = [make_job(receiver.url + "/ok", request_id="c", extension=f"0010*{i % 11}", sequence=i)
+                  for i in range(60)]
+    await produce_jobs(settings, first_jobs)
+    first = Component(settings, "deliver", "--port", "0", name="delivery-committing").start()
+    try:
+        receiver.wait_for(len(first_jobs), path="/ok", timeout_s=60)
+        deadline = time.monotonic() + 30
+        while await unread_jobs(settings) and time.monotonic() < deadline:  # committed while running
+            await asyncio.sleep(0.1)
+        assert await unread_jobs(settings) == 0
+    finally:
+        first.kill()  # no shutdown commit
+    later_jobs = [make_job(receiver.url + "/ok", request_id="c", extension="0010*1", sequence=100 + i)
+                  for i in range(20)]
+    await produce_jobs(settings, later_jobs)
+    with Component(settings, "deliver", "--port", "0", name="delivery-successor"):
+        expected = {job.job_id for job in first_jobs + later_jobs}
+        assert eventually(lambda: {r.headers["webhook-id"] for r in receiver.received("/ok")} >= expected,
+                          timeout_s=60)
+    ids = [r.headers["webhook-id"] for r in receiver.received("/ok")]
+    assert len(ids) == len(set(ids))  # the successor started from the committed offsets: nothing sent twice
 
 
 async def test_postgresql_down_keeps_the_410_job_and_the_data_path(
