@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -83,6 +84,46 @@ def extension_create(number: str = typer.Argument(..., help="0003*210, 0003210, 
     extension = _run(lambda conn: create_extension(conn, org, number))
     _emit(as_json, {"id": extension.id, "kind": "extension", "number": extension.number, "organization_id": org},
           f"extension [bold]{extension.number}[/bold] (id {extension.id})")
+
+
+MAX_RANGE = 10_000
+
+
+def expand_numbers(tokens: list[str]) -> list[str]:
+    """Extension numbers with ranges spelled out: `200-203` → 200 201 202 203, `0003*010-012` → 0003*010 …
+    (the width of the first number is kept)."""
+    numbers: list[str] = []
+    for token in tokens:
+        match = re.fullmatch(r"(\d+\*)?(\d+)-(\d+)", token.strip())
+        if match is None:
+            numbers.append(token)
+            continue
+        prefix, first, last = match.group(1) or "", match.group(2), match.group(3)
+        if int(last) < int(first) or int(last) - int(first) >= MAX_RANGE:
+            raise typer.BadParameter(f"{token}: a range runs from a lower to a higher number, at most "
+                                     f"{MAX_RANGE:,} of them", param_hint="NUMBERS")
+        numbers += [f"{prefix}{n:0{len(first)}d}" for n in range(int(first), int(last) + 1)]
+    return numbers
+
+
+@extension_app.command("create-many")
+def extension_create_many(
+    numbers: list[str] = typer.Argument(..., help="Numbers as for `create`, and ranges such as 200-299."),
+    org: int = typer.Option(..., "--org", help="Id of the owning organization."),
+    existing_ok: bool = typer.Option(False, "--existing-ok",
+                                     help="Accept numbers this organization already has, instead of failing."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create many extensions of an organization at once, all or none (for provisioning)."""
+    from control.service import create_extensions
+
+    wanted = expand_numbers(numbers)
+    results = _run(lambda conn: create_extensions(conn, org, wanted, existing_ok=existing_ok))
+    created = [{"id": e.id, "number": e.number} for e, new in results if new]
+    existing = [{"id": e.id, "number": e.number} for e, new in results if not new]
+    _emit(as_json, {"organization_id": org, "created": created, "existing": existing},
+          f"organization {org}: created [bold]{len(created)}[/bold] extensions"
+          + (f", {len(existing)} were there already" if existing else ""))
 
 
 @client_app.command("create")

@@ -16,6 +16,7 @@ from control.service.admin import (
     ClientCredentials,
     create_client,
     create_extension,
+    create_extensions,
     create_organization,
     create_provider,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "authenticate",
     "create_client",
     "create_extension",
+    "create_extensions",
     "create_organization",
     "create_provider",
     "edit_request",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
 from control.errors import InvalidInput, NotFound
 from control.service.auth import hash_secret
@@ -64,25 +66,49 @@ def create_organization(conn: psycopg.Connection[Any], provider_id: int, code: s
 
 def create_extension(conn: psycopg.Connection[Any], organization_id: int, number: str) -> ExtensionRef:
     """An extension of an organization: `0003*210`, `0003210`, or just `210` (the organization's code is added)."""
+    [(extension, _)] = create_extensions(conn, organization_id, [number])
+    return extension
+
+
+def create_extensions(
+    conn: psycopg.Connection[Any], organization_id: int, numbers: Sequence[str], *, existing_ok: bool = False,
+) -> list[tuple[ExtensionRef, bool]]:
+    """Extensions of an organization, all or none (one transaction): [(extension, created)] in the order given.
+
+    A number that already exists is refused (`extension_taken`), or, with `existing_ok`, returned with
+    created False when it belongs to this organization.
+    """
     with conn.transaction():
         org = conn.execute(
             "SELECT code FROM accounts WHERE id = %s AND kind = 'organization'", (organization_id,)
         ).fetchone()
         if org is None:
             raise NotFound(f"no organization {organization_id}")
-        text = number.strip()
-        canonical = parse_extension(text if "*" in text or len(text) > ORG_CODE_DIGITS else f"{org[0]}*{text}")
-        if tenant_of(canonical) != org[0]:
-            raise InvalidInput("extension_invalid", f"extension {canonical} is not in organization {org[0]}",
-                               field="number")
-        if conn.execute("SELECT 1 FROM extensions WHERE number = %s", (canonical,)).fetchone() is not None:
-            raise InvalidInput("extension_taken", f"extension {canonical} already exists", field="number")
-        row = conn.execute(
-            "INSERT INTO extensions (organization_id, number) VALUES (%s, %s) RETURNING id",
-            (organization_id, canonical),
-        ).fetchone()
-    assert row is not None
-    return ExtensionRef(row[0], canonical, organization_id)
+        wanted = list(dict.fromkeys(_canonical_in(org[0], number) for number in numbers))
+        existing = {number: (extension_id, owner) for number, extension_id, owner in conn.execute(
+            "SELECT number, id, organization_id FROM extensions WHERE number = ANY(%s)", (wanted,))}
+        for number, (_, owner) in existing.items():
+            if not existing_ok or owner != organization_id:
+                raise InvalidInput("extension_taken", f"extension {number} already exists", field="number")
+        new = [number for number in wanted if number not in existing]
+        try:
+            created = {number: extension_id for extension_id, number in conn.execute(
+                "INSERT INTO extensions (organization_id, number) SELECT %s, unnest(%s::text[]) RETURNING id, number",
+                (organization_id, new))}
+        except psycopg.errors.UniqueViolation:  # created meanwhile by someone else
+            raise InvalidInput("extension_taken", "an extension was created meanwhile; try again",
+                               field="number") from None
+    ids = {**{number: ids[0] for number, ids in existing.items()}, **created}
+    return [(ExtensionRef(ids[number], number, organization_id), number in created) for number in wanted]
+
+
+def _canonical_in(org_code: str, number: str) -> str:
+    text = number.strip()
+    canonical = parse_extension(text if "*" in text or len(text) > ORG_CODE_DIGITS else f"{org_code}*{text}")
+    if tenant_of(canonical) != org_code:
+        raise InvalidInput("extension_invalid", f"extension {canonical} is not in organization {org_code}",
+                           field="number")
+    return canonical
 
 
 def create_client(conn: psycopg.Connection[Any], account_id: int) -> ClientCredentials:

@@ -79,3 +79,27 @@ def test_admin_errors_say_what_is_wrong(settings: Settings) -> None:
     assert done.returncode == 1 and "not_found" in done.stdout
     done = cli(settings, "admin", "extension", "create", "--org", "999999999", "210")
     assert done.returncode == 1 and "no organization" in done.stdout
+
+
+def test_create_many_makes_ranges_of_extensions_all_or_none(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    provider = cli_json(settings, "admin", "provider", "create", "Bulk Hosting")
+    code = free_code(conn)
+    org = cli_json(settings, "admin", "org", "create", "--provider", str(provider["id"]), code, "Bulk Pty")
+    many = ("admin", "extension", "create-many", "--org", str(org["id"]))
+    made = cli_json(settings, *many, "200-203", f"{code}*090", "210")
+    assert [e["number"] for e in made["created"]] == [f"{code}*{n}" for n in ("200", "201", "202", "203", "090", "210")]
+    assert made["existing"] == [] and made["organization_id"] == org["id"]
+
+    refused = cli(settings, *many, "209-211")  # 210 exists: nothing is created
+    assert refused.returncode == 1 and "extension_taken" in refused.stdout
+    again = cli_json(settings, *many, "--existing-ok", "209-211")
+    assert [e["number"] for e in again["created"]] == [f"{code}*209", f"{code}*211"]
+    assert again["existing"] == [{"id": made["created"][-1]["id"], "number": f"{code}*210"}]
+
+    invalid = cli(settings, *many, "300", "0001*301")  # another organization's number: nothing is created
+    assert invalid.returncode == 1 and "extension_invalid" in invalid.stdout
+    numbers = {row[0] for row in conn.execute(
+        "SELECT number FROM extensions WHERE organization_id = %s", (org["id"],)).fetchall()}
+    assert numbers == {f"{code}*{n}" for n in ("200", "201", "202", "203", "090", "209", "210", "211")}
+    backwards = cli(settings, *many, "20-10")
+    assert backwards.returncode == 2 and "lower to a higher" in backwards.stderr + backwards.stdout
