@@ -11,8 +11,8 @@ runs the same as its `delivery` benchmark.
 
 Both sides run on the same event loop (uvloop by default, as `callapi-events deliver` does). Each result also
 carries CPU microseconds per request (per job for the worker), for the whole process and for the event loop's
-thread alone: the worker's rate is bounded by its loop's one core, while a client with its own I/O thread
-(pyreqwest) may use a second one.
+thread alone: the worker's Python work all runs on its loop's thread, while a client with its own I/O thread
+(pyreqwest) may use a second core.
 
 Writes bench/results/http_clients.json and (with the worker) bench/results/delivery.json.
 """
@@ -181,7 +181,8 @@ async def measure(*, requests: int, concurrency: int, worker_jobs: int | None,
                    "clients": clients}
         if worker_jobs is None:
             return summary, None
-        runs = [await bench_worker(nginx.url + "/hook", jobs=worker_jobs) for _ in range(worker_rounds)]
+        runs = [await bench_worker(nginx.url + "/hook", jobs=worker_jobs, receiver_pid=nginx.pid)
+                for _ in range(worker_rounds)]
     worker = sorted(runs, key=lambda run: run["jobs_per_s"])[len(runs) // 2]
     bare = max((c for c in clients if "requests_per_s" in c and not c["client"].startswith("delivery.")),
                key=lambda c: c["requests_per_s"])
@@ -191,7 +192,8 @@ async def measure(*, requests: int, concurrency: int, worker_jobs: int | None,
                 "ratio_to_bare_aiohttp": round(worker["jobs_per_s"] / aiohttp["requests_per_s"], 3),
                 "target_ratio": 0.8, "cpu_us_per_job_worker": worker["worker_cpu_us_per_job"],
                 "cpu_us_per_request_bare_aiohttp": aiohttp["cpu_us_per_request"],
-                "cpu_us_per_request_fastest_bare": bare["cpu_us_per_request"]}
+                "cpu_us_per_request_fastest_bare": bare["cpu_us_per_request"],
+                "request_ms_fastest_bare": round(1000 * concurrency / bare["requests_per_s"], 2)}
     return summary, delivery
 
 

@@ -53,6 +53,12 @@ class Nginx:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The master process (its workers are its children)."""
+        assert self._process is not None, "nginx is not running"
+        return self._process.pid
+
     def config(self, root: Path) -> str:
         """The nginx.conf text; subclasses serve other configurations through the same start-up."""
         return nginx_config(root, [self.port])

@@ -70,6 +70,7 @@ def _runners(out: Path, settings: Settings, s: Sizes, done: dict[str, Any]) -> d
 
 def run_benchmarks(*, quick: bool, only: list[str], console: Console) -> list[Path]:
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request of the httpx candidate otherwise
     settings = Settings()
     sizes = QUICK if quick else FULL
     out = RESULTS / "quick" if quick else RESULTS

@@ -19,7 +19,24 @@ def _delivery(r: dict[str, Any]) -> list[Row]:
         (f"Ceiling: bare `{bare['client']}` loop, same requests, concurrency {r['concurrency']}",
          f"{bare['requests_per_s']:,} req/s", f"ratio worker / bare client **{r['ratio']}** (goal ≥ "
          f"{r['target_ratio']}); worker / bare aiohttp {r['ratio_to_bare_aiohttp']}"),
+        *_worker_bounds(r),
     ]
+
+
+def _worker_bounds(r: dict[str, Any]) -> list[Row]:
+    """What bound the worker: the cores each part used, and how long one request took inside it."""
+    worker = r["worker"]
+    if "cores" not in worker:  # results written before these were measured
+        return []
+    cores = worker["cores"]
+    return [("Cores used while the worker drained the backlog",
+             f"machine {cores['machine_busy']} of {cores['machine_cores']}",
+             f"worker {cores['worker']} (its event loop {cores['worker_event_loop_thread']}), Kafka broker "
+             f"{cores['kafka_broker']}, nginx {cores['nginx']}"),
+            ("One request's time: inside the worker / in the bare loop",
+             f"{worker['request_ms_mean']} / {r['request_ms_fastest_bare']} ms",
+             f"worker: mean of its attempts' durations (p50 {worker['request_ms_p50']} ms); bare loop: "
+             f"concurrency / rate")]
 
 
 def _e2e(r: dict[str, Any]) -> list[Row]:

@@ -2,21 +2,23 @@
 
 The jobs are produced first (a backlog), then one worker process drains them; the rate is measured between
 the first and the last attempt's `attempted_at`, so start-up and group join are not counted. The worker's
-CPU time over the same window (sampled from /proc every 50 ms, rounded outwards) gives its CPU cost per job,
-the figure to compare with a bare client loop's CPU cost per request.
+CPU time over the same window gives its CPU cost per job, the figure to compare with a bare client loop's CPU
+cost per request; the cores its event loop, the broker, nginx and the machine used say what bound the rate,
+and the attempts' own durations how long one request took inside the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from bench import cpu
+from bench.cpu import CpuSampler
 from bench.pipeline import bench_settings, publish, read_records
 from deploy.topics import create_topics, delete_topics
 from schemas.attempts import DeliveryAttempt
@@ -37,36 +39,19 @@ def notification(url: str, *, number: int = 0, extension: str = "0003*210") -> D
                        url=url, params=PARAMS, sequence=number, occurred_at=now, processed_at=now)
 
 
-async def _attempt_times(settings: Settings, jobs: int, timeout_s: float) -> list[datetime]:
-    times = []
+async def _attempts(settings: Settings, jobs: int, timeout_s: float) -> list[DeliveryAttempt]:
+    attempts = []
     for record in await read_records(settings, settings.topics.delivery_attempts, jobs, timeout_s):
         attempt = decode(DeliveryAttempt, record.value or b"")
         if attempt.outcome.value != "delivered":
             raise RuntimeError(f"an attempt was not delivered: {attempt}")
-        times.append(attempt.attempted_at)
-    return times
+        attempts.append(attempt)
+    return attempts
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def _sample_cpu(pid: int, samples: list[tuple[float, float]]) -> None:
-    while True:
-        samples.append((time.time(), _cpu_s(pid)))
-        await asyncio.sleep(0.05)
-
-
-def _cpu_between(samples: list[tuple[float, float]], start_s: float, end_s: float) -> float:
-    """CPU seconds used from the last sample before `start_s` to the first sample after `end_s`."""
-    before = [cpu for at_s, cpu in samples if at_s <= start_s] or [samples[0][1]]
-    after = [cpu for at_s, cpu in samples if at_s >= end_s] or [samples[-1][1]]
-    return after[0] - before[-1]
-
-
-async def bench_worker(url: str, *, jobs: int, partitions: int = 12) -> dict[str, Any]:
+async def bench_worker(url: str, *, jobs: int, receiver_pid: int, partitions: int = 12) -> dict[str, Any]:
+    """One worker draining `jobs` to `url`; with the cores it, its event loop, the brokers, the receiver
+    (process `receiver_pid` and its children) and the whole machine used meanwhile."""
     settings = bench_settings(Settings(), partitions=partitions)
     specs = settings.topic_specs()
     await create_topics(settings.kafka_bootstrap, specs)
@@ -78,20 +63,28 @@ async def bench_worker(url: str, *, jobs: int, partitions: int = 12) -> dict[str
             env={**settings.environment(os.environ), "CALLAPI_LOG_LEVEL": "WARNING"},
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
-        samples: list[tuple[float, float]] = []
-        sampler = asyncio.create_task(_sample_cpu(worker.pid, samples))
+        sampler = CpuSampler({
+            "worker": cpu.process(worker.pid), "worker_event_loop_thread": cpu.main_thread(worker.pid),
+            "kafka_broker": cpu.processes_running("kafka.Kafka"), "nginx": cpu.process_tree(receiver_pid),
+            "machine_busy": cpu.machine,
+        })
         try:
-            times = await _attempt_times(settings, jobs, timeout_s=max(120.0, jobs / 200))
-            await asyncio.sleep(0.1)  # one more sample after the last attempt
+            async with sampler:
+                attempts = await _attempts(settings, jobs, timeout_s=max(120.0, jobs / 200))
+                await asyncio.sleep(0.1)  # one more sample after the last attempt
         finally:
-            sampler.cancel()
             worker.terminate()
             await asyncio.wait_for(worker.wait(), 30)
     finally:
         await delete_topics(settings.kafka_bootstrap, [s.name for s in specs])
-    first, last = min(times), max(times)
-    span_s = (last - first).total_seconds()
-    cpu_s = _cpu_between(samples, first.timestamp(), last.timestamp())
+    first = min(a.attempted_at for a in attempts).timestamp()
+    last = max(a.attempted_at for a in attempts).timestamp()
+    span_s = last - first
+    _, used_s = sampler.seconds(first, last)
+    durations_ms = sorted(a.duration_ms for a in attempts)
     return {"jobs": jobs, "partitions": partitions, "span_s": round(span_s, 2),
-            "jobs_per_s": round((jobs - 1) / span_s), "worker_cpu_s": round(cpu_s, 2),
-            "worker_cpu_us_per_job": round(1e6 * cpu_s / (jobs - 1), 1)}
+            "jobs_per_s": round((jobs - 1) / span_s), "worker_cpu_s": round(used_s["worker"], 2),
+            "worker_cpu_us_per_job": round(1e6 * used_s["worker"] / (jobs - 1), 1),
+            "cores": {**sampler.cores(first, last), "machine_cores": os.cpu_count()},
+            "request_ms_mean": round(statistics.fmean(durations_ms), 2),
+            "request_ms_p50": round(durations_ms[len(durations_ms) // 2], 2)}
