@@ -60,15 +60,27 @@ def _when(text: str | None) -> datetime | None:
 
 
 def _letters(tenant: str | None, extension: str | None, request_id: str | None, since: str | None,
-             until: str | None, job_id: str | None = None) -> list[DeadLetter]:
-    from delivery.dlq import Filters, read_dead_letters
+             until: str | None, job_id: str | None = None, *, redrives_needed: bool = False) -> list[DeadLetter]:
+    """The matching letters, with when each was redriven; without PostgreSQL that is unknown, which only a
+    redrive cannot accept."""
+    from delivery.dlq import Filters, read_dead_letters, with_redrives
+    from delivery.redrives import RedrivesUnavailable
 
     filters = Filters(tenant, extension, request_id, job_id, _when(since), _when(until))
+    settings = Settings()
     try:
-        return asyncio.run(read_dead_letters(Settings(), filters))
+        letters = asyncio.run(read_dead_letters(settings, filters))
     except ValueError as error:  # a malformed --extension
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
+    try:
+        return asyncio.run(with_redrives(settings, letters))
+    except RedrivesUnavailable as error:
+        if redrives_needed:
+            console.print(f"[red]{error}.[/red] Check CALLAPI_DATABASE_URL (`callapi-events stack up` locally).")
+            raise typer.Exit(1) from None
+        console.print(f"[yellow]{error}: which letters were redriven is not shown.[/yellow]")
+        return letters
 
 
 @dlq_app.command("list")
@@ -84,16 +96,19 @@ def dlq_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, req
             job = x.job
             print(json.dumps({"where": x.where, "dead_at": x.dead_at.isoformat(), "error": x.error,
                               "job_id": job.job_id if job else None, "extension": job.extension if job else None,
-                              "request_id": job.request_id if job else None, "attempt": job.attempt if job else None}))
+                              "request_id": job.request_id if job else None, "attempt": job.attempt if job else None,
+                              "redriven_at": x.redriven_at.isoformat() if x.redriven_at else None}))
         return
-    table = Table("dead at", "where", "job id", "extension", "request", "attempts", "last error")
+    table = Table("dead at", "where", "job id", "extension", "request", "attempts", "last error", "redriven")
     for x in letters:
         job = x.job
         table.add_row(x.dead_at.strftime("%Y-%m-%d %H:%M:%S"), x.where, job.job_id if job else "(unreadable)",
                       job.extension if job else "", job.request_id if job else "", str(job.attempt) if job else "",
-                      x.error)
+                      x.error, x.redriven_at.strftime("%Y-%m-%d %H:%M:%S") if x.redriven_at else "")
     console.print(table)
-    console.print(f"{len(letters)} dead letter(s). `callapi-events dlq redrive` with the same filters puts them back.")
+    waiting = sum(1 for x in letters if x.redriven_at is None)
+    console.print(f"{len(letters)} dead letter(s), {waiting} not redriven yet. `callapi-events dlq redrive` with "
+                  "the same filters puts those back.")
 
 
 @dlq_app.command("show")
@@ -113,8 +128,10 @@ def dlq_show(job_id: str = typer.Argument(..., help="The job id (webhook-id, msg
 @dlq_app.command("redrive")
 def dlq_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSION, request_id: str | None = REQUEST,
                 since: str | None = SINCE, until: str | None = UNTIL,
-                yes: bool = typer.Option(False, "--yes", help="Needed to redrive everything (no filter).")) -> None:
-    """Put dead letters back on deliveries: a fresh attempt budget, the same job id (webhook-id)."""
+                yes: bool = typer.Option(False, "--yes", help="Needed to redrive everything (no filter)."),
+                again: bool = typer.Option(False, "--again", help="Also letters that were redriven before.")) -> None:
+    """Put dead letters back on deliveries: a fresh attempt budget, the same job id (webhook-id). Letters
+    redriven before are left out (recorded in PostgreSQL), unless --again."""
     from rich.progress import Progress
 
     from delivery.dlq import redrive
@@ -122,13 +139,15 @@ def dlq_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
     if not any((tenant, extension, request_id, since, until, yes)):
         console.print("No filter given: add --tenant/--extension/--request-id/--since/--until, or --yes for all.")
         raise typer.Exit(2)
-    letters = _letters(tenant, extension, request_id, since, until)
+    letters = _letters(tenant, extension, request_id, since, until, redrives_needed=True)
+    chosen = [x for x in letters if again or x.redriven_at is None]
     with Progress(console=console) as progress:
-        task = progress.add_task("redriving", total=len(letters))
-        sent = asyncio.run(redrive(Settings(), letters, progress=lambda: progress.advance(task)))
-    skipped = len(letters) - sent
-    console.print(f"{sent} job(s) back on deliveries; {skipped} unreadable record(s) skipped. "
-                  "The dead letters stay on deliveries.dlq; use --since to avoid redriving them twice.")
+        task = progress.add_task("redriving", total=len(chosen))
+        sent = asyncio.run(redrive(Settings(), chosen, progress=lambda: progress.advance(task)))
+    unreadable = len(chosen) - sent
+    before = len(letters) - len(chosen)
+    console.print(f"{sent} job(s) back on deliveries; {unreadable} unreadable record(s) skipped"
+                  + (f"; {before} redriven before, left out (--again sends them too)." if before else "."))
 
 
 def register(app: typer.Typer) -> None:

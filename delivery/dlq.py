@@ -2,19 +2,21 @@
 
 The topic is read from the beginning up to the end offsets seen at the start, without a consumer group,
 so listing never moves anything. Records that were never readable jobs are listed with their error header.
+Redriven letters are recorded in PostgreSQL (delivery/redrives.py), so a second redrive can leave them out.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from delivery.records import redriven
+from delivery.redrives import LetterKey, record_redriven, redriven_at
 from schemas.codec import decode, encode
 from schemas.errors import InvalidRecord
 from schemas.extensions import canonical_extension
@@ -32,10 +34,16 @@ class DeadLetter:
     job: DeliveryJob | None
     error: str
     raw: bytes
+    redriven_at: datetime | None = None
 
     @property
     def where(self) -> str:
         return f"{self.partition}:{self.offset}"
+
+    @property
+    def key(self) -> LetterKey | None:
+        """What a redrive records (unreadable letters are never redriven)."""
+        return None if self.job is None else (self.partition, self.offset, self.job.job_id)
 
 
 @dataclass(frozen=True)
@@ -120,18 +128,36 @@ async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -
     return False
 
 
-async def redrive(settings: Settings, letters: list[DeadLetter], *, progress: Callable[[], None]) -> int:
-    """Put every readable letter back on `deliveries`; returns how many went."""
+async def with_redrives(settings: Settings, letters: list[DeadLetter]) -> list[DeadLetter]:
+    """The letters with the time each was redriven, if it was (raises RedrivesUnavailable)."""
+    keys = [key for letter in letters if (key := letter.key) is not None]
+    when = await asyncio.to_thread(redriven_at, settings.database_url, settings.topics.deliveries_dlq, keys)
+    return [replace(letter, redriven_at=when.get(letter.key)) if letter.key else letter for letter in letters]
+
+
+async def redrive(settings: Settings, letters: list[DeadLetter], *, progress: Callable[[], None],
+                  chunk: int = 500) -> int:
+    """Put every readable letter back on `deliveries` and record it as redriven; returns how many went."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     sent = 0
     try:
-        for letter in letters:
-            if letter.job is not None:
-                job = redriven(letter.job, now=datetime.now(UTC))
-                await producer.send_and_wait(settings.topics.deliveries, encode(job), key=job.extension.encode())
-                sent += 1
-            progress()
+        for start in range(0, len(letters), chunk):
+            part = letters[start:start + chunk]
+            keys = [key for letter in part if (key := letter.key) is not None]
+            acks = [await _send_redriven(settings, producer, letter.job) for letter in part if letter.job]
+            await asyncio.gather(*acks)
+            if keys:  # only once Kafka has them: a crash before this repeats them, never loses them
+                await asyncio.to_thread(record_redriven, settings.database_url, settings.topics.deliveries_dlq,
+                                        keys, retention_h=settings.dlq_retention_h)
+            sent += len(keys)
+            for _ in part:
+                progress()
     finally:
         await producer.stop()
     return sent
+
+
+async def _send_redriven(settings: Settings, producer: AIOKafkaProducer, job: DeliveryJob) -> asyncio.Future[Any]:
+    again = redriven(job, now=datetime.now(UTC))
+    return await producer.send(settings.topics.deliveries, encode(again), key=again.extension.encode())

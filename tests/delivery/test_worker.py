@@ -114,12 +114,27 @@ async def test_always_failing_goes_to_the_dlq_then_redrive_delivers(settings: Se
     shown = _cli(settings, "dlq", "show", job.job_id)
     assert job.signing_secrets[0] not in shown and "redacted" in shown
 
+    assert json.loads(listed)["redriven_at"] is None
+
     receiver.script("/down", then=204)
-    _cli(settings, "dlq", "redrive", "--request-id", "down")
+    assert "1 job(s) back on deliveries" in _said(_cli(settings, "dlq", "redrive", "--request-id", "down"))
     requests = receiver.wait_for(4, path="/down")
     assert [r.headers["webhook-id"] for r in requests] == [job.job_id] * 4
     attempts = await attempts_of(settings, job.job_id, count=4)
     assert attempts[-1].attempt == 1 and attempts[-1].outcome is Outcome.DELIVERED  # a fresh budget
+
+    assert json.loads(_cli(settings, "dlq", "list", "--request-id", "down", "--json"))["redriven_at"] is not None
+    twice = _said(_cli(settings, "dlq", "redrive", "--request-id", "down"))  # already redriven: nothing is sent
+    assert "0 job(s) back on deliveries" in twice and "1 redriven before" in twice
+    assert "1 job(s) back" in _said(_cli(settings, "dlq", "redrive", "--request-id", "down", "--again"))
+    assert len(receiver.wait_for(5, path="/down")) == 5
+    assert len(receiver.received("/down")) == 5  # the plain second redrive sent nothing
+
+    no_db = settings.model_copy(update={"database_url": "postgresql://callapi:callapi@127.0.0.1:1/nowhere"})
+    assert "which letters were redriven is not shown" in _said(_cli(no_db, "dlq", "list", "--request-id", "down"))
+    refused = subprocess.run([sys.executable, "-m", "callapi_events", "dlq", "redrive", "--request-id", "down"],
+                             env=settings_env(no_db), capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "CALLAPI_DATABASE_URL" in _said(refused.stdout)
 
 
 async def test_other_4xx_fails_permanently(settings: Settings, receiver: Receiver) -> None:
@@ -170,6 +185,11 @@ async def test_a_hanging_receiver_does_not_hold_up_another(settings: Settings, r
     assert hang_attempts == []  # every fast job was delivered while the first hanging request still waited
     later = await attempts_of(settings, hanging[0].job_id, count=1)
     assert later[0].error == "timeout"
+
+
+def _said(output: str) -> str:
+    """A command's message as one line (the console wraps long lines)."""
+    return " ".join(output.split())
 
 
 def _cli(settings: Settings, *args: str) -> str:
