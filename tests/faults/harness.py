@@ -27,8 +27,8 @@ from schemas.jobs import DeliveryJob, job_id_for
 from schemas.requests import EventRequest
 from schemas.settings import Settings
 from tests.faults.invariants import InvariantReport, check, expected_job_ids
-from tests.faults.services import Service, control_api, deliverer, processor
 from tests.processes import Component
+from tests.services import Service, all_ready
 
 UrlFor = Callable[[SimExtension, EventType, str], str]
 """(extension, type, role) → the URL of that request; role is `main`, `second` or `disabled`."""
@@ -79,11 +79,7 @@ def provision(settings: Settings, plan: Plan, url_for: UrlFor) -> World:
 
 def wait_configured(proc: Service, world: World, timeout_s: float = 90.0) -> None:
     """Every extension's requests are in the processor's table (the relay published them)."""
-    deadline = time.monotonic() + timeout_s
-    while proc.metric("callapi_processor_table_extensions") < len(world.extensions):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the processor's table did not reach {len(world.extensions)} extensions")
-        time.sleep(0.3)
+    proc.wait_metric("callapi_processor_table_extensions", len(world.extensions), timeout_s)
 
 
 def simulator(settings: Settings, plan: Plan, *, count: int, rate_eps: float,
@@ -171,15 +167,10 @@ class Pipeline:
 @contextlib.contextmanager
 def running(settings: Settings, plan: Plan, url_for: UrlFor, *, name: str) -> Iterator[Pipeline]:
     """API (+ relay), processor and delivery worker started, tenants provisioned, config in the table."""
-    api = control_api(settings, f"{name}-api")
-    proc = processor(settings, f"{name}-processor")
-    worker = deliverer(settings, f"{name}-deliver")
-    with contextlib.ExitStack() as stack:
-        for service in (api, proc, worker):
-            stack.callback(service.stop)
-            service.start()
-        for service in (api, proc, worker):
-            service.wait_ready()
+    api = Service(settings, "api", name=f"{name}-api")  # with its outbox relay: config reaches the processor
+    proc = Service(settings, "processor", name=f"{name}-processor")
+    worker = Service(settings, "deliver", name=f"{name}-deliver")
+    with all_ready(api, proc, worker):
         world = provision(settings, plan, url_for)
         wait_configured(proc, world)
         yield Pipeline(api, proc, worker, world)

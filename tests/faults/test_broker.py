@@ -21,8 +21,8 @@ from schemas.settings import Settings
 from tests.conftest import new_settings
 from tests.faults.harness import free_tenant_base, receiver_url_for, running, settle, simulator, where_lost
 from tests.faults.report import record
-from tests.faults.services import wait_until
 from tests.receiver import Receiver
+from tests.services import wait_until
 
 pytestmark = pytest.mark.faults
 

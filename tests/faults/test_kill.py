@@ -13,8 +13,8 @@ from producers.simulator.generator import Plan
 from schemas.settings import Settings
 from tests.faults.harness import free_tenant_base, receiver_url_for, running, settle, simulator, where_lost
 from tests.faults.report import record
-from tests.faults.services import Service
 from tests.receiver import Receiver
+from tests.services import Service
 
 pytestmark = pytest.mark.faults
 

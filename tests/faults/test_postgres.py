@@ -20,8 +20,8 @@ from producers.simulator.generator import Plan
 from schemas.settings import Settings
 from tests.faults.harness import receiver_url_for, running, settle, simulator, where_lost
 from tests.faults.report import record
-from tests.faults.services import wait_until
 from tests.receiver import Receiver
+from tests.services import wait_until
 
 pytestmark = pytest.mark.faults
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.codec import decode, encode, encode_list
@@ -18,10 +16,8 @@ from schemas.jobs import DeliveryJob
 from schemas.requests import EventRequest, ExtensionRequests, HttpMethod
 from schemas.settings import Settings
 from tests.kafka import produce
-from tests.processes import Component
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-_PORT_LINE = re.compile(r"operations endpoint on http://[\d.]+:(\d+)")
 
 
 def request(
@@ -117,61 +113,3 @@ def read_jobs(
 
     reader.wait_for(lambda records: done(decoded(records)), timeout_s=timeout_s, settle_s=settle_s)
     return decoded(reader.records)
-
-
-class Processor:
-    """The processor as a real subprocess, with its operations endpoint."""
-
-    def __init__(self, settings: Settings, name: str = "processor") -> None:
-        self.component = Component(settings, "processor", "--port", "0", name=name)
-
-    def start(self, *, ready_timeout_s: float = 90.0) -> Processor:
-        self.component.start()
-        self.wait(lambda: self._ready(), ready_timeout_s, "ready")
-        return self
-
-    def port(self) -> int | None:
-        match = _PORT_LINE.search(self.component.log())
-        return int(match.group(1)) if match else None
-
-    def _ready(self) -> bool:
-        process = self.component.process
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"processor exited {process.returncode}:\n{self.component.log()[-3000:]}")
-        port = self.port()
-        if port is None:
-            return False
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def metric(self, name: str) -> float:
-        text = httpx.get(f"http://127.0.0.1:{self.port()}/metrics", timeout=5).text
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return 0.0
-
-    def wait_metric(self, name: str, at_least: float, timeout_s: float = 60.0) -> None:
-        self.wait(lambda: self.metric(name) >= at_least, timeout_s, f"{name} >= {at_least}")
-
-    def wait(self, check: Callable[[], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if check():
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"processor not {what} in {timeout_s}s:\n{self.component.log()[-3000:]}")
-
-    def kill(self) -> None:
-        self.component.kill()
-
-    def stop(self) -> int | None:
-        return self.component.stop()
-
-    def __enter__(self) -> Processor:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

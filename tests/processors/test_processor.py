@@ -13,13 +13,13 @@ from schemas.requests import HttpMethod
 from schemas.settings import Settings
 from tests.kafka import produce, read_topic_sync
 from tests.processors.support import (
-    Processor,
     call_event,
     produce_config,
     produce_events,
     read_jobs,
     request,
 )
+from tests.services import Service
 
 A, B, C, D, E = "0101*100", "0101*200", "0101*300", "0101*400", "0101*500"
 SECRET = "whsec_" + "A" * 32
@@ -42,15 +42,15 @@ CONFIG_REMOVED = 'callapi_processor_config_records_total{result="removed"}'
 
 
 @pytest.fixture(scope="module")
-def processor(settings: Settings) -> Iterator[Processor]:
+def processor(settings: Settings) -> Iterator[Service]:
     produce_config(settings, CONFIG)
-    with Processor(settings) as running:
+    with Service(settings, "processor") as running:
         running.wait_metric(CONFIG_SET, 3)  # A, C and E; B has no enabled request
         yield running
 
 
 def test_two_enabled_requests_yield_exactly_two_jobs_with_their_content(
-    settings: Settings, processor: Processor,
+    settings: Settings, processor: Service,
 ) -> None:
     event = call_event(A, EventType.DIAL_IN)
     produce_events(settings, [event])
@@ -72,7 +72,7 @@ def test_two_enabled_requests_yield_exactly_two_jobs_with_their_content(
 
 
 def test_events_without_enabled_requests_yield_nothing_and_are_counted(
-    settings: Settings, processor: Processor,
+    settings: Settings, processor: Service,
 ) -> None:
     before = processor.metric(NO_MATCH)
     events = [call_event(B), call_event(D), call_event(A, EventType.ANSWER_IN)]
@@ -83,7 +83,7 @@ def test_events_without_enabled_requests_yield_nothing_and_are_counted(
     assert not {j.event_id for j in jobs} & {e.event_id for e in events}
 
 
-def test_each_type_matches_only_its_own_requests(settings: Settings, processor: Processor) -> None:
+def test_each_type_matches_only_its_own_requests(settings: Settings, processor: Service) -> None:
     events = {t: call_event(C, t) for t in EventType}
     produce_events(settings, events.values())
     ids = {e.event_id for e in events.values()}
@@ -95,7 +95,7 @@ def test_each_type_matches_only_its_own_requests(settings: Settings, processor: 
 
 
 def test_bad_records_go_to_the_dlq_with_their_reason_and_the_next_event_is_processed(
-    settings: Settings, processor: Processor,
+    settings: Settings, processor: Service,
 ) -> None:
     good = call_event(A)
     too_large = call_event(A).model_copy(update={"CallerIDName": "x"}).model_dump_json().replace(
@@ -128,7 +128,7 @@ def test_bad_records_go_to_the_dlq_with_their_reason_and_the_next_event_is_proce
     assert b"event_id" in dict(by_value[bad[1][1]].headers)["error-detail"]
 
 
-def test_config_changes_take_effect_for_later_events(settings: Settings, processor: Processor) -> None:
+def test_config_changes_take_effect_for_later_events(settings: Settings, processor: Service) -> None:
     first = call_event(E)
     produce_events(settings, [first])
     read_jobs(settings, lambda js: sum(j.event_id == first.event_id for j in js) == 2)

@@ -11,7 +11,8 @@ from schemas.events import CallEvent, EventType
 from schemas.jobs import job_id_for
 from schemas.settings import Settings
 from tests.processes import Component
-from tests.processors.support import Processor, call_event, produce_config, produce_events, read_jobs, request
+from tests.processors.support import call_event, produce_config, produce_events, read_jobs, request
+from tests.services import Service, wait_until
 
 CONFIG_SET = 'callapi_processor_config_records_total{result="set"}'
 JOINED = 'callapi_processor_events_total{result="joined"}'
@@ -42,16 +43,16 @@ def test_every_event_yields_its_jobs_across_a_sigkill_and_a_sigterm(
     first, second = _events(extensions, 60), _events(extensions, 30)
     produce_events(settings, first)
 
-    crashed = Processor(settings, name="processor-crash").start()
+    crashed = Service(settings, "processor", name="processor-crash").start().wait_ready()
     read_jobs(settings, lambda jobs: len(jobs) >= 100)
     crashed.kill()  # mid-stream: no commit, no clean-up
 
     produce_events(settings, second)
-    stopped = Processor(settings, name="processor-term").start()
+    stopped = Service(settings, "processor", name="processor-term").start().wait_ready()
     read_jobs(settings, lambda jobs: len(jobs) >= 2 * len(first) + 100)
     assert stopped.stop() == 0  # SIGTERM: finishes in-flight, commits, leaves the group
 
-    with Processor(settings, name="processor-final"):
+    with Service(settings, "processor", name="processor-final"):
         expected = _expected_job_ids(first + second)
         jobs = read_jobs(settings, lambda js: expected <= {j.job_id for j in js}, timeout_s=120)
     assert {j.job_id for j in jobs} == expected  # duplicates allowed, nothing missing, nothing foreign
@@ -63,9 +64,11 @@ def test_two_replicas_share_the_partitions_and_together_produce_every_job(
     settings = make_settings()
     extensions = _extensions(40)
     _configure(settings, extensions)
-    with Processor(settings, name="processor-r1") as one, Processor(settings, name="processor-r2") as two:
+    with (Service(settings, "processor", name="processor-r1") as one,
+          Service(settings, "processor", name="processor-r2") as two):
         # Both are ready, so the group settled with both members; the config reached the tables.
-        one.wait(lambda: one.metric(CONFIG_SET) + two.metric(CONFIG_SET) >= len(extensions), 60, "configured")
+        wait_until(lambda: one.metric(CONFIG_SET) + two.metric(CONFIG_SET) >= len(extensions), timeout_s=60,
+                   what="configured")
         events = _events(extensions, 5)
         produce_events(settings, events)
         expected = _expected_job_ids(events)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,37 +17,23 @@ from schemas.events import CallEvent
 from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.kafka import read_topic_sync
-from tests.processes import Component, settings_env
+from tests.processes import settings_env
 from tests.producers.helpers import make_tenant
+from tests.services import Service
 
 START = "2026-11-27T10:00:00Z"
 SIMULATION = ["--organizations", "3", "--extensions", "4", "--rate", "3000", "--count", "400", "--seed", "11",
               "--start", START]
 
 
-def wait_ready(url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not become ready")
-
-
 def test_the_ingest_command_serves_and_stops_cleanly(settings: Settings) -> None:
     tenant = make_tenant(settings.database_url)
-    port = free_port()
-    with Component(settings, "ingest", "--port", str(port)) as ingest:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url)
-        response = httpx.get(f"{url}/ingest/{tenant.code}/dial-out", timeout=30,
+    with Service(settings, "ingest") as ingest:
+        response = httpx.get(f"{ingest.url}/ingest/{tenant.code}/dial-out", timeout=30,
                              params={"CallerExtension": f"{tenant.code}201", "CallFlow": "OUT", "CallID": "1.1"},
                              headers={"Authorization": f"Bearer {tenant.org_token}"})
         assert response.status_code == 202, response.text
-        assert ingest.stop() == 0, ingest.log()
+        assert ingest.stop() == 0, ingest.component.log()
     (event_id,) = response.json()["event_ids"]
     events = [CallEvent.model_validate_json(r.value or b"") for r in
               read_topic_sync(settings, settings.topics.call_events, idle_s=1.0)]

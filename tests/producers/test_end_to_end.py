@@ -15,13 +15,13 @@ import pytest
 from producers.simulator.generator import Plan
 from producers.simulator.runner import planned_events
 from schemas.extensions import extended_form
-from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.polling import eventually
-from tests.processes import Component, settings_env
+from tests.processes import settings_env
 from tests.producers.helpers import insert_token
-from tests.producers.pipeline import Pipeline, free_tenant_base, running_pipeline, wait_for_metric, wait_ready
+from tests.producers.pipeline import Pipeline, free_tenant_base, running_pipeline
 from tests.receiver import Receiver
+from tests.services import Service
 
 ORGS, EXTENSIONS, COUNT, SEED = 2, 3, 200, 21
 
@@ -48,11 +48,11 @@ def tenant_base(e2e_settings: Settings, pipeline: Pipeline, e2e_receiver: Receiv
     """Provisioned through `simulate --provision-only`: ORGS x EXTENSIONS, one request per type each."""
     base = free_tenant_base(e2e_settings.database_url, ORGS)
     result = simulator(e2e_settings, "--provision-only", "--receiver-url", e2e_receiver.url, "--api",
-                       pipeline.api_url, "--tenant-base", str(base))
+                       pipeline.api.url, "--tenant-base", str(base))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{ORGS} organizations, {ORGS * EXTENSIONS} extensions and {ORGS * EXTENSIONS * 5} requests" in result.stdout
     # every extension's requests are in the processor's table before any event is sent
-    wait_for_metric(pipeline.processor_url, "callapi_processor_table_extensions", ORGS * EXTENSIONS)
+    pipeline.processor.wait_metric("callapi_processor_table_extensions", ORGS * EXTENSIONS)
     return base
 
 
@@ -95,10 +95,8 @@ def test_an_event_ingested_in_voipnow_form_arrives_with_the_same_nine_parameters
     nine = {"CallID": f"1795773600.{method}", "CallerIDNum": "+61299990000", "CallerIDName": "Ingest Test",
             "CalledDID": "+61280001234", "CalledExtension": f"{code}202", "CallStatus": "CALLING", "CallFlow": "IN",
             "CallerExtension": "", "CalledNumber": "+61280001234"}
-    port = free_port()
-    with Component(e2e_settings, "ingest", "--port", str(port)):
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url)
+    with Service(e2e_settings, "ingest") as ingest:
+        url = ingest.url
         sent = {"params": nine} if method == "GET" else {"data": nine}
         response = httpx.request(method, f"{url}/ingest/{code}/dial-in", headers={"Authorization": f"Bearer {token}"},
                                  timeout=30, **sent)  # type: ignore[arg-type]
