@@ -32,8 +32,6 @@ from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 
-COMMIT_INTERVAL_S = 1.0
-
 
 class SinkService(mode.Service):
     """Owns the producer of jobs and dead letters; stops after the app, so in-flight sends finish."""
@@ -121,7 +119,7 @@ def faust_app(settings: Settings) -> faust.App:
         table_standby_replicas=0,  # a standby copy would double the table's memory
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        broker_commit_interval=COMMIT_INTERVAL_S,
+        broker_commit_interval=settings.commit_interval_s,
         broker_session_timeout=settings.processor_session_timeout_s,
         broker_heartbeat_interval=settings.processor_session_timeout_s / 5,
         datadir=str(settings.stack_dir / "faust" / "{conf.name}-data"),  # Faust's own files, out of the cwd

@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     host_stall_s: float = Field(1.0, gt=0)
     # Delivery workers: the HTTP client library (delivery/http.py); aiohttp stays selectable
     http_client: Literal["pyreqwest", "aiohttp"] = "pyreqwest"
-    # Delivery workers: how often finished offsets are committed; a crashed worker's successor repeats (at most)
-    # the jobs finished in this window, so a shorter one means fewer repeats, at one commit request each time
+    # Processors and delivery workers: how often finished offsets are committed; a crashed one's successor
+    # repeats (at most) the work finished in this window, so shorter means fewer repeats, one commit request each
     commit_interval_s: float = Field(0.25, gt=0, le=60)
 
     # Producers (SDK, ingest endpoint, simulator)

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from schemas.settings import Settings
 
@@ -54,3 +54,14 @@ async def read_topic(
 
 def read_topic_sync(settings: Settings, topic: str, **kwargs: object) -> list[ConsumerRecord[bytes, bytes]]:
     return asyncio.run(read_topic(settings, topic, **kwargs))  # type: ignore[arg-type]
+
+
+async def uncommitted(settings: Settings, group: str, topic: str) -> int:
+    """Records of `topic` past the consumer group's committed offsets."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(settings.partitions)])
+        return sum([end - (await consumer.committed(tp) or 0) for tp, end in ends.items()])
+    finally:
+        await consumer.stop()

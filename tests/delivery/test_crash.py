@@ -7,13 +7,13 @@ import time
 from collections.abc import Callable
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from delivery.worker import group_id
 from schemas.attempts import Outcome
 from schemas.settings import Settings
 from tests.delivery.helpers import attempts_of, dead_letters
 from tests.delivery.jobs import make_job, produce_jobs
+from tests.kafka import uncommitted
 from tests.polling import eventually
 from tests.processes import Component
 from tests.receiver import Receiver
@@ -37,16 +37,7 @@ def commit_settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 async def unread_jobs(settings: Settings) -> int:
-    """Jobs on `deliveries` past the delivery group's committed offsets."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings),
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        topic = settings.topics.deliveries
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(settings.partitions)])
-        return sum([end - (await consumer.committed(tp) or 0) for tp, end in ends.items()])
-    finally:
-        await consumer.stop()
+    return await uncommitted(settings, group_id(settings), settings.topics.deliveries)
 
 
 @pytest.fixture(scope="module")

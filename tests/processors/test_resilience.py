@@ -7,9 +7,11 @@ from collections.abc import Callable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from processors.topology import app_id
 from schemas.events import CallEvent, EventType
 from schemas.jobs import job_id_for
 from schemas.settings import Settings
+from tests.kafka import uncommitted
 from tests.processes import Component
 from tests.processors.support import call_event, produce_config, produce_events, read_jobs, request
 from tests.services import Service, wait_until
@@ -56,6 +58,20 @@ def test_every_event_yields_its_jobs_across_a_sigkill_and_a_sigterm(
         expected = _expected_job_ids(first + second)
         jobs = read_jobs(settings, lambda js: expected <= {j.job_id for j in js}, timeout_s=120)
     assert {j.job_id for j in jobs} == expected  # duplicates allowed, nothing missing, nothing foreign
+
+
+def test_a_running_processor_commits_what_it_processed(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(commit_interval_s=0.2)
+    extensions = _extensions(4)
+    _configure(settings, extensions)
+    events = _events(extensions, 10)
+    produce_events(settings, events)
+    with Service(settings, "processor", name="processor-commits"):
+        expected = _expected_job_ids(events)
+        read_jobs(settings, lambda js: expected <= {j.job_id for j in js})
+        # committed while running, not only on the way out: a crash now would repeat nothing
+        wait_until(lambda: asyncio.run(uncommitted(settings, app_id(settings), settings.topics.call_events)) == 0,
+                   timeout_s=30, what="every processed event committed", every_s=0.3)
 
 
 def test_two_replicas_share_the_partitions_and_together_produce_every_job(
