@@ -34,11 +34,11 @@ class KafkaSink:
     """
 
     def __init__(
-        self, *, bootstrap: str, retry_backoff_s: float = 0.5, max_backoff_s: float = 10.0,
+        self, *, bootstrap: str, linger_ms: int = 0, retry_backoff_s: float = 0.5, max_backoff_s: float = 10.0,
         request_timeout_ms: int = 40_000,
     ) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0,
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=linger_ms,
             request_timeout_ms=request_timeout_ms,
         )
         self._retry_backoff_s = retry_backoff_s

@@ -55,7 +55,7 @@ def run(settings: Settings, *, host: str, port: int) -> None:
     asyncio.set_event_loop(loop)
     partitions = loop.run_until_complete(co_partitioned_count(settings))
     loop.run_until_complete(seed_group_offsets(settings, partitions))
-    sinks = SinkService(bootstrap=settings.kafka_bootstrap)
+    sinks = SinkService(bootstrap=settings.kafka_bootstrap, linger_ms=settings.producer_linger_ms)
     app, _ = build(settings, partitions=partitions, sinks=sinks)
     ops = OpsService(host=host, port=port, ready=readiness(app))
     log.info("processor %s: %d partitions, consuming %s and %s",

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     # repeats (at most) the work finished in this window, so shorter means fewer repeats, one commit request each
     commit_interval_s: float = Field(0.25, gt=0, le=60)
 
-    # Producers (SDK, ingest endpoint, simulator)
+    # Producers (SDK, ingest endpoint, simulator, and the processor's jobs)
     producer_linger_ms: int = Field(5, ge=0, le=10_000)
     producer_request_timeout_ms: int = Field(15_000, ge=1000)
     ingest_send_timeout_s: float = Field(10.0, gt=0)
