@@ -144,13 +144,12 @@ async def redrive(settings: Settings, letters: list[DeadLetter], *, progress: Ca
     try:
         for start in range(0, len(letters), chunk):
             part = letters[start:start + chunk]
-            keys = [key for letter in part if (key := letter.key) is not None]
-            acks = [await _send_redriven(settings, producer, letter.job) for letter in part if letter.job]
-            await asyncio.gather(*acks)
-            if keys:  # only once Kafka has them: a crash before this repeats them, never loses them
+            readable = [(letter.job, key) for letter in part if letter.job and (key := letter.key)]
+            await asyncio.gather(*[await _send_redriven(settings, producer, job) for job, _ in readable])
+            if readable:  # only once Kafka has them: a crash before this repeats them, never loses them
                 await asyncio.to_thread(record_redriven, settings.database_url, settings.topics.deliveries_dlq,
-                                        keys, retention_h=settings.dlq_retention_h)
-            sent += len(keys)
+                                        [key for _, key in readable], retention_h=settings.dlq_retention_h)
+            sent += len(readable)
             for _ in part:
                 progress()
     finally:

@@ -98,7 +98,7 @@ def create_extensions(
         except psycopg.errors.UniqueViolation:  # created meanwhile by someone else
             raise InvalidInput("extension_taken", "an extension was created meanwhile; try again",
                                field="number") from None
-    ids = {**{number: ids[0] for number, ids in existing.items()}, **created}
+    ids = {**{number: extension_id for number, (extension_id, _) in existing.items()}, **created}
     return [(ExtensionRef(ids[number], number, organization_id), number in created) for number in wanted]
 
 
