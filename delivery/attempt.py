@@ -23,13 +23,13 @@ from delivery.hosts import HostLimiter, destination_key
 from delivery.http import HttpClient
 from delivery.metrics import DeliveryMetrics
 from delivery.policy import Action, AttemptResult, Decision, decide, defer_for_circuit, retry_topic_delay_s
-from delivery.publisher import RecordPublisher
 from delivery.records import attempt_record, dead_letter, deferred_job, retry_job
 from delivery.request import build_request
 from schemas import __version__
 from schemas.codec import encode
 from schemas.durations import format_duration
 from schemas.jobs import DeliveryJob
+from schemas.publisher import RecordPublisher
 from schemas.settings import Settings
 from schemas.topics import TopicNames
 

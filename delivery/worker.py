@@ -21,9 +21,9 @@ from delivery.gone import RequestDisabler
 from delivery.hosts import HostLimiter
 from delivery.http import HttpClient, new_client
 from delivery.metrics import DeliveryMetrics
-from delivery.publisher import RecordPublisher
 from schemas.errors import InvalidRecord
 from schemas.ops import serve_ops
+from schemas.publisher import RecordPublisher
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)

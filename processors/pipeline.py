@@ -56,7 +56,7 @@ class InOrderAcker(Generic[E]):
         """Send the event's records and queue the event; waits while `max_in_flight` events are queued."""
         await self._room.acquire()
         async with self._sending:
-            acks = await self._sink.send(outcome.records)
+            acks = self._sink.send(outcome.records)
             self._items.append(_InFlight(event, outcome, acks))
         self._arrived.set()
 

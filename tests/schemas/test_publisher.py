@@ -4,6 +4,7 @@ caller (who publishes again) instead of vanishing."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -11,7 +12,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from delivery.publisher import RecordPublisher, partition_for
+from schemas.publisher import RecordPublisher, partition_for
 from schemas.settings import Settings
 from tests.kafka import read_topic
 
@@ -22,14 +23,17 @@ def test_partition_matches_the_default_partitioner(key: bytes, partitions: int) 
     assert partition_for(key, partitions) == DefaultPartitioner()(key, every, every)
 
 
-async def _published(settings: Settings, records: list[tuple[str, bytes, bytes]]) -> list[BaseException | None]:
+Record = tuple[str, bytes | None, bytes] | tuple[str, bytes | None, bytes, list[tuple[str, Any]]]
+
+
+async def _published(settings: Settings, records: list[Record]) -> list[BaseException | None]:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
                                 request_timeout_ms=3000, max_batch_size=16_384)
     await producer.start()
     try:
         publisher = RecordPublisher(producer)
-        futures = [publisher.publish(topic, key, value) for topic, key, value in records]
-        return list(await asyncio.gather(*futures, return_exceptions=True))
+        futures = [publisher.publish(*record) for record in records]
+        return list(await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 30))
     finally:
         await producer.stop()
 
@@ -57,3 +61,21 @@ async def test_a_failure_reaches_each_record_s_caller(settings: Settings) -> Non
     results = await _published(settings, [(f"{settings.topic_prefix}no-such-topic", b"k", b"v"), (good, b"k", b"v")])
     assert isinstance(results[0], Exception) and results[1] is None
     assert [r.value for r in await read_topic(settings, good, count=1)] == [b"v"]
+
+
+async def test_headers_and_keyless_records_arrive(settings: Settings) -> None:
+    topic = settings.topics.call_events_dlq
+    headers = [("error", b"invalid_json"), ("original-offset", b"7")]
+    assert await _published(settings, [(topic, None, b"unreadable", headers), (topic, b"k", b"plain")]) == [None, None]
+    read = {r.value: r for r in await read_topic(settings, topic, count=2)}
+    assert read[b"unreadable"].key is None and list(read[b"unreadable"].headers) == headers
+    assert read[b"plain"].key == b"k" and not read[b"plain"].headers
+
+
+@pytest.mark.timeout(60)
+async def test_a_record_the_batch_cannot_take_fails_instead_of_hanging(settings: Settings) -> None:
+    """A bad record (here a header value that is not bytes) fails its own and its batch-mates' futures with
+    the error, rather than leaving their owners waiting forever."""
+    topic = settings.topics.deliveries_dlq
+    results = await _published(settings, [(topic, b"k", b"v", [("h", "not bytes")]), (topic, b"k", b"w")])
+    assert all(isinstance(result, TypeError) for result in results), results
