@@ -13,6 +13,16 @@ from bench.sink import LoggingNginx
 from schemas.settings import Settings
 
 SHARES = (0.25, 0.50, 0.75)
+BIN_S = 1.0
+
+
+def over_time(series: list[tuple[float, float]], bin_s: float = BIN_S) -> list[dict[str, float]]:
+    """Percentiles of (seconds since the level began, latency s) per `bin_s` of arrival time: what the chart
+    draws, a few kB instead of every sample."""
+    bins: dict[int, list[float]] = {}
+    for at_s, latency_s in series:
+        bins.setdefault(int(at_s // bin_s), []).append(latency_s)
+    return [{"t_s": index * bin_s, **percentiles_ms(latencies)} for index, latencies in sorted(bins.items())]
 
 
 def measure_level(settings: Settings, sink: LoggingNginx, config: dict[str, Any], *, rate_eps: float,
@@ -27,7 +37,7 @@ def measure_level(settings: Settings, sink: LoggingNginx, config: dict[str, Any]
     series = sorted((a.at_s - began, a.at_s - owed[a.webhook_id]) for a in arrivals)
     return {"target_eps": round(rate_eps), "achieved_eps": round(sent.rate_eps), "duration_s": duration_s,
             "notifications": len(owed), **percentiles_ms([latency for _, latency in series]),
-            "series": [(round(t, 3), round(latency * 1000, 1)) for t, latency in series]}
+            "over_time": over_time(series)}
 
 
 def run(base: Settings, *, saturation_eps: float, duration_s: float) -> dict[str, Any]:
