@@ -5,7 +5,8 @@ pure-Python partitioner, the accumulator, a future per record), a large share of
 delivering one job. Here records owed within `linger_s` are gathered per partition and handed to the
 producer as one batch each. Every record's future resolves when its batch is acknowledged, or fails with
 the batch's error (a KafkaError) so that its owner publishes again: nothing is finished before Kafka has
-it. Records keep their order within a partition (flushes run one at a time).
+it. Any other error is a bug; it fails the futures too rather than leave their owners waiting forever.
+Records keep their order within a partition (flushes run one at a time).
 """
 
 from __future__ import annotations
