@@ -83,9 +83,12 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-async def run_worker(settings: Settings, *, host: str, port: int, metrics: DeliveryMetrics | None = None) -> None:
+async def run_worker(
+    settings: Settings, *, host: str, port: int, metrics: DeliveryMetrics | None = None,
+    client: HttpClient | None = None,
+) -> None:
     metrics = metrics or DeliveryMetrics()
-    client = new_client(settings)
+    client = client or new_client(settings)
     producer, consumer = new_producer(settings), new_consumer(settings)
     deliverer = new_deliverer(settings, client=client, producer=producer, metrics=metrics)
     jobs = JobConsumer(
