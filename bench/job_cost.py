@@ -17,23 +17,21 @@ import asyncio
 import json
 import time
 import timeit
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from bench.pipeline import bench_settings, fresh_topics, publish
-from bench.worker import notification
+from bench.pipeline import bench_settings, fresh_topics
+from bench.worker import notification, publish_backlog
 from delivery.http import HttpResponse
 from delivery.metrics import DeliveryMetrics
-from delivery.policy import AttemptResult, decide
+from delivery.policy import AttemptResult, Decision, decide
 from delivery.records import attempt_record
 from delivery.request import OutgoingRequest, build_request
-from delivery.worker import run_worker, tune_garbage_collector
+from delivery.worker import new_consumer, new_producer, run_worker, tune_garbage_collector
 from schemas.codec import decode, encode
 from schemas.jobs import DeliveryJob
 from schemas.publisher import RecordPublisher
@@ -63,8 +61,12 @@ def _us_per_call(step: Callable[[], object], calls: int = 20_000) -> float:
 def job_steps(settings: Settings) -> dict[str, float]:
     job = notification(URL)
     raw, now, delivered = encode(job), datetime.now(UTC), AttemptResult(status_code=204)
-    decision = decide(delivered, attempts_made=1, now=now, schedule=settings.retry_schedule,
+
+    def decide_delivered() -> Decision:
+        return decide(delivered, attempts_made=1, now=now, schedule=settings.retry_schedule,
                       jitter=settings.retry_jitter, rand=0.5)
+
+    decision = decide_delivered()
     metrics = DeliveryMetrics(registry=CollectorRegistry())
 
     def count_one() -> None:
@@ -75,27 +77,18 @@ def job_steps(settings: Settings) -> dict[str, float]:
     return {
         "validate_job": _us_per_call(lambda: decode(DeliveryJob, raw)),
         "build_and_sign_request": _us_per_call(lambda: build_request(job, now_s=int(time.time()), user_agent="x")),
-        "decide": _us_per_call(lambda: decide(delivered, attempts_made=1, now=now, schedule=settings.retry_schedule,
-                                              jitter=settings.retry_jitter, rand=0.5)),
+        "decide": _us_per_call(decide_delivered),
         "attempt_record": _us_per_call(
             lambda: encode(attempt_record(job, decision, delivered, duration_ms=1.0, attempted_at=now))),
         "metrics": _us_per_call(count_one),
     }
 
 
-async def _backlog(settings: Settings, jobs: int) -> None:
-    records = (notification(URL, number=i, extension=f"0003*{i % 997}") for i in range(jobs))
-    await publish(settings, settings.topics.deliveries, ((job.extension.encode(), encode(job)) for job in records))
-
-
 async def kafka_client(settings: Settings, jobs: int) -> dict[str, float]:
     """Consume every job record and publish a 300-byte record for each; CPU per record (the whole process)."""
-    await _backlog(settings, jobs)
-    consumer = AIOKafkaConsumer(settings.topics.deliveries, bootstrap_servers=settings.kafka_bootstrap,
-                                group_id=f"bench-{uuid.uuid4().hex}", auto_offset_reset="earliest",
-                                enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                                linger_ms=5, max_batch_size=262_144)
+    await publish_backlog(settings, URL, jobs)
+    consumer, producer = new_consumer(settings), new_producer(settings)  # configured as the worker's
+    consumer.subscribe([settings.topics.deliveries])
     await consumer.start()
     await producer.start()
     try:
@@ -133,7 +126,7 @@ class CountedMetrics(DeliveryMetrics):
 
 async def worker_without_http(settings: Settings, jobs: int) -> dict[str, float]:
     """The worker in this process, with the instant client; measured after the first WARM_UP_JOBS."""
-    await _backlog(settings, jobs)
+    await publish_backlog(settings, URL, jobs)
     metrics = CountedMetrics(WARM_UP_JOBS, jobs)
     tune_garbage_collector()
     worker = asyncio.create_task(run_worker(settings, host="127.0.0.1", port=0, metrics=metrics,

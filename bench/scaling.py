@@ -21,13 +21,11 @@ from bench.pipeline import (
     components,
     config_for,
     fresh_topics,
-    publish,
     publish_config,
     read_records,
 )
 from bench.sink import LoggingNginx
-from bench.worker import notification
-from schemas.codec import encode
+from bench.worker import publish_backlog
 from schemas.settings import Settings
 
 SETTLE_S = 3.0
@@ -39,9 +37,7 @@ def workers_rate(base: Settings, *, workers: int, jobs: int) -> dict[str, Any]:
     with LoggingNginx() as sink, fresh_topics(settings), components(settings, processors=0, workers=workers) as procs:
         all_ready(procs)
         time.sleep(SETTLE_S)
-        records = [notification(f"{sink.url}/hook", number=i, extension=f"0003*{i % 997}") for i in range(jobs)]
-        asyncio.run(publish(settings, settings.topics.deliveries,
-                            ((job.extension.encode(), encode(job)) for job in records)))
+        asyncio.run(publish_backlog(settings, f"{sink.url}/hook", jobs))
         return {"workers": workers, **drain_rate(sink, jobs, timeout_s=120 + jobs / 100)}
 
 

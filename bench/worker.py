@@ -39,6 +39,12 @@ def notification(url: str, *, number: int = 0, extension: str = "0003*210") -> D
                        url=url, params=PARAMS, sequence=number, occurred_at=now, processed_at=now)
 
 
+async def publish_backlog(settings: Settings, url: str, jobs: int) -> None:
+    """`jobs` DeliveryJobs to `url` on `deliveries`, spread over 997 extensions (so over every partition)."""
+    records = (notification(url, number=i, extension=f"0003*{i % 997}") for i in range(jobs))
+    await publish(settings, settings.topics.deliveries, ((job.extension.encode(), encode(job)) for job in records))
+
+
 async def _attempts(settings: Settings, jobs: int, timeout_s: float) -> list[DeliveryAttempt]:
     attempts = []
     for record in await read_records(settings, settings.topics.delivery_attempts, jobs, timeout_s):
@@ -56,8 +62,7 @@ async def bench_worker(url: str, *, jobs: int, receiver_pid: int, partitions: in
     specs = settings.topic_specs()
     await create_topics(settings.kafka_bootstrap, specs)
     try:
-        records = (notification(url, number=i, extension=f"0003*{i % 997}") for i in range(jobs))
-        await publish(settings, settings.topics.deliveries, ((job.extension.encode(), encode(job)) for job in records))
+        await publish_backlog(settings, url, jobs)
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "callapi_events", "deliver", "--port", "0",
             env={**settings.environment(os.environ), "CALLAPI_LOG_LEVEL": "WARNING"},
