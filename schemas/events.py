@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Annotated, Any, Literal
@@ -69,7 +68,10 @@ class EventType(IntEnum):
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamp needs a time zone, e.g. 2026-11-27T10:00:00Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00
+        raise ValueError("the timestamp has no UTC equivalent (it is at the edge of the calendar)") from None
 
 
 EventTypeSlug = Annotated[
@@ -91,7 +93,7 @@ class CallEvent(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     schema_version: Literal[1] = 1
-    event_id: str = Field(min_length=1, max_length=128)
+    event_id: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")  # no control characters
     type: EventTypeSlug
     occurred_at: UtcDatetime
     tenant: str = Field(min_length=1, max_length=32)
@@ -110,15 +112,21 @@ class CallEvent(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _tenant_from_extension(cls, data: Any) -> Any:
-        """The tenant may be left out: it is the organization code of the extension."""
-        if isinstance(data, dict) and not data.get("tenant") and isinstance(data.get("extension"), str):
-            with suppress(ValueError):  # a bad extension is reported by its own validator
-                data = {**data, "tenant": tenant_of(canonical_extension(data["extension"]))}
+        """The tenant may be left out, or written without its leading zeros (`3`): it is then the organization
+        code of the extension, as written there (`0003`), so one tenant always reads the same."""
+        if isinstance(data, dict) and isinstance(data.get("extension"), str):
+            try:
+                org = tenant_of(canonical_extension(data["extension"]))
+            except ValueError:  # a bad extension is reported by its own validator
+                return data
+            tenant = data.get("tenant")
+            if not tenant or (isinstance(tenant, str) and tenant.zfill(len(org)) == org):
+                data = {**data, "tenant": org}
         return data
 
     @model_validator(mode="after")
     def _tenant_owns_extension(self) -> CallEvent:
-        if tenant_of(self.extension) != self.tenant.zfill(len(tenant_of(self.extension))):
+        if tenant_of(self.extension) != self.tenant:
             raise ValueError(f"extension {self.extension} does not belong to tenant {self.tenant}")
         return self
 

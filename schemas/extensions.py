@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 ORG_CODE_DIGITS = 4
-_STAR_FORM = re.compile(r"^(\d{1,10})\*(\d{1,10})$")
-_EXTENDED_FORM = re.compile(r"^(\d{4})(\d{1,10})$")
+_STAR_FORM = re.compile(r"^(\d{1,10})\*(\d{1,10})$", re.ASCII)  # no other scripts' digits
+_EXTENDED_FORM = re.compile(r"^(\d{4})(\d{1,10})$", re.ASCII)
 
 
 def canonical_extension(value: str) -> str:

@@ -62,8 +62,15 @@ def check_syntax(url: str) -> SplitResult:
         raise UnsafeUrl("the URL has no host")
     if parts.username is not None or parts.password is not None:
         raise UnsafeUrl("the URL must not carry credentials (user:password@)")
-    if any(ch.isspace() for ch in url):
-        raise UnsafeUrl("the URL must not contain spaces")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise UnsafeUrl("the URL must not contain spaces or control characters")
+    if parts.port == 0 or parts.netloc.endswith(":"):
+        raise UnsafeUrl("the URL's port must be a number from 1 to 65535")
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise UnsafeUrl("the URL's host is not a valid host name (an empty label, or one longer than 63 "
+                        "characters)") from None
     return parts
 
 
@@ -72,6 +79,8 @@ def system_resolver(host: str) -> list[str]:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise UnsafeUrl(f"the host {host!r} does not resolve ({error.strerror})") from None
+    except UnicodeError:  # the IDNA codec refuses the name
+        raise UnsafeUrl(f"the host {host!r} is not a valid host name") from None
     return [str(info[4][0]) for info in infos]
 
 

@@ -41,7 +41,8 @@ def test_extension_forms_normalise_to_one(given_value: str, canonical: str) -> N
     assert canonical_extension(given_value) == canonical
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "0003*", "*210", "123", "0003**210", "0003*21a"])
+@pytest.mark.parametrize("bad", ["", "abc", "0003*", "*210", "123", "0003**210", "0003*21a", "0003*\uff12\uff11",
+                                 "\u0660\u0660\u0660\u0663\u0662\u0661"])
 def test_bad_extensions_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="extension"):
         canonical_extension(bad)
@@ -73,6 +74,10 @@ def test_tenant_defaults_to_the_extensions_organization() -> None:
     assert CallEvent.model_validate(data).tenant == "0003"
 
 
+def test_a_tenant_without_its_leading_zeros_reads_as_the_extensions_organization() -> None:
+    assert CallEvent.model_validate(call_event(tenant="3")).tenant == "0003"
+
+
 @pytest.mark.parametrize(
     ("raw", "reason", "detail"),
     [
@@ -81,6 +86,8 @@ def test_tenant_defaults_to_the_extensions_organization() -> None:
         (json.dumps(call_event(extension="abc")).encode(), "schema_invalid", "extension"),
         (json.dumps(call_event(tenant="9999")).encode(), "schema_invalid", "tenant"),
         (json.dumps(call_event(occurred_at="2026-11-27T10:00:00")).encode(), "schema_invalid", "time zone"),
+        (json.dumps(call_event(occurred_at="9999-12-31T23:59:59-14:00")).encode(), "schema_invalid", "UTC"),
+        (json.dumps(call_event(event_id="a\u0000b")).encode(), "schema_invalid", "event_id"),
         (json.dumps({k: v for k, v in call_event().items() if k != "event_id"}).encode(), "schema_invalid", "event_id"),
         (b"[]", "schema_invalid", "object"),
         (b"x" * 70_000, "too_large", "cap"),

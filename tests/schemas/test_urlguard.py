@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.urlguard import UnsafeUrl, check_url
+from schemas.urlguard import UnsafeUrl, check_url, system_resolver
 
 PUBLIC = {"example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"]}
 
@@ -34,6 +34,12 @@ def resolver(host: str) -> list[str]:
         ("http://rebind.example/", "resolves to 10.0.0.5"),
         ("http://example.com:99999/", "malformed"),
         ("https://example.com/" + "a" * 2100, "longer than"),
+        ("http://example.com:0/", "port must be"),
+        ("http://example.com:/", "port must be"),
+        ("http://exa\x01mple.com/", "control characters"),
+        ("http://example.com/x\x7f", "control characters"),
+        ("http://crm..example.com/", "not a valid host name"),
+        (f"http://{'a' * 64}.example.com/", "not a valid host name"),
     ],
 )
 def test_unsafe_urls_are_refused_with_a_reason(url: str, reason: str) -> None:
@@ -41,7 +47,8 @@ def test_unsafe_urls_are_refused_with_a_reason(url: str, reason: str) -> None:
         check_url(url, allow_private=False, resolve=resolver)
 
 
-@pytest.mark.parametrize("url", ["https://example.com/hook?a=1", "http://example.com:8080/x", "http://8.8.8.8/"])
+@pytest.mark.parametrize("url", ["https://example.com/hook?a=1", "http://example.com:8080/x", "http://8.8.8.8/",
+                                 "https://example.com/caf\u00e9?q=\u00e4"])
 def test_public_urls_pass(url: str) -> None:
     check_url(url, allow_private=False, resolve=resolver)
 
@@ -50,3 +57,8 @@ def test_private_urls_pass_when_allowed_but_syntax_still_counts() -> None:
     check_url("http://127.0.0.1:9000/hook", allow_private=True, resolve=resolver)
     with pytest.raises(UnsafeUrl):
         check_url("gopher://127.0.0.1/", allow_private=True, resolve=resolver)
+
+
+def test_the_system_resolver_refuses_a_name_the_idna_codec_cannot_encode() -> None:
+    with pytest.raises(UnsafeUrl, match="not a valid host name"):
+        system_resolver("crm..example.com")
