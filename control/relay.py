@@ -4,7 +4,7 @@ Wakes on NOTIFY callapi_outbox (a short poll is the fallback), reads unsent outb
 a transaction-scoped advisory lock per extension (so replicas never publish an older list after a newer
 one), publishes the lists, waits for the acks, and only then marks those rows sent: at least once, and a
 rolled-back change never becomes visible. Expired signing secrets are swept here too, which republishes
-the lists they were in.
+the lists they were in, and so are expired access tokens.
 """
 
 from __future__ import annotations
@@ -73,14 +73,15 @@ async def relay_batch(conn: Conn, producer: AIOKafkaProducer, topic: str, *, lim
 
 
 async def sweep(conn: Conn) -> None:
-    """Delete rotated-out secrets past their expiry (queueing their extensions for republishing) and
-    outbox rows sent more than OUTBOX_KEEP_S ago."""
+    """Delete rotated-out secrets past their expiry (queueing their extensions for republishing), outbox
+    rows sent more than OUTBOX_KEEP_S ago, and expired access tokens (a row per sign-in would pile up)."""
     await conn.execute(
         "WITH gone AS (DELETE FROM signing_secrets WHERE expires_at <= now() RETURNING extension_id)"
         " INSERT INTO outbox (extension)"
         " SELECT DISTINCT e.number FROM gone JOIN extensions e ON e.id = gone.extension_id"
     )
     await conn.execute("DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => %s)", (OUTBOX_KEEP_S,))
+    await conn.execute("DELETE FROM access_tokens WHERE expires_at <= now()")
 
 
 async def _wait_for_change(listener: Conn, timeout_s: float) -> None:

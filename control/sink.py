@@ -59,9 +59,14 @@ def decode_attempts(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[Del
     return attempts
 
 
+def storable(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL, and event ids come from PBXs: keep the row, mark the character."""
+    return text.replace("\x00", "\ufffd") if text is not None else None
+
+
 def row_of(a: DeliveryAttempt) -> tuple[Any, ...]:
-    return (a.job_id, a.attempt, a.event_id, a.event_type.slug, a.tenant, a.extension, a.request_id, a.outcome.value,
-            a.status_code, a.error, a.duration_ms, a.attempted_at)
+    return (storable(a.job_id), a.attempt, storable(a.event_id), a.event_type.slug, storable(a.tenant), a.extension,
+            storable(a.request_id), a.outcome.value, a.status_code, storable(a.error), a.duration_ms, a.attempted_at)
 
 
 class LogWriter:

@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from control.api import errors, metrics, openapi, routes_events, routes_oauth, routes_ops
 from control.api.addresses import parse_networks
+from control.api.bodylimit import BodyLimit
 from schemas import __version__
 from schemas.settings import Settings
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)  # a bad value stops the start-up
     errors.install(app)
     app.middleware("http")(metrics.measure)
+    app.add_middleware(BodyLimit)  # outermost of ours: before anything reads a body
     app.include_router(routes_oauth.router)
     app.include_router(routes_events.router)
     app.include_router(routes_ops.router)

@@ -23,7 +23,8 @@ FIELD_CODES = {
     "startIndex": "paging_invalid", "grant_type": "invalid_request", "client_id": "invalid_request",
     "client_secret": "invalid_request", "token": "invalid_request",
 }
-HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+HTTP_CODES = {400: "request_invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed"}  # 400: a body that is not JSON at all (bad UTF-8, huge numbers)
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

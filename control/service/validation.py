@@ -108,7 +108,7 @@ def parse_request_id(value: object) -> str:
 
 
 def parse_extension(value: str) -> str:
-    """The canonical `0003*210` form of `0003*210` or `0003210`."""
+    """The canonical `0003*210` form of `0003*210` or `0003210` (ASCII digits only)."""
     try:
         return canonical_extension(value)
     except ValueError as error:

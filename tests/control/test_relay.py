@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
 from control.relay import APPLICATION_NAME, resync, run_relay
-from control.service import add_request, edit_request, remove_request, rotate_secret
+from control.service import add_request, authenticate, edit_request, issue_token, remove_request, rotate_secret
 from schemas.settings import Settings
 from tests.control.tenants import Tenant
 from tests.control.topic import published_lists, relay_running
@@ -156,3 +157,22 @@ async def test_expired_secrets_are_swept_and_their_list_republished(conn: psycop
     assert lists[-1][0].signing_secrets == (rotated.secret,)
     left = conn.execute("SELECT count(*) FROM signing_secrets WHERE extension_id = %s", (tenant.extension.id,))
     assert left.fetchone() == (1,)
+
+
+async def test_expired_access_tokens_are_swept(conn: psycopg.Connection[Any], settings: Settings,
+                                               tenant: Tenant) -> None:
+    """Integrations often take a new token per call: expired ones must not pile up forever."""
+    creds = (tenant.client.client_id, tenant.client.client_secret)
+    now = datetime.now(UTC)
+    issue_token(conn, *creds, ttl_s=3600, now=now - timedelta(hours=2))
+    live = issue_token(conn, *creds, ttl_s=3600, now=now).access_token
+    client_tokens = "SELECT count(*) FROM access_tokens t JOIN api_clients c ON c.id = t.api_client_id" \
+                    " WHERE c.client_id = %s"
+    assert conn.execute(client_tokens, (creds[0],)).fetchone() == (2,)
+    async with relay_running(settings):
+        for _ in range(100):
+            if conn.execute(client_tokens, (creds[0],)).fetchone() == (1,):
+                break
+            await asyncio.sleep(0.1)
+    assert conn.execute(client_tokens, (creds[0],)).fetchone() == (1,)
+    assert authenticate(conn, live, now=datetime.now(UTC)).account_id == tenant.org.id

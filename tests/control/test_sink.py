@@ -167,3 +167,22 @@ async def test_sink_resumes_after_losing_its_database_connection(conn: psycopg.C
         stop.set()
         await asyncio.wait_for(task, 30)
     assert [row[1] for row in logged(conn, request_id)] == [1, 2]
+
+
+async def test_text_postgresql_cannot_store_does_not_stop_the_sink(conn: psycopg.Connection[Any], settings: Settings,
+                                                                    tenant: Tenant, request_id: str) -> None:
+    """A PBX may send any event_id (NUL included) through ingest; its attempts must not wedge the delivery log."""
+    now = datetime.now(UTC)
+    nul = attempt(tenant, request_id, 1, now, job="msg_4").model_copy(update={"event_id": "ev\u00001"})
+    after = attempt(tenant, request_id, 2, now + timedelta(seconds=1), job="msg_4")
+    await produce(settings, settings.topics.delivery_attempts,
+                  [(tenant.extension.number, encode(nul)), (tenant.extension.number, encode(after))])
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_sink(settings, stop=stop))
+    try:
+        await wait_rows(conn, request_id, 2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    rows = conn.execute("SELECT attempt, event_id FROM delivery_log WHERE job_id = 'msg_4' ORDER BY attempt").fetchall()
+    assert rows == [(1, "ev\ufffd1"), (2, "ev1")]
