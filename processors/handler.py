@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from processors import metrics
 from processors.join import join, pack_requests, unpack_requests
-from processors.records import dead_letter_headers, decode_event, decode_requests
+from processors.records import dead_letter_headers, decode_event, decode_requests, fit_letter
 from processors.sink import OutRecord
 from schemas.codec import encode
 from schemas.errors import InvalidRecord
@@ -88,7 +88,9 @@ class EventHandler:
             partition, offset, self._topics.call_events_dlq, error.reason, error.detail,
         )
         headers = dead_letter_headers(error, topic=self._topics.call_events, partition=partition, offset=offset)
-        return Outcome([OutRecord(self._topics.call_events_dlq, key, value, headers)], "dlq", reason=error.reason)
+        key, value, cut = fit_letter(key, value)
+        letter = OutRecord(self._topics.call_events_dlq, key, value, headers + cut)
+        return Outcome([letter], "dlq", reason=error.reason)
 
 
 _PARTITION_BYTES = 2

@@ -9,6 +9,11 @@ from schemas.extensions import canonical_extension
 from schemas.requests import EventRequest, ExtensionRequests
 
 MAX_DETAIL_CHARS = 500
+MAX_LETTER_BYTES = 1_000_000
+"""Key and value of a dead letter together, kept under Kafka's default `message.max.bytes` (1,048,588) with
+room for the headers. A record just under the limit on call-events would be refused on call-events.dlq once
+the headers are added, and a letter the broker refuses holds its partition for good."""
+KEPT_KEY_BYTES = 1024
 
 
 def decode_event(key: bytes | None, value: bytes | None, *, max_bytes: int) -> CallEvent:
@@ -51,3 +56,23 @@ def dead_letter_headers(
         ("original-partition", str(partition).encode()),
         ("original-offset", str(offset).encode()),
     ]
+
+
+def fit_letter(
+    key: bytes | None, value: bytes | None, *, max_bytes: int = MAX_LETTER_BYTES,
+) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+    """The letter's key and value, cut to `max_bytes` together when larger, with headers giving the original
+    sizes of what was cut. The whole record stays on its original topic, at the offset the letter names."""
+    key_size, value_size = len(key or b""), len(value or b"")
+    if key_size + value_size <= max_bytes:
+        return key, value, []
+    headers: list[tuple[str, bytes]] = []
+    kept_key_bytes = min(KEPT_KEY_BYTES, max_bytes)
+    if key is not None and key_size > kept_key_bytes:
+        key = key[:kept_key_bytes]
+        headers.append(("original-key-size", str(key_size).encode()))
+    room = max_bytes - len(key or b"")
+    if value is not None and value_size > room:
+        value = value[:room]
+        headers.append(("original-value-size", str(value_size).encode()))
+    return key, value, headers

@@ -102,21 +102,22 @@ async def read_fields(request: web.Request) -> dict[str, str]:
     )
 
 
-def _json_fields(body: bytes) -> dict[str, str]:
+def _json_body(body: bytes) -> Any:
     try:
-        data = json.loads(body)
-    except ValueError as error:
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than the parser goes
         raise IngestRejected(400, "invalid_json", f"the body is not JSON: {error}") from None
+
+
+def _json_fields(body: bytes) -> dict[str, str]:
+    data = _json_body(body)
     if not isinstance(data, dict) or any(isinstance(v, dict | list) for v in data.values()):
         raise IngestRejected(400, "body_invalid", "the body must be a JSON object of parameter values")
     return {str(k): "" if v is None else str(v) for k, v in data.items()}
 
 
 def parse_batch(body: bytes, tenant: str, *, now: datetime, max_batch: int) -> list[CallEvent]:
-    try:
-        items = json.loads(body)
-    except ValueError as error:
-        raise IngestRejected(400, "invalid_json", f"the body is not JSON: {error}") from None
+    items = _json_body(body)
     if isinstance(items, dict) and isinstance(items.get("events"), list):
         items = items["events"]
     if not isinstance(items, list) or not items:

@@ -19,10 +19,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
-from producers.errors import IngestRejected
-from producers.sdk import validation_detail
+from producers.errors import IngestRejected, InvalidEvent
+from producers.sdk import to_event
 from schemas.events import PARAMETER_NAMES, CallEvent, EventType
 from schemas.extensions import canonical_extension
 
@@ -74,7 +72,9 @@ def parse_occurred_at(text: str, *, now: datetime) -> datetime:
         if text.replace(".", "", 1).isdigit():
             return datetime.fromtimestamp(float(text), UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):
+        if parsed.tzinfo is not None:
+            parsed.astimezone(UTC)  # a time at the edge of the calendar may have no UTC equivalent
+    except (ValueError, OverflowError, OSError):  # OSError: a Unix time out of the platform's range
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise IngestRejected(
@@ -120,9 +120,9 @@ def event_from_json(
 
 def _validated(data: dict[str, Any], tenant: str) -> CallEvent:
     try:
-        event = CallEvent.model_validate(data)
-    except ValidationError as error:
-        detail = validation_detail(error)
+        event = to_event(data)
+    except InvalidEvent as error:
+        detail = error.detail
         code = "forbidden" if "does not belong to tenant" in detail else "schema_invalid"
         raise IngestRejected(403 if code == "forbidden" else 400, code, detail) from None
     check_tenant(event, tenant)

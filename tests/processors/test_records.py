@@ -6,7 +6,7 @@ import pytest
 
 from processors.handler import apply_config, drop_foreign, lookup_packed
 from processors.join import unpack_requests
-from processors.records import dead_letter_headers, decode_event, decode_requests
+from processors.records import dead_letter_headers, decode_event, decode_requests, fit_letter
 from schemas.codec import encode_list
 from schemas.errors import InvalidRecord
 from schemas.requests import ExtensionRequests
@@ -24,6 +24,7 @@ GOOD = call_event(EXT).model_dump_json().encode()
         (EXT.encode(), b"[1, 2]", "schema_invalid"),
         (EXT.encode(), b'{"type": "dial-in"}', "schema_invalid"),
         (EXT.encode(), GOOD.replace(b'"dial-in"', b'"ringing"'), "schema_invalid"),
+        (EXT.encode(), GOOD.replace(b'"2026-11-27T10:00:00Z"', b'"9999-12-31T23:59:59-14:00"'), "schema_invalid"),
         (EXT.encode(), GOOD[:-1] + b',"pad":"' + b"x" * 2000 + b'"}', "too_large"),
         (b"0003*999", GOOD, "key_mismatch"),
         (None, GOOD, "key_mismatch"),
@@ -78,3 +79,23 @@ def test_entries_of_partitions_no_longer_owned_are_dropped() -> None:
 
 def test_decode_requests_reads_a_tombstone_as_no_requests() -> None:
     assert decode_requests(EXT.encode(), None) == (EXT.encode(), [])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "kept", "headers"),
+    [
+        (b"k" * 10, b"v" * 90, (10, 90), []),
+        (b"k" * 10, b"v" * 91, (10, 90), [("original-value-size", b"91")]),
+        (None, b"v" * 500, (0, 100), [("original-value-size", b"500")]),
+        (b"k" * 2000, None, (100, 0), [("original-key-size", b"2000")]),
+        (b"k" * 2000, b"v" * 50, (100, 0), [("original-key-size", b"2000"), ("original-value-size", b"50")]),
+    ],
+    ids=["fits", "value-cut", "no-key", "key-cut", "both-cut"],
+)
+def test_a_letter_larger_than_the_cap_is_cut_and_says_how_large_it_was(
+    key: bytes | None, value: bytes | None, kept: tuple[int, int], headers: list[tuple[str, bytes]],
+) -> None:
+    cut_key, cut_value, cut_headers = fit_letter(key, value, max_bytes=100)
+    assert (len(cut_key or b""), len(cut_value or b"")) == kept
+    assert cut_headers == headers
+    assert (key or b"").startswith(cut_key or b"") and (value or b"").startswith(cut_value or b"")

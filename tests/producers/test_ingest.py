@@ -169,6 +169,16 @@ async def test_bad_credentials_are_refused(
     ("POST", "events", {"json": [{"type": "dial-in", "extension": "{code}*210"}, {"type": "x"}]}, 400,
      "schema_invalid"),
     ("POST", "events", {"json": [{"type": "dial-in", "extension": "0000*210"}]}, 403, "forbidden"),
+    ("POST", "dial-in", {"content": b"[" * 100_000, "headers": {"Content-Type": "application/json"}}, 400,
+     "invalid_json"),
+    ("POST", "events", {"content": b"[" * 100_000, "headers": {"Content-Type": "application/json"}}, 400,
+     "invalid_json"),
+    ("GET", "dial-in", {"params": {"CalledExtension": "{code}210", "occurred_at": "9999-12-31T23:59:59-14:00"}},
+     400, "occurred_at_invalid"),
+    ("GET", "dial-in", {"params": {"CalledExtension": "{code}210", "occurred_at": "99999999999999999"}},
+     400, "occurred_at_invalid"),
+    ("POST", "events", {"json": [{"type": "dial-in", "extension": "{code}*210",
+                                  "occurred_at": "0001-01-01T00:00:00+14:00"}]}, 400, "schema_invalid"),
 ])
 async def test_bad_requests_get_a_clear_4xx(
     ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient, method: str, path: str,

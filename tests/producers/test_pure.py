@@ -161,3 +161,10 @@ def test_the_sdk_validates_dicts_and_keys_by_canonical_extension() -> None:
     assert caught.value.code == "too_large"
     with pytest.raises(InvalidEvent):
         to_event("not a mapping")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("occurred_at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_time_with_no_utc_equivalent_is_an_invalid_event(occurred_at: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        to_event({"event_id": "e1", "type": 0, "occurred_at": occurred_at, "extension": "0003*210"})
+    assert caught.value.code == "schema_invalid" and "occurred_at" in caught.value.detail
