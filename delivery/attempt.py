@@ -7,6 +7,7 @@ the dead letter); only then may the consumer commit past it.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import logging
 import random
 import time
@@ -14,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from aiokafka.errors import OutOfOrderSequenceNumber
 from pydantic import BaseModel
 
 from delivery.circuit import Circuit, Circuits, State
-from delivery.errors import DisableFailed, HostStalled, TransportError
+from delivery.errors import DisableFailed, HostStalled, ProducerBroken, TransportError
 from delivery.gone import RequestDisabler
 from delivery.hosts import HostLimiter, destination_key
 from delivery.http import HttpClient
@@ -60,7 +62,14 @@ class Deliverer:
         self.topics = self.settings.topics  # a property that builds the names: once, not per job
 
     async def handle(self, job: DeliveryJob, sending: Callable[[], None] = lambda: None) -> None:
-        key = destination_key(job.url)
+        if job.not_before is not None and (wait_s := (job.not_before - self.now()).total_seconds()) > 0:
+            await self._move_on(job, wait_s)
+            return
+        try:
+            key = destination_key(job.url)
+        except ValueError as error:  # a malformed URL: no attempt could ever send it
+            await self._conclude(job, _unsendable("invalid_url", str(error)), 0.0)
+            return
         circuit = self.circuits.get(key)
         if not circuit.allow(self.monotonic_s()):
             await self._wait_for_circuit(job, key, circuit)
@@ -73,6 +82,9 @@ class Deliverer:
             circuit.release_probe(self.monotonic_s())
             await self._defer(job, str(stalled))
             return
+        except asyncio.CancelledError:  # its partition was revoked: were it the probe, let another job probe
+            circuit.release_probe(self.monotonic_s())
+            raise
         try:
             sending()
             result, duration_ms = await self._send(job)
@@ -104,7 +116,10 @@ class Deliverer:
             log.warning("circuit for %s closed: a request succeeded (%s)", key, result.summary, extra=context)
 
     async def _send(self, job: DeliveryJob) -> tuple[AttemptResult, float]:
-        request = build_request(job, now_s=int(self.now().timestamp()), user_agent=USER_AGENT)
+        try:
+            request = build_request(job, now_s=int(self.now().timestamp()), user_agent=USER_AGENT)
+        except binascii.Error as error:  # no attempt could ever sign it
+            return _unsendable("invalid_secret", f"a signing secret is not whsec_<base64> ({error})"), 0.0
         started_s = time.perf_counter()
         try:
             response = await self.client.send(request)
@@ -155,6 +170,13 @@ class Deliverer:
         self.metrics.deferred.labels(reason="host_stalled").inc()
         await self._publish(job.extension, [(self.topics.retry(delay_s), deferred)])
 
+    async def _move_on(self, job: DeliveryJob, wait_s: float) -> None:
+        """A job not due yet whose delay topic's own delay is over: on to the delay topic that fits the rest of
+        its wait, unchanged, so it does not hold up the later records of the topic it was on."""
+        topic = self.topics.retry(retry_topic_delay_s(wait_s, self.settings.retry_schedule))
+        self.metrics.deferred.labels(reason="not_due").inc()
+        await self._publish(job.extension, [(topic, job)])
+
     async def _wait_for_circuit(self, job: DeliveryJob, key: str, circuit: Circuit) -> None:
         """The circuit refused the job: to the retry path without spending an attempt, or, once it has waited
         longer than the whole schedule since its last attempt, to the dead letters."""
@@ -186,17 +208,33 @@ class Deliverer:
             log.info("job %s dead-lettered: %s", job.job_id, decision.reason)
 
     async def _publish(self, key: str, records: list[tuple[str, BaseModel]]) -> None:
-        """Send and wait for every acknowledgement; retry until Kafka takes them (the job is not done before)."""
+        """Send and wait for every acknowledgement; send again those Kafka refused, until it takes them (the job
+        is not done before). Records already acknowledged are not sent again: no second attempt in the delivery
+        log, no second copy of a retry."""
         key_bytes = key.encode()
+        pending = [(topic, encode(value)) for topic, value in records]
         while True:
-            try:
-                futures = [self.publisher.publish(topic, key_bytes, encode(value)) for topic, value in records]
-                for future in futures:
+            futures = [self.publisher.publish(topic, key_bytes, value) for topic, value in pending]
+            refused: list[tuple[str, bytes]] = []
+            for record, future in zip(pending, futures, strict=True):
+                try:
                     await future
+                except OutOfOrderSequenceNumber as error:
+                    raise ProducerBroken(
+                        f"the Kafka producer can no longer write to {record[0]} ({error}): restart the worker; "
+                        "its unfinished jobs are done again"
+                    ) from error
+                except Exception as error:  # KafkaError and its kin: nothing is lost, the job stays unfinished
+                    log.warning("publishing a job's outcome to %s failed (%s); trying again", record[0], error)
+                    refused.append(record)
+            if not refused:
                 return
-            except Exception as error:  # KafkaError and its kin: nothing is lost, the job stays unfinished
-                log.warning("publishing the outcome of a job failed (%s); trying again", error)
-                await asyncio.sleep(PUBLISH_BACKOFF_S)
+            pending = refused
+            await asyncio.sleep(PUBLISH_BACKOFF_S)
+
+
+def _unsendable(error_class: str, detail: str) -> AttemptResult:
+    return AttemptResult(error_class=error_class, error_detail=detail, retryable_error=False)
 
 
 def _counts_as_failure(result: AttemptResult) -> bool:

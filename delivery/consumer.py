@@ -1,15 +1,20 @@
 """The consuming shell: many jobs of one partition at once, commits only below the lowest unfinished job.
 
 Jobs from a delay topic whose `not_before` lies ahead pause their partition (and rewind it to that record)
-until they are due, so they never hold up other partitions or topics. On a rebalance, revoked partitions get
-a bounded moment to finish, what is safe is committed, and their bookkeeping is dropped: a job finishing
-later for a partition this worker no longer owns commits nothing.
+until they are due, so they never hold up other partitions or topics; and never longer than their topic's own
+delay after they were written: a job due later than that (a jitter or a Retry-After longer than the topic's
+delay) is then handed on (the handler puts it on another delay topic), so the records behind it, all written
+later to the same delay, are not held up past their own due time.
+
+On a rebalance, revoked partitions get a bounded moment to finish, what is safe is committed, and their
+bookkeeping is dropped: a job finishing later for a partition this worker no longer owns commits nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeAlias
@@ -33,7 +38,7 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 class JobConsumer(ConsumerRebalanceListener):
     def __init__(
         self, *, consumer: AIOKafkaConsumer, handle: JobHandler, invalid: InvalidHandler, max_in_flight: int,
-        drain_s: float, commit_interval_s: float,
+        drain_s: float, commit_interval_s: float, topic_delay_s: Callable[[str], float | None] = lambda topic: None,
     ) -> None:
         self._consumer = consumer
         self._handle = handle
@@ -41,6 +46,10 @@ class JobConsumer(ConsumerRebalanceListener):
         self._slots = asyncio.Semaphore(max_in_flight)
         self._drain_s = drain_s
         self._commit_interval_s = commit_interval_s
+        self._topic_delay_s = topic_delay_s
+        """A delay topic's delay (None for other topics): how long a record may hold its partition after it was
+        written."""
+        self._topic_delays_s: dict[str, float | None] = {}
         self._trackers: dict[TopicPartition, OffsetTracker] = {}
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._sending: set[asyncio.Task[None]] = set()
@@ -112,6 +121,13 @@ class JobConsumer(ConsumerRebalanceListener):
         wait_s = (job.not_before - datetime.now(UTC)).total_seconds()
         if wait_s <= 0:
             return False
+        if tp.topic not in self._topic_delays_s:
+            self._topic_delays_s[tp.topic] = self._topic_delay_s(tp.topic)
+        topic_delay_s = self._topic_delays_s[tp.topic]
+        if topic_delay_s is not None:
+            wait_s = min(wait_s, record.timestamp / 1000 + topic_delay_s - time.time())
+            if wait_s <= 0:
+                return False  # its topic's delay is over: the handler moves it on to wait elsewhere
         self._consumer.pause(tp)
         self._consumer.seek(tp, record.offset)
         loop = asyncio.get_running_loop()

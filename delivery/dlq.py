@@ -74,12 +74,12 @@ class Filters:
 
 
 def parse_letter(partition: int, offset: int, timestamp_ms: int, value: bytes | None,
-                 headers: Iterable[tuple[str, bytes]]) -> DeadLetter:
+                 headers: Iterable[tuple[str, bytes | None]]) -> DeadLetter:
     dead_at = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
     try:
         job = decode(DeliveryJob, value or b"")
     except InvalidRecord as error:
-        header = dict(headers).get("error", b"").decode(errors="replace")
+        header = (dict(headers).get("error") or b"").decode(errors="replace")  # a header's value may be null
         return DeadLetter(partition, offset, dead_at, None, header or error.reason, value or b"")
     return DeadLetter(partition, offset, dead_at, job, job.last_error or "", value or b"")
 

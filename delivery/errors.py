@@ -6,7 +6,8 @@ DeliveryError
 │   ├── ConnectionFailed: refused, reset, DNS failure, TLS or protocol error (`connect_error`, …)
 │   └── DestinationRefused: the resolved address is not allowed (`unsafe_url`); never retried
 ├── DisableFailed: PostgreSQL could not record that a request is gone (the job is retried, not lost)
-└── HostStalled: the destination is at its concurrency cap and completes nothing (the job is deferred)
+├── HostStalled: the destination is at its concurrency cap and completes nothing (the job is deferred)
+└── ProducerBroken: the Kafka producer can never write to a partition again; the worker stops (its jobs are redone)
 """
 
 from __future__ import annotations
@@ -45,3 +46,8 @@ class DisableFailed(DeliveryError):
 
 class HostStalled(DeliveryError):
     """A job should not keep waiting for this destination; the caller defers it to the retry path."""
+
+
+class ProducerBroken(DeliveryError):
+    """aiokafka's idempotent producer lost its sequence on a partition (OutOfOrderSequenceNumber, after the broker
+    refused a batch): it is refused there for good, so only a new producer, in a new worker, can go on."""

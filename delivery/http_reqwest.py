@@ -132,7 +132,15 @@ async def _exchange(client: Client, request: OutgoingRequest) -> HttpResponse:
         builder = builder.body_bytes(request.body)
     async with builder.build_streamed() as response:
         await _drain(response)
-        return HttpResponse(response.status, response.get_header("Retry-After"))
+        return HttpResponse(response.status, _retry_after(response))
+
+
+def _retry_after(response: Response) -> str | None:
+    """The Retry-After header, or None when it is not text (a reply that came back is never an error)."""
+    try:
+        return response.get_header("Retry-After")
+    except ValueError:
+        return None
 
 
 async def _drain(response: Response) -> None:

@@ -27,10 +27,11 @@ class DeliveryMetrics:
         )
         self.deferred = Counter(
             "callapi_delivery_deferred_total",
-            "Jobs sent to the retry path without spending an attempt: their host was saturated (host_stalled) "
-            "or its circuit open (circuit_open)", ["reason"], registry=registry,
+            "Jobs sent to the retry path without spending an attempt: their host was saturated (host_stalled), "
+            "its circuit open (circuit_open), or their wait outlasted their delay topic's (not_due)", ["reason"],
+            registry=registry,
         )
-        for reason in ("host_stalled", "circuit_open"):
+        for reason in ("host_stalled", "circuit_open", "not_due"):
             self.deferred.labels(reason=reason)
         self.dead_letters = Counter("callapi_delivery_dlq_total", "Jobs put on deliveries.dlq", registry=registry)
         self.invalid = Counter(

@@ -68,7 +68,7 @@ def parse_retry_after_s(value: str | None, *, now: datetime) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not `²` or other Unicode digits, which float() refuses
         return float(text)
     try:
         when = parsedate_to_datetime(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import signal
 import time
 
@@ -21,6 +22,7 @@ from delivery.gone import RequestDisabler
 from delivery.hosts import HostLimiter
 from delivery.http import HttpClient, new_client
 from delivery.metrics import DeliveryMetrics
+from schemas.durations import parse_duration_s
 from schemas.errors import InvalidRecord
 from schemas.ops import serve_ops
 from schemas.publisher import RecordPublisher
@@ -32,6 +34,18 @@ GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's d
 
 def group_id(settings: Settings) -> str:
     return f"{settings.topic_prefix}delivery"
+
+
+def job_topics(settings: Settings) -> str:
+    """`deliveries` and every delay topic, by pattern: also those of an earlier retry schedule, whose jobs would
+    otherwise wait forever on a topic no worker reads."""
+    return "^" + re.escape(settings.topics.deliveries) + r"(\.retry\.\d+(ms|s|m|h|d))?$"
+
+
+def delay_topic_s(settings: Settings, topic: str) -> float | None:
+    """The delay a delay topic stands for, read from its name (`….retry.30s` → 30); None for `deliveries`."""
+    head, _, label = topic.rpartition(".")
+    return parse_duration_s(label) if head == f"{settings.topics.deliveries}.retry" else None
 
 
 def new_consumer(settings: Settings) -> AIOKafkaConsumer:
@@ -95,6 +109,7 @@ async def run_worker(
         consumer=consumer, handle=deliverer.handle, invalid=invalid_record_handler(settings, producer, metrics),
         max_in_flight=settings.max_in_flight, drain_s=settings.request_timeout_s + 2,
         commit_interval_s=settings.commit_interval_s,
+        topic_delay_s=lambda topic: delay_topic_s(settings, topic),
     )
     metrics.in_flight.set_function(lambda: jobs.in_flight)  # read at scrape time, not set twice per job
     ops = await serve_ops(host, port, ready=jobs.ready)
@@ -103,9 +118,9 @@ async def run_worker(
         loop.add_signal_handler(signum, jobs.stop)
     await producer.start()
     try:
-        consumer.subscribe([settings.topics.deliveries, *settings.topics.retries], listener=jobs)
+        consumer.subscribe(pattern=job_topics(settings), listener=jobs)
         await consumer.start()
-        log.info("delivering from %s and %d retry topics", settings.topics.deliveries, len(settings.topics.retries))
+        log.info("delivering from %s and its delay topics", settings.topics.deliveries)
         await jobs.run()
         if jobs.failed:
             raise SystemExit("a job failed unexpectedly (see the log above); the worker stopped so it is redone")

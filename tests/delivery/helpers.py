@@ -1,9 +1,13 @@
-"""Reading what the workers wrote: attempts and dead letters on their topics."""
+"""Reading what the workers wrote (attempts and dead letters on their topics), and making the broker refuse
+records."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas.attempts import DeliveryAttempt
 from schemas.codec import decode
@@ -37,3 +41,15 @@ async def dead_letters(settings: Settings, job_ids: set[str], *, timeout_s: floa
             break
         await asyncio.sleep(0.5)
     return found
+
+
+async def topic_takes(settings: Settings, topic: str, *, max_record_bytes: int | None) -> None:
+    """Make the broker refuse the records of `topic` (too large for it), or accept them again (None)."""
+    [spec] = [s for s in settings.topic_specs() if s.name == topic]
+    config = {**spec.config, **({"max.message.bytes": str(max_record_bytes)} if max_record_bytes else {})}
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=config)])
+    finally:
+        await admin.close()

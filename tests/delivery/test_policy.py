@@ -75,6 +75,8 @@ def test_jitter_stays_within_bounds(attempts_made: int, rand: float) -> None:
 @pytest.mark.parametrize(("header", "seconds"), [
     (None, None), ("", None), ("120", 120.0), (" 7 ", 7.0), ("soon", None), ("-5", None),
     ("Fri, 27 Nov 2026 10:01:00 GMT", 60.0), ("Fri, 27 Nov 2026 09:00:00 GMT", 0.0),
+    ("²", None), ("١٢", None), ("1.5", None), ("1e3", None), ("+5", None),  # Unicode digits and numbers not HTTP's
+    ("Fri, 27 Nov 2026 10:01:00", None),  # no zone
 ])
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after_s(header, now=NOW) == seconds

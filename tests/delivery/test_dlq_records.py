@@ -1,0 +1,28 @@
+"""Dead letters as other tools may have written them, read from real Kafka by `dlq list`'s reader."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from delivery.dlq import Filters, parse_letter, read_dead_letters
+from schemas.codec import encode
+from schemas.settings import Settings
+from tests.delivery.jobs import make_job
+from tests.kafka import produce
+
+
+async def test_letters_with_null_or_binary_headers_and_no_value_are_listed(settings: Settings) -> None:
+    job = make_job("http://127.0.0.1:9/hook", request_id="listed")
+    topic = settings.topics.deliveries_dlq
+    await produce(settings, topic, [("0003*210", b"{not json")], headers=[("error", None)])  # type: ignore[list-item]
+    await produce(settings, topic, [("0003*210", None)], headers=[("error", b"\xff\xfe")])  # type: ignore[list-item]
+    await produce(settings, topic, [("0003*210", encode(job))])
+    letters = await read_dead_letters(settings, Filters())
+    assert [(x.job.job_id if x.job else None) for x in letters] == [None, None, job.job_id]
+    assert [x.error for x in letters[:2]] == ["invalid_json", "\ufffd\ufffd"]
+
+
+def test_an_unreadable_letter_keeps_its_error_header() -> None:
+    at_ms = int(datetime(2026, 11, 27, tzinfo=UTC).timestamp() * 1000)
+    letter = parse_letter(0, 5, at_ms, b"{", [("error", b"invalid_json"), ("error-detail", b"line 1")])
+    assert (letter.job, letter.error, letter.where) == (None, "invalid_json", "0:5")
