@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Header
 from fastapi.security import HTTPAuthorizationCredentials
 
 from control import service
@@ -16,6 +19,26 @@ from control.errors import InvalidInput
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 FormText = Annotated[str, Form()]
+OptionalFormText = Annotated[str | None, Form()]
+
+
+def client_credentials(authorization: str | None, client_id: str | None, client_secret: str | None) -> tuple[str, str]:
+    """The client's id and secret, from HTTP Basic (RFC 6749 2.3.1, what most OAuth libraries send) or from the
+    form; exactly one of the two."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        if client_id is None or client_secret is None:
+            raise InvalidInput("invalid_request", "send client_id and client_secret (form fields, or HTTP Basic)")
+        return client_id, client_secret
+    if client_id is not None or client_secret is not None:
+        raise InvalidInput("invalid_request", "send the client credentials once: HTTP Basic or the form, not both")
+    try:
+        user, colon, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        user, colon, password = "", "", ""
+    if not colon:
+        raise InvalidInput("invalid_request", "the Authorization header is not Basic base64(client_id:client_secret)")
+    return unquote_plus(user), unquote_plus(password)  # RFC 6749 2.3.1: form-encoded before base64
 
 
 @router.post("/token", response_model=TokenOut, responses={
@@ -27,15 +50,18 @@ FormText = Annotated[str, Form()]
                                       "schema": {"type": "integer"}}}},
     503: {"model": ErrorBody, "description": "the database cannot be reached"},
 })
-def token(db: Db, settings: AppSettings, address: SourceAddress, grant_type: FormText, client_id: FormText,
-          client_secret: FormText) -> TokenOut:
-    """Client credentials (form body) → a bearer token valid for `expires_in` seconds.
+def token(db: Db, settings: AppSettings, address: SourceAddress, grant_type: FormText,
+          client_id: OptionalFormText = None, client_secret: OptionalFormText = None,
+          authorization: Annotated[str | None, Header()] = None) -> TokenOut:
+    """Client credentials (HTTP Basic, or form fields `client_id` and `client_secret`) → a bearer token valid for
+    `expires_in` seconds.
 
     Failed attempts are counted per client_id and per source address; past
     `CALLAPI_SIGN_IN_MAX_FAILURES_PER_CLIENT` / `_PER_ADDRESS` within `CALLAPI_SIGN_IN_WINDOW_S`, the answer
     is 429 with `Retry-After`, even for the right secret."""
     if grant_type != "client_credentials":
         raise InvalidInput("unsupported_grant_type", "grant_type must be client_credentials", field="grant_type")
+    client_id, client_secret = client_credentials(authorization, client_id, client_secret)
     with counting_sign_in("oauth"):
         issued = service.sign_in(db, service.SignInPolicy.from_settings(settings), client_id, client_secret,
                                  address=address, ttl_s=settings.token_ttl_s, now=datetime.now(UTC))

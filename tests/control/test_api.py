@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 import psycopg
 import pytest
 
+from control.api.routes_oauth import client_credentials
 from control.service import issue_token, list_requests, parse_list_query, revoke_client
 from schemas.settings import Settings
 from tests.control.server import ApiServer
@@ -59,6 +61,32 @@ def test_token_endpoint(api: ApiServer, tenant: Tenant) -> None:
         assert (nul.status_code, error_code(nul)) == (401, "invalid_client")
         missing = client.post("/oauth/token", data={"grant_type": "client_credentials"})
         assert (missing.status_code, error_code(missing)) == (400, "invalid_request")
+
+
+def test_token_endpoint_takes_the_client_credentials_by_http_basic(api: ApiServer, tenant: Tenant) -> None:
+    grant = {"grant_type": "client_credentials"}
+    client_id, secret = tenant.client.client_id, tenant.client.client_secret
+    with api.client() as client:
+        good = client.post("/oauth/token", data=grant, auth=(client_id, secret))
+        assert good.status_code == 200 and good.json()["token_type"] == "Bearer"
+        wrong = client.post("/oauth/token", data=grant, auth=(client_id, "nope"))
+        assert (wrong.status_code, error_code(wrong)) == (401, "invalid_client")
+        both = client.post("/oauth/token", data={**grant, "client_id": client_id, "client_secret": secret},
+                           auth=(client_id, secret))
+        assert (both.status_code, error_code(both)) == (400, "invalid_request")
+        garbled = client.post("/oauth/token", data=grant, headers={"Authorization": "Basic not*base64"})
+        assert (garbled.status_code, error_code(garbled)) == (400, "invalid_request")
+    with api.client(good.json()["access_token"]) as signed_in:
+        assert signed_in.get(base(tenant.extension.number)).status_code == 200
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("Basic " + base64.b64encode(b"cli_a:s3cret").decode(), ("cli_a", "s3cret")),
+    ("basic " + base64.b64encode(b"cli_a:p%3Ass+word").decode(), ("cli_a", "p:ss word")),  # form-encoded first
+    ("Basic " + base64.b64encode(b"cli_a:").decode(), ("cli_a", "")),
+])
+def test_basic_client_credentials_are_read_form_decoded(header: str, expected: tuple[str, str]) -> None:
+    assert client_credentials(header, None, None) == expected
 
 
 def test_bearer_token_is_required(api: ApiServer, tenant: Tenant) -> None:
