@@ -28,7 +28,7 @@ class Outcome(NamedTuple):
     """What one record owes Kafka (its jobs, or its dead letter) and what to count once they are acknowledged."""
 
     records: list[OutRecord]
-    result: str  # joined, no_match or dlq (the `result` label of callapi_processor_events_total)
+    result: str  # joined, no_match, rekeyed or dlq (the `result` label of callapi_processor_events_total)
     timestamp_s: float | None = None
     reason: str = ""  # the dead letter's reason
 
@@ -65,6 +65,8 @@ class EventHandler:
     ) -> Outcome:
         try:
             event = decode_event(key, value, max_bytes=self._max_event_bytes)
+            if key != (canonical := event.extension.encode()):
+                return self._rekeyed(canonical, value, partition=partition, offset=offset)
             # The sequence is the event's offset: increasing per extension (one key, one partition), and
             # the same for a reprocessed or replayed event.
             jobs = join(event, unpack_requests(self._lookup(key or b"")), sequence=offset,
@@ -79,6 +81,13 @@ class EventHandler:
             return Outcome([], "no_match")
         records = [OutRecord(self._topics.deliveries, key, encode(job)) for job in jobs]
         return Outcome(records, "joined", timestamp_s)
+
+    def _rekeyed(self, key: bytes, value: bytes | None, *, partition: int, offset: int) -> Outcome:
+        """An event keyed by the extended form of its extension, or not keyed: back on call-events, unchanged,
+        under the canonical key, so it meets its extension's partition of the config table."""
+        log.info("call-events partition %d offset %d is not keyed by its canonical extension: put back as %s",
+                 partition, offset, key.decode())
+        return Outcome([OutRecord(self._topics.call_events, key, value)], "rekeyed")
 
     def _dead_letter(
         self, key: bytes | None, value: bytes | None, error: InvalidRecord, *, partition: int, offset: int,

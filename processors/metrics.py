@@ -7,8 +7,9 @@ from prometheus_client import Counter, Gauge, Histogram
 EVENTS = Counter(
     "callapi_processor_events_total", "Call events processed, by result.", ["result"],
 )
-"""result: joined (≥ 1 job), no_match (no enabled request of that type), dlq (bad record)."""
-for _result in ("joined", "no_match", "dlq"):
+"""result: joined (≥ 1 job), no_match (no enabled request of that type), rekeyed (put back on call-events under
+the canonical extension: it was keyed by the extended form, or not at all), dlq (bad record)."""
+for _result in ("joined", "no_match", "rekeyed", "dlq"):
     EVENTS.labels(result=_result)
 
 JOBS = Counter("callapi_processor_jobs_total", "Delivery jobs produced to `deliveries` and acknowledged.")

@@ -19,18 +19,26 @@ KEPT_KEY_BYTES = 1024
 def decode_event(key: bytes | None, value: bytes | None, *, max_bytes: int) -> CallEvent:
     """The CallEvent of a record, or InvalidRecord with its reason.
 
-    The key must be the event's canonical extension: the config table is partitioned by that key, so an
-    event under another key would be joined against the wrong partition (`key_mismatch`).
+    The key must be the event's extension, in either form, or absent (the caller puts such a record back
+    under the canonical key: the config table is partitioned by it); a key naming another extension is a
+    `key_mismatch`, as nothing says which of the two owns the event.
     """
     if value is None:
         raise InvalidRecord("invalid_json", "the record has no value")
     event = decode(CallEvent, value, max_bytes=max_bytes)
-    if key is None or key != event.extension.encode():
-        shown = "no key" if key is None else f"key {key.decode(errors='replace')!r}"
+    if key is not None and key != event.extension.encode() and _extension_of_key(key) != event.extension:
         raise InvalidRecord(
-            "key_mismatch", f"{shown} is not the event's extension {event.extension!r}; key events by extension"
+            "key_mismatch", f"key {key.decode(errors='replace')!r} is not the event's extension {event.extension!r};"
+            " key events by extension"
         )
     return event
+
+
+def _extension_of_key(key: bytes) -> str | None:
+    try:
+        return canonical_extension(key.decode())
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 def decode_requests(key: bytes | None, value: bytes | None) -> tuple[bytes, list[EventRequest]]:

@@ -179,8 +179,8 @@ async def _join_again(
         except InvalidRecord:
             report.skipped_invalid += 1  # it went to call-events.dlq the first time
             continue
-        if not wanted.wants_extension(event.extension):
-            continue
+        if record.key != event.extension.encode() or not wanted.wants_extension(event.extension):
+            continue  # a record under another key was put back under its canonical one: that copy is replayed
         report.selected += 1
         packed = lookup_packed(config, event.extension.encode())
         for job in join(event, unpack_requests(packed), sequence=record.offset, processed_at=clock(), replay=True):

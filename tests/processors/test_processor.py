@@ -37,6 +37,7 @@ CONFIG = {
 }
 NO_MATCH = 'callapi_processor_events_total{result="no_match"}'
 DLQ = 'callapi_processor_events_total{result="dlq"}'
+REKEYED = 'callapi_processor_events_total{result="rekeyed"}'
 CONFIG_SET = 'callapi_processor_config_records_total{result="set"}'
 CONFIG_REMOVED = 'callapi_processor_config_records_total{result="removed"}'
 
@@ -148,3 +149,22 @@ def test_config_changes_take_effect_for_later_events(settings: Settings, process
     third = call_event(E)
     produce_events(settings, [third])
     processor.wait_metric(NO_MATCH, before + 1)
+
+
+def test_events_keyed_by_the_extended_form_or_not_at_all_are_put_back_under_the_canonical_key_and_joined(
+    settings: Settings, processor: Service,
+) -> None:
+    extended, keyless = call_event(A), call_event(A)
+    extended_value = extended.model_dump_json().replace(A, A.replace("*", "")).encode()  # 0101100 everywhere
+    before = processor.metric(REKEYED)
+    asyncio.run(produce(settings, settings.topics.call_events,
+                        [(A.replace("*", ""), extended_value), (None, keyless.model_dump_json().encode())]))
+
+    ids = {extended.event_id, keyless.event_id}
+    jobs = read_jobs(settings, lambda js: len([j for j in js if j.event_id in ids]) >= 4, settle_s=2)
+    mine = sorted((j.event_id, j.request_id, j.extension) for j in jobs if j.event_id in ids)
+    assert mine == sorted((e, r, A) for e in ids for r in ("rA1", "rA2"))  # each once, canonical
+    assert processor.metric(REKEYED) == before + 2
+    put_back = [r for r in read_topic_sync(settings, settings.topics.call_events)
+                if r.value in (extended_value, keyless.model_dump_json().encode()) and r.key == A.encode()]
+    assert len(put_back) == 2

@@ -27,7 +27,7 @@ GOOD = call_event(EXT).model_dump_json().encode()
         (EXT.encode(), GOOD.replace(b'"2026-11-27T10:00:00Z"', b'"9999-12-31T23:59:59-14:00"'), "schema_invalid"),
         (EXT.encode(), GOOD[:-1] + b',"pad":"' + b"x" * 2000 + b'"}', "too_large"),
         (b"0003*999", GOOD, "key_mismatch"),
-        (None, GOOD, "key_mismatch"),
+        (b"not an extension", GOOD, "key_mismatch"),
     ],
 )
 def test_bad_event_records_are_refused_with_a_reason(key: bytes | None, value: bytes | None, reason: str) -> None:
@@ -36,8 +36,10 @@ def test_bad_event_records_are_refused_with_a_reason(key: bytes | None, value: b
     assert caught.value.reason == reason and caught.value.detail
 
 
-def test_a_good_event_record_decodes() -> None:
-    assert decode_event(EXT.encode(), GOOD, max_bytes=1500).extension == EXT
+@pytest.mark.parametrize("key", [EXT.encode(), b"0003210", b" 0003*210", None],
+                         ids=["canonical", "extended", "spaced", "none"])
+def test_a_good_event_record_decodes_under_any_form_of_its_extension(key: bytes | None) -> None:
+    assert decode_event(key, GOOD, max_bytes=1500).extension == EXT
 
 
 def test_dead_letter_headers_say_why_and_where_from() -> None:
