@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from delivery.worker import group_id as delivery_group
 from deploy.strimzi import topic_settings
+from processors.topology import app_id as processor_group
 from schemas.settings import Settings
 from tests.deploy.manifests import Obj, by_name, egress_allows_ip, of_kind, pod_spec, selects
 
@@ -19,6 +22,14 @@ COMPONENTS = {  # Deployment name → the component's command
 }
 JOBS = {"callapi-migrate": ["db", "migrate"], "callapi-topics": ["topics", "create"]}
 CONSUMERS = ("callapi-processor", "callapi-delivery", "callapi-sink")
+ROOT = Path(__file__).resolve().parents[2]
+# The code each workload runs (its command's module, or package): whether it reads the database is taken from it.
+SOURCES = {
+    "callapi-api": "control/api/app.py", "callapi-ingest": "producers/ingest/server.py",
+    "callapi-relay": "control/relay.py", "callapi-sink": "control/sink.py", "callapi-processor": "processors",
+    "callapi-delivery": "delivery/worker.py", "callapi-lag-exporter": "deploy/lag.py",
+    "callapi-migrate": "control/migrate.py", "callapi-topics": "deploy/topics.py",
+}
 NOT_SETTINGS = {"CALLAPI_LOG_LEVEL", "CALLAPI_LOG_FORMAT"}  # read by the entry point, not by Settings
 PRIVATE_SAMPLES = ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "fd00::1")
 PUBLIC_SAMPLES = ("93.184.216.34", "1.1.1.1", "2606:4700::1111")
@@ -126,6 +137,28 @@ def check_workloads(objects: list[Obj]) -> list[str]:
     return problems
 
 
+def reads_database(workload: str) -> bool:
+    """Does the workload's code connect to PostgreSQL (`settings.database_url`, or psycopg directly)?"""
+    source = ROOT / SOURCES[workload]
+    files = sorted(source.rglob("*.py")) if source.is_dir() else [source]
+    return any(word in path.read_text() for path in files for word in ("database_url", "psycopg"))
+
+
+def check_database(objects: list[Obj]) -> list[str]:
+    """Every workload whose code reads the database gets CALLAPI_DATABASE_URL from the Secret: without it, the
+    setting falls back to the local stack's DSN on 127.0.0.1 and each database call fails."""
+    workloads = {**by_name(objects, "Deployment"), **by_name(objects, "Job")}
+    problems = [f"{name}: no source known to tell whether it reads the database" for name in workloads
+                if name not in SOURCES]
+    for name, workload in workloads.items():
+        if name not in SOURCES or not reads_database(name):
+            continue
+        env = {item["name"]: item for item in pod_spec(workload)["containers"][0].get("env", [])}
+        if "secretKeyRef" not in env.get("CALLAPI_DATABASE_URL", {}).get("valueFrom", {}):
+            problems.append(f"{name}: reads the database but gets no CALLAPI_DATABASE_URL from the Secret")
+    return problems
+
+
 def check_disruption_budgets(objects: list[Obj]) -> list[str]:
     budgets = of_kind(objects, "PodDisruptionBudget")
     return [f"{name}: no PodDisruptionBudget" for name, deployment in by_name(objects, "Deployment").items()
@@ -137,6 +170,7 @@ def check_scaling(objects: list[Obj]) -> list[str]:
     settings = overlay_settings(objects)
     deployments = by_name(objects, "Deployment")
     expected = {"callapi-processor": settings.topics.call_events, "callapi-delivery": settings.topics.deliveries}
+    groups = {"callapi-processor": processor_group(settings), "callapi-delivery": delivery_group(settings)}
     scaled = {obj["spec"]["scaleTargetRef"]["name"]: obj for obj in of_kind(objects, "ScaledObject")}
     problems = [f"{name}: not scaled on lag" for name in expected if name not in scaled]
     for target, scaled_object in scaled.items():
@@ -144,6 +178,8 @@ def check_scaling(objects: list[Obj]) -> list[str]:
         if target not in deployments:
             problems.append(f"ScaledObject targets unknown Deployment {target}")
             continue
+        if "replicas" in deployments[target]["spec"]:
+            problems.append(f"{target}: sets spec.replicas, which every `kubectl apply` would reset KEDA's count to")
         if not spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 100) <= settings.partitions:
             problems.append(f"{target}: replicas {spec.get('minReplicaCount')}..{spec.get('maxReplicaCount')} "
                             f"exceed the {settings.partitions} partitions")
@@ -153,8 +189,8 @@ def check_scaling(objects: list[Obj]) -> list[str]:
             meta = trigger["metadata"]
             if trigger["type"] != "kafka" or meta.get("topic") != expected.get(target):
                 problems.append(f"{target}: trigger is not kafka lag on {expected.get(target)}")
-            if not meta.get("consumerGroup", "").startswith(settings.topic_prefix):
-                problems.append(f"{target}: consumer group not under the topic prefix {settings.topic_prefix}")
+            if meta.get("consumerGroup") != groups.get(target):
+                problems.append(f"{target}: consumer group {meta.get('consumerGroup')} is not {groups.get(target)}")
             if meta.get("bootstrapServersFromEnv") != "CALLAPI_KAFKA_BOOTSTRAP" or not env:
                 problems.append(f"{target}: bootstrap servers not taken from the settings")
             if meta.get("allowIdleConsumers", "false") != "false":
@@ -185,4 +221,5 @@ def check_topics(objects: list[Obj], topics: list[Obj]) -> list[str]:
     return [] if rendered == wanted else [f"KafkaTopics differ from the code: {rendered} != {wanted}"]
 
 
-ALL_CHECKS = (check_settings, check_workloads, check_disruption_budgets, check_scaling, check_network)
+ALL_CHECKS = (check_settings, check_workloads, check_database, check_disruption_budgets, check_scaling,
+              check_network)

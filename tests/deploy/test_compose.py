@@ -6,6 +6,7 @@ Compose specification, and the invariants below check what the specification can
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,25 @@ def test_every_component_runs_from_the_one_image_with_its_command() -> None:
         assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
         assert service["healthcheck"]["test"][-1] == f"http://127.0.0.1:{port}/readyz"
         assert service["depends_on"] == {step: {"condition": "service_completed_successfully"} for step in SETUP}
+
+
+def seconds(duration: str) -> float:
+    """A Compose duration such as `30s`, `1m30s` or `1m`."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", duration)
+    assert parts and "".join(number + unit for number, unit in parts) == duration, duration
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def test_each_component_may_drain_as_long_as_on_kubernetes() -> None:
+    """Compose waits stop_grace_period (default 10 s) after SIGTERM before it kills; Kubernetes waits
+    terminationGracePeriodSeconds, which the k8s tests hold against each component's drain."""
+    deployments = {doc["metadata"]["name"]: doc for path in (ROOT / "deploy" / "k8s" / "base").glob("*.yaml")
+                   for doc in yaml.safe_load_all(path.read_text()) if doc and doc["kind"] == "Deployment"}
+    found = services()
+    for name in SERVING:
+        grace_s = deployments[f"callapi-{name}"]["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+        assert seconds(found[name].get("stop_grace_period", "10s")) >= grace_s, name
 
 
 def test_settings_point_at_the_stack_services() -> None:

@@ -115,6 +115,11 @@ MUTATIONS: dict[str, tuple[rules.Mutation, str]] = {
         "spec"]["egress"][0]["to"][0]["ipBlock"]["except"].remove("169.254.0.0/16"), "169.254.169.254"),
     "relay in every API pod": (lambda o: _container(o, "callapi-api")["args"].remove("--no-relay"), "outbox relay"),
     "typo in a setting": (lambda o: rules.settings_data(o).update(CALLAPI_PARTITONS="24"), "no setting"),
+    "delivery without the database": (lambda o: _container(o, "callapi-delivery").pop("env"), "reads the database"),
+    "replicas on a scaled Deployment": (lambda o: _deployment(o, "callapi-processor")["spec"].update(replicas=2),
+                                        "sets spec.replicas"),
+    "another consumer group": (lambda o: next(x for x in o if x["kind"] == "ScaledObject")["spec"]["triggers"][0][
+        "metadata"].update(consumerGroup="callapi.processors"), "consumer group"),
 }
 
 

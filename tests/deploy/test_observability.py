@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.metrics import MetricWrapperBase
 
 from schemas.ops import bound_port, ops_app
+from schemas.settings import Settings
 from tests.deploy.manifests import promtool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,12 @@ def metric_names(exprs: list[str]) -> set[str]:
     return {name for expr in exprs for name in re.findall(r"\bcallapi_[a-z0-9_]+", expr)}
 
 
+def alert_expr(name: str) -> str:
+    (expr,) = [rule["expr"] for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]
+               if rule.get("alert") == name]
+    return str(expr)
+
+
 def test_alert_rules_pass_promtool_check() -> None:
     result = promtool("check", "rules", str(ALERTS))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -113,6 +120,27 @@ def test_dashboard_is_well_formed() -> None:
 def test_alerts_and_dashboard_use_only_metrics_the_code_exports() -> None:
     unknown = metric_names(alert_exprs() + dashboard_exprs()) - known_series(pipeline_registry())
     assert not unknown, f"no component exports {sorted(unknown)}"
+
+
+def test_lag_alert_leaves_out_exactly_the_delay_topics() -> None:
+    """Jobs wait on the delay topics on purpose; every other topic's lag is a consumer falling behind."""
+    (pattern,) = set(re.findall(r'topic!~"([^"]+)"', alert_expr("CallapiConsumerLagGrowing")))
+    topics = Settings(topic_prefix="callapi.").topics
+    others = [topics.call_events, topics.call_events_dlq, topics.event_requests, topics.deliveries,
+              topics.deliveries_dlq, topics.delivery_attempts]
+    assert all(re.fullmatch(pattern, topic) for topic in topics.retries)
+    assert not any(re.fullmatch(pattern, topic) for topic in others)
+
+
+def test_dead_letter_alert_counts_everything_the_workers_put_on_the_dlq() -> None:
+    from delivery.metrics import DeliveryMetrics
+
+    registry = CollectorRegistry()
+    DeliveryMetrics(registry=registry)
+    onto_dlq = {family.name + "_total" for family in registry.collect()
+                if family.type == "counter" and "deliveries.dlq" in family.documentation}
+    assert len(onto_dlq) >= 2
+    assert onto_dlq <= metric_names([alert_expr("CallapiDeliveryDeadLettersGrowing")])
 
 
 @pytest.fixture
