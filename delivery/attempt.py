@@ -70,8 +70,9 @@ class Deliverer:
         except ValueError as error:  # a malformed URL: no attempt could ever send it
             await self._conclude(job, _unsendable("invalid_url", str(error)), 0.0)
             return
-        circuit = self.circuits.get(key)
-        if not circuit.allow(self.monotonic_s()):
+        now_s = self.monotonic_s()
+        circuit = self.circuits.get(key, now_s=now_s)
+        if not circuit.allow(now_s):
             await self._wait_for_circuit(job, key, circuit)
             return
         try:
@@ -104,7 +105,6 @@ class Deliverer:
             circuit.release_probe(self.monotonic_s())
         if circuit.state is state:
             return
-        self.metrics.open_circuits.set(self.circuits.open_count())
         context = {"host": key, "request_id": job.request_id}
         if circuit.state is State.OPEN and state is State.HALF_OPEN:
             log.warning("circuit for %s reopened: the probe failed (%s); next probe in %g s", key,

@@ -12,6 +12,9 @@ from enum import StrEnum
 
 MAX_TRACKED = 10_000
 """Above this many destinations, healthy ones are forgotten (a new circuit starts closed anyway)."""
+IDLE_OPEN_WINDOWS = 10
+"""An open circuit no job asked about for this many open windows is not counted as open: its destination has
+no jobs left (they come back about once a window while it is open)."""
 
 
 class State(StrEnum):
@@ -27,6 +30,7 @@ class Circuit:
     state: State = State.CLOSED
     failures: int = 0
     opened_at_s: float = 0.0
+    asked_at_s: float = 0.0
 
     def allow(self, now_s: float) -> bool:
         """May an attempt go out now? In half-open only the single probe may."""
@@ -65,16 +69,19 @@ class Circuits:
         self._open_s = open_s
         self._circuits: dict[str, Circuit] = {}
 
-    def get(self, key: str) -> Circuit:
+    def get(self, key: str, *, now_s: float) -> Circuit:
         circuit = self._circuits.get(key)
         if circuit is None:
             if len(self._circuits) >= MAX_TRACKED:
                 self.forget_closed()
             circuit = self._circuits[key] = Circuit(self._failure_threshold, self._open_s)
+        circuit.asked_at_s = now_s
         return circuit
 
-    def open_count(self) -> int:
-        return sum(1 for c in self._circuits.values() if c.state is not State.CLOSED)
+    def open_count(self, now_s: float) -> int:
+        """Circuits open or half-open that jobs still ask about."""
+        idle_s = IDLE_OPEN_WINDOWS * self._open_s
+        return sum(1 for c in self._circuits.values() if c.state is not State.CLOSED and now_s - c.asked_at_s < idle_s)
 
     def forget_closed(self) -> None:
         """Drop closed circuits with no failures, so the map does not grow with every host ever seen."""

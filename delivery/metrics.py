@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from schemas.attempts import Outcome
+
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _END_TO_END_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 10800, 21600)
 
@@ -13,6 +15,8 @@ class DeliveryMetrics:
         self.attempts = Counter(
             "callapi_delivery_attempts_total", "Delivery attempts by outcome", ["outcome"], registry=registry
         )
+        for outcome in Outcome:  # every series from the start, so increase() sees the first one too
+            self.attempts.labels(outcome=outcome.value)
         self.attempt_duration = Histogram(
             "callapi_delivery_attempt_duration_seconds", "Duration of one HTTP attempt",
             buckets=_LATENCY_BUCKETS_S, registry=registry,
@@ -38,7 +42,8 @@ class DeliveryMetrics:
             "callapi_delivery_invalid_records_total", "Unreadable records moved to deliveries.dlq", registry=registry
         )
         self.open_circuits = Gauge(
-            "callapi_delivery_open_circuits", "Destinations whose circuit is open or half-open", registry=registry
+            "callapi_delivery_open_circuits", "Destinations whose circuit is open or half-open and jobs still "
+            "ask about (within 10 open windows)", registry=registry
         )
         self.in_flight = Gauge("callapi_delivery_in_flight", "Jobs being worked on", registry=registry)
         self._attempts_by_outcome: dict[str, Counter] = {}

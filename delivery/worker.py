@@ -112,6 +112,7 @@ async def run_worker(
         topic_delay_s=lambda topic: delay_topic_s(settings, topic),
     )
     metrics.in_flight.set_function(lambda: jobs.in_flight)  # read at scrape time, not set twice per job
+    metrics.open_circuits.set_function(lambda: deliverer.circuits.open_count(deliverer.monotonic_s()))
     ops = await serve_ops(host, port, ready=jobs.ready)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

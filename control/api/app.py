@@ -51,8 +51,8 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
     app.state.settings = settings
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)  # a bad value stops the start-up
     errors.install(app)
-    app.middleware("http")(metrics.measure)
-    app.add_middleware(BodyLimit)  # outermost of ours: before anything reads a body
+    app.add_middleware(BodyLimit)  # before anything reads a body
+    app.middleware("http")(metrics.measure)  # outside BodyLimit: its 413s are counted too
     app.include_router(routes_oauth.router)
     app.include_router(routes_events.router)
     app.include_router(routes_ops.router)

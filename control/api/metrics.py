@@ -16,6 +16,9 @@ REQUESTS = Counter("callapi_api_requests_total", "HTTP requests answered", ["met
 LATENCY = Histogram("callapi_api_request_duration_seconds", "time to answer an HTTP request", ["route"])
 SIGN_INS = Counter("callapi_api_sign_ins_total", "client-credential sign-ins (via: oauth, ui) by outcome: "
                    "ok, failed (wrong credentials), throttled (refused: too many failures)", ["via", "outcome"])
+for _via in ("oauth", "ui"):  # every series from the start, so increase() sees the first failure too
+    for _outcome in ("ok", "failed", "throttled"):
+        SIGN_INS.labels(_via, _outcome)
 
 
 @contextlib.contextmanager

@@ -105,3 +105,11 @@ def test_a_body_over_the_cap_is_refused_before_anything_reads_it(api: ApiServer,
         answer = http.post(path, content=_chunks(size) if streamed else b"a" * size,
                            headers={"content-type": "application/x-www-form-urlencoded"})
     assert (answer.status_code, error_code(answer)) == (413, "request_too_large")
+
+
+def test_a_refused_body_is_counted_in_the_request_metrics(api: ApiServer) -> None:
+    with api.client() as http:
+        http.post("/oauth/token", content=b"a" * (MAX_BODY_BYTES + 1))
+        metrics = http.get("/metrics").text
+    assert any(line.startswith("callapi_api_requests_total{") and 'status="413"' in line
+               for line in metrics.splitlines())

@@ -61,11 +61,23 @@ def test_remaining_open_time(steps: list[tuple[str, float]], now_s: float, remai
 
 def test_circuits_count_open_and_forget_healthy() -> None:
     circuits = Circuits(failure_threshold=1, open_s=5)
-    circuits.get("a").record_failure(0)
-    circuits.get("b").record_success()
-    assert circuits.open_count() == 1
+    circuits.get("a", now_s=0).record_failure(0)
+    circuits.get("b", now_s=0).record_success()
+    assert circuits.open_count(now_s=1) == 1
     circuits.forget_closed()
-    assert circuits.get("a").state is State.OPEN
+    assert circuits.get("a", now_s=1).state is State.OPEN
+
+
+def test_an_open_circuit_no_job_asks_about_any_more_is_not_counted() -> None:
+    circuits = Circuits(failure_threshold=1, open_s=5)
+    circuits.get("gone", now_s=0).record_failure(0)  # its last job was dead-lettered: nothing asks again
+    circuits.get("busy", now_s=0).record_failure(0)
+    for now_s in range(5, 60, 5):
+        circuits.get("busy", now_s=now_s)  # its jobs come back about once a window
+    assert circuits.open_count(now_s=49) == 2
+    assert circuits.open_count(now_s=55) == 1
+    assert circuits.get("gone", now_s=55).state is State.OPEN  # still open when a job asks again
+    assert circuits.open_count(now_s=55) == 2
 
 
 @pytest.mark.parametrize(("url", "key"), [

@@ -42,7 +42,7 @@ async def test_a_probe_cancelled_while_waiting_for_its_host_lets_the_next_job_pr
     job = make_job("http://127.0.0.1:9/hook")
     key = destination_key(job.url)
     await hosts.acquire(key)  # a request still out to the host
-    circuit = circuits.get(key)
+    circuit = circuits.get(key, now_s=clock())
     circuit.record_failure(clock())
     clock.now_s += 5.0  # the open window is over: the next job is the probe
     probe = asyncio.create_task(deliverer.handle(job))
