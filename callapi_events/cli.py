@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 
 import typer
@@ -55,4 +56,12 @@ def _root(
 
 
 def main() -> None:
-    app()
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as error:  # a CALLAPI_* setting with a bad value: say which, not a traceback
+        for item in error.errors():
+            name = "CALLAPI_" + "_".join(str(part) for part in item["loc"]).upper()
+            print(f"bad setting {name}: {item['msg']} (got {item.get('input')!r})", file=sys.stderr)
+        raise SystemExit(2) from None

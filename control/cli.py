@@ -69,15 +69,30 @@ def relay(resync: bool = typer.Option(False, "--resync", help="Republish every e
 
 
 def _resync(settings: Settings) -> None:
+    import psycopg
+    from aiokafka.errors import KafkaConnectionError
     from rich.progress import Progress
 
+    from control.errors import Unavailable
     from control.relay import resync
 
-    with Progress(console=console) as progress:
-        task = progress.add_task("republishing extension lists", total=None)
-        count = asyncio.run(resync(settings, progress=lambda done, total: progress.update(task, completed=done,
-                                                                                           total=total)))
-        progress.update(task, completed=count, total=max(count, 1))
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("republishing extension lists", total=None)
+            count = asyncio.run(resync(settings, progress=lambda done, total: progress.update(task, completed=done,
+                                                                                               total=total)))
+            progress.update(task, completed=count, total=max(count, 1))
+    except KafkaConnectionError:
+        console.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}.[/red] Set CALLAPI_KAFKA_BOOTSTRAP, "
+                      "or start the local stack with `callapi-events stack up`.")
+        raise typer.Exit(1) from None
+    except psycopg.OperationalError as error:
+        console.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\n"
+                      "Set CALLAPI_DATABASE_URL, or start the local stack with `callapi-events stack up`.")
+        raise typer.Exit(1) from None
+    except Unavailable as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
     console.print(f"republished {count} extension list(s) to {settings.topics.event_requests}")
 
 

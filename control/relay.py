@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
+from control.errors import Unavailable
 from control.kafka import make_producer, publish_lists
 from control.service.outbox import extension_requests_async
 from schemas.settings import Settings
@@ -147,8 +148,11 @@ async def resync(settings: Settings, *, progress: Callable[[int, int], None] = l
     """Republish every extension's current list (disaster recovery, a new cluster); returns how many."""
     topic = settings.topics.event_requests
     producer = make_producer(settings)
-    await producer.start()
     try:
+        await producer.start()
+        if topic not in (await producer.client.fetch_all_metadata()).topics():  # else each send waits ~10 s
+            raise Unavailable(f"topic {topic} does not exist on {settings.kafka_bootstrap}: is CALLAPI_TOPIC_PREFIX "
+                              "right? (`callapi-events topics create` makes the pipeline's topics)")
         async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
             cursor = await conn.execute("SELECT number FROM extensions ORDER BY number")
             numbers = [row[0] for row in await cursor.fetchall()]

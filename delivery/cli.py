@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -30,6 +31,8 @@ UNTIL = typer.Option(None, "--until", help="Dead-lettered before this ISO time (
 
 def deliver(host: str = HOST, port: int = PORT) -> None:
     """Run a delivery worker: deliveries and its retry topics → HTTP notifications (run as many as you like)."""
+    from aiokafka.errors import KafkaConnectionError
+
     from delivery.worker import run_worker, tune_garbage_collector
 
     settings = Settings()
@@ -38,9 +41,19 @@ def deliver(host: str = HOST, port: int = PORT) -> None:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; without it the worker is ~5-10 % slower
         logging.getLogger(__name__).warning("uvloop is not installed: running on the slower default event loop")
-        asyncio.run(run_worker(settings, host=host, port=port))
-        return
-    uvloop.run(run_worker(settings, host=host, port=port))
+        run: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
+    else:
+        run = uvloop.run
+    try:
+        run(run_worker(settings, host=host, port=port))
+    except KafkaConnectionError:
+        _kafka_unreachable(settings)
+
+
+def _kafka_unreachable(settings: Settings) -> NoReturn:
+    console.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}.[/red] Set CALLAPI_KAFKA_BOOTSTRAP, or "
+                  "start the local stack with `callapi-events stack up`.")
+    raise typer.Exit(1)
 
 
 def deliver_main() -> None:
@@ -63,16 +76,25 @@ def _letters(tenant: str | None, extension: str | None, request_id: str | None, 
              until: str | None, job_id: str | None = None, *, redrives_needed: bool = False) -> list[DeadLetter]:
     """The matching letters, with when each was redriven; without PostgreSQL that is unknown, which only a
     redrive cannot accept."""
+    from aiokafka.errors import KafkaConnectionError
+
     from delivery.dlq import Filters, read_dead_letters, with_redrives
+    from delivery.errors import TopicMissing
     from delivery.redrives import RedrivesUnavailable
 
-    filters = Filters(tenant, extension, request_id, job_id, _when(since), _when(until))
     settings = Settings()
     try:
-        letters = asyncio.run(read_dead_letters(settings, filters))
-    except ValueError as error:  # a malformed --extension
+        filters = Filters(tenant, extension, request_id, job_id, _when(since), _when(until))
+    except ValueError as error:  # a malformed --tenant or --extension
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
+    try:
+        letters = asyncio.run(read_dead_letters(settings, filters))
+    except KafkaConnectionError:
+        _kafka_unreachable(settings)
+    except TopicMissing as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
     try:
         return asyncio.run(with_redrives(settings, letters))
     except RedrivesUnavailable as error:

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from delivery.errors import TopicMissing
 from delivery.records import redriven
 from delivery.redrives import LetterKey, record_redriven, redriven_at
 from schemas.codec import decode, encode
@@ -55,6 +56,14 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse a malformed filter at once, rather than let it match nothing (raises ValueError)."""
+        if self.tenant is not None and not (self.tenant.isascii() and self.tenant.isdigit()
+                                            and 1 <= len(self.tenant) <= 10):
+            raise ValueError(f"tenant {self.tenant!r} is not an organization code (1-10 digits, e.g. 0003)")
+        if self.extension is not None:
+            canonical_extension(self.extension)
+
     def match(self, letter: DeadLetter) -> bool:
         job = letter.job
         wanted = [
@@ -94,10 +103,14 @@ def redacted(job: DeliveryJob) -> dict[str, Any]:
 async def read_dead_letters(settings: Settings, filters: Filters) -> list[DeadLetter]:
     topic = settings.topics.deliveries_dlq
     consumer = AIOKafkaConsumer(  # no group: every partition, nothing committed
-        topic, bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
     )
-    await consumer.start()
     try:
+        await consumer.start()  # subscribed only once the topic is known to exist: start() would wait for it forever
+        if topic not in await consumer.topics():
+            raise TopicMissing(f"topic {topic} does not exist on {settings.kafka_bootstrap}: is CALLAPI_TOPIC_PREFIX "
+                               "right? (`callapi-events topics create` makes the pipeline's topics)")
+        consumer.subscribe([topic])
         partitions = await _assigned(consumer)
         await consumer.seek_to_beginning(*partitions)
         ends = {tp: end for tp, end in (await consumer.end_offsets(partitions)).items() if end > 0}

@@ -20,7 +20,7 @@ stack_app = typer.Typer(help="The local real stack: Apache Kafka (KRaft) and Pos
 topics_app = typer.Typer(help="Kafka topics of the pipeline, as declared in schemas/topics.py.")
 
 StackDir = Annotated[
-    Path | None, typer.Option(help="Folder for the stack's data and logs [default: CALLAPI_STACK_DIR or .stack]")
+    Path | None, typer.Option(help="Folder for the stack's data and logs \\[default: CALLAPI_STACK_DIR or .stack]")
 ]
 
 
@@ -73,7 +73,7 @@ def stack_status(stack_dir: StackDir = None) -> None:
 @topics_app.command("create")
 def topics_create(
     partitions: Annotated[
-        int | None, typer.Option(help="Partitions per topic [default: CALLAPI_PARTITIONS or 12]")
+        int | None, typer.Option(min=1, max=10_000, help="Partitions per topic \\[default: CALLAPI_PARTITIONS or 12]")
     ] = None,
 ) -> None:
     """Create every missing topic (idempotent) and report what was created."""

@@ -59,8 +59,12 @@ class LagCollector:
         self._offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
 
     async def start(self) -> None:
-        await self._admin.start()
-        await self._offsets.start()
+        try:
+            await self._admin.start()
+            await self._offsets.start()
+        except BaseException:
+            await self.close()  # the clients hold connections even when the broker could not be reached
+            raise
 
     async def close(self) -> None:
         await self._offsets.stop()

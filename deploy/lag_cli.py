@@ -17,10 +17,18 @@ def lag_exporter(
     """
     import asyncio
 
+    from aiokafka.errors import KafkaConnectionError
+
     from deploy.lag import run_exporter
     from schemas.settings import Settings
 
-    asyncio.run(run_exporter(Settings(), host=host, port=port, interval_s=interval_s))
+    settings = Settings()
+    try:
+        asyncio.run(run_exporter(settings, host=host, port=port, interval_s=interval_s))
+    except KafkaConnectionError:
+        typer.echo(f"lag-exporter cannot start: cannot reach Kafka at {settings.kafka_bootstrap}: set "
+                   "CALLAPI_KAFKA_BOOTSTRAP, or start the local stack with `callapi-events stack up`", err=True)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

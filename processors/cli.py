@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from schemas.settings import Settings
+
 
 def processor(
     host: str = typer.Option("127.0.0.1", help="Address of the /healthz, /readyz and /metrics endpoint."),
@@ -14,15 +16,20 @@ def processor(
     Reads `call-events` and the compacted `event-requests` topic, writes `deliveries` (and bad records to
     `call-events.dlq`). Run several replicas to share the partitions. SIGTERM stops gracefully.
     """
+    from aiokafka.errors import KafkaConnectionError
+
     from processors.errors import ProcessorError
     from processors.worker import run
-    from schemas.settings import Settings
 
+    settings = Settings()
     try:
-        run(Settings(), host=host, port=port)
+        run(settings, host=host, port=port)
     except ProcessorError as error:
         typer.echo(f"processor cannot start: {error}", err=True)
         raise typer.Exit(2) from None
+    except KafkaConnectionError:
+        typer.echo(f"processor cannot start: {_unreachable(settings)}", err=True)
+        raise typer.Exit(1) from None
 
 
 def replay(
@@ -45,6 +52,8 @@ def replay(
     each extension's CURRENT requests. Receivers dedupe by webhook-id, so an interrupted replay can simply
     be run again.
     """
+    from aiokafka.errors import KafkaConnectionError
+
     from processors.errors import ProcessorError
     from processors.replay_cli import run_replay
 
@@ -56,9 +65,17 @@ def replay(
     except ProcessorError as error:
         typer.echo(f"replay: {error}", err=True)
         raise typer.Exit(2) from None
+    except KafkaConnectionError:
+        typer.echo(f"replay: {_unreachable(Settings())}", err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("replay interrupted: run the same command again (receivers dedupe by webhook-id)", err=True)
         raise typer.Exit(130) from None
+
+
+def _unreachable(settings: Settings) -> str:
+    return (f"cannot reach Kafka at {settings.kafka_bootstrap}: set CALLAPI_KAFKA_BOOTSTRAP, or start the local "
+            "stack with `callapi-events stack up`")
 
 
 def register(app: typer.Typer) -> None:

@@ -51,7 +51,11 @@ class KafkaSink:
         self._max_backoff_s = max_backoff_s
 
     async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()  # it holds a client even when it could not connect
+            raise
 
     async def stop(self) -> None:
         await self._producer.stop()

@@ -64,7 +64,11 @@ class ReplayFilter:
             canonical = frozenset(canonical_extension(ext) for ext in extensions)
         except ValueError as error:
             raise ReplayError(str(error)) from None
-        return cls(frozenset(t.strip() for t in tenants), canonical, frozenset(request_ids))
+        codes = frozenset(t.strip() for t in tenants)
+        for code in codes:
+            if not (code.isascii() and code.isdigit() and 1 <= len(code) <= 10):
+                raise ReplayError(f"tenant {code!r} is not an organization code (1-10 digits, e.g. 0003)")
+        return cls(codes, canonical, frozenset(request_ids))
 
     def wants_extension(self, extension: str) -> bool:
         if self.extensions and extension not in self.extensions:

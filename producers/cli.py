@@ -42,7 +42,7 @@ def ingest_key_create(
     try:
         key = create_key(Settings().database_url, org)
     except (ProducerError, psycopg.Error) as error:
-        err_console.print(f"[red]Cannot create the key:[/red] {error}")
+        err_console.print(f"[red]Cannot create the key:[/red] {error}{_hint(error)}")
         raise typer.Exit(1) from None
     if json_output:
         print(json.dumps({"id": key.id, "organization_id": key.organization_id, "tenant": key.tenant, "key": key.key}))
@@ -54,12 +54,27 @@ def ingest_key_create(
 @ingest_key_app.command("revoke")
 def ingest_key_revoke(key_id: int = typer.Argument(..., help="The key's id, as printed by `create`.")) -> None:
     """Revoke an ingest key (the ingest endpoint forgets it within ingest_auth_cache_s)."""
+    import psycopg
+
     from producers.ingest.keys import revoke_key
 
-    if not revoke_key(Settings().database_url, key_id):
+    try:
+        revoked = revoke_key(Settings().database_url, key_id)
+    except psycopg.Error as error:
+        err_console.print(f"[red]Cannot revoke the key:[/red] {error}{_hint(error)}")
+        raise typer.Exit(1) from None
+    if not revoked:
         err_console.print(f"[red]No active ingest key {key_id}.[/red]")
         raise typer.Exit(1)
     console.print(f"ingest key {key_id} revoked")
+
+
+def _hint(error: Exception) -> str:
+    import psycopg
+
+    if isinstance(error, psycopg.OperationalError):
+        return "\nSet CALLAPI_DATABASE_URL, or start the local stack with `callapi-events stack up`."
+    return ""
 
 
 def demo(

@@ -36,12 +36,14 @@ def simulate(
     rate: float = typer.Option(100.0, "--rate", min=0.01, help="Target events per second."),
     duration: float | None = typer.Option(None, "--duration", min=0.1, help="Seconds of traffic (default 10)."),
     count: int | None = typer.Option(None, "--count", min=1, help="Number of events (ends the run first)."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed: the same seed and --start give the same events."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed: the same seed and --start give the same events "
+                                        "(default: random, printed at the start)."),
     start: str | None = typer.Option(None, "--start", help="Simulated start instant, ISO 8601 (default: now)."),
     skew: float = typer.Option(1.1, "--skew", min=0.0, help="Zipf exponent of tenant activity (0: even)."),
     answered: float = typer.Option(0.7, "--answered", min=0.0, max=1.0, help="Share of calls answered."),
     tenant_base: int = typer.Option(1, "--tenant-base", min=1, help="Code of the first organization (0001)."),
-    linger_ms: int | None = typer.Option(None, "--linger-ms", min=0, help="Producer linger (batching delay)."),
+    linger_ms: int | None = typer.Option(None, "--linger-ms", min=0, help="Producer linger (batching delay) in ms "
+                                             "(default: CALLAPI_PRODUCER_LINGER_MS, 5)."),
     provision: bool = typer.Option(False, "--provision", help="First create the tenants, extensions and requests."),
     provision_only: bool = typer.Option(False, "--provision-only", help="Provision, then exit without traffic."),
     receiver_url: str | None = typer.Option(None, "--receiver-url", help="Where provisioned requests point."),

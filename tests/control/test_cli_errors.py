@@ -1,0 +1,38 @@
+"""`relay --resync` as an operator runs it with Kafka or PostgreSQL unreachable, or a prefix whose topics do not
+exist: a short message saying what to do, exit 1, never a traceback or a wait on a missing topic."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from schemas.settings import Settings
+from tests.processes import settings_env
+
+NO_DATABASE = "postgresql://callapi:callapi@127.0.0.1:1/callapi"
+
+
+def cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callapi_events", *args], env={**settings_env(settings), **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(("env", "said"), [
+    ({"CALLAPI_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, "Cannot reach Kafka at 127.0.0.1:1"),
+    ({"CALLAPI_DATABASE_URL": NO_DATABASE}, "Cannot reach PostgreSQL"),
+])
+def test_resync_without_kafka_or_postgres_says_what_to_set(settings: Settings, env: dict[str, str],
+                                                           said: str) -> None:
+    done = cli(settings, "relay", "--resync", **env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said in done.stdout and "Traceback" not in done.stderr and "Unclosed" not in done.stderr
+
+
+def test_resync_names_a_missing_topic_at_once(base_settings: Settings) -> None:
+    prefix = f"missing.{uuid.uuid4().hex[:10]}."
+    done = cli(base_settings, "relay", "--resync", CALLAPI_TOPIC_PREFIX=prefix)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"topic {prefix}event-requests does not exist" in done.stdout and "Traceback" not in done.stderr

@@ -1,0 +1,48 @@
+"""`deliver` and `dlq …` as an operator runs them, given wrong input or an unreachable Kafka: a short message
+and a non-zero exit, never a traceback or a wait for a topic that will not come."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from schemas.settings import Settings
+from tests.processes import settings_env
+
+UNREACHABLE = {"CALLAPI_KAFKA_BOOTSTRAP": "127.0.0.1:1"}
+
+
+def cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callapi_events", *args], env={**settings_env(settings), **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args", [("dlq", "list"), ("dlq", "show", "msg_x"), ("dlq", "redrive", "--yes")])
+def test_dlq_names_a_missing_topic_instead_of_waiting_for_it(base_settings: Settings, args: tuple[str, ...]) -> None:
+    prefix = f"missing.{uuid.uuid4().hex[:10]}."
+    done = cli(base_settings, *args, CALLAPI_TOPIC_PREFIX=prefix)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"topic {prefix}deliveries.dlq does not exist" in done.stdout and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [("dlq", "list"), ("deliver", "--port", "0")])
+def test_unreachable_kafka_is_one_line_saying_what_to_set(base_settings: Settings, args: tuple[str, ...]) -> None:
+    done = cli(base_settings, *args, **UNREACHABLE)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Cannot reach Kafka at 127.0.0.1:1" in done.stdout and "CALLAPI_KAFKA_BOOTSTRAP" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("option", "value", "said"), [
+    ("--tenant", "abc", "tenant 'abc' is not an organization code"),
+    ("--extension", "abc*", "extension 'abc*' is neither"),
+])
+def test_a_malformed_filter_is_refused_before_reading(base_settings: Settings, option: str, value: str,
+                                                       said: str) -> None:
+    # Kafka unreachable too: the filter is checked first, so the answer does not depend on the topic's contents
+    for args in (("dlq", "list", option, value), ("dlq", "redrive", option, value)):
+        done = cli(base_settings, *args, **UNREACHABLE)
+        assert done.returncode == 2 and said in done.stdout, done.stdout + done.stderr

@@ -1,0 +1,35 @@
+"""`processor` and `replay` as an operator runs them, given a malformed filter or an unreachable Kafka: a short
+message and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from schemas.settings import Settings
+from tests.processes import settings_env
+
+
+def cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callapi_events", *args], env={**settings_env(settings), **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("processor", "--port", "0"), "processor cannot start: cannot reach Kafka at 127.0.0.1:1"),
+    (("replay", "--since", "1h"), "replay: cannot reach Kafka at 127.0.0.1:1"),
+])
+def test_unreachable_kafka_is_one_line_saying_what_to_set(base_settings: Settings, args: tuple[str, ...],
+                                                         said: str) -> None:
+    done = cli(base_settings, *args, CALLAPI_KAFKA_BOOTSTRAP="127.0.0.1:1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said in done.stderr and "CALLAPI_KAFKA_BOOTSTRAP" in done.stderr
+    assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
+
+
+def test_replay_refuses_a_tenant_that_is_not_an_organization_code(base_settings: Settings) -> None:
+    done = cli(base_settings, "replay", "--since", "1h", "--tenant", "0003", "--tenant", "acme")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "tenant 'acme' is not an organization code" in done.stderr

@@ -1,0 +1,36 @@
+"""`ingest-key create|revoke` with PostgreSQL unreachable: what failed and what to set, exit 1, no traceback;
+`simulate --help` with units and defaults."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from schemas.settings import Settings
+from tests.processes import settings_env
+
+NO_DATABASE = "postgresql://callapi:callapi@127.0.0.1:1/callapi"
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("ingest-key", "create", "--org", "1"), "Cannot create the key"),
+    (("ingest-key", "revoke", "1"), "Cannot revoke the key"),
+])
+def test_ingest_keys_without_postgres_say_what_to_set(base_settings: Settings, args: tuple[str, ...],
+                                                      said: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "callapi_events", *args],
+                          env={**settings_env(base_settings), "CALLAPI_DATABASE_URL": NO_DATABASE},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said in done.stderr and "CALLAPI_DATABASE_URL" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_simulate_help_says_the_unit_and_default_of_linger_and_seed(base_settings: Settings) -> None:
+    done = subprocess.run([sys.executable, "-m", "callapi_events", "simulate", "--help"],
+                          env={**settings_env(base_settings), "COLUMNS": "300"}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "in ms (default: CALLAPI_PRODUCER_LINGER_MS, 5)" in done.stdout
+    assert "(default: random, printed at the start)" in done.stdout
