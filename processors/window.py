@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from processors.errors import ReplayError
 from schemas.durations import parse_duration_s
-from schemas.extensions import canonical_extension, tenant_of
+from schemas.extensions import canonical_extension, check_organization_code, tenant_of
 
 
 def parse_when(text: str, *, now: datetime) -> datetime:
@@ -62,12 +62,11 @@ class ReplayFilter:
     def of(cls, *, tenants: list[str], extensions: list[str], request_ids: list[str]) -> ReplayFilter:
         try:
             canonical = frozenset(canonical_extension(ext) for ext in extensions)
+            codes = frozenset(t.strip() for t in tenants)
+            for code in codes:
+                check_organization_code(code)
         except ValueError as error:
             raise ReplayError(str(error)) from None
-        codes = frozenset(t.strip() for t in tenants)
-        for code in codes:
-            if not (code.isascii() and code.isdigit() and 1 <= len(code) <= 10):
-                raise ReplayError(f"tenant {code!r} is not an organization code (1-10 digits, e.g. 0003)")
         return cls(codes, canonical, frozenset(request_ids))
 
     def wants_extension(self, extension: str) -> bool:

@@ -25,6 +25,12 @@ def canonical_extension(value: str) -> str:
     return f"{org.zfill(ORG_CODE_DIGITS)}*{number}"
 
 
+def check_organization_code(code: str) -> None:
+    """Raise ValueError unless `code` is an organization code as extensions carry it (1-10 ASCII digits)."""
+    if not (code.isascii() and code.isdigit() and 1 <= len(code) <= 10):
+        raise ValueError(f"tenant {code!r} is not an organization code (1-10 digits, e.g. 0003)")
+
+
 def tenant_of(extension: str) -> str:
     """The organization code that owns a canonical extension."""
     return extension.split("*", 1)[0]
