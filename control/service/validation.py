@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from control.errors import InvalidInput
 from schemas.events import EventType
@@ -85,7 +86,22 @@ def parse_note(value: object) -> str:
     return clean_text(value, code="pce_note_invalid", field="note")
 
 
-def parse_url(value: object, *, allow_private: bool, resolve: Callable[[str], list[str]] = system_resolver) -> str:
+RESOLVE_TIMEOUT_S = 3.0
+_RESOLVERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="url-check-dns")
+
+
+def resolve_in_time(host: str, *, resolve: Callable[[str], list[str]] = system_resolver,
+                    timeout_s: float = RESOLVE_TIMEOUT_S) -> list[str]:
+    """`resolve(host)` given `timeout_s`: the caller holds a pooled database connection meanwhile, and the system
+    resolver may take 20 s and more to give up on an unreachable DNS server."""
+    try:
+        return _RESOLVERS.submit(resolve, host).result(timeout=timeout_s)
+    except TimeoutError:
+        raise UnsafeUrl(f"the host {host!r} did not resolve within {timeout_s:g} s; check the name or try again "
+                        "shortly") from None
+
+
+def parse_url(value: object, *, allow_private: bool, resolve: Callable[[str], list[str]] = resolve_in_time) -> str:
     """An http(s) URL of at most 2,048 characters that passes the URL guard."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("pce_url_invalid", "url is required: an http:// or https:// URL", field="url")
