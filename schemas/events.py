@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.extensions import canonical_extension, tenant_of
+from schemas.extensions import ORG_CODE_DIGITS, canonical_extension, tenant_of
 
 PARAMETER_NAMES = (
     "CallID",
@@ -114,12 +114,14 @@ class CallEvent(BaseModel):
     def _tenant_from_extension(cls, data: Any) -> Any:
         """The tenant may be left out, or written without its leading zeros (`3`): it is then the organization
         code of the extension, as written there (`0003`), so one tenant always reads the same."""
-        if isinstance(data, dict) and isinstance(data.get("extension"), str):
+        if isinstance(data, dict) and isinstance(extension := data.get("extension"), str):
+            tenant = data.get("tenant")
+            if isinstance(tenant, str) and len(tenant) >= ORG_CODE_DIGITS and extension.startswith(tenant + "*"):
+                return data  # the usual case, kept cheap: every event passes here
             try:
-                org = tenant_of(canonical_extension(data["extension"]))
+                org = tenant_of(canonical_extension(extension))
             except ValueError:  # a bad extension is reported by its own validator
                 return data
-            tenant = data.get("tenant")
             if not tenant or (isinstance(tenant, str) and tenant.zfill(len(org)) == org):
                 data = {**data, "tenant": org}
         return data
