@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from control.cli_admin import admin_app
+from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
 console = Console()
@@ -25,10 +26,7 @@ def db_migrate() -> None:
     try:
         applied = migrate(settings.database_url)
     except psycopg.OperationalError as error:
-        console.print(
-            f"[red]Cannot reach PostgreSQL:[/red] {error}\n"
-            "Set CALLAPI_DATABASE_URL, or start the local stack with `callapi-events stack up`."
-        )
+        console.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\n{DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
     for name in applied:
         console.print(f"[green]applied[/green] {name}")
@@ -83,12 +81,10 @@ def _resync(settings: Settings) -> None:
                                                                                                total=total)))
             progress.update(task, completed=count, total=max(count, 1))
     except KafkaConnectionError:
-        console.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}.[/red] Set CALLAPI_KAFKA_BOOTSTRAP, "
-                      "or start the local stack with `callapi-events stack up`.")
+        console.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}:[/red] {KAFKA_NEXT_STEP}.")
         raise typer.Exit(1) from None
     except psycopg.OperationalError as error:
-        console.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\n"
-                      "Set CALLAPI_DATABASE_URL, or start the local stack with `callapi-events stack up`.")
+        console.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\n{DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
     except Unavailable as error:
         console.print(f"[red]{error}[/red]")

@@ -24,6 +24,7 @@ from prometheus_client import Counter, Histogram
 from control.errors import Unavailable
 from control.kafka import make_producer, publish_lists
 from control.service.outbox import extension_requests_async
+from schemas.hints import topic_missing
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,7 @@ async def resync(settings: Settings, *, progress: Callable[[int, int], None] = l
     try:
         await producer.start()
         if topic not in (await producer.client.fetch_all_metadata()).topics():  # else each send waits ~10 s
-            raise Unavailable(f"topic {topic} does not exist on {settings.kafka_bootstrap}: is CALLAPI_TOPIC_PREFIX "
-                              "right? (`callapi-events topics create` makes the pipeline's topics)")
+            raise Unavailable(topic_missing(topic, settings.kafka_bootstrap))
         async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
             cursor = await conn.execute("SELECT number FROM extensions ORDER BY number")
             numbers = [row[0] for row in await cursor.fetchall()]

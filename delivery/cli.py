@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 from rich.console import Console
 
+from schemas.hints import KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,8 +52,7 @@ def deliver(host: str = HOST, port: int = PORT) -> None:
 
 
 def _kafka_unreachable(settings: Settings) -> NoReturn:
-    console.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}.[/red] Set CALLAPI_KAFKA_BOOTSTRAP, or "
-                  "start the local stack with `callapi-events stack up`.")
+    console.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}:[/red] {KAFKA_NEXT_STEP}.")
     raise typer.Exit(1)
 
 

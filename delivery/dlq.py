@@ -21,6 +21,7 @@ from delivery.redrives import LetterKey, record_redriven, redriven_at
 from schemas.codec import decode, encode
 from schemas.errors import InvalidRecord
 from schemas.extensions import canonical_extension, check_organization_code
+from schemas.hints import topic_missing
 from schemas.jobs import DeliveryJob
 from schemas.settings import Settings
 
@@ -107,8 +108,7 @@ async def read_dead_letters(settings: Settings, filters: Filters) -> list[DeadLe
     try:
         await consumer.start()  # subscribed only once the topic is known to exist: start() would wait for it forever
         if topic not in await consumer.topics():
-            raise TopicMissing(f"topic {topic} does not exist on {settings.kafka_bootstrap}: is CALLAPI_TOPIC_PREFIX "
-                               "right? (`callapi-events topics create` makes the pipeline's topics)")
+            raise TopicMissing(topic_missing(topic, settings.kafka_bootstrap))
         consumer.subscribe([topic])
         partitions = await _assigned(consumer)
         await consumer.seek_to_beginning(*partitions)

@@ -20,14 +20,15 @@ def lag_exporter(
     from aiokafka.errors import KafkaConnectionError
 
     from deploy.lag import run_exporter
+    from schemas.hints import KAFKA_NEXT_STEP
     from schemas.settings import Settings
 
     settings = Settings()
     try:
         asyncio.run(run_exporter(settings, host=host, port=port, interval_s=interval_s))
     except KafkaConnectionError:
-        typer.echo(f"lag-exporter cannot start: cannot reach Kafka at {settings.kafka_bootstrap}: set "
-                   "CALLAPI_KAFKA_BOOTSTRAP, or start the local stack with `callapi-events stack up`", err=True)
+        typer.echo(f"lag-exporter cannot start: cannot reach Kafka at {settings.kafka_bootstrap}: {KAFKA_NEXT_STEP}",
+                   err=True)
         raise typer.Exit(1) from None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from schemas.hints import KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
 
@@ -74,8 +75,7 @@ def replay(
 
 
 def _unreachable(settings: Settings) -> str:
-    return (f"cannot reach Kafka at {settings.kafka_bootstrap}: set CALLAPI_KAFKA_BOOTSTRAP, or start the local "
-            "stack with `callapi-events stack up`")
+    return f"cannot reach Kafka at {settings.kafka_bootstrap}: {KAFKA_NEXT_STEP}"
 
 
 def register(app: typer.Typer) -> None:

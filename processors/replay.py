@@ -26,6 +26,7 @@ from processors.window import ReplayFilter, Window
 from schemas.codec import decode, encode
 from schemas.errors import InvalidRecord
 from schemas.extensions import canonical_extension
+from schemas.hints import topic_missing
 from schemas.jobs import DeliveryJob
 from schemas.settings import Settings
 
@@ -50,7 +51,7 @@ class ReplayReport:
 async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
     count = (await partition_counts(settings.kafka_bootstrap, [topic])).get(topic)
     if count is None:
-        raise ReplayError(f"topic {topic} does not exist on {settings.kafka_bootstrap}: check CALLAPI_TOPIC_PREFIX")
+        raise ReplayError(topic_missing(topic, settings.kafka_bootstrap))
     return [TopicPartition(topic, p) for p in range(count)]
 
 

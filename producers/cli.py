@@ -7,6 +7,7 @@ import asyncio
 import typer
 from rich.console import Console
 
+from schemas.hints import DATABASE_NEXT_STEP
 from schemas.settings import Settings
 
 console = Console()
@@ -73,7 +74,7 @@ def _hint(error: Exception) -> str:
     import psycopg
 
     if isinstance(error, psycopg.OperationalError):
-        return "\nSet CALLAPI_DATABASE_URL, or start the local stack with `callapi-events stack up`."
+        return f"\n{DATABASE_NEXT_STEP}"
     return ""
 
 

@@ -1,0 +1,11 @@
+"""What to do next when a command cannot reach its services or topics: one wording for every command."""
+
+from __future__ import annotations
+
+KAFKA_NEXT_STEP = "set CALLAPI_KAFKA_BOOTSTRAP, or start the local stack with `callapi-events stack up`"
+DATABASE_NEXT_STEP = "Set CALLAPI_DATABASE_URL, or start the local stack with `callapi-events stack up`."
+
+
+def topic_missing(topic: str, bootstrap: str) -> str:
+    return (f"topic {topic} does not exist on {bootstrap}: is CALLAPI_TOPIC_PREFIX right? "
+            "(`callapi-events topics create` makes the pipeline's topics)")
