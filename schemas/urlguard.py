@@ -2,7 +2,10 @@
 
 A URL is refused when it is not http(s), carries credentials, or its host resolves to an address a
 tenant must not reach through us: loopback, private, link-local, multicast, shared (CGNAT), reserved,
-unspecified or a cloud metadata address, in IPv4 or IPv6 (IPv4-mapped IPv6 included).
+unspecified or a cloud metadata address, in IPv4 or IPv6. An IPv6 address that carries an IPv4 one
+(IPv4-mapped, 6to4, NAT64's well-known prefix) is judged by the IPv4 address it reaches, so DNS64 names of
+public hosts pass and a 6to4 wrapper of 127.0.0.1 does not; local-use NAT64 prefixes lead to private
+networks.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ METADATA_ADDRESSES = frozenset(
      ipaddress.ip_address("100.100.100.200")}
 )
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a network's own translators
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Iterable[str]]
@@ -31,8 +36,15 @@ class UnsafeUrl(SchemaError, ValueError):
 
 def forbidden_reason(address: Address) -> str | None:
     """Why `address` must not be reached, or None when it is a public address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return "a local-use NAT64 address"
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif (wrapped := _wrapped_ipv4(address)) is not None:
+            kind, inner = wrapped
+            reason = forbidden_reason(inner)
+            return None if reason is None else f"a {kind} address embedding {inner}, {reason}"
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     checks = [
@@ -45,6 +57,14 @@ def forbidden_reason(address: Address) -> str | None:
         ("reserved", address.is_reserved),
     ]
     return next((f"a {name} address" for name, hit in checks if hit), None)
+
+
+def _wrapped_ipv4(address: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    if address.sixtofour is not None:
+        return "6to4", address.sixtofour
+    if address in _NAT64:
+        return "NAT64", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def check_syntax(url: str) -> SplitResult:
