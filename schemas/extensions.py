@@ -2,6 +2,7 @@
 
 The canonical form is `<organization code>*<extension number>`, e.g. `0003*210`. The extended form is
 the same digits without the star, with a four-digit organization code first: `12340101` is `1234*0101`.
+That is why organization codes have at most four digits: `12345*210` and `1234*5210` would share `12345210`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 
 ORG_CODE_DIGITS = 4
-_STAR_FORM = re.compile(r"^(\d{1,10})\*(\d{1,10})$", re.ASCII)  # no other scripts' digits
+_STAR_FORM = re.compile(r"^(\d{1,4})\*(\d{1,10})$", re.ASCII)  # no other scripts' digits
 _EXTENDED_FORM = re.compile(r"^(\d{4})(\d{1,10})$", re.ASCII)
 
 
@@ -25,10 +26,16 @@ def canonical_extension(value: str) -> str:
     return f"{org.zfill(ORG_CODE_DIGITS)}*{number}"
 
 
+def organization_code(code: str) -> str:
+    """`code` as stored and carried by extensions (`3` → `0003`); ValueError unless it is 1-4 ASCII digits."""
+    if not (code.isascii() and code.isdigit() and 1 <= len(code) <= ORG_CODE_DIGITS):
+        raise ValueError(f"organization code {code!r} is not 1-4 digits (e.g. 0003)")
+    return code.zfill(ORG_CODE_DIGITS)
+
+
 def check_organization_code(code: str) -> None:
-    """Raise ValueError unless `code` is an organization code as extensions carry it (1-10 ASCII digits)."""
-    if not (code.isascii() and code.isdigit() and 1 <= len(code) <= 10):
-        raise ValueError(f"tenant {code!r} is not an organization code (1-10 digits, e.g. 0003)")
+    """Raise ValueError unless `code` is an organization code (1-4 ASCII digits)."""
+    organization_code(code)
 
 
 def tenant_of(extension: str) -> str:

@@ -14,7 +14,7 @@ from control.errors import InvalidInput, NotFound
 from control.service.auth import hash_secret
 from control.service.tenancy import ExtensionRef
 from control.service.validation import parse_extension
-from schemas.extensions import ORG_CODE_DIGITS, tenant_of
+from schemas.extensions import ORG_CODE_DIGITS, organization_code, tenant_of
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,12 @@ def create_provider(conn: psycopg.Connection[Any], name: str) -> Account:
 
 def create_organization(conn: psycopg.Connection[Any], provider_id: int, code: str, name: str) -> Account:
     """An organization (tenant) with a numeric code such as 0003, under a provider."""
-    if not (code.isascii() and code.isdigit() and 1 <= len(code) <= 10):
-        raise InvalidInput("code_invalid", f"organization code {code!r} is not 1-10 digits", field="code")
+    try:
+        code = organization_code(code)
+    except ValueError as error:
+        raise InvalidInput("code_invalid", str(error), field="code") from None
     if not name.strip():
         raise InvalidInput("name_invalid", "an organization needs a name", field="name")
-    code = code.zfill(ORG_CODE_DIGITS)
     with conn.transaction():
         provider = conn.execute("SELECT 1 FROM accounts WHERE id = %s AND kind = 'provider'", (provider_id,))
         if provider.fetchone() is None:

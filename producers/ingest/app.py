@@ -28,7 +28,7 @@ from producers.ingest.gate import KafkaGate
 from producers.ingest.voipnow import event_from_json, event_from_notification
 from producers.sdk import Failed, to_record
 from schemas.events import CallEvent
-from schemas.extensions import ORG_CODE_DIGITS
+from schemas.extensions import organization_code
 from schemas.ops import ops_app
 from schemas.settings import Settings
 
@@ -134,10 +134,12 @@ def parse_batch(body: bytes, tenant: str, *, now: datetime, max_batch: int) -> l
 
 
 def tenant_code(text: str) -> str:
-    """The organization code as stored: digits, at least four (`3` → `0003`)."""
-    if not (text.isascii() and text.isdigit() and len(text) <= 10):
-        raise IngestRejected(404, "tenant_invalid", f"tenant {text!r} is not an organization code such as 0003")
-    return text.zfill(ORG_CODE_DIGITS)
+    """The organization code as stored (`3` → `0003`); 404 unless it is 1-4 digits."""
+    try:
+        return organization_code(text)
+    except ValueError:
+        message = f"tenant {text!r} is not an organization code such as 0003"
+        raise IngestRejected(404, "tenant_invalid", message) from None
 
 
 class IngestHandlers:

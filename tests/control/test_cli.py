@@ -79,6 +79,9 @@ def test_admin_errors_say_what_is_wrong(settings: Settings) -> None:
     assert done.returncode == 1 and "not_found" in done.stdout
     done = cli(settings, "admin", "extension", "create", "--org", "999999999", "210")
     assert done.returncode == 1 and "no organization" in done.stdout
+    # five digits would make the extended form ambiguous: `12345210` reads as organization 1234's `5210`
+    done = cli(settings, "admin", "org", "create", "--provider", "999999999", "12345", "Too Long")
+    assert done.returncode == 1 and "code_invalid" in done.stdout and "1-4 digits" in done.stdout
 
 
 def test_create_many_makes_ranges_of_extensions_all_or_none(conn: psycopg.Connection[Any], settings: Settings) -> None:

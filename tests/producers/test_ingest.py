@@ -207,6 +207,8 @@ async def test_the_tenant_is_an_organization_code(
 ) -> None:
     bad = await client.get(f"{ingest_url}/ingest/acme/dial-in", headers=bearer(tenant.org_token))
     assert bad.status_code == 404 and bad.json()["error"]["code"] == "tenant_invalid"
+    long = await client.get(f"{ingest_url}/ingest/12345/dial-in", headers=bearer(tenant.org_token))
+    assert long.status_code == 404 and long.json()["error"]["code"] == "tenant_invalid"
     small = await asyncio.to_thread(make_tenant, settings.database_url, codes=range(100, 1000))
     short = small.code.lstrip("0")  # `312` is organization 0312
     response = await client.get(f"{ingest_url}/ingest/{short}/dial-in", headers=bearer(small.org_token),

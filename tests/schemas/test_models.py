@@ -42,7 +42,7 @@ def test_extension_forms_normalise_to_one(given_value: str, canonical: str) -> N
 
 
 @pytest.mark.parametrize("bad", ["", "abc", "0003*", "*210", "123", "0003**210", "0003*21a", "0003*\uff12\uff11",
-                                 "\u0660\u0660\u0660\u0663\u0662\u0661"])
+                                 "\u0660\u0660\u0660\u0663\u0662\u0661", "12345*210"])
 def test_bad_extensions_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="extension"):
         canonical_extension(bad)
