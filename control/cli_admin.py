@@ -147,3 +147,5 @@ def client_revoke(client_id: str = typer.Argument(..., help="The client_id to re
     revoked = _run(lambda conn: revoke_client(conn, client_id))
     _emit(as_json, {"client_id": client_id, "revoked": revoked},
           f"{client_id} {'revoked' if revoked else 'was not active (unknown or already revoked)'}")
+    if not revoked:  # as `ingest-key revoke`: a mistyped id must not look like success to a script
+        raise typer.Exit(1)

@@ -73,6 +73,11 @@ def test_admin_commands_then_api_with_relay(conn: psycopg.Connection[Any], setti
         lists = asyncio.run(published_lists(settings, f"{code}*101", until=lambda items: len(items) == 1))
         assert [item.id for item in lists[-1]] == [added.json()["id"]], api.log()
 
+    revoked = cli_json(settings, "admin", "client", "revoke", client["client_id"])
+    assert revoked == {"client_id": client["client_id"], "revoked": True}
+    again = cli(settings, "admin", "client", "revoke", client["client_id"])  # a typo must not pass unseen
+    assert again.returncode == 1 and "not active" in again.stdout + again.stderr
+
 
 def test_admin_errors_say_what_is_wrong(settings: Settings) -> None:
     done = cli(settings, "admin", "org", "create", "--provider", "999999999", "0042", "Nobody")
