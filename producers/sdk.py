@@ -131,6 +131,20 @@ class CallEventProducer:
         if producer is not None:
             await producer.stop()
 
+    async def reachable(self, *, timeout_s: float) -> bool:
+        """Whether a broker answers a metadata request within `timeout_s`; False when not started.
+
+        It is aiokafka's own metadata refresh: joined with one already under way, shielded (a timeout stops
+        the wait, not the request), and it refreshes what the producer knows of the cluster as well.
+        """
+        if self._producer is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout_s):
+                return bool(await self._producer.client.force_metadata_update())
+        except TimeoutError:
+            return False
+
     async def flush(self) -> None:
         if self._producer is not None:
             await self._producer.flush()

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     ingest_auth_cache_s: float = Field(30.0, ge=0)
     ingest_max_batch: int = Field(1000, ge=1)
     ingest_max_body_bytes: int = Field(1_048_576, ge=1024)
+    # Producers (ingest readiness): how long a verdict on reaching Kafka answers /readyz, and the time bound of
+    # the metadata request that renews it (keep it under the readiness probe's timeoutSeconds)
+    ingest_ready_cache_s: float = Field(5.0, gt=0)
+    ingest_ready_timeout_s: float = Field(1.0, gt=0)
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

@@ -6,6 +6,7 @@
 
 202 is answered only after Kafka acknowledged every record of the request (acks=all), so nothing
 acknowledged is lost; 503 with Retry-After when Kafka does not acknowledge within ingest_send_timeout_s.
+/readyz answers 503 while Kafka cannot be reached (gate.py), so traffic goes to pods that can write.
 """
 
 from __future__ import annotations
@@ -189,10 +190,12 @@ class IngestHandlers:
             async with asyncio.timeout(timeout_s):
                 outcomes = await producer.send_many(events)
         except (ProducerUnavailable, TimeoutError) as error:
+            self.ctx.gate.sent(acknowledged=False)
             metrics.EVENTS.labels("unavailable").inc(len(events))
             reason = str(error) or f"Kafka did not acknowledge within {timeout_s:g} s"
             raise IngestRejected(503, "kafka_unavailable", f"{reason}; retry later") from None
         failed = [outcome for outcome in outcomes if isinstance(outcome, Failed)]
+        self.ctx.gate.sent(acknowledged=not failed)
         if failed:
             metrics.EVENTS.labels("unavailable").inc(len(failed))
             raise IngestRejected(
@@ -213,7 +216,7 @@ def create_app(ctx: IngestContext) -> web.Application:
     notification.add_route("POST", handlers.notification)
 
     async def ready() -> bool:
-        return ctx.gate.ready
+        return await ctx.gate.ready()
 
     for resource in ops_app(ready=ready).router.resources():
         ops = app.router.add_resource(resource.canonical, name=resource.canonical.strip("/"))

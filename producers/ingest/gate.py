@@ -1,27 +1,69 @@
 """The ingest's connection to Kafka: started in the background and retried, so the endpoint can answer
-503 (instead of not starting) while Kafka is unreachable, and recovers on its own when Kafka returns."""
+503 (instead of not starting) while Kafka is unreachable, and recovers on its own when Kafka returns.
+
+Readiness follows reachability (see readiness.py): /readyz turns 503 while Kafka cannot be reached, so
+the pod leaves the Service's endpoints, and 200 again once a metadata request or a send succeeds.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 
 from producers.errors import ProducerUnavailable
+from producers.ingest import metrics
+from producers.ingest.readiness import Verdict
 from producers.sdk import CallEventProducer
 
 log = logging.getLogger(__name__)
 
 
 class KafkaGate:
-    def __init__(self, *, producer: CallEventProducer, retry_s: float = 2.0) -> None:
+    def __init__(
+        self, *, producer: CallEventProducer, retry_s: float = 2.0, ready_cache_s: float = 5.0,
+        ready_timeout_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._producer = producer
         self.retry_s = retry_s
+        self.ready_timeout_s = ready_timeout_s
+        self._clock = clock
+        self._verdict = Verdict(fresh_s=ready_cache_s)
+        self._check_lock = asyncio.Lock()  # one metadata request at a time; concurrent probes reuse its verdict
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def ready(self) -> bool:
-        return self._producer.started
+    async def ready(self) -> bool:
+        """Connected, and Kafka reachable: a fresh verdict, else a metadata request (at most ready_timeout_s)."""
+        if not self._producer.started:
+            return False
+        if (fresh := self._verdict.current(self._clock())) is not None:
+            return fresh
+        async with self._check_lock:
+            if (fresh := self._verdict.current(self._clock())) is not None:
+                return fresh  # another probe checked while this one waited
+            was_reachable = self._verdict.reachable
+            reachable = await self._producer.reachable(timeout_s=self.ready_timeout_s)
+            self._verdict.record(reachable, self._clock())
+        metrics.READY_CHECKS.labels("reachable" if reachable else "unreachable").inc()
+        if reachable != was_reachable:
+            self._log_change(reachable)
+        return reachable
+
+    def _log_change(self, reachable: bool) -> None:
+        if reachable:
+            log.info("Kafka at %s answers again: ready", self._producer.bootstrap)
+        else:
+            log.warning("Kafka at %s did not answer a metadata request within %g s: not ready",
+                        self._producer.bootstrap, self.ready_timeout_s)
+
+    def sent(self, *, acknowledged: bool) -> None:
+        """The outcome of a send: an acknowledgement proves Kafka reachable, a failure voids the verdict."""
+        if acknowledged:
+            self._verdict.record(True, self._clock())
+        else:
+            self._verdict.void()
 
     def producer(self) -> CallEventProducer:
         """The started producer, or ProducerUnavailable."""
@@ -40,6 +82,7 @@ class KafkaGate:
                 log.warning("%s; retrying in %.0f s", error, self.retry_s)
                 await asyncio.sleep(self.retry_s)
             else:
+                self._verdict.record(True, self._clock())  # the start itself fetched the cluster's metadata
                 log.info("connected to Kafka at %s", self._producer.bootstrap)
                 return
 

@@ -14,3 +14,7 @@ DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 AUTH = Counter("callapi_ingest_auth_total", "Credential checks, by result", ["result"])
+READY_CHECKS = Counter(
+    "callapi_ingest_ready_checks_total", "Metadata requests made to answer /readyz, by result (reachable, unreachable)",
+    ["result"],
+)

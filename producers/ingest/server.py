@@ -24,7 +24,10 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
         settings.database_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}, name="ingest-auth",
     )
     await pool.open(wait=False)
-    gate = KafkaGate(producer=CallEventProducer(settings=settings, client_id="callapi-ingest"))
+    gate = KafkaGate(
+        producer=CallEventProducer(settings=settings, client_id="callapi-ingest"),
+        ready_cache_s=settings.ingest_ready_cache_s, ready_timeout_s=settings.ingest_ready_timeout_s,
+    )
     gate.open()
     ctx = IngestContext(
         settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(settings.ingest_auth_cache_s))

@@ -38,7 +38,8 @@ async def serving(settings: Settings, *, cache_s: float = 30.0) -> AsyncIterator
     """The ingest app on 127.0.0.1:<free port>, with its own pool and producer; yields its base URL."""
     pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
     await pool.open()
-    gate = KafkaGate(producer=CallEventProducer(settings=settings), retry_s=0.5)
+    gate = KafkaGate(producer=CallEventProducer(settings=settings), retry_s=0.5,
+                     ready_cache_s=settings.ingest_ready_cache_s, ready_timeout_s=settings.ingest_ready_timeout_s)
     gate.open()
     ctx = IngestContext(settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(cache_s)))
     runner = web.AppRunner(create_app(ctx), access_log=None)

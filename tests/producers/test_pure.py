@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from producers.errors import IngestRejected, InvalidEvent
 from producers.ids import new_event_id, uuid7
 from producers.ingest.auth import GrantCache, credential
+from producers.ingest.readiness import Verdict
 from producers.ingest.voipnow import event_from_json, event_from_notification, owning_extension, parse_occurred_at
 from producers.sdk import to_event, to_record
 from schemas.events import EventType
@@ -168,3 +169,37 @@ def test_a_time_with_no_utc_equivalent_is_an_invalid_event(occurred_at: str) -> 
     with pytest.raises(InvalidEvent) as caught:
         to_event({"event_id": "e1", "type": 0, "occurred_at": occurred_at, "extension": "0003*210"})
     assert caught.value.code == "schema_invalid" and "occurred_at" in caught.value.detail
+
+
+@pytest.mark.parametrize(("steps", "now_s", "expected"), [
+    ([], 0.0, None),  # nothing known yet: ask Kafka
+    ([("record", True, 10.0)], 14.9, True),  # fresh: no round trip
+    ([("record", True, 10.0)], 15.0, None),  # stale: ask again
+    ([("record", False, 10.0)], 12.0, False),  # unreachable stays the answer while fresh
+    ([("record", True, 10.0), ("void", None, 11.0)], 11.0, None),  # a failed send: ask again at once
+    ([("record", False, 10.0), ("record", True, 11.0)], 12.0, True),  # an acknowledged send proves reachable
+])
+def test_readiness_verdict_answers_while_fresh_and_is_voided_by_a_failed_send(
+    steps: list[tuple[str, bool | None, float]], now_s: float, expected: bool | None,
+) -> None:
+    verdict = Verdict(fresh_s=5.0)
+    for action, reachable, at_s in steps:
+        if action == "record":
+            assert reachable is not None
+            verdict.record(reachable, at_s)
+        else:
+            verdict.void()
+    assert verdict.current(now_s) is expected
+
+
+@given(st.booleans(), st.floats(0, 1e6), st.floats(0, 1e3), st.floats(0, 1e3), st.floats(0.001, 60))
+def test_readiness_verdict_answers_from_its_recording_until_fresh_s_and_never_after(
+    reachable: bool, at_s: float, age_a_s: float, age_b_s: float, fresh_s: float,
+) -> None:
+    verdict = Verdict(fresh_s=fresh_s)
+    verdict.record(reachable, at_s)
+    assert verdict.current(at_s) is reachable
+    assert verdict.current(at_s + fresh_s + age_a_s) is None
+    younger_s, older_s = sorted((age_a_s, age_b_s))
+    if verdict.current(at_s + older_s) is not None:  # still fresh when older: fresh when younger too
+        assert verdict.current(at_s + younger_s) is reachable
