@@ -3,15 +3,33 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup system stack demo test faults lint schemas down
+.PHONY: setup system stack demo test faults lint schemas down constraints
 
 setup: $(VENV)/.installed system
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
+
+# The names and versions of a pip --report's "install" list, the project itself left out.
+define PINNED
+import json, sys
+pulled = json.load(open(sys.argv[1]))["install"]
+pins = sorted(((p["metadata"]["name"], p["metadata"]["version"]) for p in pulled), key=lambda pin: pin[0].lower())
+print("\n".join(f"{name}=={version}" for name, version in pins if name != "callapi-events"))
+endef
+export PINNED
+
+constraints:  ## pin what .venv holds, limited to what `pip install -e ".[dev]"` pulls in
+	$(BIN)/pip freeze --exclude-editable > $(VENV)/.freeze.txt
+	$(BIN)/pip install -q --dry-run --ignore-installed -c $(VENV)/.freeze.txt \
+		--report $(VENV)/.pulled-in.json -e ".[dev]"
+	grep '^#' constraints.txt > $(VENV)/.constraints.txt
+	$(BIN)/python -c "$$PINNED" $(VENV)/.pulled-in.json >> $(VENV)/.constraints.txt
+	mv $(VENV)/.constraints.txt constraints.txt
+	rm -f $(VENV)/.freeze.txt $(VENV)/.pulled-in.json
 
 system:
 	bash deploy/local/system-packages.sh

@@ -7,13 +7,14 @@ Kafka 4.1.2 is pinned: the newest patch release of the 4.1 line, which has had t
 from __future__ import annotations
 
 import base64
+import contextlib
 import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
 from deploy.local.errors import StackError
-from deploy.local.process import Service
+from deploy.local.process import Service, exclusive, port_holder, port_in_use
 
 KAFKA_VERSION = "4.1.2"
 LOG4J_VERSION = "2.25.3"
@@ -127,9 +128,31 @@ class Kafka:
         return self.home / "server.properties"
 
     def up(self) -> str:
-        if self.service.running():
-            return f"already running (pid {self.service.pid()}) on 127.0.0.1:{self.port}"
-        self.service.check_port_free()
+        with exclusive(self.home / "up.lock"):
+            if self.service.running():
+                return f"already running (pid {self.service.pid()}) on 127.0.0.1:{self.port}"
+            self.service.check_port_free()
+            return self.launch()
+
+    def launch(self) -> str:
+        """Start our broker and wait until the broker answering on our port is provably ours.
+
+        `up` checks that the port is free first, but another broker can take it before ours binds (a second
+        stack starting at the same time): ours then exits while the other one answers metadata requests. So
+        readiness needs our process alive and the answering cluster id equal to the one in our storage folder.
+        `up` calls this after its checks; called alone, it skips them.
+        """
+        command = self._prepare()
+        self.service.start(command, log_file=self.home / "logs" / "stdout.log")
+        try:
+            self.service.wait_until(self._ready, timeout_s=90, what="this stack's Kafka to answer metadata")
+        except StackError as error:
+            self.service.stop(timeout_s=30)
+            raise self._conflict() or error from None
+        return f"started (pid {self.service.pid()}) on 127.0.0.1:{self.port}"
+
+    def _prepare(self) -> list[str]:
+        """Write the configuration, format the storage on first use; the command that runs the broker."""
         libs = resolve_jars(self.cache_dir)
         data = self.home / "data"
         self.home.mkdir(parents=True, exist_ok=True)
@@ -140,15 +163,12 @@ class Kafka:
             self._format(classpath)
         log_dir = self.home / "logs"
         log_dir.mkdir(exist_ok=True)
-        command = [
+        return [
             "java", *HEAP.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
             f"-Dkafka.logs.dir={log_dir}",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
             "-cp", classpath, "kafka.Kafka", str(self.config_file),
         ]
-        self.service.start(command, log_file=log_dir / "stdout.log")
-        self.service.wait_until(self._ready, timeout_s=90, what="Kafka to answer a metadata request")
-        return f"started (pid {self.service.pid()}) on 127.0.0.1:{self.port}"
 
     def _format(self, classpath: str) -> None:
         result = subprocess.run(
@@ -159,10 +179,37 @@ class Kafka:
         if result.returncode != 0:
             raise StackError("Formatting KRaft storage failed:\n" + result.stdout + result.stderr)
 
-    def _ready(self) -> bool:
-        from deploy.local.probe import kafka_metadata_ok
+    def cluster_id(self) -> str | None:
+        """The cluster id our storage folder was formatted with (None before the first `up`)."""
+        with contextlib.suppress(FileNotFoundError):
+            for line in (self.home / "data" / "meta.properties").read_text().splitlines():
+                if line.startswith("cluster.id="):
+                    return line.split("=", 1)[1].strip()
+        return None
 
-        return kafka_metadata_ok(f"127.0.0.1:{self.port}")
+    def _answering_cluster_id(self) -> str | None:
+        from deploy.local.probe import kafka_cluster_id
+
+        return kafka_cluster_id(f"127.0.0.1:{self.port}")
+
+    def _ready(self) -> bool:
+        answering = self._answering_cluster_id()
+        if answering is not None and answering != self.cluster_id():
+            raise StackError(f"127.0.0.1:{self.port} answers as cluster {answering}, not ours")
+        return answering is not None
+
+    def _conflict(self) -> StackError | None:
+        """Once our broker is stopped: the error naming what holds our port, or None when nothing does."""
+        if not port_in_use(self.port):
+            return None
+        answering = self._answering_cluster_id()
+        what = f"a broker of Kafka cluster {answering}" if answering else "which gives no Kafka metadata answer"
+        return StackError(
+            f"127.0.0.1:{self.port} is held by {port_holder(self.port)}, {what}, not by this stack's Kafka "
+            f"(cluster {self.cluster_id()}), which was stopped.\n"
+            "Stop that process (`callapi-events stack down --stack-dir <its folder>` if another stack started it), "
+            "or run this stack on a free port: CALLAPI_KAFKA_BOOTSTRAP=127.0.0.1:<port>."
+        )
 
     def down(self) -> str:
         return self.service.stop(timeout_s=60)
@@ -170,5 +217,8 @@ class Kafka:
     def status(self) -> str:
         if not self.service.running():
             return "stopped"
-        state = "ready" if self._ready() else "starting"
+        answering = self._answering_cluster_id()
+        if answering is not None and answering != self.cluster_id():
+            return f"not ready (pid {self.service.pid()}): 127.0.0.1:{self.port} answers as cluster {answering}"
+        state = "starting" if answering is None else "ready"
         return f"{state} (pid {self.service.pid()}) on 127.0.0.1:{self.port}"

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from deploy.local.errors import StackError
-from deploy.local.process import port_in_use
+from deploy.local.process import exclusive, pid_alive, port_holder, port_in_use
 from schemas.ops import free_port
 
 USER = "callapi"
@@ -52,10 +52,14 @@ def ensure_installed() -> Path:
 
 
 class Postgres:
-    """A PostgreSQL cluster in `stack_dir/postgres`, listening on 127.0.0.1 only."""
+    """A PostgreSQL cluster in `stack_dir/postgres`, listening on 127.0.0.1 only.
 
-    def __init__(self, *, stack_dir: Path):
+    `initial_port` is the port a new data folder is set up with; by default 5432, or a free one when that is taken.
+    """
+
+    def __init__(self, *, stack_dir: Path, initial_port: int | None = None):
         self.home = stack_dir / "postgres"
+        self.initial_port = initial_port
         self.data = self.home / "data"
         self.port_file = self.home / "port"
 
@@ -99,7 +103,7 @@ class Postgres:
         pw_file.unlink()
         if result.returncode != 0:
             raise StackError("initdb failed:\n" + result.stdout + result.stderr)
-        port = PREFERRED_PORT if not port_in_use(PREFERRED_PORT) else free_port()
+        port = self.initial_port or (PREFERRED_PORT if not port_in_use(PREFERRED_PORT) else free_port())
         self.port_file.write_text(str(port))
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(
@@ -117,6 +121,10 @@ class Postgres:
 
     def up(self) -> str:
         bin_dir = ensure_installed()
+        with exclusive(self.home / "up.lock"):
+            return self._up(bin_dir)
+
+    def _up(self, bin_dir: Path) -> str:
         self._prepare_folder()
         if not (self.data / "PG_VERSION").exists():
             self._init(bin_dir)
@@ -127,13 +135,69 @@ class Postgres:
                 f"Port {self.port} is in use by another program; stop it, or delete {self.home} "
                 "so that `stack up` picks a free port."
             )
+        return self.launch(bin_dir)
+
+    def launch(self, bin_dir: Path) -> str:
+        """Start our server and prove that the one answering on our port is it.
+
+        Another server can take the port between `up`'s free-port check and our bind (a second stack starting
+        at the same time). So our postmaster must be alive and the server on 127.0.0.1:<port> must report our
+        data folder; otherwise ours is stopped and the error names what holds the port. `up` calls this after
+        its checks; called alone, it skips them.
+        """
         result = self._run(
             bin_dir, "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.home / "server.log")
         )
-        if result.returncode != 0:
-            raise StackError(f"PostgreSQL did not start; see {self.home / 'server.log'}.\n{result.stderr}")
+        if result.returncode != 0 or not self._answers_as_ours():
+            self.down()
+            if port_in_use(self.port):
+                raise self._conflict()
+            raise StackError(
+                f"PostgreSQL did not start or does not answer on 127.0.0.1:{self.port}; "
+                f"see {self.home / 'server.log'}.\n{result.stderr}"
+            )
         self._ensure_database(bin_dir)
         return f"started on 127.0.0.1:{self.port}"
+
+    def _postmaster_alive(self) -> bool:
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return False
+        return pid_alive(pid)
+
+    def _answering_data_dir(self) -> str | None:
+        """The data folder of the server answering on 127.0.0.1:<port>, asked with this stack's credentials."""
+        import psycopg
+
+        dsn = f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{self.port}/postgres"
+        try:
+            with psycopg.connect(dsn, connect_timeout=5) as conn:
+                row = conn.execute("SHOW data_directory").fetchone()
+        except psycopg.Error:
+            return None
+        return str(row[0]) if row else None
+
+    def _answers_as_ours(self, timeout_s: float = 15.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self._postmaster_alive():
+            answering = self._answering_data_dir()
+            if answering is not None:
+                return Path(answering).resolve() == self.data.resolve()
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+        return False
+
+    def _conflict(self) -> StackError:
+        answering = self._answering_data_dir()
+        what = f"a PostgreSQL with data in {answering}" if answering else "which does not answer this stack's login"
+        return StackError(
+            f"127.0.0.1:{self.port} is held by {port_holder(self.port)}, {what}, not by this stack's PostgreSQL "
+            f"(data in {self.data}), which was stopped.\n"
+            "Stop that process (`callapi-events stack down --stack-dir <its folder>` if another stack started it), "
+            f"or delete {self.home} (its data too) so that `stack up` sets it up again on a free port."
+        )
 
     def _ensure_database(self, bin_dir: Path) -> None:
         deadline = time.monotonic() + 30

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 
-async def _kafka_metadata(bootstrap: str) -> bool:
+async def _kafka_cluster(bootstrap: str) -> dict[str, Any] | None:
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
         await asyncio.wait_for(admin.start(), timeout=5)
-        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout=5)
-        return bool(cluster.get("brokers"))
+        return await asyncio.wait_for(admin.describe_cluster(), timeout=5)
     except Exception:
-        return False
+        return None
     finally:
         await admin.close()
 
 
-def kafka_metadata_ok(bootstrap: str) -> bool:
+def _describe_cluster(bootstrap: str) -> dict[str, Any] | None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected while starting
-    return asyncio.run(_kafka_metadata(bootstrap))
+    return asyncio.run(_kafka_cluster(bootstrap))
+
+
+def kafka_metadata_ok(bootstrap: str) -> bool:
+    cluster = _describe_cluster(bootstrap)
+    return bool(cluster and cluster.get("brokers"))
+
+
+def kafka_cluster_id(bootstrap: str) -> str | None:
+    """The cluster id of the broker answering at `bootstrap` once it lists its brokers, else None."""
+    cluster = _describe_cluster(bootstrap)
+    return str(cluster["cluster_id"]) if cluster and cluster.get("brokers") else None

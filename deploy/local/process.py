@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,40 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
 
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(fields[9])
+    return inodes
+
+
+def port_holder(port: int) -> str:
+    """Who listens on `port`, e.g. "pid 42 (java … kafka.Kafka /x/kafka/server.properties)", from /proc.
+
+    Falls back to "another program" where /proc does not tell (another user's process, no /proc).
+    """
+    sockets = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    for proc in Path("/proc").glob("[0-9]*") if sockets else []:
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in sockets for fd in (proc / "fd").iterdir()):
+                args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+                shown = " ".join(args) if len(args) <= 3 else " ".join([Path(args[0]).name, "…", *args[-2:]])
+                return f"pid {proc.name} ({shown})"
+    return "another program"
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Serialises `up` of one folder across processes: a second `up` waits, then finds the first one's server."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, even if we crash
+        yield
 
 
 def pid_alive(pid: int) -> bool:
