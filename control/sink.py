@@ -2,6 +2,8 @@
 
 Consumes in a consumer group, inserts a batch idempotently (ON CONFLICT DO NOTHING) in one transaction,
 and commits the offsets only after the database commit: at least once, and a repeat changes nothing.
+Kafka or PostgreSQL failures are retried; a missing `delivery-attempts` topic (a wrong CALLAPI_TOPIC_PREFIX, or
+`topics create` not run) stops the sink at once, exit 1, with the one line the other commands print.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from control import partitions
 from schemas.attempts import DeliveryAttempt
 from schemas.codec import decode
 from schemas.errors import InvalidRecord
+from schemas.hints import topic_missing
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 BATCH_RECORDS = 500
 RETENTION_CHECK_S = 3600.0
 RETRY_DELAY_S = 1.0
+TOPIC_CHECKS = 3
+TOPIC_CHECK_PAUSE_S = 1.0
 APPLICATION_NAME = "callapi-sink"
 
 ROWS = Counter("callapi_sink_attempts_total", "delivery attempts written to the delivery log")
@@ -92,13 +97,27 @@ class LogWriter:
             self.days.discard(partitions.partition_day(name) or date.min)
 
 
+async def _subscribe(consumer: AIOKafkaConsumer, settings: Settings) -> None:
+    """Subscribe once the topic is known to exist: subscribed to a missing topic, aiokafka only logs and waits for
+    it forever. A topic created a moment ago may not be in every broker's metadata yet, so it is asked again."""
+    topic = settings.topics.delivery_attempts
+    for check in range(1, TOPIC_CHECKS + 1):
+        if topic in await consumer.topics():
+            consumer.subscribe([topic])
+            return
+        if check < TOPIC_CHECKS:
+            await asyncio.sleep(TOPIC_CHECK_PAUSE_S)
+    raise SystemExit(topic_missing(topic, settings.kafka_bootstrap))  # exit 1 with this one line, no traceback
+
+
 async def _sink_connected(settings: Settings, stop: asyncio.Event, on_round: Callable[[], None]) -> None:
     consumer = AIOKafkaConsumer(
-        settings.topics.delivery_attempts, bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings),
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings), enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     try:
+        await _subscribe(consumer, settings)
         async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True,
                                                          application_name=APPLICATION_NAME) as conn:
             writer, checked_at = LogWriter(conn=conn), 0.0

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiokafka.errors import OutOfOrderSequenceNumber
 from pydantic import BaseModel
 
 from delivery.circuit import Circuit, Circuits, State
-from delivery.errors import DisableFailed, HostStalled, ProducerBroken, TransportError
+from delivery.errors import DisableFailed, HostStalled, TransportError
 from delivery.gone import RequestDisabler
 from delivery.hosts import HostLimiter, destination_key
 from delivery.http import HttpClient
 from delivery.metrics import DeliveryMetrics
 from delivery.policy import Action, AttemptResult, Decision, decide, defer_for_circuit, retry_topic_delay_s
+from delivery.publishing import Outgoing, publish_acknowledged
 from delivery.records import attempt_record, dead_letter, deferred_job, retry_job
 from delivery.request import build_request
 from schemas import __version__
@@ -37,7 +37,6 @@ from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 USER_AGENT = f"callapi-events/{__version__}"
-PUBLISH_BACKOFF_S = 1.0
 
 
 def _utcnow() -> datetime:
@@ -208,29 +207,10 @@ class Deliverer:
             log.info("job %s dead-lettered: %s", job.job_id, decision.reason)
 
     async def _publish(self, key: str, records: list[tuple[str, BaseModel]]) -> None:
-        """Send and wait for every acknowledgement; send again those Kafka refused, until it takes them (the job
-        is not done before). Records already acknowledged are not sent again: no second attempt in the delivery
-        log, no second copy of a retry."""
+        """Every record acknowledged by Kafka (refused ones sent again), keyed by the job's extension."""
         key_bytes = key.encode()
-        pending = [(topic, encode(value)) for topic, value in records]
-        while True:
-            futures = [self.publisher.publish(topic, key_bytes, value) for topic, value in pending]
-            refused: list[tuple[str, bytes]] = []
-            for record, future in zip(pending, futures, strict=True):
-                try:
-                    await future
-                except OutOfOrderSequenceNumber as error:
-                    raise ProducerBroken(
-                        f"the Kafka producer can no longer write to {record[0]} ({error}): restart the worker; "
-                        "its unfinished jobs are done again"
-                    ) from error
-                except Exception as error:  # KafkaError and its kin: nothing is lost, the job stays unfinished
-                    log.warning("publishing a job's outcome to %s failed (%s); trying again", record[0], error)
-                    refused.append(record)
-            if not refused:
-                return
-            pending = refused
-            await asyncio.sleep(PUBLISH_BACKOFF_S)
+        await publish_acknowledged(self.publisher, [Outgoing(topic, key_bytes, encode(value))
+                                                    for topic, value in records])
 
 
 def _unsendable(error_class: str, detail: str) -> AttemptResult:

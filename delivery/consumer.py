@@ -6,6 +6,9 @@ delay after they were written: a job due later than that (a jitter or a Retry-Af
 delay) is then handed on (the handler puts it on another delay topic), so the records behind it, all written
 later to the same delay, are not held up past their own due time.
 
+An unreadable record is a job of its own too: its dead letter is published without holding up the records
+behind it, and its offset is finished only once Kafka acknowledged the letter.
+
 On a rebalance, revoked partitions get a bounded moment to finish, what is safe is committed, and their
 bookkeeping is dropped: a job finishing later for a partition this worker no longer owns commits nothing.
 """
@@ -32,7 +35,15 @@ log = logging.getLogger(__name__)
 JobHandler = Callable[[DeliveryJob, Callable[[], None]], Awaitable[None]]
 """handle(job, sending): calls sending() when its HTTP request is about to go out."""
 InvalidHandler = Callable[[ConsumerRecord[bytes, bytes], InvalidRecord], Awaitable[None]]
+"""invalid(record, error): dead-letters an unreadable record; returns once Kafka acknowledged the letter."""
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+def _decoded(record: Record) -> DeliveryJob | InvalidRecord:
+    try:
+        return decode(DeliveryJob, record.value or b"")
+    except InvalidRecord as error:
+        return error
 
 
 class JobConsumer(ConsumerRebalanceListener):
@@ -91,28 +102,17 @@ class JobConsumer(ConsumerRebalanceListener):
         for record in records:
             if tracker is None or self._trackers.get(tp) is not tracker or self._stopping.is_set():
                 return  # revoked (or stopping) meanwhile: the next owner reads from the committed offset
-            job = await self._decoded(tp, tracker, record)
-            if job is None:
-                continue
-            if self._hold_until_due(tp, record, job):
+            job = _decoded(record)
+            if isinstance(job, DeliveryJob) and self._hold_until_due(tp, record, job):
                 return
             await self._slots.acquire()
             if self._trackers.get(tp) is not tracker:
                 self._slots.release()
                 return
             tracker.start(record.offset)
-            self._track(tp, asyncio.create_task(self._run_job(tp, tracker, record.offset, job)))
+            self._track(tp, asyncio.create_task(self._run_job(tp, tracker, record, job)))
             if record.offset % 32 == 0:
                 await asyncio.sleep(0)  # let started jobs run between records of a large batch
-
-    async def _decoded(self, tp: TopicPartition, tracker: OffsetTracker, record: Record) -> DeliveryJob | None:
-        try:
-            return decode(DeliveryJob, record.value or b"")
-        except InvalidRecord as error:
-            tracker.start(record.offset)
-            await self._invalid(record, error)
-            tracker.finish(record.offset)
-            return None
 
     def _hold_until_due(self, tp: TopicPartition, record: Record, job: DeliveryJob) -> bool:
         """Pause the partition at a job that is not due yet; resume it when the job is."""
@@ -145,7 +145,9 @@ class JobConsumer(ConsumerRebalanceListener):
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    async def _run_job(self, tp: TopicPartition, tracker: OffsetTracker, offset: int, job: DeliveryJob) -> None:
+    async def _run_job(self, tp: TopicPartition, tracker: OffsetTracker, record: Record,
+                       job: DeliveryJob | InvalidRecord) -> None:
+        """A job, or an unreadable record whose dead letter is owed: finished once its records are acknowledged."""
         task = asyncio.current_task()
         assert task is not None
 
@@ -153,11 +155,16 @@ class JobConsumer(ConsumerRebalanceListener):
             self._sending.add(task)
 
         try:
-            await self._handle(job, sending)
+            if isinstance(job, InvalidRecord):
+                sending()  # its dead letter is on its way: a revocation lets it finish rather than send it twice
+                await self._invalid(record, job)
+            else:
+                await self._handle(job, sending)
         except Exception:
             # A bug, not an outcome: stop the worker (exit 1) rather than skip the job or let its partition's
             # commits stall unseen. The job is unfinished, so whoever owns the partition next redoes it.
-            log.exception("job %s at %s@%d failed unexpectedly; stopping the worker", job.job_id, tp, offset)
+            what = "an unreadable record" if isinstance(job, InvalidRecord) else f"job {job.job_id}"
+            log.exception("%s at %s@%d failed unexpectedly; stopping the worker", what, tp, record.offset)
             self.failed = True
             self.stop()
             return
@@ -165,7 +172,7 @@ class JobConsumer(ConsumerRebalanceListener):
             self._sending.discard(task)
             self._slots.release()
             self._in_flight -= 1
-        tracker.finish(offset)
+        tracker.finish(record.offset)
 
     async def _hand_over(self, partitions: list[TopicPartition]) -> None:
         """Jobs not yet sending are dropped (unfinished: the next owner does them); requests already out get

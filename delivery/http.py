@@ -7,7 +7,9 @@ Two implementations, selected by the `http_client` setting (CALLAPI_HTTP_CLIENT)
 - `aiohttp` (delivery/http_aiohttp.py): pure asyncio, a replaceable resolver.
 
 Both behave the same towards the delivery log: a reply is an `HttpResponse` whatever its status (redirects are
-never followed), and no reply is one of the delivery/errors.py transport errors with the same `error_class`:
+never followed) once its head came, even if its body then breaks off (the connection closes early, or stalls past
+the request timeout: the status decides, and the connection is dropped); no reply head is one of the
+delivery/errors.py transport errors with the same `error_class`:
 `connect_timeout`, `timeout`, `connect_error`, `dns_error`, `connection_error`, `unsafe_url`, `invalid_url`.
 Both check the address actually connected to against the URL guard (DNS rebinding), keep connections alive,
 read a reply body up to MAX_BODY_BYTES and drop the connection past it.

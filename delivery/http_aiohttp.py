@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from functools import lru_cache
 
@@ -21,6 +22,8 @@ from delivery.errors import ConnectionFailed, DestinationRefused, RequestTimeout
 from delivery.http import MAX_BODY_BYTES, READ_CHUNK_BYTES, HttpResponse
 from delivery.request import OutgoingRequest
 from schemas.urlguard import UnsafeUrl, check_addresses
+
+log = logging.getLogger(__name__)
 
 
 class GuardedResolver(AbstractResolver):
@@ -98,12 +101,19 @@ class AiohttpClient:
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read the body so the connection can be reused; past MAX_BODY_BYTES drop the connection. Drop it too when
+    the body breaks off (closed early, or stalled past the request timeout): the status came, and decides."""
     read = 0
-    while chunk := await response.content.read(READ_CHUNK_BYTES):
-        read += len(chunk)
-        if read > MAX_BODY_BYTES:
-            response.close()
-            return
+    try:
+        while chunk := await response.content.read(READ_CHUNK_BYTES):
+            read += len(chunk)
+            if read > MAX_BODY_BYTES:
+                response.close()
+                return
+    except (TimeoutError, aiohttp.ClientError) as error:
+        log.debug("the body of a %d reply broke off (%s); the connection is dropped", response.status,
+                  str(error) or type(error).__name__)
+        response.close()
 
 
 def transport_error(error: BaseException) -> TransportError:

@@ -18,10 +18,14 @@ Caveats:
 - pyreqwest reports a total timeout as ConnectTimeoutError, and a reset of an established connection as
   ConnectError; the causes it attaches tell them apart from real connect failures.
 - With private URLs allowed, one shared client resolves names itself (per new connection, no cache).
+- The reply body is streamed from its first byte (`streamed_read_buffer_limit(0)`), so that a body breaking off
+  after the head still leaves the status; that costs the event loop 2-3 µs more per request than letting
+  pyreqwest read the first 64 KiB before handing over the head (same benchmark, measured side by side).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +42,7 @@ from delivery.pinning import Check, PinnedClients, Resolve, system_addresses
 from delivery.request import OutgoingRequest
 from schemas.urlguard import UnsafeUrl, check_addresses
 
+log = logging.getLogger(__name__)
 _ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")
 _CONNECTING = frozenset({"client error (Connect)", "tcp connect error"})
 _CONNECT_FAILURES = frozenset({"connect_error", "connect_timeout"})
@@ -127,12 +132,15 @@ class PyreqwestClient:
 
 
 async def _exchange(client: Client, request: OutgoingRequest) -> HttpResponse:
-    builder = client.request(request.method, request.url).headers(request.headers)
+    # Nothing of the body is read before the head is handed over (by default up to 64 KiB are): a body that
+    # breaks off then fails a read of ours, after the status came, not the request itself.
+    builder = client.request(request.method, request.url).headers(request.headers).streamed_read_buffer_limit(0)
     if request.body:
         builder = builder.body_bytes(request.body)
     async with builder.build_streamed() as response:
+        reply = HttpResponse(response.status, _retry_after(response))
         await _drain(response)
-        return HttpResponse(response.status, _retry_after(response))
+        return reply
 
 
 def _retry_after(response: Response) -> str | None:
@@ -144,13 +152,17 @@ def _retry_after(response: Response) -> str | None:
 
 
 async def _drain(response: Response) -> None:
-    """Read the body so the connection can be reused; past MAX_BODY_BYTES leave it unread: it is dropped."""
+    """Read the body so the connection can be reused; past MAX_BODY_BYTES leave it unread: it is dropped. So is
+    a body that breaks off (closed early, or stalled past the request timeout): the status came, and decides."""
     read = 0
     reader = response.body_reader
-    while (chunk := await reader.read(READ_CHUNK_BYTES)) is not None:
-        read += len(chunk)
-        if read > MAX_BODY_BYTES:
-            return
+    try:
+        while (chunk := await reader.read(READ_CHUNK_BYTES)) is not None:
+            read += len(chunk)
+            if read > MAX_BODY_BYTES:
+                return
+    except exceptions.RequestError as error:
+        log.debug("the body of a %d reply broke off (%s); the connection is dropped", response.status, error)
 
 
 def _causes(error: Exception) -> list[str]:

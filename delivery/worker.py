@@ -22,8 +22,10 @@ from delivery.gone import RequestDisabler
 from delivery.hosts import HostLimiter
 from delivery.http import HttpClient, new_client
 from delivery.metrics import DeliveryMetrics
+from delivery.publishing import Outgoing, publish_acknowledged
 from schemas.durations import parse_duration_s
 from schemas.errors import InvalidRecord
+from schemas.letters import dead_letter_headers, fit_letter
 from schemas.ops import serve_ops
 from schemas.publisher import RecordPublisher
 from schemas.settings import Settings
@@ -63,14 +65,15 @@ def new_producer(settings: Settings) -> AIOKafkaProducer:
     )
 
 
-def invalid_record_handler(settings: Settings, producer: AIOKafkaProducer, metrics: DeliveryMetrics) -> InvalidHandler:
+def invalid_record_handler(settings: Settings, publisher: RecordPublisher, metrics: DeliveryMetrics) -> InvalidHandler:
+    """Unreadable records go to the DLQ as they are, with why and where from in their headers; batched with the
+    worker's other records, sent again until Kafka takes them (the offset stays unfinished until then)."""
+    dlq = settings.topics.deliveries_dlq
+
     async def moved_to_dlq(record: ConsumerRecord[bytes, bytes], error: InvalidRecord) -> None:
-        headers = [
-            ("error", error.reason.encode()), ("error-detail", error.detail.encode()),
-            ("original-topic", record.topic.encode()), ("original-partition", str(record.partition).encode()),
-            ("original-offset", str(record.offset).encode()),
-        ]
-        await producer.send_and_wait(settings.topics.deliveries_dlq, record.value, key=record.key, headers=headers)
+        headers = dead_letter_headers(error, topic=record.topic, partition=record.partition, offset=record.offset)
+        key, value, cut = fit_letter(record.key, record.value)
+        await publish_acknowledged(publisher, [Outgoing(dlq, key, value, headers + cut)])
         metrics.invalid.inc()
         log.warning("unreadable record %s@%d:%d moved to the DLQ: %s", record.topic, record.partition,
                     record.offset, error)
@@ -78,10 +81,10 @@ def invalid_record_handler(settings: Settings, producer: AIOKafkaProducer, metri
     return moved_to_dlq
 
 
-def new_deliverer(settings: Settings, *, client: HttpClient, producer: AIOKafkaProducer,
+def new_deliverer(settings: Settings, *, client: HttpClient, publisher: RecordPublisher,
                   metrics: DeliveryMetrics) -> Deliverer:
     return Deliverer(
-        settings=settings, client=client, publisher=RecordPublisher(producer),
+        settings=settings, client=client, publisher=publisher,
         disabler=RequestDisabler(database_url=settings.database_url), metrics=metrics,
         circuits=Circuits(failure_threshold=settings.circuit_failure_threshold, open_s=settings.circuit_open_s),
         hosts=HostLimiter(max_per_host=settings.max_per_host, max_waiting_per_host=settings.max_waiting_per_host,
@@ -104,9 +107,10 @@ async def run_worker(
     metrics = metrics or DeliveryMetrics()
     client = client or new_client(settings)
     producer, consumer = new_producer(settings), new_consumer(settings)
-    deliverer = new_deliverer(settings, client=client, producer=producer, metrics=metrics)
+    publisher = RecordPublisher(producer)  # one per worker: every job's records share its batches
+    deliverer = new_deliverer(settings, client=client, publisher=publisher, metrics=metrics)
     jobs = JobConsumer(
-        consumer=consumer, handle=deliverer.handle, invalid=invalid_record_handler(settings, producer, metrics),
+        consumer=consumer, handle=deliverer.handle, invalid=invalid_record_handler(settings, publisher, metrics),
         max_in_flight=settings.max_in_flight, drain_s=settings.request_timeout_s + 2,
         commit_interval_s=settings.commit_interval_s,
         topic_delay_s=lambda topic: delay_topic_s(settings, topic),

@@ -9,10 +9,11 @@ from typing import NamedTuple
 
 from processors import metrics
 from processors.join import join, pack_requests, unpack_requests
-from processors.records import dead_letter_headers, decode_event, decode_requests, fit_letter
+from processors.records import decode_event, decode_requests
 from processors.sink import OutRecord
 from schemas.codec import encode
 from schemas.errors import InvalidRecord
+from schemas.letters import dead_letter_headers, fit_letter
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,10 @@ connection and local address each request came on, and misbehaves on demand, by 
     /status/<code>   that status, with the request's `X-Reply-*` headers echoed as reply headers (X-Reply-Retry-After)
     /slow            204 after SLOW_S
     /hang            reads the request, never answers
-    /hang-body       sends the head and half the body, then nothing
+    /hang-head       sends the status line of a 200, then nothing (the head never ends)
+    /stall-body/<code>     that status, Content-Length 100 and 10 bytes of it, then nothing
+    /short-body/<code>     that status, Content-Length 100 and 10 bytes of it, then closes the connection
+    /short-chunked/<code>  that status, chunked, one chunk, then closes without the last chunk
     /reset           resets the connection (RST) instead of answering
     /sized/<n>       200 with an n-byte body
     /endless         200, chunked, streaming until the client goes away (or ENDLESS_CAP_BYTES)
@@ -87,10 +90,15 @@ class RawServer:
 
     async def _reply(self, target: str, headers: dict[str, str], writer: asyncio.StreamWriter) -> bool:
         path = target.split("?", 1)[0]
-        if path in ("/hang", "/hang-body"):
-            if path == "/hang-body":
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 50)
+        extra = "".join(f"{name[8:]}: {value}\r\n" for name, value in headers.items() if name.startswith("x-reply-"))
+        if path in ("/hang", "/hang-head"):
+            if path == "/hang-head":
+                writer.write(b"HTTP/1.1 200 OK\r\n")
             await asyncio.sleep(60)
+            return False
+        kind, _, code = path[1:].partition("/")
+        if kind in BROKEN_BODIES:
+            await _broken_body(writer, kind, f"HTTP/1.1 {code} Scripted\r\n{extra}")
             return False
         if path == "/reset":
             writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -106,7 +114,6 @@ class RawServer:
             status = int(path.rsplit("/", 1)[1])
         elif path.startswith("/sized/"):
             status, body = 200, b"y" * int(path.rsplit("/", 1)[1])
-        extra = "".join(f"{name[8:]}: {value}\r\n" for name, value in headers.items() if name.startswith("x-reply-"))
         writer.write(f"HTTP/1.1 {status} Scripted\r\n{extra}Content-Length: {len(body)}\r\n\r\n".encode() + body)
         await writer.drain()
         return True
@@ -126,6 +133,20 @@ class RawServer:
             finished = True
         finally:
             self.endless_finished.append(finished)
+
+
+BROKEN_BODIES = ("stall-body", "short-body", "short-chunked")
+
+
+async def _broken_body(writer: asyncio.StreamWriter, kind: str, head: str) -> None:
+    """A complete reply head, then a body that ends too soon: it stalls, or the connection closes."""
+    if kind == "short-chunked":
+        writer.write(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode() + b"a\r\n" + b"x" * 10 + b"\r\n")
+    else:
+        writer.write(f"{head}Content-Length: 100\r\n\r\n".encode() + b"x" * 10)
+    await writer.drain()
+    if kind == "stall-body":
+        await asyncio.sleep(60)
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, dict[str, str]] | None:

@@ -37,7 +37,7 @@ def test_unreachable_kafka_is_one_line_saying_what_to_set(base_settings: Setting
 
 
 @pytest.mark.parametrize(("option", "value", "said"), [
-    ("--tenant", "abc", "tenant 'abc' is not an organization code"),
+    ("--tenant", "abc", "organization code 'abc' is not 1-4 digits"),
     ("--extension", "abc*", "extension 'abc*' is neither"),
 ])
 def test_a_malformed_filter_is_refused_before_reading(base_settings: Settings, option: str, value: str,

@@ -15,7 +15,7 @@ async def test_letters_with_null_or_binary_headers_and_no_value_are_listed(setti
     job = make_job("http://127.0.0.1:9/hook", request_id="listed")
     topic = settings.topics.deliveries_dlq
     await produce(settings, topic, [("0003*210", b"{not json")], headers=[("error", None)])  # type: ignore[list-item]
-    await produce(settings, topic, [("0003*210", None)], headers=[("error", b"\xff\xfe")])  # type: ignore[list-item]
+    await produce(settings, topic, [("0003*210", None)], headers=[("error", b"\xff\xfe")])
     await produce(settings, topic, [("0003*210", encode(job))])
     letters = await read_dead_letters(settings, Filters())
     assert [(x.job.job_id if x.job else None) for x in letters] == [None, None, job.job_id]

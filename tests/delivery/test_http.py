@@ -95,14 +95,30 @@ async def test_a_name_that_does_not_resolve_is_a_dns_error(name: str, allow_priv
 
 
 @pytest.mark.parametrize("name", CLIENTS)
-@pytest.mark.parametrize("path", ["/hang", "/hang-body"])
-async def test_no_complete_reply_within_the_request_timeout_is_a_timeout(name: str, path: str) -> None:
+@pytest.mark.parametrize("path", ["/hang", "/hang-head"])
+async def test_no_reply_head_within_the_request_timeout_is_a_timeout(name: str, path: str) -> None:
     async with RawServer() as server, open_client(name) as client:
         started_s = asyncio.get_running_loop().time()
         error = await error_of(client, get(server.url() + path))
         elapsed_s = asyncio.get_running_loop().time() - started_s
     assert error.error_class == "timeout"
     assert REQUEST_TIMEOUT_S <= elapsed_s < 5  # bounded by the request timeout, not the server's 60 s
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize(("status", "retry_after"), [(200, None), (503, "7")])
+@pytest.mark.parametrize("broken", ["short-body", "short-chunked", "stall-body"])
+async def test_a_body_that_breaks_off_after_the_head_keeps_the_status(
+    name: str, status: int, retry_after: str | None, broken: str,
+) -> None:
+    """The status decides (Standard Webhooks): a body cut short by a close or stalled past the request timeout
+    does not turn a 200 into a failure, nor a 503 into anything but a 503. The connection is not reused."""
+    headers = {"X-Reply-Retry-After": retry_after} if retry_after else {}
+    async with RawServer() as server, open_client(name) as client:
+        response = await client.send(get(f"{server.url()}/{broken}/{status}", **headers))
+        assert (response.status_code, response.retry_after) == (status, retry_after)
+        assert (await client.send(get(f"{server.url()}/x"))).status_code == 204
+    assert [seen.connection for seen in server.seen] == [1, 2]
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from schemas.attempts import Outcome
 from schemas.settings import Settings
 from tests.delivery.helpers import attempts_of, dead_letters
 from tests.delivery.jobs import PARAMS, make_job, new_secret, produce_jobs
+from tests.delivery.rawhttp import RawServer
 from tests.delivery.servers import ResettingServer
 from tests.polling import eventually
 from tests.processes import Component, settings_env
@@ -98,6 +99,17 @@ async def test_connection_resets_are_retried(settings: Settings) -> None:
     attempts = await attempts_of(settings, job.job_id, count=3)
     assert [a.outcome for a in attempts] == [Outcome.RETRY, Outcome.RETRY, Outcome.DELIVERED]
     assert attempts[0].error is not None and attempts[0].status_code is None
+
+
+async def test_a_reply_whose_body_breaks_off_counts_by_its_status(settings: Settings) -> None:
+    async with RawServer() as server:  # on this test's event loop, which the awaits below leave free
+        ok = make_job(server.url() + "/short-body/200", request_id="cut200")
+        busy = make_job(server.url() + "/short-chunked/503", request_id="cut503")
+        await produce_jobs(settings, [ok, busy])
+        delivered = await attempts_of(settings, ok.job_id, count=1)
+        retried = await attempts_of(settings, busy.job_id, count=1)
+    assert [(a.outcome, a.status_code, a.error) for a in delivered] == [(Outcome.DELIVERED, 200, None)]
+    assert [(a.outcome, a.status_code, a.error) for a in retried[:1]] == [(Outcome.RETRY, 503, None)]
 
 
 async def test_always_failing_goes_to_the_dlq_then_redrive_delivers(settings: Settings, receiver: Receiver) -> None:

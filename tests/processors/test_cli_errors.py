@@ -32,4 +32,4 @@ def test_unreachable_kafka_is_one_line_saying_what_to_set(base_settings: Setting
 def test_replay_refuses_a_tenant_that_is_not_an_organization_code(base_settings: Settings) -> None:
     done = cli(base_settings, "replay", "--since", "1h", "--tenant", "0003", "--tenant", "acme")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "tenant 'acme' is not an organization code" in done.stderr
+    assert "organization code 'acme' is not 1-4 digits" in done.stderr
