@@ -20,7 +20,7 @@ from delivery.records import redriven
 from delivery.redrives import LetterKey, record_redriven, redriven_at
 from schemas.codec import decode, encode
 from schemas.errors import InvalidRecord
-from schemas.extensions import canonical_extension, check_organization_code
+from schemas.extensions import canonical_extension, organization_code
 from schemas.hints import topic_missing
 from schemas.jobs import DeliveryJob
 from schemas.settings import Settings
@@ -60,7 +60,7 @@ class Filters:
     def __post_init__(self) -> None:
         """Refuse a malformed filter at once, rather than let it match nothing (raises ValueError)."""
         if self.tenant is not None:
-            check_organization_code(self.tenant)
+            organization_code(self.tenant)
         if self.extension is not None:
             canonical_extension(self.extension)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from processors.errors import ReplayError
 from schemas.durations import parse_duration_s
-from schemas.extensions import canonical_extension, check_organization_code, tenant_of
+from schemas.extensions import canonical_extension, organization_code, tenant_of
 
 
 def parse_when(text: str, *, now: datetime) -> datetime:
@@ -64,7 +64,7 @@ class ReplayFilter:
             canonical = frozenset(canonical_extension(ext) for ext in extensions)
             codes = frozenset(t.strip() for t in tenants)
             for code in codes:
-                check_organization_code(code)
+                organization_code(code)
         except ValueError as error:
             raise ReplayError(str(error)) from None
         return cls(codes, canonical, frozenset(request_ids))

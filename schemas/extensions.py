@@ -33,11 +33,6 @@ def organization_code(code: str) -> str:
     return code.zfill(ORG_CODE_DIGITS)
 
 
-def check_organization_code(code: str) -> None:
-    """Raise ValueError unless `code` is an organization code (1-4 ASCII digits)."""
-    organization_code(code)
-
-
 def tenant_of(extension: str) -> str:
     """The organization code that owns a canonical extension."""
     return extension.split("*", 1)[0]
