@@ -56,4 +56,5 @@ def new_client(settings: Settings) -> HttpClient:
     return PyreqwestClient(
         connect_timeout_s=settings.connect_timeout_s, request_timeout_s=settings.request_timeout_s,
         allow_private_urls=settings.allow_private_urls, max_connections=settings.max_in_flight,
+        max_destinations=settings.max_destinations,
     )

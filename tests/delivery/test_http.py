@@ -318,6 +318,14 @@ async def test_pinned_clients_are_bounded_and_resolved_once_for_concurrent_reque
     assert len(pins) == 2 and built == [(f"h{i}.test", "192.0.2.1") for i in range(3)]
 
 
+async def test_the_pinned_clients_bound_is_a_setting() -> None:
+    client = new_client(Settings(http_client="pyreqwest", max_destinations=3000))
+    try:
+        assert isinstance(client, PyreqwestClient) and client.max_destinations == 3000
+    finally:
+        await client.close()
+
+
 @pytest.mark.parametrize("name", CLIENTS)
 async def test_a_connection_reset_before_the_reply_is_a_connection_error(name: str) -> None:
     async with RawServer() as server, open_client(name) as client:
