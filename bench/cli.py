@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-NAMES = ("delivery", "e2e", "latency", "scaling", "isolation", "config_scale")  # in the order they run
+NAMES = ("delivery", "e2e", "latency", "scaling", "isolation", "config_scale", "destinations")  # in the order they run
 
 
 def bench(
@@ -14,10 +14,10 @@ def bench(
 ) -> None:
     """Benchmark the pipeline against the running Kafka: one delivery worker against bare HTTP client loops,
     end-to-end throughput and its ceilings (bare Python client, wrk), latency under load, scaling, isolation
-    from a hanging endpoint, config scale.
+    from a hanging endpoint, config scale, one worker's rate as its jobs spread over many destination hosts.
 
     Needs the local stack (`callapi-events stack up`), nginx and wrk. Writes JSON, PNG charts and summary.md
-    to bench/results/ (bench/results/quick/ with --quick). A full run takes about 10 minutes on 2 cores.
+    to bench/results/ (bench/results/quick/ with --quick). A full run takes about 13 minutes on 2 cores.
     """
     from rich.console import Console
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import config_scale, e2e, http_clients, isolation, latency, scaling
+from bench import config_scale, destinations, e2e, http_clients, isolation, latency, scaling
 from bench.cli import NAMES as BENCHMARKS
 from bench.machine import environment
 from bench.report import RESULTS, charts, write
@@ -35,14 +35,19 @@ class Sizes:
     changes: int
     client_requests: int
     worker_jobs: int
+    destination_hosts: tuple[int, ...]
+    destination_window_jobs: int
+    destination_window_s: float
 
 
 QUICK = Sizes(e2e_events=5000, ceiling_requests=2000, wrk_s=3, latency_s=6, scaling_jobs=5000, scaling_events=4000,
               isolation_s=8, config_sizes=(10_000,), probes=100, changes=20,
-              client_requests=2000, worker_jobs=5000)
+              client_requests=2000, worker_jobs=5000, destination_hosts=(10, 1500), destination_window_jobs=4000,
+              destination_window_s=1.5)
 FULL = Sizes(e2e_events=40_000, ceiling_requests=10_000, wrk_s=10, latency_s=30, scaling_jobs=30_000,
              scaling_events=20_000, isolation_s=30, config_sizes=(10_000, 100_000, 1_000_000), probes=300, changes=50,
-             client_requests=5000, worker_jobs=20_000)
+             client_requests=5000, worker_jobs=20_000, destination_hosts=(10, 500, 2000),
+             destination_window_jobs=10_000, destination_window_s=3.0)
 
 
 def _saturation(out: Path, settings: Settings, sizes: Sizes, done: dict[str, Any]) -> float:
@@ -55,7 +60,8 @@ def _saturation(out: Path, settings: Settings, sizes: Sizes, done: dict[str, Any
     return float(done["e2e"]["end_to_end"]["per_s"])
 
 
-def _runners(out: Path, settings: Settings, s: Sizes, done: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+def _runners(out: Path, settings: Settings, s: Sizes, done: dict[str, Any],
+             say: Callable[[str], None]) -> dict[str, Callable[[], Any]]:
     return {
         "delivery": lambda: http_clients.run(requests=s.client_requests, worker_jobs=s.worker_jobs),
         "e2e": lambda: e2e.run(settings, events=s.e2e_events, ceiling_requests=s.ceiling_requests, wrk_s=s.wrk_s),
@@ -65,6 +71,9 @@ def _runners(out: Path, settings: Settings, s: Sizes, done: dict[str, Any]) -> d
         "isolation": lambda: isolation.run(settings, saturation_eps=_saturation(out, settings, s, done),
                                            duration_s=s.isolation_s),
         "config_scale": lambda: config_scale.run(settings, sizes=s.config_sizes, probes=s.probes, changes=s.changes),
+        "destinations": lambda: destinations.run(settings, hosts=s.destination_hosts,
+                                                 window_jobs=s.destination_window_jobs,
+                                                 window_s=s.destination_window_s, say=say),
     }
 
 
@@ -75,11 +84,13 @@ def run_benchmarks(*, quick: bool, only: list[str], console: Console) -> list[Pa
     sizes = QUICK if quick else FULL
     out = RESULTS / "quick" if quick else RESULTS
     done: dict[str, Any] = {}
-    runners = _runners(out, settings, sizes, done)
+    status = console.status("")
+    runners = _runners(out, settings, sizes, done, say=lambda text: status.update(f"[bold]destinations[/bold]: {text}"))
     written = []
     for name in only or BENCHMARKS:
         began = time.monotonic()
-        with console.status(f"[bold]{name}[/bold]: running ({'quick' if quick else 'full'} sizes)…"):
+        status.update(f"[bold]{name}[/bold]: running ({'quick' if quick else 'full'} sizes)…")
+        with status:
             result = runners[name]()
         done[name] = result
         meta = {"environment": environment(settings), "mode": "quick" if quick else "full",

@@ -93,8 +93,41 @@ def _config(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _destinations(r: dict[str, Any]) -> list[Row]:
+    """pyreqwest (default LRU) / aiohttp side by side per host count; then pyreqwest with an LRU above it."""
+    lru = r["default_max_destinations"]
+    default = {c["case"]["hosts"]: c for c in r["cases"]
+               if c["case"]["client"] == "pyreqwest" and c["case"]["max_destinations"] == lru}
+    aiohttp = {c["case"]["hosts"]: c for c in r["cases"] if c["case"]["client"] == "aiohttp"}
+    hosts = [h for h in r["hosts"] if h in default and h in aiohttp]
+
+    def per_hosts(figure: str, unit: str = "") -> str:
+        return " · ".join(f"{h:,}: {default[h][figure]:,} / {aiohttp[h][figure]:,}{unit}" for h in hosts)
+
+    builds = ", ".join(f"{default[h]['host_setups_per_job']:g}" for h in hosts)
+    rows = [(f"One worker, jobs spread over N destination hosts: pyreqwest (max_destinations {lru:,}) / aiohttp "
+             f"(median of {r['windows']} windows)", f"N = {per_hosts('jobs_per_s')} jobs/s",
+             f"process CPU per job, N = {per_hosts('cpu_us_per_job', ' µs')}; pyreqwest clients built per job: "
+             f"{builds}"),
+            ("Worker RSS growth with N destination hosts: pyreqwest / aiohttp", f"N = {per_hosts('rss_growth_mb')} MB",
+             "from before the worker started to the end of its last window")]
+    for c in r["cases"]:
+        if c["case"]["client"] == "pyreqwest" and c["case"]["max_destinations"] != lru:
+            first = c["first_pass"]
+            rows.append((f"pyreqwest with max_destinations {c['case']['max_destinations']:,}, "
+                         f"{c['case']['hosts']:,} hosts", f"{c['jobs_per_s']:,} jobs/s, RSS +{c['rss_growth_mb']} MB",
+                         f"{c['cpu_us_per_job']:g} µs CPU per job once every host has its client; the first pass "
+                         f"(building them) ran at {first['jobs_per_s']:,} jobs/s, {first['cpu_us_per_job']:g} µs "
+                         f"per job, {first['s']} s"))
+    failed = sum(c["not_delivered"] for c in r["cases"])
+    if failed:
+        rows.append(("Attempts not delivered during the destinations benchmark", f"**{failed:,}**",
+                     "the rates above include them: see destinations.json"))
+    return rows
+
+
 SECTIONS = {"delivery": _delivery, "e2e": _e2e, "latency": _latency, "scaling": _scaling, "isolation": _isolation,
-            "config_scale": _config}
+            "config_scale": _config, "destinations": _destinations}
 
 
 def write_summary(out: Path, charts: list[Path]) -> Path:

@@ -20,6 +20,7 @@ from yarl import URL
 
 from delivery.errors import ConnectionFailed, DestinationRefused, RequestTimeout, TransportError
 from delivery.http import MAX_BODY_BYTES, READ_CHUNK_BYTES, HttpResponse
+from delivery.pinning import Check
 from delivery.request import OutgoingRequest
 from schemas.urlguard import UnsafeUrl, check_addresses
 
@@ -29,16 +30,18 @@ log = logging.getLogger(__name__)
 class GuardedResolver(AbstractResolver):
     """Resolves like the system does, then refuses forbidden addresses before any connection is made."""
 
-    def __init__(self, *, allow_private: bool, inner: AbstractResolver | None = None) -> None:
+    def __init__(self, *, allow_private: bool, inner: AbstractResolver | None = None,
+                 check: Check = check_addresses) -> None:
         self._allow_private = allow_private
         self._inner = inner or DefaultResolver()
+        self._check = check
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         if not self._allow_private:
-            check_addresses(host, [result["host"] for result in results])
+            self._check(host, [result["host"] for result in results])
         return results
 
     async def close(self) -> None:
@@ -66,8 +69,11 @@ class AiohttpClient:
 
     def __init__(
         self, *, connect_timeout_s: float, request_timeout_s: float, allow_private_urls: bool, max_connections: int,
+        resolver: AbstractResolver | None = None, check: Check = check_addresses,
     ) -> None:
         self._allow_private = allow_private_urls
+        self._resolver = resolver  # None: the system's
+        self._check = check
         self._timeout = aiohttp.ClientTimeout(total=request_timeout_s, sock_connect=connect_timeout_s)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
@@ -75,7 +81,7 @@ class AiohttpClient:
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self._max_connections, limit_per_host=0, ttl_dns_cache=10,
-            resolver=GuardedResolver(allow_private=self._allow_private),
+            resolver=GuardedResolver(allow_private=self._allow_private, inner=self._resolver, check=self._check),
         )
         return aiohttp.ClientSession(connector=connector, timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar())
 

@@ -6,6 +6,9 @@ client is built to connect to the first one only, so what it connects to is what
 still among the answers; otherwise a new client replaces it. A replaced or evicted client is not closed: it is
 dropped, and requests already running on it finish (the library keeps its pool alive until they do).
 
+More hosts in use than `max_clients` means rebuilding clients all along (each ~4 ms of CPU, and a new connection):
+evictions are logged, at most once a minute, so that the bound can be raised.
+
 One address only: the other A/AAAA records are no failover within a request. A connect failure marks the pin,
 and the next request re-resolves and moves on to the next address, so retries do reach another address.
 """
@@ -13,6 +16,8 @@ and the next request re-resolves and moves on to the next address, so retries do
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import socket
 import time
 from collections import OrderedDict
@@ -23,7 +28,9 @@ from typing import Generic, TypeVar
 from delivery.errors import ConnectionFailed
 from schemas.urlguard import check_addresses
 
+log = logging.getLogger(__name__)
 C = TypeVar("C")
+EVICTION_WARNING_S = 60.0
 Resolve = Callable[[str], Awaitable[list[str]]]
 Check = Callable[[str, Iterable[str]], None]
 """Raise (schemas.urlguard.UnsafeUrl) when a host's addresses must not be reached."""
@@ -70,6 +77,8 @@ class PinnedClients(Generic[C]):
         self._monotonic_s = monotonic_s
         self._pins: OrderedDict[str, Pin[C]] = OrderedDict()
         self._renewing: dict[str, asyncio.Future[Pin[C]]] = {}
+        self._evicted = 0
+        self._warned_s = -math.inf
 
     def __len__(self) -> int:
         return len(self._pins)
@@ -116,7 +125,18 @@ class PinnedClients(Generic[C]):
         self._pins.move_to_end(host)
         while len(self._pins) > self._max_clients:
             self._pins.popitem(last=False)
+            self._evicted += 1
+        if self._evicted and self._monotonic_s() >= self._warned_s + EVICTION_WARNING_S:
+            self._warn_evicted()
         return renewed
+
+    def _warn_evicted(self) -> None:
+        log.warning(
+            "%d destination clients evicted since the last warning: more destination hosts are in use than "
+            "CALLAPI_MAX_DESTINATIONS (%d), and each rebuild costs ~4 ms of CPU and a new connection; raise it "
+            "(~150 kB per host) or set CALLAPI_HTTP_CLIENT=aiohttp", self._evicted, self._max_clients,
+        )
+        self._evicted, self._warned_s = 0, self._monotonic_s()
 
     def _renewed(self, host: str, done: asyncio.Future[Pin[C]]) -> None:
         del self._renewing[host]

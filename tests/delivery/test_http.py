@@ -318,6 +318,23 @@ async def test_pinned_clients_are_bounded_and_resolved_once_for_concurrent_reque
     assert len(pins) == 2 and built == [(f"h{i}.test", "192.0.2.1") for i in range(3)]
 
 
+async def test_evicting_pinned_clients_is_warned_about_at_most_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    dns = Dns({f"h{i}.test": ["192.0.2.1"] for i in range(6)})
+    now = [0.0]
+    pins = PinnedClients[object](build=lambda host, address: object(), max_clients=2, resolve=dns.resolve,
+                                 check=dns.check, ttl_s=1e9, monotonic_s=lambda: now[0])
+    with caplog.at_level("WARNING", logger="delivery.pinning"):
+        for host in ("h0.test", "h1.test", "h2.test", "h3.test"):  # h2 evicts h0 (warned), h3 evicts h1
+            await pins.get(host)
+        now[0] = 61.0
+        await pins.get("h4.test")  # a minute later: the evictions since the warning
+        await pins.get("h5.test")
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("1 destination clients evicted") and "CALLAPI_MAX_DESTINATIONS (2)" in warnings[0]
+    assert warnings[1].startswith("2 destination clients evicted")
+
+
 async def test_the_pinned_clients_bound_is_a_setting() -> None:
     client = new_client(Settings(http_client="pyreqwest", max_destinations=3000))
     try:
