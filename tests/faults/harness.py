@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -222,3 +225,40 @@ async def _committed(settings: Settings, topic: str, group_id: str) -> dict[int,
         return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(settings.partitions)}
     finally:
         await consumer.stop()
+
+
+class Supervisor:
+    """Plays a process supervisor while in use: a component that exits is started again, and counted."""
+
+    def __init__(self, *services: Service, every_s: float = 0.5) -> None:
+        self.services = services
+        self.every_s = every_s
+        self.exits: list[str] = []  # "<command> exited <status> at HH:MM:SS", in order
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="faults-supervisor", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every_s):
+            for service in self.services:
+                process = service.component.process
+                if process is not None and process.poll() is not None:
+                    self.exits.append(f"{service.command} exited {process.returncode} at {time.strftime('%X')}")
+                    service.restart()
+
+    def __enter__(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextlib.contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """SIGSTOP the process (a long GC pause, a partition: connections stay open, nothing answers), SIGCONT after."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
