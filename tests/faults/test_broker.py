@@ -3,20 +3,12 @@ this scenario's whole pipeline: the shared broker is never touched."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 
 from deploy.local.kafka import Kafka
 from producers.simulator.generator import Plan
-from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.conftest import new_settings
 from tests.faults.harness import free_tenant_base, receiver_url_for, running, settle, simulator, where_lost
@@ -27,38 +19,6 @@ from tests.services import wait_until
 pytestmark = pytest.mark.faults
 
 RATE_EPS, COUNT = 40.0, 1200
-
-
-@pytest.fixture(scope="module")
-def dedicated_kafka(base_settings: Settings) -> Iterator[Kafka]:
-    home = Path(tempfile.mkdtemp(prefix="callapi-faults-kafka-"))
-    kafka = Kafka(stack_dir=home, cache_dir=base_settings.cache_dir / "maven", port=free_port(),
-                  controller_port=free_port())
-    try:
-        kafka.up()
-        asyncio.run(wait_for_group_coordinator(f"127.0.0.1:{kafka.port}"))
-        yield kafka
-    finally:
-        kafka.down()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-async def wait_for_group_coordinator(bootstrap: str, timeout_s: float = 60.0) -> None:
-    """A fresh broker answers metadata before its group coordinator (`__consumer_offsets`) is up."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                await admin.find_coordinator("callapi-faults-probe")
-                return
-            except KafkaError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
-    finally:
-        await admin.close()
 
 
 def test_a_broker_restart_under_load_loses_nothing(

@@ -13,18 +13,13 @@ invariant catches it.
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 
 from deploy.local.kafka import Kafka
 from producers.simulator.generator import Plan
-from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.conftest import new_settings
 from tests.faults.harness import (
@@ -38,27 +33,12 @@ from tests.faults.harness import (
     where_lost,
 )
 from tests.faults.report import record
-from tests.faults.test_broker import wait_for_group_coordinator
 from tests.receiver import Receiver
 from tests.services import Service, wait_until
 
 pytestmark = pytest.mark.faults
 
 RATE_EPS, COUNT, FROZEN_S = 40.0, 2200, 45.0  # the load outlasts the freeze by a few seconds
-
-
-@pytest.fixture(scope="module")
-def dedicated_kafka(base_settings: Settings) -> Iterator[Kafka]:
-    home = Path(tempfile.mkdtemp(prefix="callapi-faults-kafka-"))
-    kafka = Kafka(stack_dir=home, cache_dir=base_settings.cache_dir / "maven", port=free_port(),
-                  controller_port=free_port())
-    try:
-        kafka.up()
-        asyncio.run(wait_for_group_coordinator(f"127.0.0.1:{kafka.port}"))
-        yield kafka
-    finally:
-        kafka.down()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def rejoins(service: Service) -> int:
