@@ -25,10 +25,10 @@ from typing import TypeAlias
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from delivery.offsets import OffsetTracker
 from schemas.codec import decode
 from schemas.errors import InvalidRecord
 from schemas.jobs import DeliveryJob
+from schemas.offsets import OffsetTracker
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,18 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import faust
 import mode
 from faust.types import TP, EventT
 
 from processors import metrics
+from processors.consumer import commit_taken_offsets, keep_buffered_events
 from processors.handler import EventHandler, apply_config, drop_foreign, lookup_packed
+from processors.intake import Intake, Record
 from processors.pipeline import InOrderAcker
+from processors.positions import Positions, Ticket
 from processors.sink import KafkaSink
 from processors.topology import TABLE_NAME, app_id
 from schemas.settings import Settings
@@ -80,7 +83,7 @@ class RequestsTable(faust.Table):
         return lookup_packed(cast(Any, self.data), extension)
 
 
-async def _acknowledge(acker: InOrderAcker[EventT]) -> None:
+async def _acknowledge(acker: InOrderAcker[Any]) -> None:
     with _exit_on_bug():
         await acker.run()
 
@@ -97,17 +100,27 @@ def _exit_on_bug() -> Iterator[None]:
         os._exit(70)
 
 
-def _keep_buffered_events(app: faust.App, stream: faust.StreamT[bytes]) -> None:
-    """Stop Faust from emptying this stream's buffer when it resumes the flow after a recovery.
+class _Pending(NamedTuple):
+    ticket: Ticket
+    event: EventT | None  # the stream's event, acked to Faust once finished; None for a record read by the intake
 
-    Faust resumes the stream partitions, seeks them to the committed offsets and only then resumes the
-    flow, which clears the buffers: records fetched between the seek and the clearing are dropped while
-    the consumer's position has moved past them, so they are never processed and a later commit may pass
-    them. Kept in the buffer they are processed; records that a seek fetches again are processed twice,
-    which at-least-once allows (same job ids).
-    """
-    managed = cast(Any, app.flow_control)._queues
-    managed.discard(cast(Any, stream).channel.queue)
+
+async def _process(
+    event: EventT, *, intake: Intake, handler: EventHandler, acker: InOrderAcker[_Pending],
+    manual: faust.Stream[bytes],
+) -> None:
+    """Send the jobs of the event, and of any records the stream skipped before it, in offset order."""
+    message = event.message
+    record = Record(message.partition, message.offset, message.key, message.value, message.timestamp)
+    admitted = False
+    async for taken in intake.admit(record):
+        current = taken.record
+        outcome = handler.outcome(current.key, current.value, partition=current.partition, offset=current.offset,
+                                  timestamp_s=current.timestamp_s)
+        admitted = current.offset == record.offset
+        await acker.submit(_Pending(taken.ticket, event if admitted else None), outcome)
+    if not admitted:  # a duplicate, or a partition no longer owned: nothing to do but tell Faust
+        await manual.ack(event)
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -148,23 +161,33 @@ def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[f
     @app.agent(events_topic, name="join", concurrency=1)
     async def join(stream: faust.StreamT[bytes]) -> None:
         handler = EventHandler(topics=names, max_event_bytes=settings.max_event_bytes, lookup=table.packed)
-        _keep_buffered_events(app, stream)
-        # Acked by hand, in the order the events were taken, each once Kafka acknowledged its jobs
-        # (processors.pipeline): an event whose jobs are not on the broker is never acked, and neither is
-        # any later one, so no commit can pass it.
-        manual = cast(faust.Stream[bytes], stream).noack()
-        acker: InOrderAcker[EventT] = InOrderAcker(sink=sinks.get(), ack=manual.ack)
+        keep_buffered_events(app, stream)
+        positions = Positions()
+        commit_taken_offsets(app, topic=names.call_events, positions=positions)
+        intake = Intake(
+            settings=settings, topic=names.call_events, group=app_id(settings), positions=positions,
+            generation=lambda: app.consumer_generation_id,
+            owned=lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == names.call_events},
+        )
+        # Acked by hand, in the order the records were taken, each once Kafka acknowledged its jobs
+        # (processors.pipeline): a record whose jobs are not on the broker is never finished, and so no
+        # commit passes it (processors.positions).
+        manual = cast(faust.Stream[bytes], cast(Any, stream).noack())
+
+        async def finish(pending: _Pending) -> None:
+            positions.finish(pending.ticket)
+            if pending.event is not None:
+                await manual.ack(pending.event)
+
+        acker: InOrderAcker[_Pending] = InOrderAcker(sink=sinks.get(), ack=finish)
         acknowledging = asyncio.create_task(_acknowledge(acker), name="processor-acknowledger")
+        await intake.start()
         try:
             async for event in manual.events():
-                message = event.message
                 with _exit_on_bug():
-                    outcome = handler.outcome(
-                        message.key, message.value,
-                        partition=message.partition, offset=message.offset, timestamp_s=message.timestamp,
-                    )
-                    await acker.submit(event, outcome)
+                    await _process(event, intake=intake, handler=handler, acker=acker, manual=manual)
         finally:
             acknowledging.cancel()
+            await intake.stop()
 
     return app, table

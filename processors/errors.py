@@ -4,6 +4,8 @@ ProcessorError
 ├── TopicsMissing: a topic the processor reads or writes does not exist (run `callapi-events topics create`).
 ├── PartitionMismatch: `call-events`, `event-requests` (or the table's changelog) differ in partition count,
 │   so the config table would not be co-partitioned with the events.
+├── GapUnreadable: offsets the stream skipped could not be read from the broker in time; the processor stops
+│   without committing past them, and a restart reads them again.
 └── ReplayError: a replay window or filter that cannot be honoured.
 """
 
@@ -19,6 +21,10 @@ class TopicsMissing(ProcessorError):
 
 
 class PartitionMismatch(ProcessorError):
+    pass
+
+
+class GapUnreadable(ProcessorError):
     pass
 
 

@@ -33,3 +33,11 @@ LATENCY = Histogram(
     "From the event's record timestamp on call-events to its jobs acknowledged on deliveries.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+GAPS = Counter(
+    "callapi_processor_gaps_total",
+    "Offsets skipped by the stream and read from the broker instead, by whether the broker held records there.",
+    ["result"],
+)
+"""result: filled (records were there and were processed), empty (nothing there: transaction markers, retention)."""
+for _result in ("filled", "empty"):
+    GAPS.labels(result=_result)

@@ -3,9 +3,9 @@
 The agent takes events in order, hands each event's records to the producer without waiting
 (`submit`), and queues the event. The acknowledger (`run`) takes the queue's head, waits until Kafka
 acknowledged every record of it, and only then acks the event, strictly in the order the events were
-taken. Faust commits a partition's offset only up to the last of a run of consecutive acked offsets,
-so with acks in offset order a commit never passes an event whose jobs are not on the broker, and a
-kill at any moment loses no job (the unacked events are processed again: duplicates, same job ids).
+taken. The committed offset is the lowest taken event not yet acked (processors.positions), so a commit
+never passes an event whose jobs are not on the broker, and a kill at any moment loses no job (the
+unacked events are processed again: duplicates, same job ids).
 The queue is bounded (`max_in_flight`), which bounds both memory and what a restart processes again.
 """
 

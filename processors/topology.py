@@ -78,7 +78,7 @@ async def co_partitioned_count(settings: Settings, *, attempts: int = 5, pause_s
     raise AssertionError("unreachable")
 
 
-async def _committed_offsets(
+async def committed_offsets(
     settings: Settings, group: str, tps: list[TopicPartition], *, attempts: int = 30, pause_s: float = 1.0
 ) -> dict[TopicPartition, Any]:
     """The group's committed offsets; a broker that just started has no group coordinator yet, so ask again."""
@@ -108,7 +108,7 @@ async def seed_group_offsets(settings: Settings, partitions: int) -> None:
     """
     group = app_id(settings)
     tps = [TopicPartition(settings.topics.call_events, p) for p in range(partitions)]
-    committed = await _committed_offsets(settings, group, tps)
+    committed = await committed_offsets(settings, group, tps)
     missing = [tp for tp in tps if tp not in committed or committed[tp].offset < 0]
     if not missing:
         return

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from delivery.circuit import Circuit, Circuits, State
 from delivery.hosts import destination_key
-from delivery.offsets import OffsetTracker
+from schemas.offsets import OffsetTracker
 
 
 def run(steps: list[tuple[str, float]]) -> list[object]:

@@ -51,11 +51,6 @@ def tracebacks(services: Sequence[Service]) -> str:
     return ", ".join(found) or "none"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect, about 1 run in 12-15: after the thaw the processor's Faust consumer can commit past an event it "
-    "never turned into jobs (stale acknowledgements across the rejoin, Faust's gap filling, and a head gap of one "
-    "offset its commit check tolerates); the processor needs offset tracking of its own, as the delivery worker has"
-))
 def test_a_broker_frozen_under_load_loses_nothing(
     base_settings: Settings, database_url: str, dedicated_kafka: Kafka, receiver: Receiver,
 ) -> None:

@@ -11,11 +11,12 @@ import heapq
 
 
 class OffsetTracker:
-    def __init__(self) -> None:
+    def __init__(self, start: int | None = None) -> None:
+        """`start`: the offset already committed, when known (committable until a job starts)."""
         self._pending: list[int] = []
         self._finished: set[int] = set()
-        self._next: int | None = None
-        self._committed: int | None = None
+        self._next = start
+        self._committed = start
 
     def start(self, offset: int) -> None:
         if self._next is not None and offset < self._next:
@@ -27,6 +28,11 @@ class OffsetTracker:
         self._finished.add(offset)
         while self._pending and self._pending[0] in self._finished:
             self._finished.discard(heapq.heappop(self._pending))
+
+    @property
+    def next_offset(self) -> int | None:
+        """One past the highest started job (`start` before any)."""
+        return self._next
 
     @property
     def in_flight(self) -> int:
