@@ -10,7 +10,7 @@ setup: $(VENV)/.installed system
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt --build-constraint constraints.txt -e ".[dev]" setuptools wheel
 	touch $@
 
 # The names and versions of a pip --report's "install" list, the project itself left out.
@@ -22,14 +22,22 @@ print("\n".join(f"{name}=={version}" for name, version in pins if name != "calla
 endef
 export PINNED
 
-constraints:  ## pin what .venv holds, limited to what `pip install -e ".[dev]"` pulls in
-	$(BIN)/pip freeze --exclude-editable > $(VENV)/.freeze.txt
+# pyproject.toml's [build-system] requires, one per line: pinned too, for the build environments.
+define BUILD_REQUIRES
+import tomllib
+print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))
+endef
+export BUILD_REQUIRES
+
+constraints:  ## pin what .venv holds, limited to what `pip install -e ".[dev]"` and the build pull in
+	$(BIN)/pip freeze --all --exclude-editable > $(VENV)/.freeze.txt
+	$(BIN)/python -c "$$BUILD_REQUIRES" > $(VENV)/.build-requires.txt
 	$(BIN)/pip install -q --dry-run --ignore-installed -c $(VENV)/.freeze.txt \
-		--report $(VENV)/.pulled-in.json -e ".[dev]"
+		--report $(VENV)/.pulled-in.json -e ".[dev]" -r $(VENV)/.build-requires.txt
 	grep '^#' constraints.txt > $(VENV)/.constraints.txt
 	$(BIN)/python -c "$$PINNED" $(VENV)/.pulled-in.json >> $(VENV)/.constraints.txt
 	mv $(VENV)/.constraints.txt constraints.txt
-	rm -f $(VENV)/.freeze.txt $(VENV)/.pulled-in.json
+	rm -f $(VENV)/.freeze.txt $(VENV)/.pulled-in.json $(VENV)/.build-requires.txt
 
 system:
 	bash deploy/local/system-packages.sh

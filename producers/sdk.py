@@ -131,6 +131,10 @@ class CallEventProducer:
         if producer is not None:
             await producer.stop()
 
+    def topic_known(self) -> bool:
+        """Whether the latest metadata answer (e.g. of `reachable`) lists the topic; False when not started."""
+        return self._producer is not None and self._producer.client.cluster.partitions_for_topic(self.topic) is not None
+
     async def reachable(self, *, timeout_s: float) -> bool:
         """Whether a broker answers a metadata request within `timeout_s`; False when not started.
 

@@ -209,10 +209,19 @@ class Postgres:
             if result.returncode == 0:
                 break
             if time.monotonic() > deadline:
+                self.down()  # left running, the next `up` would pass it as "already running"
                 raise StackError("PostgreSQL started but does not answer queries:\n" + result.stderr)
             time.sleep(0.5)
         if result.stdout.strip() != "1":
-            self._run(bin_dir, "createdb", "-h", str(self.home), "-p", str(self.port), "-U", USER, DATABASE)
+            created = self._run(bin_dir, "createdb", "-h", str(self.home), "-p", str(self.port), "-U", USER, DATABASE)
+            if created.returncode != 0:
+                self.down()  # a running server without the database would pass the next `up` as "already running"
+                raise StackError(
+                    f"createdb of the `{DATABASE}` database failed, so PostgreSQL was stopped:\n"
+                    f"{created.stderr.strip()}\n"
+                    f"Fix the cause above (see also {self.home / 'server.log'}), "
+                    "then run `callapi-events stack up` again."
+                )
 
     def down(self) -> str:
         if not self.running():

@@ -6,7 +6,8 @@
 
 202 is answered only after Kafka acknowledged every record of the request (acks=all), so nothing
 acknowledged is lost; 503 with Retry-After when Kafka does not acknowledge within ingest_send_timeout_s.
-/readyz answers 503 while Kafka cannot be reached (gate.py), so traffic goes to pods that can write.
+/readyz answers 503 while Kafka cannot be reached or lacks the call-events topic (gate.py), so traffic goes to
+pods that can write.
 """
 
 from __future__ import annotations

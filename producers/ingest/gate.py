@@ -1,8 +1,9 @@
 """The ingest's connection to Kafka: started in the background and retried, so the endpoint can answer
 503 (instead of not starting) while Kafka is unreachable, and recovers on its own when Kafka returns.
 
-Readiness follows reachability (see readiness.py): /readyz turns 503 while Kafka cannot be reached, so
-the pod leaves the Service's endpoints, and 200 again once a metadata request or a send succeeds.
+Readiness follows reachability (see readiness.py): /readyz turns 503 while Kafka cannot be reached, or
+answers without the call-events topic (deleted, or never created: every send would fail), so the pod leaves
+the Service's endpoints, and 200 again once a metadata request lists the topic or a send succeeds.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ class KafkaGate:
         self._clock = clock
         self._verdict = Verdict(fresh_s=ready_cache_s)
         self._check_lock = asyncio.Lock()  # one metadata request at a time; concurrent probes reuse its verdict
+        self._last_check: str | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def ready(self) -> bool:
-        """Connected, and Kafka reachable: a fresh verdict, else a metadata request (at most ready_timeout_s)."""
+        """Connected, Kafka reachable and the topic in its metadata: a fresh verdict, else a metadata request
+        (at most ready_timeout_s)."""
         if not self._producer.started:
             return False
         if (fresh := self._verdict.current(self._clock())) is not None:
@@ -43,17 +46,26 @@ class KafkaGate:
         async with self._check_lock:
             if (fresh := self._verdict.current(self._clock())) is not None:
                 return fresh  # another probe checked while this one waited
-            was_reachable = self._verdict.reachable
-            reachable = await self._producer.reachable(timeout_s=self.ready_timeout_s)
-            self._verdict.record(reachable, self._clock())
-        metrics.READY_CHECKS.labels("reachable" if reachable else "unreachable").inc()
-        if reachable != was_reachable:
-            self._log_change(reachable)
-        return reachable
+            check = await self._check()
+            self._verdict.record(check == "reachable", self._clock())
+            if check != self._last_check:
+                self._log_change(check)
+                self._last_check = check
+        metrics.READY_CHECKS.labels(check).inc()
+        return check == "reachable"
 
-    def _log_change(self, reachable: bool) -> None:
-        if reachable:
-            log.info("Kafka at %s answers again: ready", self._producer.bootstrap)
+    async def _check(self) -> str:
+        """One metadata request: "reachable" (with the topic), "topic_missing" or "unreachable"."""
+        if not await self._producer.reachable(timeout_s=self.ready_timeout_s):
+            return "unreachable"
+        return "reachable" if self._producer.topic_known() else "topic_missing"
+
+    def _log_change(self, check: str) -> None:
+        if check == "reachable":
+            log.info("Kafka at %s answers, topic %s is there: ready", self._producer.bootstrap, self._producer.topic)
+        elif check == "topic_missing":
+            log.warning("Kafka at %s has no topic %s: not ready. Create it (`callapi-events topics create`)",
+                        self._producer.bootstrap, self._producer.topic)
         else:
             log.warning("Kafka at %s did not answer a metadata request within %g s: not ready",
                         self._producer.bootstrap, self.ready_timeout_s)
@@ -81,8 +93,7 @@ class KafkaGate:
             except ProducerUnavailable as error:
                 log.warning("%s; retrying in %.0f s", error, self.retry_s)
                 await asyncio.sleep(self.retry_s)
-            else:
-                self._verdict.record(True, self._clock())  # the start itself fetched the cluster's metadata
+            else:  # the start's metadata answer lists no topic: the verdict stays void, the first probe asks
                 log.info("connected to Kafka at %s", self._producer.bootstrap)
                 return
 

@@ -15,6 +15,6 @@ DURATION = Histogram(
 )
 AUTH = Counter("callapi_ingest_auth_total", "Credential checks, by result", ["result"])
 READY_CHECKS = Counter(
-    "callapi_ingest_ready_checks_total", "Metadata requests made to answer /readyz, by result (reachable, unreachable)",
-    ["result"],
+    "callapi_ingest_ready_checks_total",
+    "Metadata requests made to answer /readyz, by result (reachable, topic_missing, unreachable)", ["result"],
 )

@@ -1,8 +1,9 @@
-"""Whether the ingest can reach Kafka, answered from a recent verdict so a probe rarely costs a round trip.
+"""Whether the ingest can write to Kafka, answered from a recent verdict so a probe rarely costs a round trip.
 
-An acknowledged send proves Kafka reachable; otherwise a bounded metadata request decides, and its verdict
-answers the probes of the next `fresh_s` seconds. A send Kafka did not acknowledge voids the verdict, so
-the next probe asks Kafka again instead of trusting a verdict from before the failure.
+An acknowledged send proves it; otherwise a bounded metadata request decides (Kafka answers, and lists the
+call-events topic), and its verdict answers the probes of the next `fresh_s` seconds. A send Kafka did not
+acknowledge voids the verdict, so the next probe asks Kafka again instead of trusting a verdict from before
+the failure.
 """
 
 from __future__ import annotations

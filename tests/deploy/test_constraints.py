@@ -1,14 +1,18 @@
-"""constraints.txt pins every dependency pyproject.toml names, so installs are the versions we test with."""
+"""constraints.txt pins every dependency pyproject.toml names, so installs are the versions we test with; the
+image's pip installs, build environments included, follow it."""
 
 from __future__ import annotations
 
+import shlex
 import tomllib
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
+
+from tests.deploy.test_image import DOCKERFILE, instructions
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = ROOT / "constraints.txt"
@@ -83,3 +87,49 @@ def test_the_environment_running_the_tests_holds_the_pinned_versions() -> None:
         if installed != version:
             drifted.append(f"{name}: installed {installed}, pinned {version}")
     assert not drifted, "run `make constraints` (or `make setup`) so the two agree: " + "; ".join(drifted)
+
+
+def builder_steps() -> list[tuple[str, str]]:
+    steps = instructions(DOCKERFILE.read_text())
+    stages = [i for i, (word, _) in enumerate(steps) if word == "FROM"]
+    return steps[stages[0]:stages[1]]
+
+
+def state_before(steps: list[tuple[str, str]]) -> tuple[dict[str, str], set[PurePosixPath]]:
+    """The environment set by `steps`, and where they copied constraints.txt to (absolute paths)."""
+    workdir, copied = PurePosixPath("/"), set()
+    environment: dict[str, str] = {}
+    for word, args in steps:
+        if word == "WORKDIR":
+            workdir = workdir / args
+        elif word == "ENV":
+            environment.update(pair.partition("=")[::2] for pair in shlex.split(args))
+        elif word == "COPY" and args.split()[0] == "constraints.txt":
+            destination = args.split()[1]
+            folder = destination.endswith("/") or destination == "."
+            copied.add(workdir / destination / "constraints.txt" if folder else workdir / destination)
+    return {name: str(workdir / value) if name.endswith("CONSTRAINT") else value
+            for name, value in environment.items()}, copied
+
+
+def test_the_image_constrains_pip_build_environments_before_any_pip_install() -> None:
+    """`-c` reaches only the top-level resolution: the isolated environments pip builds the project (and any
+    sdist) in take constraints from PIP_CONSTRAINT (pip < 26.2) or PIP_BUILD_CONSTRAINT (pip >= 25.3)."""
+    steps = builder_steps()
+    installs = [i for i, (word, args) in enumerate(steps)
+                if word == "RUN" and ("pip install" in args or "pip wheel" in args)]
+    assert installs, "the builder stage installs with pip"
+    environment, copied = state_before(steps[:installs[0]])
+    for variable in ("PIP_CONSTRAINT", "PIP_BUILD_CONSTRAINT"):
+        assert variable in environment, f"the Dockerfile sets no {variable} before its first pip install"
+        assert PurePosixPath(environment[variable]) in copied, (
+            f"{variable}={environment[variable]} is not the constraints.txt copied into the builder stage"
+        )
+
+
+def test_the_build_requirements_are_pinned_too() -> None:
+    """Unpinned, they leave the image's build environment free to take new releases despite PIP_BUILD_CONSTRAINT."""
+    pinned = pins()
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    missing = [line for line in build if canonicalize_name(Requirement(line).name) not in pinned]
+    assert not missing, f"constraints.txt does not pin the build requirements {missing}"
