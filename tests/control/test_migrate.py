@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,16 +9,6 @@ import psycopg
 import pytest
 
 from control.migrate import load_migrations, migrate
-
-
-@pytest.fixture
-def empty_database(base_settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    name = f"callapi_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield psycopg.conninfo.make_conninfo(base_settings.database_url, dbname=name)
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def write(folder: Path, name: str, sql: str) -> None:

@@ -4,8 +4,6 @@ while rows stored before it (NOT VALID) stay readable."""
 from __future__ import annotations
 
 import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,6 @@ import psycopg
 import pytest
 
 from control.migrate import MIGRATIONS_DIR, migrate
-from schemas.settings import Settings
 
 CONSTRAINT = "accounts_organization_code_digits"
 
@@ -44,16 +41,6 @@ def test_a_five_digit_code_is_a_check_violation_and_four_digits_are_stored(datab
         assert raised.value.diag.constraint_name == CONSTRAINT
         with conn.transaction(force_rollback=True):  # the session's other tests keep the codes they drew
             insert_organization(conn, free_code(conn))
-
-
-@pytest.fixture
-def empty_database(base_settings: Settings) -> Iterator[str]:
-    name = f"callapi_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield psycopg.conninfo.make_conninfo(base_settings.database_url, dbname=name)
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_rows_stored_before_the_migration_stay_and_are_checked_when_updated(
