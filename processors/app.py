@@ -181,7 +181,8 @@ def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[f
 
         acker: InOrderAcker[_Pending] = InOrderAcker(sink=sinks.get(), ack=finish)
         acknowledging = asyncio.create_task(_acknowledge(acker), name="processor-acknowledger")
-        await intake.start()
+        with _exit_on_bug():  # without its reader the agent cannot fill gaps: exit, a restart tries again
+            await intake.start()
         try:
             async for event in manual.events():
                 with _exit_on_bug():
