@@ -100,14 +100,17 @@ class Intake:
         self._reader.seek(tp, start)
         deadline_s = time.monotonic() + self._gap_timeout_s
         found = 0
-        while await self._reader.position(tp) < end:
-            if time.monotonic() > deadline_s:
-                raise GapUnreadable(f"{self._topic} partition {partition} offsets {start} to {end - 1}")
-            batch = await self._reader.getmany(tp, timeout_ms=1000)
-            for raw in batch.get(tp, []):
-                if raw.offset < end:
-                    found += 1
-                    yield Record(partition, raw.offset, raw.key, raw.value, raw.timestamp / 1000)
+        try:
+            while await self._reader.position(tp) < end:
+                if time.monotonic() > deadline_s:
+                    raise GapUnreadable(f"{self._topic} partition {partition} offsets {start} to {end - 1}")
+                batch = await self._reader.getmany(tp, timeout_ms=1000)
+                for raw in batch.get(tp, []):
+                    if raw.offset < end:
+                        found += 1
+                        yield Record(partition, raw.offset, raw.key, raw.value, raw.timestamp / 1000)
+        finally:
+            self._reader.unsubscribe()  # no fetching ahead between gaps
         metrics.GAPS.labels(result="filled" if found else "empty").inc()
         if found:
             log.warning("%s partition %d: the stream skipped %d record(s) between offsets %d and %d; "
