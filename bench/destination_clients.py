@@ -10,11 +10,11 @@ import socket
 import threading
 from collections.abc import Iterable
 
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import ResolveResult
 from pyreqwest.client import Client
 
 from delivery.errors import ConnectionFailed
-from delivery.http_aiohttp import AiohttpClient
+from delivery.http_aiohttp import AiohttpClient, FunctionResolver
 from delivery.http_reqwest import PyreqwestClient
 from schemas.settings import Settings
 from schemas.urlguard import check_addresses
@@ -40,19 +40,15 @@ def check(host: str, addresses: Iterable[str]) -> None:
         check_addresses(host, addresses)
 
 
-class BenchResolver(AbstractResolver):
+class BenchResolver(FunctionResolver):
     def __init__(self) -> None:
+        super().__init__(resolve)
         self.resolved = 0
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         self.resolved += 1
-        addresses = await resolve(host)
-        return [ResolveResult(hostname=host, host=address, port=port, family=socket.AF_INET, proto=0,
-                              flags=socket.AI_NUMERICHOST) for address in addresses]
-
-    async def close(self) -> None:
-        return None
+        return await super().resolve(host, port, family)
 
 
 class BenchAiohttpClient(AiohttpClient):

@@ -105,7 +105,8 @@ def _destinations(r: dict[str, Any]) -> list[Row]:
         return " · ".join(f"{h:,}: {default[h][figure]:,} / {aiohttp[h][figure]:,}{unit}" for h in hosts)
 
     builds = ", ".join(f"{default[h]['host_setups_per_job']:g}" for h in hosts)
-    rows = [(f"One worker, jobs spread over N destination hosts: pyreqwest (max_destinations {lru:,}) / aiohttp "
+    rows = [(f"One worker, jobs spread over N destination hosts: pyreqwest (max_destinations {lru:,}; hosts past "
+             f"it through aiohttp) / aiohttp "
              f"(median of {r['windows']} windows)", f"N = {per_hosts('jobs_per_s')} jobs/s",
              f"process CPU per job, N = {per_hosts('cpu_us_per_job', ' µs')}; pyreqwest clients built per job: "
              f"{builds}"),

@@ -20,7 +20,7 @@ from yarl import URL
 
 from delivery.errors import ConnectionFailed, DestinationRefused, RequestTimeout, TransportError
 from delivery.http import MAX_BODY_BYTES, READ_CHUNK_BYTES, HttpResponse
-from delivery.pinning import Check
+from delivery.pinning import Check, Resolve
 from delivery.request import OutgoingRequest
 from schemas.urlguard import UnsafeUrl, check_addresses
 
@@ -46,6 +46,25 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+class FunctionResolver(AbstractResolver):
+    """Resolves with a `Resolve` function (delivery.pinning), as the pinned pyreqwest clients do."""
+
+    def __init__(self, resolve: Resolve) -> None:
+        self._resolve = resolve
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(hostname=host, host=address, port=port, proto=0, flags=socket.AI_NUMERICHOST,
+                          family=socket.AF_INET6 if ":" in address else socket.AF_INET)
+            for address in await self._resolve(host)
+        ]
+
+    async def close(self) -> None:
+        return None
 
 
 @lru_cache(maxsize=4096)
@@ -98,6 +117,8 @@ class AiohttpClient:
                 return HttpResponse(response.status, response.headers.get("Retry-After"))
         except UnsafeUrl as error:
             raise DestinationRefused(str(error)) from None
+        except TransportError:  # a resolver's own (delivery.pinning.system_addresses: dns_error)
+            raise
         except Exception as error:
             raise transport_error(error) from None
 

@@ -11,7 +11,9 @@ Caveats:
   host itself, checks every address, and builds a client pinned to the first one (`ClientBuilder.resolve`),
   renewed after 10 s. Only that one address is tried per request (a connect failure moves the next request
   to the next address). Building a client costs about 3.6 ms of CPU (it loads the system's root certificates),
-  done on an executor thread, and about 115 kB; at most CALLAPI_MAX_DESTINATIONS (1024) are kept (LRU).
+  done on an executor thread, and about 115 kB; at most CALLAPI_MAX_DESTINATIONS (1024) are kept. A new host
+  takes the slot of a client idle for a minute; while none is, its requests go through the aiohttp client
+  (delivery/http_aiohttp.py, the guard in its resolver), which costs nothing to set up per host.
 - reqwest parses the URL (WHATWG): `.` and `..` path segments (also as `%2e`) are resolved before sending,
   where aiohttp sends them as written. The query, which the GET signature covers, goes out byte for byte
   (delivery/request.py escapes `'`, the one character WHATWG would escape in a query).
@@ -38,6 +40,7 @@ from pyreqwest.response import Response
 
 from delivery.errors import ConnectionFailed, DestinationRefused, RequestTimeout, TransportError
 from delivery.http import MAX_BODY_BYTES, READ_CHUNK_BYTES, HttpResponse
+from delivery.http_aiohttp import AiohttpClient, FunctionResolver
 from delivery.pinning import Check, PinnedClients, Resolve, system_addresses
 from delivery.request import OutgoingRequest
 from schemas.urlguard import UnsafeUrl, check_addresses
@@ -88,6 +91,10 @@ class PyreqwestClient:
         self._pinned = PinnedClients[Client](
             build=self._build_pinned, ttl_s=dns_ttl_s, max_clients=max_destinations, resolve=resolve, check=check,
         )
+        self._overflow = AiohttpClient(  # hosts past max_destinations while every pinned client is busy
+            connect_timeout_s=connect_timeout_s, request_timeout_s=request_timeout_s, allow_private_urls=False,
+            max_connections=max_connections, resolver=FunctionResolver(resolve), check=check,
+        )
 
     def _builder(self) -> ClientBuilder:
         return (
@@ -99,7 +106,8 @@ class PyreqwestClient:
     def _build_pinned(self, host: str, address: str) -> Client:
         return self._builder().resolve(host, address, 0).build()  # the port comes from the URL
 
-    async def _client_for(self, target: Destination) -> Client:
+    async def _client_for(self, target: Destination) -> Client | None:
+        """The reqwest client to send with; None: send through the overflow client."""
         if not self._allow_private and not target.literal:
             return await self._pinned.get(target.host)
         if not self._allow_private:
@@ -113,6 +121,8 @@ class PyreqwestClient:
         try:
             target = destination(request.url)
             client = await self._client_for(target)
+            if client is None:
+                return await self._overflow.send(request)
             return await _exchange(client, request)
         except UnsafeUrl as error:
             raise DestinationRefused(str(error)) from None
@@ -130,6 +140,7 @@ class PyreqwestClient:
         self._shared = None
         for client in clients:
             await client.close()
+        await self._overflow.close()
 
 
 async def _exchange(client: Client, request: OutgoingRequest) -> HttpResponse:

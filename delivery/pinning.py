@@ -6,8 +6,11 @@ client is built to connect to the first one only, so what it connects to is what
 still among the answers; otherwise a new client replaces it. A replaced or evicted client is not closed: it is
 dropped, and requests already running on it finish (the library keeps its pool alive until they do).
 
-More hosts in use than `max_clients` means rebuilding clients all along (each ~4 ms of CPU, and a new connection):
-evictions are logged, at most once a minute, so that the bound can be raised.
+At most `max_clients` are kept. A new host takes the slot of the least recently used client once that one has
+been idle for `idle_s`; while every client is busier than that, `get` answers None and the caller sends through
+a client that needs no pinning (the worker: aiohttp, with the guard in its resolver). Evicting warm clients
+instead would rebuild clients all along (each ~4 ms of CPU, and a new connection). Overflows are logged, at most
+once a minute, so that the bound can be raised.
 
 One address only: the other A/AAAA records are no failover within a request. A connect failure marks the pin,
 and the next request re-resolves and moves on to the next address, so retries do reach another address.
@@ -30,7 +33,7 @@ from schemas.urlguard import check_addresses
 
 log = logging.getLogger(__name__)
 C = TypeVar("C")
-EVICTION_WARNING_S = 60.0
+OVERFLOW_WARNING_S = 60.0
 Resolve = Callable[[str], Awaitable[list[str]]]
 Check = Callable[[str, Iterable[str]], None]
 """Raise (schemas.urlguard.UnsafeUrl) when a host's addresses must not be reached."""
@@ -58,6 +61,7 @@ class Pin(Generic[C]):
     client: C
     address: str
     expires_s: float
+    used_s: float
     failed: bool = False
 
 
@@ -65,30 +69,38 @@ class PinnedClients(Generic[C]):
     """Clients by host name (LRU, at most `max_clients`), each connecting only to its checked address."""
 
     def __init__(
-        self, *, build: Callable[[str, str], C], ttl_s: float = 10.0, max_clients: int = 1024,
+        self, *, build: Callable[[str, str], C], ttl_s: float = 10.0, max_clients: int = 1024, idle_s: float = 60.0,
         resolve: Resolve = system_addresses, check: Check = check_addresses,
         monotonic_s: Callable[[], float] = time.monotonic,
     ) -> None:
         self._build = build
         self._ttl_s = ttl_s
         self._max_clients = max_clients
+        self._idle_s = idle_s
         self._resolve = resolve
         self._check = check
         self._monotonic_s = monotonic_s
         self._pins: OrderedDict[str, Pin[C]] = OrderedDict()
         self._renewing: dict[str, asyncio.Future[Pin[C]]] = {}
-        self._evicted = 0
+        self._overflowed = 0
         self._warned_s = -math.inf
 
     def __len__(self) -> int:
         return len(self._pins)
 
-    async def get(self, host: str) -> C:
-        """The client for `host`; raises UnsafeUrl or ConnectionFailed (`dns_error`)."""
+    async def get(self, host: str) -> C | None:
+        """The client for `host`, or None while no slot is free for a new host; raises UnsafeUrl or
+        ConnectionFailed (`dns_error`)."""
+        now_s = self._monotonic_s()
         pin = self._pins.get(host)
-        if pin is not None and not pin.failed and pin.expires_s > self._monotonic_s():
+        if pin is not None:
+            pin.used_s = now_s
             self._pins.move_to_end(host)
-            return pin.client
+            if not pin.failed and pin.expires_s > now_s:
+                return pin.client
+        elif host not in self._renewing and not self._room(now_s):
+            self._overflow(now_s)
+            return None
         renewing = self._renewing.get(host)
         if renewing is None:  # one resolution per host at a time; the others wait for it
             renewing = self._renewing[host] = asyncio.ensure_future(self._renew(host, pin))
@@ -100,6 +112,24 @@ class PinnedClients(Generic[C]):
         pin = self._pins.get(host)
         if pin is not None and pin.client is client:
             pin.failed = True
+
+    def _room(self, now_s: float) -> bool:
+        """A slot is free, or the least recently used client has been idle long enough to give its slot up."""
+        arriving = sum(1 for host in self._renewing if host not in self._pins)  # renewing is small; pins not
+        if len(self._pins) + arriving < self._max_clients:
+            return True
+        oldest = next(iter(self._pins.values()), None)
+        return oldest is not None and now_s - oldest.used_s >= self._idle_s
+
+    def _overflow(self, now_s: float) -> None:
+        self._overflowed += 1
+        if now_s >= self._warned_s + OVERFLOW_WARNING_S:
+            log.warning(
+                "%d request(s) to destination hosts without a pinned client since the last warning went through "
+                "aiohttp: more hosts are in use than CALLAPI_MAX_DESTINATIONS (%d); raise it (~150 kB per host) "
+                "to send them through pyreqwest", self._overflowed, self._max_clients,
+            )
+            self._overflowed, self._warned_s = 0, now_s
 
     def clients(self) -> list[C]:
         return [pin.client for pin in self._pins.values()]
@@ -121,22 +151,11 @@ class PinnedClients(Generic[C]):
             pin.expires_s, pin.failed = expires_s, False  # same address: keep the client and its connections
             return pin
         client = await asyncio.get_running_loop().run_in_executor(None, self._build, host, address)
-        renewed = self._pins[host] = Pin(client, address, expires_s)
+        renewed = self._pins[host] = Pin(client, address, expires_s, used_s=self._monotonic_s())
         self._pins.move_to_end(host)
         while len(self._pins) > self._max_clients:
-            self._pins.popitem(last=False)
-            self._evicted += 1
-        if self._evicted and self._monotonic_s() >= self._warned_s + EVICTION_WARNING_S:
-            self._warn_evicted()
+            self._pins.popitem(last=False)  # the idle one whose slot this host took
         return renewed
-
-    def _warn_evicted(self) -> None:
-        log.warning(
-            "%d destination clients evicted since the last warning: more destination hosts are in use than "
-            "CALLAPI_MAX_DESTINATIONS (%d), and each rebuild costs ~4 ms of CPU and a new connection; raise it "
-            "(~150 kB per host) or set CALLAPI_HTTP_CLIENT=aiohttp", self._evicted, self._max_clients,
-        )
-        self._evicted, self._warned_s = 0, self._monotonic_s()
 
     def _renewed(self, host: str, done: asyncio.Future[Pin[C]]) -> None:
         del self._renewing[host]

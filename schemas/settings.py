@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     host_stall_s: float = Field(1.0, gt=0)
     # Delivery workers: the HTTP client library (delivery/http.py); aiohttp stays selectable
     http_client: Literal["pyreqwest", "aiohttp"] = "pyreqwest"
-    # Delivery workers, pyreqwest: destination hosts with a pinned client kept (LRU); each costs ~3.6 ms of CPU to
-    # build and ~115 kB. More hosts than this in use at once means rebuilding clients (and reconnecting) all along
+    # Delivery workers, pyreqwest: destination hosts with a pinned client kept; each costs ~3.6 ms of CPU to build
+    # and ~115 kB. A new host takes the slot of a client idle for a minute; while none is, it goes through aiohttp
     max_destinations: int = Field(1024, ge=1)
     # Processors and delivery workers: how often finished offsets are committed; a crashed one's successor
     # repeats (at most) the work finished in this window, so shorter means fewer repeats, one commit request each

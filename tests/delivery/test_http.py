@@ -222,6 +222,8 @@ class Dns:
 
     async def resolve(self, host: str) -> list[str]:
         self.lookups += 1
+        if host not in self.answers:
+            raise ConnectionFailed(f"cannot resolve {host!r}", error_class="dns_error")
         return list(self.answers[host])
 
     def check(self, host: str, addresses: Iterable[str]) -> None:
@@ -230,10 +232,11 @@ class Dns:
                 raise UnsafeUrl(f"the host {host!r} resolves to {address}, a forbidden address")
 
 
-def pinned_client(dns: Dns, *, ttl_s: float = 0.2, request_timeout_s: float = REQUEST_TIMEOUT_S) -> PyreqwestClient:
+def pinned_client(dns: Dns, *, ttl_s: float = 0.2, request_timeout_s: float = REQUEST_TIMEOUT_S,
+                  max_destinations: int = 1024) -> PyreqwestClient:
     return PyreqwestClient(connect_timeout_s=CONNECT_TIMEOUT_S, request_timeout_s=request_timeout_s,
                            allow_private_urls=False, max_connections=16, dns_ttl_s=ttl_s, resolve=dns.resolve,
-                           check=dns.check)
+                           check=dns.check, max_destinations=max_destinations)
 
 
 async def test_pinned_client_connects_to_the_checked_address_and_refuses_a_rebinding() -> None:
@@ -310,7 +313,7 @@ async def test_pinned_clients_are_bounded_and_resolved_once_for_concurrent_reque
         built.append((host, address))
         return object()
 
-    pins = PinnedClients[object](build=build, max_clients=2, resolve=dns.resolve, check=dns.check)
+    pins = PinnedClients[object](build=build, max_clients=2, idle_s=0, resolve=dns.resolve, check=dns.check)
     first = await asyncio.gather(*(pins.get("h0.test") for _ in range(5)))
     assert len({id(client) for client in first}) == 1 and dns.lookups == 1
     await pins.get("h1.test")
@@ -318,21 +321,48 @@ async def test_pinned_clients_are_bounded_and_resolved_once_for_concurrent_reque
     assert len(pins) == 2 and built == [(f"h{i}.test", "192.0.2.1") for i in range(3)]
 
 
-async def test_evicting_pinned_clients_is_warned_about_at_most_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_new_host_takes_the_slot_of_an_idle_client_and_otherwise_overflows(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     dns = Dns({f"h{i}.test": ["192.0.2.1"] for i in range(6)})
     now = [0.0]
-    pins = PinnedClients[object](build=lambda host, address: object(), max_clients=2, resolve=dns.resolve,
+    pins = PinnedClients[object](build=lambda host, address: object(), max_clients=2, idle_s=60, resolve=dns.resolve,
                                  check=dns.check, ttl_s=1e9, monotonic_s=lambda: now[0])
     with caplog.at_level("WARNING", logger="delivery.pinning"):
-        for host in ("h0.test", "h1.test", "h2.test", "h3.test"):  # h2 evicts h0 (warned), h3 evicts h1
-            await pins.get(host)
+        h0, h1 = await pins.get("h0.test"), await pins.get("h1.test")
+        now[0] = 30.0
+        assert await pins.get("h2.test") is None  # both clients in use within the minute: no slot
+        assert await pins.get("h3.test") is None  # warned once a minute only
+        assert await pins.get("h0.test") is h0  # used at 30 s: h1 is now the least recently used
         now[0] = 61.0
-        await pins.get("h4.test")  # a minute later: the evictions since the warning
-        await pins.get("h5.test")
+        assert await pins.get("h2.test") is not None  # h1, idle since 0 s, gave its slot up
+        assert await pins.get("h1.test") is None  # h0 and h2 are in use
+        now[0] = 95.0
+        assert await pins.get("h4.test") is not None  # h0, idle since 30 s
+        assert await pins.get("h5.test") is None  # a minute after the first warning: the next one
+    assert len(pins) == 2 and h1 not in pins.clients() and h0 not in pins.clients()
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 2, warnings
-    assert warnings[0].startswith("1 destination clients evicted") and "CALLAPI_MAX_DESTINATIONS (2)" in warnings[0]
-    assert warnings[1].startswith("2 destination clients evicted")
+    assert warnings[0].startswith("1 request(s)") and "CALLAPI_MAX_DESTINATIONS (2)" in warnings[0]
+    assert warnings[1].startswith("3 request(s)")  # h3, h1 and h5
+
+
+async def test_hosts_past_the_bound_go_through_aiohttp_with_the_same_guard(caplog: pytest.LogCaptureFixture) -> None:
+    dns = Dns({"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"], "c.test": ["127.0.0.2"]}, forbidden={"127.0.0.2"})
+    client = pinned_client(dns, ttl_s=60, max_destinations=1)
+    try:
+        async with RawServer() as server:
+            with caplog.at_level("WARNING", logger="delivery.pinning"):
+                for host in ("a.test", "b.test", "a.test", "b.test"):
+                    assert (await client.send(get(f"http://{host}:{server.port}/{host}"))).status_code == 204
+            refused = await error_of(client, get(f"http://c.test:{server.port}/c"))
+            unknown = await error_of(client, get(f"http://d.test:{server.port}/d"))
+            pinned = len(client._pinned)
+    finally:
+        await client.close()
+    assert pinned == 1 and "went through aiohttp" in caplog.text  # a.test pinned, b.test past the bound
+    assert sorted(seen.headers["host"].split(":")[0] for seen in server.seen) == ["a.test"] * 2 + ["b.test"] * 2
+    assert (refused.error_class, unknown.error_class) == ("unsafe_url", "dns_error")
 
 
 async def test_the_pinned_clients_bound_is_a_setting() -> None:
