@@ -115,7 +115,7 @@ class PinnedClients(Generic[C]):
 
     def _room(self, now_s: float) -> bool:
         """A slot is free, or the least recently used client has been idle long enough to give its slot up."""
-        arriving = sum(1 for host in self._renewing if host not in self._pins)  # renewing is small; pins not
+        arriving = sum(1 for host in self._renewing if host not in self._pins)  # few renew at once: iterate those
         if len(self._pins) + arriving < self._max_clients:
             return True
         oldest = next(iter(self._pins.values()), None)

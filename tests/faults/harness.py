@@ -227,6 +227,11 @@ async def _committed(settings: Settings, topic: str, group_id: str) -> dict[int,
         await consumer.stop()
 
 
+def group_joins(service: Service) -> int:
+    """How often the component (re)joined its consumer group so far (aiokafka logs each join)."""
+    return service.component.log().count("(Re-)joining group")
+
+
 class Supervisor:
     """Plays a process supervisor while in use: a component that exits is started again, and counted."""
 

@@ -26,6 +26,7 @@ from tests.faults.harness import (
     Supervisor,
     free_tenant_base,
     frozen,
+    group_joins,
     receiver_url_for,
     running,
     settle,
@@ -39,11 +40,6 @@ from tests.services import Service, wait_until
 pytestmark = pytest.mark.faults
 
 RATE_EPS, COUNT, FROZEN_S = 40.0, 2200, 45.0  # the load outlasts the freeze by a few seconds
-
-
-def rejoins(service: Service) -> int:
-    """How often the component (re)joined its consumer group so far (aiokafka logs each join)."""
-    return service.component.log().count("(Re-)joining group")
 
 
 def tracebacks(services: Sequence[Service]) -> str:
@@ -64,7 +60,7 @@ def test_a_broker_frozen_under_load_loses_nothing(
         load = simulator(settings, plan, count=COUNT, rate_eps=RATE_EPS).start()
         wait_until(lambda: len(receiver.received()) >= 100, timeout_s=60, what="load flowing")
         with Supervisor(pipeline.api, *consumers) as supervisor:
-            joined = [rejoins(s) for s in consumers]
+            joined = [group_joins(s) for s in consumers]
             before = len(receiver.received())
             with frozen(broker_pid):
                 time.sleep(FROZEN_S)
@@ -74,7 +70,7 @@ def test_a_broker_frozen_under_load_loses_nothing(
             outcome = settle(settings, pipeline.world,
                              lambda: [r.headers["webhook-id"] for r in receiver.received()], timeout_s=150)
             diagnosis = where_lost(settings, pipeline.world, outcome.report.lost)
-        rejoined = ", ".join(f"{s.command} {rejoins(s) - n}" for s, n in zip(consumers, joined, strict=True))
+        rejoined = ", ".join(f"{s.command} {group_joins(s) - n}" for s, n in zip(consumers, joined, strict=True))
         restarts = "; ".join(supervisor.exits) or "none"  # a component that exited was started again
         notes = (f"{during} delivered while frozen; simulator exit {simulated}; groups rejoined: {rejoined}; "
                  f"restarts: {restarts}; tracebacks: {tracebacks((pipeline.api, *consumers))}")

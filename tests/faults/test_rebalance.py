@@ -17,7 +17,15 @@ import pytest
 
 from producers.simulator.generator import Plan
 from schemas.settings import Settings
-from tests.faults.harness import free_tenant_base, receiver_url_for, running, settle, simulator, where_lost
+from tests.faults.harness import (
+    free_tenant_base,
+    group_joins,
+    receiver_url_for,
+    running,
+    settle,
+    simulator,
+    where_lost,
+)
 from tests.faults.report import record
 from tests.receiver import Receiver
 from tests.services import Service
@@ -26,11 +34,6 @@ pytestmark = pytest.mark.faults
 
 CYCLES = 6
 RATE_EPS, COUNT = 30.0, 1800
-
-
-def joins(service: Service) -> int:
-    """How often the component (re)joined its consumer group so far (aiokafka logs each join)."""
-    return service.component.log().count("(Re-)joining group")
 
 
 def test_processor_replicas_joining_and_leaving_under_load_lose_nothing(
@@ -42,7 +45,7 @@ def test_processor_replicas_joining_and_leaving_under_load_lose_nothing(
     rng = random.Random(85)
     with running(settings, plan, receiver_url_for(receiver.url), name="faults-rebalance") as pipeline:
         load = simulator(settings, plan, count=COUNT, rate_eps=RATE_EPS).start()
-        joined_before = joins(pipeline.processor)
+        joined_before = group_joins(pipeline.processor)
         second = Service(settings, "processor", name="faults-rebalance-second")
         try:
             for cycle in range(CYCLES):
@@ -58,7 +61,7 @@ def test_processor_replicas_joining_and_leaving_under_load_lose_nothing(
         assert load.process is not None and load.process.wait(240) == 0, load.log()[-2000:]
         outcome = settle(settings, pipeline.world, lambda: [r.headers["webhook-id"] for r in receiver.received()])
         diagnosis = where_lost(settings, pipeline.world, outcome.report.lost)
-        rejoined = joins(pipeline.processor) - joined_before
+        rejoined = group_joins(pipeline.processor) - joined_before
     notes = (f"a second processor joined {CYCLES}x and left by SIGTERM and SIGKILL in turn; "
              f"the first rejoined its group {rejoined}x")
     record("processor rebalances", outcome.report, events=outcome.events, notes=notes)
