@@ -38,7 +38,7 @@ def commit_taken_offsets(app: faust.App, *, topic: str, positions: Positions) ->
             return cast(int | None, new_offset(tp))
         for books in (consumer._acked, consumer._acked_index, consumer._gap):
             books.pop(tp, None)  # Faust's own books of the topic, unused
-        return positions.committable(generation=app.consumer_generation_id).get(tp.partition)
+        return positions.committable_of(tp.partition, generation=app.consumer_generation_id)
 
     def partitions_to_commit(topics: Any = None) -> Iterator[TP]:
         ours = {TP(topic, partition) for partition in positions.committable(generation=app.consumer_generation_id)}

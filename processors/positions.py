@@ -83,6 +83,11 @@ class Positions:
         """partition → the offset safe to commit, for the lanes begun in `generation`."""
         return {
             partition: offset
-            for partition, lane in self._lanes.items()
-            if lane.generation == generation and (offset := lane.offsets.committable()) is not None
+            for partition in self._lanes
+            if (offset := self.committable_of(partition, generation=generation)) is not None
         }
+
+    def committable_of(self, partition: int, *, generation: int) -> int | None:
+        """The partition's offset safe to commit, if its lane was begun in `generation`."""
+        lane = self._lanes.get(partition)
+        return lane.offsets.committable() if lane is not None and lane.generation == generation else None
