@@ -54,6 +54,7 @@ def new_consumer(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings), enable_auto_commit=False,
         auto_offset_reset="earliest", max_poll_interval_ms=300_000, client_id="callapi-delivery",
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
 
 

@@ -24,7 +24,7 @@ import mode
 from faust.types import TP, EventT
 
 from processors import metrics
-from processors.consumer import commit_taken_offsets, keep_buffered_events
+from processors.consumer import commit_taken_offsets, fetch_within, keep_buffered_events
 from processors.handler import EventHandler, apply_config, drop_foreign, lookup_packed
 from processors.intake import Intake, Record
 from processors.pipeline import InOrderAcker
@@ -149,6 +149,7 @@ def faust_app(settings: Settings) -> faust.App:
 def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[faust.App, RequestsTable]:
     """The app with its table and its event agent (concurrency 1: in order per partition)."""
     app = faust_app(settings)
+    fetch_within(app, settings.fetch_max_wait_ms)
     names = settings.topics
     requests_topic = app.topic(names.event_requests, key_type=bytes, value_type=bytes, partitions=partitions)
     table = RequestsTable(

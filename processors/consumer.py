@@ -23,6 +23,25 @@ def keep_buffered_events(app: faust.App, stream: faust.StreamT[bytes]) -> None:
     managed.discard(cast(Any, stream).channel.queue)
 
 
+def fetch_within(app: faust.App, max_wait_ms: int) -> None:
+    """Let the broker hold a fetch for at most `max_wait_ms` instead of the 1,500 ms Faust fixes.
+
+    Under load the event partitions often still have records buffered when the consumer builds its next
+    fetch, so that fetch asks for the quiet config partitions alone, the broker holds it for the whole wait,
+    and the events behind it wait as long: ~1.3 s of added latency from about a third of the processor's rate.
+    Call before the app starts: the wait is read when Faust builds its aiokafka consumer.
+    """
+    thread = cast(Any, app.consumer)._thread
+    create = thread._create_worker_consumer
+
+    def create_worker_consumer(transport: Any) -> Any:
+        consumer = create(transport)
+        consumer._fetch_max_wait_ms = max_wait_ms
+        return consumer
+
+    thread._create_worker_consumer = create_worker_consumer
+
+
 def commit_taken_offsets(app: faust.App, *, topic: str, positions: Positions) -> None:
     """Make Faust commit the processor's own books for `topic` (processors.positions) instead of its acks.
 

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # Processors and delivery workers: how often finished offsets are committed; a crashed one's successor
     # repeats (at most) the work finished in this window, so shorter means fewer repeats, one commit request each
     commit_interval_s: float = Field(0.25, gt=0, le=60)
+    # Processors and delivery workers: how long the broker may hold a fetch for partitions without new records.
+    # A consumer has one fetch in flight per broker, and partitions with records still buffered sit it out, so
+    # under load a fetch of only the quiet partitions (config, delay topics) delays the busy ones by up to this
+    fetch_max_wait_ms: int = Field(50, ge=1, le=10_000)
 
     # Producers (SDK, ingest endpoint, simulator, and the processor's jobs)
     producer_linger_ms: int = Field(5, ge=0, le=10_000)
