@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from producers.errors import DeliveryFailed
 from producers.sdk import CallEventProducer, Delivered
@@ -56,9 +56,12 @@ async def run(
     stats = RunStats()
     pending: set[asyncio.Future[Delivered]] = set()
     began = time.monotonic()
+    # `start` on the monotonic clock: each event goes at its planned time, also when the run begins after
+    # `start` (the producer connecting): the events already due go at once instead of every event later.
+    start_s = began - (datetime.now(UTC) - start).total_seconds()
     for event in planned_events(plan, start=start, count=count, duration_s=duration_s):
         if paced:
-            await _wait_until(began + (event.occurred_at - start).total_seconds())
+            await _wait_until(start_s + (event.occurred_at - start).total_seconds())
         if len(pending) >= MAX_IN_FLIGHT:
             await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         delivery = await producer.send(event)
