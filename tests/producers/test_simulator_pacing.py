@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from producers.sdk import CallEventProducer
 from producers.simulator.generator import Plan
@@ -23,7 +26,14 @@ async def test_events_already_due_when_the_run_begins_go_at_once_not_shifted_lat
     assert stats.total_acked == len(list(planned_events(PLAN, start=start, duration_s=60))) > 0
 
 
-async def test_no_event_is_sent_before_its_planned_time(settings: Settings) -> None:
+@pytest.fixture
+def own_settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Topics of its own: every record read is of the test's run."""
+    return make_settings()
+
+
+async def test_no_event_is_sent_before_its_planned_time(own_settings: Settings) -> None:
+    settings = own_settings
     start = datetime.now(UTC) + timedelta(seconds=1)
     async with CallEventProducer(settings=settings) as producer:
         stats = await run(PLAN, producer=producer, start=start, duration_s=2)
