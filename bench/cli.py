@@ -17,7 +17,7 @@ def bench(
     from a hanging endpoint, config scale, one worker's rate as its jobs spread over many destination hosts.
 
     Needs the local stack (`callapi-events stack up`), nginx and wrk. Writes JSON, PNG charts and summary.md
-    to bench/results/ (bench/results/quick/ with --quick). A full run takes about 13 minutes on 2 cores.
+    to bench/results/ (bench/results/quick/ with --quick). A full run takes about 10 minutes on 2 cores.
     """
     from rich.console import Console
 

@@ -2,9 +2,9 @@
 
 Every client sends the same form POST (the notification a worker sends, built by delivery.request) with
 the same concurrency, after a warm-up, three rounds each; the median rate is reported. Then, optionally, the
-real worker (`callapi-events deliver`, one process) drains DeliveryJobs from Kafka to the same nginx, three
-times, and its median rate is compared with the fastest bare client loop of this run. `callapi-events bench`
-runs the same as its `delivery` benchmark.
+real worker (`callapi-events deliver`, one process) drains DeliveryJobs from Kafka to the same nginx, five
+times (one 2-second drain moves by up to a quarter on a shared machine), and its median rate is compared with
+the fastest bare client loop of this run. `callapi-events bench` runs the same as its `delivery` benchmark.
 
     python -m bench.http_clients [--requests 5000] [--concurrency 64] [--worker-jobs 20000] [--no-worker]
                                  [--loop uvloop|asyncio]
@@ -167,7 +167,7 @@ def write(name: str, data: dict[str, Any]) -> Path:
 
 
 async def measure(*, requests: int, concurrency: int, worker_jobs: int | None,
-                  worker_rounds: int = 3) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                  worker_rounds: int = 5) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(the bare clients' results, the worker's against the fastest of them or None without `worker_jobs`)."""
     from bench.worker import bench_worker, notification
 
@@ -198,7 +198,7 @@ async def measure(*, requests: int, concurrency: int, worker_jobs: int | None,
 
 
 def run(*, requests: int, worker_jobs: int, concurrency: int = 64) -> dict[str, Any]:
-    """The `delivery` benchmark of `callapi-events bench`: the bare clients, then one worker (median of 3)."""
+    """The `delivery` benchmark of `callapi-events bench`: the bare clients, then one worker (median of 5)."""
     import uvloop
 
     clients, delivery = uvloop.run(measure(requests=requests, concurrency=concurrency, worker_jobs=worker_jobs))

@@ -14,7 +14,8 @@ Row = tuple[str, str, str]
 def _delivery(r: dict[str, Any]) -> list[Row]:
     worker, bare = r["worker"], r["fastest_bare_client"]
     return [
-        ("One delivery worker draining a backlog (median of 3)", f"**{worker['jobs_per_s']:,} jobs/s**",
+        (f"One delivery worker draining a backlog (median of {len(r['worker_rounds'])})",
+         f"**{worker['jobs_per_s']:,} jobs/s**",
          f"{worker['worker_cpu_us_per_job']} µs CPU per job; runs {', '.join(f'{x:,}' for x in r['worker_rounds'])}"),
         (f"Ceiling: bare `{bare['client']}` loop, same requests, concurrency {r['concurrency']}",
          f"{bare['requests_per_s']:,} req/s", f"ratio worker / bare client **{r['ratio']}** (goal ≥ "
