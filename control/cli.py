@@ -55,6 +55,8 @@ def relay(resync: bool = typer.Option(False, "--resync", help="Republish every e
           host: str = typer.Option("127.0.0.1", help="Address of /healthz, /readyz and /metrics."),
           port: int = typer.Option(9103, help="Port of /healthz, /readyz and /metrics (0: any free port).")) -> None:
     """Publish committed configuration changes from the PostgreSQL outbox to the `event-requests` topic."""
+    import uvloop
+
     from control.relay import run_relay
     from control.runner import run_with_ops
 
@@ -62,8 +64,8 @@ def relay(resync: bool = typer.Option(False, "--resync", help="Republish every e
     if resync:
         _resync(settings)
         return
-    asyncio.run(run_with_ops(lambda stop, on_round: run_relay(settings, stop=stop, on_round=on_round),
-                             host=host, port=port))
+    uvloop.run(run_with_ops(lambda stop, on_round: run_relay(settings, stop=stop, on_round=on_round),
+                            host=host, port=port))
 
 
 def _resync(settings: Settings) -> None:
@@ -95,12 +97,14 @@ def _resync(settings: Settings) -> None:
 def sink(host: str = typer.Option("127.0.0.1", help="Address of /healthz, /readyz and /metrics."),
          port: int = typer.Option(9104, help="Port of /healthz, /readyz and /metrics (0: any free port).")) -> None:
     """Write `delivery-attempts` into the delivery log (daily partitions; old ones dropped after retention)."""
+    import uvloop
+
     from control.runner import run_with_ops
     from control.sink import run_sink
 
     settings = Settings()
-    asyncio.run(run_with_ops(lambda stop, on_round: run_sink(settings, stop=stop, on_round=on_round),
-                             host=host, port=port))
+    uvloop.run(run_with_ops(lambda stop, on_round: run_sink(settings, stop=stop, on_round=on_round),
+                            host=host, port=port))
 
 
 def register(app: typer.Typer) -> None:

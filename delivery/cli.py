@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -32,6 +31,7 @@ UNTIL = typer.Option(None, "--until", help="Dead-lettered before this ISO time (
 
 def deliver(host: str = HOST, port: int = PORT) -> None:
     """Run a delivery worker: deliveries and its retry topics → HTTP notifications (run as many as you like)."""
+    import uvloop
     from aiokafka.errors import KafkaConnectionError
 
     from delivery.worker import run_worker, tune_garbage_collector
@@ -39,14 +39,7 @@ def deliver(host: str = HOST, port: int = PORT) -> None:
     settings = Settings()
     tune_garbage_collector()
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency; without it the worker is ~5-10 % slower
-        logging.getLogger(__name__).warning("uvloop is not installed: running on the slower default event loop")
-        run: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
-    else:
-        run = uvloop.run
-    try:
-        run(run_worker(settings, host=host, port=port))
+        uvloop.run(run_worker(settings, host=host, port=port))
     except KafkaConnectionError:
         _kafka_unreachable(settings)
 

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import faust
 import mode
+import uvloop
 from aiohttp import web
 
 from processors.app import SinkService, build
@@ -51,6 +52,10 @@ def readiness(app: faust.App) -> ReadyCheck:
 
 def run(settings: Settings, *, host: str, port: int) -> None:
     """Check the topics, then run the worker until SIGTERM/SIGINT (graceful: finish, commit, leave)."""
+    # uvloop, also for the loop of Faust's Kafka consumer thread (taken from the policy): the processor is
+    # CPU-bound, and on uvloop it drained ~19 % more events/s at ~14 % less CPU per event (20 alternating runs;
+    # the README's processor section has the trade-off measured on a shared 2-core machine).
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     partitions = loop.run_until_complete(co_partitioned_count(settings))
