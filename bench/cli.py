@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-NAMES = ("delivery", "e2e", "latency", "scaling", "isolation", "config_scale", "destinations")  # in the order they run
+NAMES = ("delivery", "e2e", "latency", "scaling", "isolation", "config_scale", "destinations",
+         "delivery_log")  # in the order they run
 
 
 def bench(
@@ -14,7 +15,8 @@ def bench(
 ) -> None:
     """Benchmark the pipeline against the running Kafka: one delivery worker against bare HTTP client loops,
     end-to-end throughput and its ceilings (bare Python client, wrk), latency under load, scaling, isolation
-    from a hanging endpoint, config scale, one worker's rate as its jobs spread over many destination hosts.
+    from a hanging endpoint, config scale, one worker's rate as its jobs spread over many destination hosts, the
+    delivery-log sink's rate into PostgreSQL.
 
     Needs the local stack (`callapi-events stack up`), nginx and wrk. Writes JSON, PNG charts and summary.md
     to bench/results/ (bench/results/quick/ with --quick). A full run takes about 10 minutes on 2 cores.

@@ -49,6 +49,15 @@ def processes_running(main_class: str) -> CpuSource:
     return lambda: sum(_stat_cpu_s(Path(f"/proc/{pid}/stat")) for pid in pids)
 
 
+def processes_called(name: str) -> CpuSource:
+    """Every process whose name is `name`, looked up at each reading (PostgreSQL's server and its backends, which
+    come and go; a backend that has exited no longer counts)."""
+    def used() -> float:
+        return sum(_stat_cpu_s(comm.with_name("stat")) for comm in Path("/proc").glob("[0-9]*/comm")
+                   if _name_is(comm, name))
+    return used
+
+
 def machine() -> float:
     """Busy seconds of all cores together: everything but idle and I/O wait."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -60,6 +69,13 @@ def _children(pid: int) -> list[int]:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except FileNotFoundError:
         return []
+
+
+def _name_is(comm: Path, name: str) -> bool:
+    try:
+        return comm.read_text().strip() == name
+    except OSError:
+        return False
 
 
 def _cmdline_has(cmdline: Path, word: str) -> bool:

@@ -128,8 +128,19 @@ def _destinations(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _delivery_log(r: dict[str, Any]) -> list[Row]:
+    sink, cores = r["sink"], r["sink"]["cores"]
+    return [(f"Delivery-log sink draining a backlog into PostgreSQL (median of {len(r['rounds'])})",
+             f"**{r['median_rows_per_s']:,} attempts/s**",
+             f"CPU per row: sink {sink['sink_cpu_us_per_row']} µs, PostgreSQL {sink['postgresql_cpu_us_per_row']} µs;"
+             f" cores: sink {cores['sink']}, PostgreSQL {cores['postgresql']}, machine {cores['machine_busy']} of "
+             f"{cores['machine_cores']}; runs {', '.join(f'{x:,}' for x in r['rounds'])}; batches of "
+             f"{r['batch_records']:,}")]
+
+
 SECTIONS = {"delivery": _delivery, "e2e": _e2e, "latency": _latency, "scaling": _scaling, "isolation": _isolation,
-            "config_scale": _config, "destinations": _destinations}
+            "config_scale": _config, "destinations": _destinations,
+            "delivery_log": _delivery_log}
 
 
 def write_summary(out: Path, charts: list[Path]) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -44,3 +46,29 @@ async def test_the_window_is_read_between_the_samples_around_it() -> None:
     assert wall_s >= end - start
     assert used["me"] >= 0.25
     assert 0.5 <= sampler.cores(start, end)["me"] <= 1.1  # one core at most (plus a clock tick)
+
+
+
+BURN_AS = """import ctypes, sys, time
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)  # PR_SET_NAME: the name /proc/<pid>/comm shows
+deadline = time.process_time() + 0.3
+while time.process_time() < deadline:
+    pass
+print("burnt", flush=True)
+time.sleep(60)
+"""
+
+
+def test_processes_by_name_include_those_started_after_the_source() -> None:
+    """PostgreSQL starts a backend per connection: a source made before the backend must count it."""
+    name = f"burn{os.getpid() % 100_000}"
+    used = cpu.processes_called(name)
+    assert used() == 0.0
+    child = subprocess.Popen([sys.executable, "-c", BURN_AS, name], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "burnt\n"
+        assert used() >= 0.25
+    finally:
+        child.kill()
+        child.wait()
+    assert used() == 0.0  # gone: no longer counted

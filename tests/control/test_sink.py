@@ -15,7 +15,7 @@ from aiokafka.structs import TopicPartition
 
 from control import partitions
 from control.service import add_request
-from control.sink import APPLICATION_NAME, group_id, run_sink
+from control.sink import APPLICATION_NAME, LogWriter, group_id, run_sink
 from schemas.attempts import DeliveryAttempt, Outcome
 from schemas.codec import encode
 from schemas.settings import Settings
@@ -121,6 +121,21 @@ async def test_old_partitions_are_dropped(database_url: str, settings: Settings)
     assert partitions.partition_name(old_day) in dropped
     assert partitions.partition_name(old_day) not in left
     assert partitions.partition_name(datetime.now(UTC).date()) in left
+
+
+async def test_a_batch_read_again_is_written_once(database_url: str, conn: psycopg.Connection[Any],
+                                                  tenant: Tenant, request_id: str) -> None:
+    """After a crash the sink reads a batch again: its COPY meets rows already there and falls back to skipping them."""
+    now = datetime.now(UTC)
+    first = [attempt(tenant, request_id, 1, now, job="msg_5")]
+    again = [*first, attempt(tenant, request_id, 2, now + timedelta(seconds=1), job="msg_5")]
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as aconn:
+        writer = LogWriter(conn=aconn)
+        await writer.write(first)
+        await writer.write(again)
+        await writer.write(again)
+        await writer.write([attempt(tenant, request_id, 3, now + timedelta(seconds=2), job="msg_5")])
+    assert [row[1] for row in logged(conn, request_id)] == [1, 2, 3]
 
 
 @pytest.fixture

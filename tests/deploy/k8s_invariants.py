@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from control.sink import group_id as sink_group
 from delivery.worker import group_id as delivery_group
 from deploy.strimzi import topic_settings
 from processors.topology import app_id as processor_group
@@ -169,8 +170,10 @@ def check_disruption_budgets(objects: list[Obj]) -> list[str]:
 def check_scaling(objects: list[Obj]) -> list[str]:
     settings = overlay_settings(objects)
     deployments = by_name(objects, "Deployment")
-    expected = {"callapi-processor": settings.topics.call_events, "callapi-delivery": settings.topics.deliveries}
-    groups = {"callapi-processor": processor_group(settings), "callapi-delivery": delivery_group(settings)}
+    expected = {"callapi-processor": settings.topics.call_events, "callapi-delivery": settings.topics.deliveries,
+                "callapi-sink": settings.topics.delivery_attempts}
+    groups = {"callapi-processor": processor_group(settings), "callapi-delivery": delivery_group(settings),
+              "callapi-sink": sink_group(settings)}
     scaled = {obj["spec"]["scaleTargetRef"]["name"]: obj for obj in of_kind(objects, "ScaledObject")}
     problems = [f"{name}: not scaled on lag" for name in expected if name not in scaled]
     for target, scaled_object in scaled.items():
