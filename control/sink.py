@@ -41,9 +41,10 @@ ROWS = Counter("callapi_sink_attempts_total", "delivery attempts written to the 
 INVALID = Counter("callapi_sink_invalid_total", "records on delivery-attempts that are not a DeliveryAttempt")
 FAILURES = Counter("callapi_sink_failures_total", "sink rounds that failed and will be retried")
 
-# A batch is COPied straight into the table: a third of the sink's CPU per row of one INSERT per row, and less of
-# PostgreSQL's. A batch read again (after a crash or a rebalance) holds rows already there; that COPY fails on the
-# primary key, and the batch goes through a session-private staging table and ON CONFLICT DO NOTHING instead.
+# A batch is COPied straight into the table: the cheapest way in for the sink and for PostgreSQL (bench/delivery_log.py
+# and the README compare it with one INSERT per row). A batch read again (after a crash or a rebalance) holds rows
+# already there; that COPY fails on the primary key, and the batch goes through a session-private staging table and
+# ON CONFLICT DO NOTHING instead.
 COLUMNS = ("job_id, attempt, event_id, event_type, tenant, extension, request_id, outcome, status_code, error,"
            " duration_ms, attempted_at")
 COPY = f"COPY delivery_log ({COLUMNS}) FROM STDIN"
