@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import statistics
 import time
 from collections.abc import Iterable
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from producers.sdk import CallEventProducer, Failed
-from producers.simulator.generator import Plan
+from producers.simulator.generator import Plan, Timeline
 from producers.simulator.runner import planned_events
 from schemas.events import CallEvent
 from schemas.jobs import job_id_for
@@ -54,12 +53,11 @@ def backlog(settings: Settings, plan: Plan, count: int) -> Sent:
 async def _paced(settings: Settings, plan: Plan, duration_s: float) -> Sent:
     sent: list[CallEvent] = []
     pending = []
+    timeline = Timeline(plan)  # the population and the warm-up (seconds at high rates): before the clock starts
     start = datetime.now(UTC)
-    timeline = planned_events(plan, start=start, duration_s=duration_s)
-    first = next(timeline, None)  # builds the simulated population (~0.3 s): before the pacing clock starts
     async with CallEventProducer(settings=settings, client_id="callapi-bench") as producer:
         began = time.monotonic()
-        for event in itertools.chain([first] if first else [], timeline):
+        for event in planned_events(timeline, start=start, duration_s=duration_s):
             delay_s = began + (event.occurred_at - start).total_seconds() - time.monotonic()
             if delay_s > 0.001:
                 await asyncio.sleep(delay_s)

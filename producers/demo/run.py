@@ -26,7 +26,7 @@ from producers.demo.receiver import DemoReceiver
 from producers.demo.view import Snapshot, latency_chart, live_table, snapshot, summary_table
 from producers.errors import DemoFailed
 from producers.sdk import CallEventProducer
-from producers.simulator.generator import Plan
+from producers.simulator.generator import Plan, Timeline
 from producers.simulator.provision import AdminCli, provision
 from producers.simulator.runner import RunStats, planned_events, run
 from schemas.extensions import extended_form
@@ -114,15 +114,16 @@ async def provision_tenant(demo: Demo) -> None:
 
 
 async def traffic(demo: Demo, live: Live, progress: Progress) -> None:
-    start = datetime.now(UTC)
-    demo.receiver.restart_clock()
-    demo.receiver.occurred_at.update({
-        (f"/{extended_form(e.extension)}/{e.type.slug}", e.CallID): e.occurred_at
-        for e in planned_events(demo.plan, start=start, duration_s=demo.options.duration_s)
-    })
+    timeline, expected = Timeline(demo.plan), Timeline(demo.plan)  # before the start is taken: see Timeline
     task = progress.add_task("simulating", total=demo.options.duration_s)
     async with CallEventProducer(settings=demo.settings, client_id="callapi-demo") as producer:
-        sending = asyncio.create_task(run(demo.plan, producer=producer, start=start,
+        start = datetime.now(UTC)  # once connected: events due while it connected would all go at once
+        demo.receiver.restart_clock()
+        demo.receiver.occurred_at.update({
+            (f"/{extended_form(e.extension)}/{e.type.slug}", e.CallID): e.occurred_at
+            for e in planned_events(expected, start=start, duration_s=demo.options.duration_s)
+        })
+        sending = asyncio.create_task(run(timeline, producer=producer, start=start,
                                           duration_s=demo.options.duration_s, on_event=_keep(demo)))
         async def sent() -> bool:
             return sending.done()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import typer
@@ -13,14 +13,14 @@ from rich.console import Console
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
-    from producers.simulator.generator import Plan
+    from producers.simulator.generator import Plan, Timeline
 
 KAFKA_HINT = "Start the local stack with `callapi-events stack up`, or set CALLAPI_KAFKA_BOOTSTRAP."
 
 
-def _start(text: str | None) -> datetime:
+def _start(text: str | None) -> datetime | None:
     if not text:
-        return datetime.now(UTC)
+        return None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -38,7 +38,8 @@ def simulate(
     count: int | None = typer.Option(None, "--count", min=1, help="Number of events (ends the run first)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed: the same seed and --start give the same events "
                                         "(default: random, printed at the start)."),
-    start: str | None = typer.Option(None, "--start", help="Simulated start instant, ISO 8601 (default: now)."),
+    start: str | None = typer.Option(None, "--start", help="Simulated start instant, ISO 8601 (default: once Kafka "
+                                     "is connected)."),
     skew: float = typer.Option(1.1, "--skew", min=0.0, help="Zipf exponent of tenant activity (0: even)."),
     answered: float = typer.Option(0.7, "--answered", min=0.0, max=1.0, help="Share of calls answered."),
     tenant_base: int = typer.Option(1, "--tenant-base", min=1, help="Code of the first organization (0001)."),
@@ -58,18 +59,17 @@ def simulate(
     and --receiver-url, the tenants, extensions and one request per event type per extension are created
     first (admin CLI + Control API at --api), pointing at RECEIVER_URL/<extension>/<type>.
     """
-    from producers.simulator.generator import Plan
+    from producers.simulator.generator import Plan, Timeline
 
     console = Console()
     if seed is None:
         seed = random.SystemRandom().randrange(1, 1_000_000)
-    began = _start(start)
+    given_start = _start(start)
     if duration is None and count is None:
         duration = 10.0
     settings = Settings()
     plan = Plan(seed=seed, organizations=organizations, extensions=extensions, rate_eps=rate, skew=skew,
                 answered_ratio=answered, tenant_base=tenant_base)
-    console.print(f"seed {seed}, start {began.isoformat()} (rerun with --seed {seed} --start {began.isoformat()})")
     if provision or provision_only:
         if not receiver_url:
             raise typer.BadParameter("--provision needs --receiver-url", param_hint="--receiver-url")
@@ -77,7 +77,9 @@ def simulate(
         _provision(plan, settings, api_url=api, receiver_url=receiver_url, credentials=credentials, console=console)
         if provision_only:
             return
-    _traffic(plan, settings, start=began, count=count, duration_s=duration, linger_ms=linger_ms, console=console)
+    timeline = Timeline(plan)  # before the start is taken: its warm-up takes seconds at high rates
+    _traffic(timeline, settings, start=given_start, count=count, duration_s=duration, linger_ms=linger_ms,
+             console=console)
 
 
 def _provision(plan: Plan, settings: Settings, *, api_url: str, receiver_url: str,
@@ -94,14 +96,14 @@ def _provision(plan: Plan, settings: Settings, *, api_url: str, receiver_url: st
         raise typer.Exit(1) from None
 
 
-def _traffic(plan: Plan, settings: Settings, *, start: datetime, count: int | None, duration_s: float | None,
-             linger_ms: int | None, console: Console) -> None:
+def _traffic(timeline: Timeline, settings: Settings, *, start: datetime | None, count: int | None,
+             duration_s: float | None, linger_ms: int | None, console: Console) -> None:
     from producers.errors import ProducerUnavailable
     from producers.simulator.command import simulate as run_simulation
     from producers.simulator.command import summary_table
 
     try:
-        stats = asyncio.run(run_simulation(plan, settings=settings, start=start, count=count, duration_s=duration_s,
+        stats = asyncio.run(run_simulation(timeline, settings=settings, start=start, count=count, duration_s=duration_s,
                                            linger_ms=linger_ms, console=console))
     except ProducerUnavailable as error:
         console.print(f"[red]{error}[/red]\n{KAFKA_HINT}")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from producers.sdk import CallEventProducer
-from producers.simulator.generator import Plan
+from producers.simulator.generator import Plan, Timeline
 from producers.simulator.provision import ProvisionReport, provision
 from producers.simulator.runner import RunStats, run
 from schemas.events import EventType
@@ -38,10 +38,22 @@ def _progress(console: Console) -> Progress:
 
 
 async def simulate(
-    plan: Plan, *, settings: Settings, start: datetime, count: int | None, duration_s: float | None,
+    timeline: Timeline, *, settings: Settings, start: datetime | None, count: int | None, duration_s: float | None,
     linger_ms: int | None, console: Console,
 ) -> RunStats:
+    """Send the timeline's events from `start`, by default the moment the producer is connected (taken earlier,
+    the events due while it connects would go at once)."""
     total = count if count is not None else int(duration_s or 0)
+    async with CallEventProducer(settings=settings, linger_ms=linger_ms, client_id="callapi-simulator") as producer:
+        start = start or datetime.now(UTC)
+        seed = timeline.plan.seed
+        console.print(f"seed {seed}, start {start.isoformat()} (rerun with --seed {seed} --start {start.isoformat()})")
+        return await _send_with_progress(timeline, producer, start=start, count=count, total=total, console=console,
+                                         duration_s=duration_s)
+
+
+async def _send_with_progress(timeline: Timeline, producer: CallEventProducer, *, start: datetime, count: int | None,
+                              total: int, duration_s: float | None, console: Console) -> RunStats:
     with _progress(console) as progress:
         task = progress.add_task("simulating", total=total, info="")
         began = asyncio.get_running_loop().time()
@@ -54,9 +66,8 @@ async def simulate(
             progress.update(task, completed=done, info=f"{sent} sent · {stats.total_acked} acked · "
                             f"{stats.total_failed} failed · {rate:,.0f}/s")
 
-        async with CallEventProducer(settings=settings, linger_ms=linger_ms, client_id="callapi-simulator") as producer:
-            stats = await run(plan, producer=producer, start=start, count=count, duration_s=duration_s,
-                              on_event=on_event)
+        stats = await run(timeline, producer=producer, start=start, count=count, duration_s=duration_s,
+                          on_event=on_event)
         on_event(stats)
     return stats
 

@@ -68,22 +68,43 @@ class Plan:
         return max(0.0, 1.0 - self.internal_share - self.inbound_share)
 
 
+class Timeline:
+    """The plan's events in time order, as offsets from a start instant given later. Creating one builds the
+    population and simulates the `warmup_s` before the start: seconds at thousands of events/s. A run creates
+    it before it fixes its start, so its first events are not already late when it begins."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._calls = _scheduled(plan)
+        self._first = next(self._calls)
+
+    def events(self, *, start: datetime) -> Iterator[CallEvent]:
+        """The endless stream of CallEvents from `start` (a Timeline gives it once); cut it with
+        itertools.islice (count) or by occurred_at (duration)."""
+        ids = random.Random(f"ids:{self.plan.seed}")
+        for item, call_start_s, call_number in itertools.chain([self._first], self._calls):
+            yield _event(item, start, ids, call_id=_call_id(start, call_start_s, call_number))
+
+
 def events(plan: Plan, *, start: datetime) -> Iterator[CallEvent]:
-    """The endless timeline of events; cut it with itertools.islice (count) or by occurred_at (duration)."""
+    return Timeline(plan).events(start=start)
+
+
+def _scheduled(plan: Plan) -> Iterator[tuple[Scheduled, float, int]]:
+    """(event, its call's start, the call's number) from offset 0 on; the warm-up's earlier events are dropped."""
     population = plan.population()
     rng = random.Random(f"calls:{plan.seed}")
-    ids = random.Random(f"ids:{plan.seed}")
     calls_per_s = plan.rate_eps / plan.mean_events_per_call()
-    pending: list[tuple[float, int, Scheduled]] = []
+    pending: list[tuple[float, int, Scheduled, float, int]] = []
     order = itertools.count()
     next_call_s = -plan.warmup_s + rng.expovariate(calls_per_s)
     for call_number in itertools.count(1):
         while pending and pending[0][0] <= next_call_s:
-            _, _, item = heapq.heappop(pending)
+            _, _, item, call_start_s, number = heapq.heappop(pending)
             if item.offset_s >= 0:
-                yield _event(item, start, ids)
-        for item in _call(plan, population, rng, next_call_s, _call_id(start, next_call_s, call_number)):
-            heapq.heappush(pending, (item.offset_s, next(order), item))
+                yield item, call_start_s, number
+        for item in _call(plan, population, rng, next_call_s):
+            heapq.heappush(pending, (item.offset_s, next(order), item, next_call_s, call_number))
         next_call_s += rng.expovariate(calls_per_s)
 
 
@@ -92,19 +113,19 @@ def _call_id(start: datetime, offset_s: float, number: int) -> str:
     return f"{int(start.timestamp() + offset_s)}.{number}"
 
 
-def _call(plan: Plan, population: Population, rng: random.Random, t0: float, call_id: str) -> list[Scheduled]:
+def _call(plan: Plan, population: Population, rng: random.Random, t0: float) -> list[Scheduled]:
     tenant = population.pick_tenant(rng)
     answered = rng.random() < plan.answered_ratio
     timing = call_timing(rng, answered=answered, max_call_s=plan.max_call_s)
     kind = rng.random()
     if kind < plan.internal_share and len(tenant.extensions) > 1:
         caller, callee = rng.sample(tenant.extensions, 2)
-        return internal_call(t0, call_id, caller, callee, timing)
+        return internal_call(t0, caller, callee, timing)
     extension = rng.choice(tenant.extensions)
     outside = outside_party(rng, _outside_country(rng, tenant))
     if kind < plan.internal_share + plan.inbound_share:  # with one extension, internal calls become inbound
-        return inbound_call(t0, call_id, extension, outside, timing)
-    return outbound_call(t0, call_id, extension, outside, timing)
+        return inbound_call(t0, extension, outside, timing)
+    return outbound_call(t0, extension, outside, timing)
 
 
 def _outside_country(rng: random.Random, tenant: SimTenant) -> tuple[str, str, int]:
@@ -112,10 +133,10 @@ def _outside_country(rng: random.Random, tenant: SimTenant) -> tuple[str, str, i
     return tenant.country if rng.random() < 0.85 else rng.choice(COUNTRIES)
 
 
-def _event(item: Scheduled, start: datetime, ids: random.Random) -> CallEvent:
+def _event(item: Scheduled, start: datetime, ids: random.Random, *, call_id: str) -> CallEvent:
     occurred_at = start + timedelta(seconds=item.offset_s)
     return CallEvent(
         event_id=uuid7(int(occurred_at.timestamp() * 1000), ids.getrandbits(74)),
         type=item.type, occurred_at=occurred_at, extension=item.extension, tenant=item.extension.split("*")[0],
-        **item.params,
+        **{**item.params, "CallID": call_id},
     )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from producers.errors import DeliveryFailed
 from producers.sdk import CallEventProducer, Delivered
-from producers.simulator.generator import Plan, events
+from producers.simulator.generator import Plan, Timeline
 from schemas.events import CallEvent
 
 MAX_IN_FLIGHT = 20_000
@@ -21,10 +21,10 @@ MAX_IN_FLIGHT = 20_000
 
 
 def planned_events(
-    plan: Plan, *, start: datetime, count: int | None = None, duration_s: float | None = None,
+    plan: Plan | Timeline, *, start: datetime, count: int | None = None, duration_s: float | None = None,
 ) -> Iterator[CallEvent]:
     """The events a run sends: the first `count`, or those in the first `duration_s` (whichever ends first)."""
-    stream = events(plan, start=start)
+    stream = (plan if isinstance(plan, Timeline) else Timeline(plan)).events(start=start)
     if duration_s is not None:
         end = start + timedelta(seconds=duration_s)
         stream = itertools.takewhile(lambda event: event.occurred_at < end, stream)
@@ -49,10 +49,11 @@ class RunStats:
 
 
 async def run(
-    plan: Plan, *, producer: CallEventProducer, start: datetime, count: int | None = None,
+    plan: Plan | Timeline, *, producer: CallEventProducer, start: datetime, count: int | None = None,
     duration_s: float | None = None, paced: bool = True, on_event: Callable[[RunStats], None] = lambda _: None,
 ) -> RunStats:
-    """Send the planned events, each at start + its offset (or as fast as possible when not `paced`)."""
+    """Send the planned events, each at start + its offset (or as fast as possible when not `paced`). Give a
+    Timeline made before `start` was taken: made here, its warm-up would make the first events late."""
     stats = RunStats()
     pending: set[asyncio.Future[Delivered]] = set()
     began = time.monotonic()

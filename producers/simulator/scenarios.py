@@ -53,6 +53,7 @@ def outside_party(rng: random.Random, country: tuple[str, str, int]) -> tuple[st
 
 
 def _params(**values: str) -> dict[str, str]:
+    """The nine parameters; CallID is left empty here and filled in once the run's start is known."""
     names = ("CallID", "CallerIDNum", "CallerIDName", "CalledDID", "CalledExtension", "CallStatus", "CallFlow",
              "CallerExtension", "CalledNumber")
     return {name: values.get(name, "") for name in names}
@@ -74,9 +75,9 @@ def _side(
 
 
 def internal_call(
-    t0: float, call_id: str, caller: SimExtension, callee: SimExtension, timing: Timing,
+    t0: float, caller: SimExtension, callee: SimExtension, timing: Timing,
 ) -> list[Scheduled]:
-    base = {"CallID": call_id, "CallerIDNum": caller.extended, "CallerIDName": caller.user_name,
+    base = {"CallerIDNum": caller.extended, "CallerIDName": caller.user_name,
             "CalledExtension": callee.extended, "CallerExtension": caller.extended, "CalledNumber": callee.extended}
     return [
         *_side(t0, timing, caller.number, "OUT", EventType.ANSWER_OUT, base, 0.0),
@@ -85,16 +86,16 @@ def internal_call(
 
 
 def inbound_call(
-    t0: float, call_id: str, callee: SimExtension, outside: tuple[str, str], timing: Timing,
+    t0: float, callee: SimExtension, outside: tuple[str, str], timing: Timing,
 ) -> list[Scheduled]:
-    base = {"CallID": call_id, "CallerIDNum": outside[0], "CallerIDName": outside[1], "CalledDID": callee.did,
+    base = {"CallerIDNum": outside[0], "CallerIDName": outside[1], "CalledDID": callee.did,
             "CalledExtension": callee.extended, "CalledNumber": callee.did}
     return _side(t0, timing, callee.number, "IN", EventType.ANSWER_IN, base, 0.0)
 
 
 def outbound_call(
-    t0: float, call_id: str, caller: SimExtension, outside: tuple[str, str], timing: Timing,
+    t0: float, caller: SimExtension, outside: tuple[str, str], timing: Timing,
 ) -> list[Scheduled]:
-    base = {"CallID": call_id, "CallerIDNum": caller.did, "CallerIDName": caller.user_name,
+    base = {"CallerIDNum": caller.did, "CallerIDName": caller.user_name,
             "CallerExtension": caller.extended, "CalledNumber": outside[0]}
     return _side(t0, timing, caller.number, "OUT", EventType.ANSWER_OUT, base, 0.0)

@@ -6,14 +6,17 @@ import itertools
 import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.simulator.generator import Plan, events
+from producers.simulator import generator
+from producers.simulator.generator import Plan, Timeline, events
 from producers.simulator.population import build_population
 from producers.simulator.runner import planned_events
+from producers.simulator.scenarios import Scheduled
 from schemas.events import CallEvent, EventType
 from schemas.extensions import canonical_extension
 
@@ -151,3 +154,31 @@ def test_the_population_is_deterministic_and_well_formed() -> None:
     assert population.tenants[0].extensions[0].extended == "0007201"
     assert all(E164.match(e.did) for e in population.extensions)
     assert len({e.did for e in population.extensions}) == 12
+
+
+def test_a_timeline_simulates_its_warm_up_before_the_start_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At thousands of events/s the warm-up takes seconds: a run makes its Timeline before it takes its start, so
+    none of that work is left for its first event."""
+    made: list[float] = []
+    real_call = generator._call
+
+    def counted_call(*args: Any) -> list[Scheduled]:
+        made.append(args[-1])
+        return real_call(*args)
+
+    monkeypatch.setattr(generator, "_call", counted_call)
+    plan = Plan(seed=3, rate_eps=200.0, warmup_s=60.0)
+    timeline = Timeline(plan)
+    warm_up = len(made)
+    assert warm_up > 60 * 200 / plan.mean_events_per_call() * 0.8
+    first = next(timeline.events(start=START))
+    assert len(made) - warm_up <= 1
+    assert first.model_dump() == take(plan, 1)[0].model_dump()
+
+
+def test_call_ids_are_dated_from_the_start_given_later() -> None:
+    plan = Plan(seed=4, rate_eps=50.0)
+    early, late = take(plan, 100), take(plan, 100, start=START + timedelta(seconds=1000))
+    seconds = [(int(a.CallID.split(".")[0]), int(b.CallID.split(".")[0])) for a, b in zip(early, late, strict=True)]
+    assert all(b - a == 1000 for a, b in seconds)
+    assert any(a < START.timestamp() for a, _ in seconds)  # calls begun in the warm-up
