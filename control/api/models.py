@@ -91,8 +91,13 @@ class DeliveryOut(BaseModel):
     attempted_at: datetime
 
 
+class DeliveryPaging(Paging):
+    totalResultsCapped: bool = Field(False, description="true: the log holds more attempts than totalResults "
+                                     "(counted up to 10,000, or to the end of the page asked for)")
+
+
 class DeliveryList(BaseModel):
-    paging: Paging
+    paging: DeliveryPaging
     entry: list[DeliveryOut]
 
 

@@ -13,6 +13,7 @@ from control.api.models import (
     AddRequestBody,
     DeliveryList,
     DeliveryOut,
+    DeliveryPaging,
     EditRequestBody,
     ErrorBody,
     EventRequestList,
@@ -123,6 +124,7 @@ def deliveries(db: Db, extension: Extension, type: str, id: str, count: Count = 
     """The request's delivery attempts, newest first."""
     page = service.list_deliveries(db, extension, type, id, {"count": count, "startIndex": startIndex})
     return DeliveryList(
-        paging=Paging(startIndex=page.start_index, itemsPerPage=len(page.items), totalResults=page.total),
+        paging=DeliveryPaging(startIndex=page.start_index, itemsPerPage=len(page.items), totalResults=page.total,
+                              totalResultsCapped=page.more_than_total),
         entry=[DeliveryOut(**vars(item)) for item in page.items],
     )

@@ -59,3 +59,5 @@ class DeliveryPage:
     total: int
     start_index: int
     count: int
+    more_than_total: bool = False
+    """the log holds more than `total` attempts: they are counted only up to a bound"""

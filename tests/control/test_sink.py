@@ -15,6 +15,7 @@ from aiokafka.structs import TopicPartition
 
 from control import partitions
 from control.service import add_request
+from control.service.queries import DELIVERIES_COUNTED
 from control.sink import APPLICATION_NAME, LogWriter, group_id, run_sink
 from schemas.attempts import DeliveryAttempt, Outcome
 from schemas.codec import encode
@@ -157,7 +158,7 @@ def test_sink_command_and_deliveries_endpoint(conn: psycopg.Connection[Any], set
     with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as http:
         first = http.get(path, params={"count": 2}).json()
         second = http.get(path, params={"count": 2, "startIndex": 2}).json()
-    assert first["paging"] == {"startIndex": 0, "itemsPerPage": 2, "totalResults": 5}
+    assert first["paging"] == {"startIndex": 0, "itemsPerPage": 2, "totalResults": 5, "totalResultsCapped": False}
     assert [e["attempt"] for e in first["entry"]] == [5, 4]
     assert [e["attempt"] for e in second["entry"]] == [3, 2]
     assert first["entry"][0]["outcome"] == "delivered" and first["entry"][0]["job_id"] == "msg_2"
@@ -202,3 +203,23 @@ async def test_text_postgresql_cannot_store_does_not_stop_the_sink(conn: psycopg
         await asyncio.wait_for(task, 30)
     rows = conn.execute("SELECT attempt, event_id FROM delivery_log WHERE job_id = 'msg_4' ORDER BY attempt").fetchall()
     assert rows == [(1, "ev\ufffd1"), (2, "ev1")]
+
+
+async def test_the_deliveries_endpoint_counts_a_long_log_up_to_a_bound(database_url: str, settings: Settings,
+                                                                        tenant: Tenant, request_id: str,
+                                                                        api: ApiServer) -> None:
+    now = datetime.now(UTC)
+    logged_count = DELIVERIES_COUNTED + 50
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await LogWriter(conn=conn).write([attempt(tenant, request_id, 1, now - timedelta(milliseconds=n), job=f"m{n}")
+                                          for n in range(logged_count)])
+    path = f"/uapi/extensions/@me/{quote(tenant.extension.number, safe='')}/phoneCallEvents/0/{request_id}/deliveries"
+    with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as http:
+        first = http.get(path, params={"count": 3}).json()
+        last = http.get(path, params={"count": 100, "startIndex": logged_count - 20}).json()
+    assert first["paging"] == {"startIndex": 0, "itemsPerPage": 3, "totalResults": DELIVERIES_COUNTED,
+                               "totalResultsCapped": True}
+    assert [e["job_id"] for e in first["entry"]] == ["m0", "m1", "m2"]
+    assert last["paging"] == {"startIndex": logged_count - 20, "itemsPerPage": 20, "totalResults": logged_count,
+                              "totalResultsCapped": False}  # a page past the bound is counted to its end
+    assert last["entry"][-1]["job_id"] == f"m{logged_count - 1}"

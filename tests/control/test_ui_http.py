@@ -16,6 +16,7 @@ import pytest
 from control import service
 from control.errors import Unauthorized
 from control.service import admin
+from control.service.queries import DELIVERIES_COUNTED
 from schemas.attempts import Outcome
 from schemas.events import EventType
 from schemas.settings import Settings
@@ -324,6 +325,19 @@ def test_pages_show_the_last_delivery_attempts_of_each_request(
     log = browser.get(f"{page_of(tenant.extension.number)}/requests/hangup/{hangup.id}").text
     assert "Newest 4 of 4 attempts." in log
     assert browser.get(page_of(tenant.extension.number), params={"type": "ringing"}).status_code == 400
+
+
+def test_a_long_delivery_log_is_counted_up_to_a_bound(
+    ui_settings: Settings, database_url: str, conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
+) -> None:
+    busy = add(conn, ui_settings, tenant, type=2)
+    write_attempts(database_url, [attempt(tenant.extension, busy.id, EventType.HANGUP, number=1,
+                                          outcome=Outcome.DELIVERED, status_code=204, ago_s=n / 1000)
+                                  for n in range(DELIVERIES_COUNTED + 5)])
+    row = browser.get(page_of(tenant.extension.number)).text.split(f'id="request-{busy.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "all 10,000+ attempts" in row
+    log = browser.get(f"{page_of(tenant.extension.number)}/requests/hangup/{busy.id}").text
+    assert re.search(r"Newest \d+ of 10,000\+ attempts\.", log)
 
 
 def test_changes_through_the_ui_redirect_and_land_in_the_database(
