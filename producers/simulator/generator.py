@@ -86,10 +86,6 @@ class Timeline:
             yield _event(item, start, ids, call_id=_call_id(start, call_start_s, call_number))
 
 
-def events(plan: Plan, *, start: datetime) -> Iterator[CallEvent]:
-    return Timeline(plan).events(start=start)
-
-
 def _scheduled(plan: Plan) -> Iterator[tuple[Scheduled, float, int]]:
     """(event, its call's start, the call's number) from offset 0 on; the warm-up's earlier events are dropped."""
     population = plan.population()

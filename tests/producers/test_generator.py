@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from producers.simulator import generator
-from producers.simulator.generator import Plan, Timeline, events
+from producers.simulator.generator import Plan, Timeline
 from producers.simulator.population import build_population
 from producers.simulator.runner import planned_events
 from producers.simulator.scenarios import Scheduled
@@ -26,7 +26,7 @@ EXTENDED = re.compile(r"^\d{5,}$")
 
 
 def take(plan: Plan, count: int, start: datetime = START) -> list[CallEvent]:
-    return list(itertools.islice(events(plan, start=start), count))
+    return list(itertools.islice(Timeline(plan).events(start=start), count))
 
 
 plans = st.builds(
