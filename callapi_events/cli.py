@@ -10,10 +10,12 @@ import typer
 from bench.cli import register as register_bench
 from callapi_events.logs import configure_logging
 from control.cli import register as register_control
+from delivery.cli import dlq_app
 from delivery.cli import register as register_delivery
 from deploy.cli import stack_app, topics_app
 from deploy.lag_cli import register as register_lag
 from processors.cli import register as register_processors
+from processors.dlq_cli import events_app as dead_events_app
 from producers.cli import register as register_producers
 from schemas import __version__
 
@@ -28,6 +30,7 @@ app.add_typer(topics_app, name="topics")
 register_control(app)
 register_processors(app)
 register_delivery(app)
+dlq_app.add_typer(dead_events_app, name="events")
 register_producers(app)
 register_lag(app)
 register_bench(app)

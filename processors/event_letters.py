@@ -1,0 +1,159 @@
+"""Dead letters on `call-events.dlq`: read them, filter them, put them back on `call-events`.
+
+A call event lands there when the processor cannot use it (unreadable, invalid, too large, keyed by another
+extension) or when processing it tripped a bug (`processing_error`). Once the cause is fixed (a processor
+release, a larger CALLAPI_MAX_EVENT_BYTES, a corrected producer), a redrive puts the original key and bytes back
+on `call-events`: the event keeps its event_id, so its jobs keep their job ids (webhook-id). A letter cut to fit
+the DLQ (headers `original-*-size`) no longer holds the whole event and is never redriven; the full record is
+still on `call-events` at the offset the letter names, until that topic's retention.
+Redrives are recorded in PostgreSQL (delivery/redrives.py), keyed by the letter's content, so a second redrive
+leaves them out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from delivery.redrives import LetterKey, record_redriven, redriven_at
+from schemas.codec import decode
+from schemas.errors import InvalidRecord
+from schemas.events import CallEvent
+from schemas.extensions import canonical_extension, organization_code, tenant_of
+from schemas.settings import Settings
+from schemas.topic_snapshot import Record, read_to_end
+
+CUT_HEADERS = ("original-key-size", "original-value-size")
+
+
+@dataclass(frozen=True)
+class EventLetter:
+    partition: int
+    offset: int
+    dead_at: datetime
+    key: bytes | None
+    value: bytes | None
+    reason: str
+    detail: str
+    came_from: str
+    """The original record: `topic partition:offset`."""
+    cut: bool
+    """Cut to fit the DLQ: not the whole event, never redriven."""
+    extension: str | None
+    """The event's extension, from its value if readable, else from its key; None when neither names one."""
+    event_id: str | None
+    redriven_at: datetime | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+    @property
+    def identity(self) -> LetterKey:
+        """What a redrive records: where the letter is, and a digest of it (a topic created again reuses offsets)."""
+        digest = hashlib.sha256((self.key or b"") + b"\0" + (self.value or b"")).hexdigest()[:32]
+        return self.partition, self.offset, f"sha256:{digest}"
+
+
+def parse_event_letter(record: Record) -> EventLetter:
+    headers = {name: (value or b"").decode(errors="replace") for name, value in record.headers}
+    event = _event_of(record.value)
+    return EventLetter(
+        partition=record.partition, offset=record.offset,
+        dead_at=datetime.fromtimestamp(record.timestamp / 1000, UTC), key=record.key, value=record.value,
+        reason=headers.get("error", "unknown"), detail=headers.get("error-detail", ""),
+        came_from=" ".join(filter(None, (
+            headers.get("original-topic"),
+            f"{headers.get('original-partition', '?')}:{headers.get('original-offset', '?')}",
+        ))),
+        cut=any(name in headers for name in CUT_HEADERS),
+        extension=event.extension if event else _extension_of_key(record.key),
+        event_id=event.event_id if event else None,
+    )
+
+
+def _event_of(value: bytes | None) -> CallEvent | None:
+    try:
+        return decode(CallEvent, value) if value is not None else None
+    except InvalidRecord:
+        return None
+
+
+def _extension_of_key(key: bytes | None) -> str | None:
+    try:
+        return canonical_extension(key.decode()) if key else None
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class EventLetterFilters:
+    tenant: str | None = None
+    extension: str | None = None
+    reason: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a malformed filter at once, rather than let it match nothing (raises ValueError)."""
+        if self.tenant is not None:
+            object.__setattr__(self, "tenant", organization_code(self.tenant))
+        if self.extension is not None:
+            object.__setattr__(self, "extension", canonical_extension(self.extension))
+
+    @property
+    def narrows(self) -> bool:
+        return any(value is not None for value in (self.tenant, self.extension, self.reason, self.since, self.until))
+
+    def match(self, letter: EventLetter) -> bool:
+        if self.since is not None and letter.dead_at < self.since:
+            return False
+        if self.until is not None and letter.dead_at >= self.until:
+            return False
+        if self.reason is not None and letter.reason != self.reason:
+            return False
+        if self.extension is not None and letter.extension != self.extension:
+            return False
+        return self.tenant is None or (letter.extension is not None and tenant_of(letter.extension) == self.tenant)
+
+
+async def read_event_letters(settings: Settings, filters: EventLetterFilters) -> list[EventLetter]:
+    """The matching letters, oldest first (raises TopicMissing)."""
+    records = await read_to_end(settings.kafka_bootstrap, settings.topics.call_events_dlq)
+    letters = (parse_event_letter(record) for record in records)
+    return sorted((x for x in letters if filters.match(x)), key=lambda x: (x.dead_at, x.partition, x.offset))
+
+
+async def with_redrives(settings: Settings, letters: list[EventLetter]) -> list[EventLetter]:
+    """The letters with the time each was redriven, if it was (raises RedrivesUnavailable)."""
+    when = await asyncio.to_thread(redriven_at, settings.database_url, settings.topics.call_events_dlq,
+                                   [letter.identity for letter in letters])
+    return [replace(letter, redriven_at=when.get(letter.identity)) for letter in letters]
+
+
+async def redrive_events(settings: Settings, letters: list[EventLetter], *, progress: Callable[[], None],
+                         chunk: int = 500) -> int:
+    """Put every whole letter back on `call-events` as it was, and record it as redriven; returns how many went."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    sent = 0
+    try:
+        for start in range(0, len(letters), chunk):
+            part = letters[start:start + chunk]
+            whole = [letter for letter in part if not letter.cut]
+            await asyncio.gather(*[await producer.send(settings.topics.call_events, letter.value, key=letter.key)
+                                   for letter in whole])
+            if whole:  # only once Kafka has them: a crash before this repeats them, never loses them
+                await asyncio.to_thread(record_redriven, settings.database_url, settings.topics.call_events_dlq,
+                                        [letter.identity for letter in whole], retention_h=settings.dlq_retention_h)
+            sent += len(whole)
+            for _ in part:
+                progress()
+    finally:
+        await producer.stop()
+    return sent
