@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from processors.event_letters import EventLetter
 
 console = Console()
+notices = Console(stderr=True)  # errors, warnings and progress: stdout stays the listing (JSON with --json)
 events_app = typer.Typer(help="Dead letters on call-events.dlq (events the processor could not use): list them, "
                               "show one, put them back on call-events once the cause is fixed.")
 
@@ -49,24 +52,36 @@ def _letters(tenant: str | None, extension: str | None, reason: str | None, sinc
                                      parse_when(since, now=now) if since is not None else None,
                                      parse_when(until, now=now) if until is not None else None)
     except (ValueError, ReplayError) as error:  # a malformed filter
-        console.print(f"[red]{error}[/red]")
+        notices.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     try:
-        letters = asyncio.run(read_event_letters(settings, filters))
+        with _reading(settings.topics.call_events_dlq) as progress:
+            letters = asyncio.run(read_event_letters(settings, filters, progress=progress))
     except KafkaConnectionError:
-        console.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}:[/red] {KAFKA_NEXT_STEP}.")
+        notices.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}:[/red] {KAFKA_NEXT_STEP}.")
         raise typer.Exit(1) from None
     except TopicMissing as error:
-        console.print(f"[red]{error}[/red]")
+        notices.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     try:
         return asyncio.run(with_redrives(settings, letters))
     except RedrivesUnavailable as error:
         if redrives_needed:
-            console.print(f"[red]{error}.[/red] {DATABASE_NEXT_STEP}")
+            notices.print(f"[red]{error}.[/red] {DATABASE_NEXT_STEP}")
             raise typer.Exit(1) from None
-        console.print(f"[yellow]{error}: which letters were redriven is not shown.[/yellow]")
+        notices.print(f"[yellow]{error}: which letters were redriven is not shown.[/yellow]")
         return letters
+
+
+@contextmanager
+def _reading(topic: str) -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar while the topic is read (a DLQ kept for weeks can be large)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn(f"reading {topic}"), BarColumn(), MofNCompleteColumn(), console=notices,
+                  transient=True) as bar:
+        task = bar.add_task("read", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _text(data: bytes | None) -> str | None:
@@ -115,7 +130,7 @@ def events_show(where: str = typer.Argument(..., help="The letter's PARTITION:OF
     """Print one dead letter as JSON: why, where from, its key and value (text, or base64 when not UTF-8)."""
     letter = next((x for x in _letters(None, None, None, None, None) if x.where == where.strip()), None)
     if letter is None:
-        console.print(f"No dead letter at {where} on call-events.dlq. `callapi-events dlq events list` shows "
+        notices.print(f"No dead letter at {where} on call-events.dlq. `callapi-events dlq events list` shows "
                       "what there is.")
         raise typer.Exit(1)
     data = {**_summary(letter), "key": _text(letter.key)}
@@ -140,7 +155,7 @@ def events_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSIO
     from processors.event_letters import redrive_events
 
     if not any((tenant, extension, reason, since, until, yes)):
-        console.print("No filter given: add --reason/--tenant/--extension/--since/--until, or --yes for all.")
+        notices.print("No filter given: add --reason/--tenant/--extension/--since/--until, or --yes for all.")
         raise typer.Exit(2)
     letters = _letters(tenant, extension, reason, since, until, redrives_needed=True)
     chosen = [x for x in letters if again or x.redriven_at is None]

@@ -122,9 +122,10 @@ class EventLetterFilters:
         return self.tenant is None or (letter.extension is not None and tenant_of(letter.extension) == self.tenant)
 
 
-async def read_event_letters(settings: Settings, filters: EventLetterFilters) -> list[EventLetter]:
-    """The matching letters, oldest first (raises TopicMissing)."""
-    records = await read_to_end(settings.kafka_bootstrap, settings.topics.call_events_dlq)
+async def read_event_letters(settings: Settings, filters: EventLetterFilters, *,
+                             progress: Callable[[int, int], None] = lambda done, total: None) -> list[EventLetter]:
+    """The matching letters, oldest first (raises TopicMissing); `progress(read, total)` as records come."""
+    records = await read_to_end(settings.kafka_bootstrap, settings.topics.call_events_dlq, progress=progress)
     letters = (parse_event_letter(record) for record in records)
     return sorted((x for x in letters if filters.match(x)), key=lambda x: (x.dead_at, x.partition, x.offset))
 

@@ -94,6 +94,13 @@ def test_redrive_without_a_filter_and_bad_filters_are_refused(settings: Settings
     assert "extension 'nope'" in _cli(settings, "list", "--extension", "nope", code=2)
     assert "needs a time zone" in _cli(settings, "list", "--since", "2026-11-27T10:00:00", code=2)
     assert "No dead letter at 9:999" in _cli(settings, "show", "9:999", code=1)
+    no_db = settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/none"})
+    asyncio.run(produce(settings, settings.topics.call_events_dlq, [(B, encode(call_event(B)))],
+                        headers=[("error", b"processing_error")]))
+    listed = _listed(no_db, "--reason", "processing_error")  # stdout holds only the JSON lines
+    assert [(letter["reason"], letter["redriven_at"]) for letter in listed] == [("processing_error", None)]
+    assert "which letters were redriven is not shown" in _cli(no_db, "list", "--json")
+    assert "PostgreSQL is unreachable" in _cli(no_db, "redrive", "--reason", "processing_error", code=1)
     missing = settings.model_copy(update={"topic_prefix": "missing.nowhere."})
     assert "does not exist" in _cli(missing, "list", code=1)
 
