@@ -17,6 +17,7 @@ from deploy.lag_cli import register as register_lag
 from processors.cli import register as register_processors
 from processors.dlq_cli import events_app as dead_events_app
 from producers.cli import register as register_producers
+from producers.probe_cli import probe
 from schemas import __version__
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ register_processors(app)
 register_delivery(app)
 dlq_app.add_typer(dead_events_app, name="events")
 register_producers(app)
+app.command("probe")(probe)
 register_lag(app)
 register_bench(app)
 

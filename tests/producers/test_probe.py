@@ -1,0 +1,101 @@
+"""`callapi-events probe`: one event through the real pipeline (relay, processor, worker, sink), followed to each
+URL in the delivery log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from control.service import add_request, create_extension, create_organization, create_provider
+from producers.probe import PROBE_CALLER, owed, probe_event
+from schemas.events import EventType
+from schemas.requests import EventRequest, HttpMethod
+from schemas.settings import Settings
+from tests.faults.harness import free_tenant_base
+from tests.processes import settings_env
+from tests.receiver import Receiver
+from tests.services import Service
+
+
+def _probe(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callapi_events", "probe", *args], env=settings_env(settings),
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_a_probe_is_followed_to_each_url_and_fails_while_one_is_not_delivered(
+    settings: Settings, receiver: Receiver,
+) -> None:
+    code = f"{free_tenant_base(settings.database_url, 1):04d}"
+    receiver.script("/gone", then=410)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        org = create_organization(conn, create_provider(conn, "probe").id, code, "probe")
+        extension = create_extension(conn, org.id, "210")
+        add_request(conn, settings, extension, {"type": 0, "method": 1, "url": f"{receiver.url}/ok"})
+        add_request(conn, settings, extension, {"type": 0, "method": 0, "url": f"{receiver.url}/gone"})
+        add_request(conn, settings, extension, {"type": 0, "status": 0, "url": f"{receiver.url}/disabled"})
+        add_request(conn, settings, extension, {"type": 2, "url": f"{receiver.url}/hangup"})
+    with Service(settings, "relay"), Service(settings, "processor") as processor, Service(settings, "deliver"), \
+            Service(settings, "sink"):
+        processor.wait_metric("callapi_processor_table_extensions", 1)
+
+        first = _probe(settings, f"{code}210", "--json")
+        assert first.returncode == 1, first.stdout + first.stderr  # /gone answered 410
+        result = json.loads(first.stdout)
+        assert result["extension"] == f"{code}*210" and result["delivered"] is False and not result["timed_out"]
+        outcomes = {job["url"].rsplit("/", 1)[1]: job["outcome"] for job in result["jobs"]}
+        assert outcomes == {"ok": "delivered", "gone": "disabled"}  # not the disabled request, not hangup
+        (ok,) = [job for job in result["jobs"] if job["outcome"] == "delivered"]
+        assert ok["delivered_after_s"] > 0 and [a["status_code"] for a in ok["attempts"]] == [204]
+        (sent,) = receiver.received("/ok")
+        assert sent.params["CallerIDName"] == PROBE_CALLER and sent.params["CallID"].startswith("probe.")
+        assert sent.headers["webhook-id"] == ok["job_id"]
+
+        second = _probe(settings, f"{code}*210")  # 410 disabled /gone: only /ok is owed now
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "Delivered to all 1 URL(s)." in " ".join(second.stdout.split())
+        assert len(receiver.received("/ok")) == 2 and len(receiver.received("/hangup")) == 0
+
+        nothing = _probe(settings, f"{code}*210", "--type", "answer-out")
+        assert nothing.returncode == 1 and "has no enabled answer-out request" in " ".join(nothing.stderr.split())
+
+    unwatched = _probe(settings, f"{code}*210", "--timeout", "2")  # no processor, worker or sink now
+    assert unwatched.returncode == 1
+    assert "No attempt in the delivery log within 2 s" in " ".join(unwatched.stdout.split())
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["nope"], "is neither `0003*210` nor the extended form"),
+    (["0003*210", "--type", "ringing"], "event type 'ringing' is not one of"),
+])
+def test_bad_input_is_refused_before_anything_is_sent(settings: Settings, args: list[str], said: str) -> None:
+    done = _probe(settings, *args)
+    assert done.returncode == 2 and said in " ".join(done.stderr.split())
+
+
+def test_an_unreachable_database_is_said_with_what_to_do() -> None:
+    no_db = Settings(database_url="postgresql://nobody@127.0.0.1:1/none")
+    done = _probe(no_db, "0003*210")
+    assert done.returncode == 1 and "Cannot reach PostgreSQL" in done.stderr and "CALLAPI_DATABASE_URL" in done.stderr
+
+
+def _request(rid: str, type_: EventType, *, enabled: bool = True) -> EventRequest:
+    return EventRequest(id=rid, extension="0003*210", type=type_, method=HttpMethod.POST, url="http://h/x",
+                        enabled=enabled, modified=datetime(2026, 11, 27, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(("type_", "flow", "status"), [
+    (EventType.DIAL_IN, "IN", "CALLING"), (EventType.DIAL_OUT, "OUT", "CALLING"), (EventType.HANGUP, "IN", "ANSWER"),
+    (EventType.ANSWER_IN, "IN", "ANSWER"), (EventType.ANSWER_OUT, "OUT", "ANSWER"),
+])
+def test_the_probe_event_reads_like_a_call_of_its_type(type_: EventType, flow: str, status: str) -> None:
+    event = probe_event("0003*210", type_, now=datetime(2026, 11, 27, tzinfo=UTC))
+    assert (event.CallFlow, event.CallStatus, event.tenant) == (flow, status, "0003")
+    own = event.CallerExtension if flow == "OUT" else event.CalledExtension
+    assert own == "0003210" and event.CallID.startswith("probe.")
+    requests = [_request("a", type_), _request("b", type_, enabled=False), _request("c", EventType((type_ + 1) % 5))]
+    assert [job.request.id for job in owed(event, requests)] == ["a"]
