@@ -31,6 +31,9 @@ SOURCES = {
     "callapi-delivery": "delivery/worker.py", "callapi-lag-exporter": "deploy/lag.py",
     "callapi-migrate": "control/migrate.py", "callapi-topics": "deploy/topics.py",
 }
+OPERATOR_TOOLS = {"processors/replay.py", "processors/replay_cli.py", "processors/dlq_cli.py",
+                  "processors/event_letters.py"}
+"""Commands an operator runs from a shell, not code of the Deployment whose package holds them."""
 NOT_SETTINGS = {"CALLAPI_LOG_LEVEL", "CALLAPI_LOG_FORMAT"}  # read by the entry point, not by Settings
 PRIVATE_SAMPLES = ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "fd00::1")
 PUBLIC_SAMPLES = ("93.184.216.34", "1.1.1.1", "2606:4700::1111")
@@ -142,6 +145,7 @@ def reads_database(workload: str) -> bool:
     """Does the workload's code connect to PostgreSQL (`settings.database_url`, or psycopg directly)?"""
     source = ROOT / SOURCES[workload]
     files = sorted(source.rglob("*.py")) if source.is_dir() else [source]
+    files = [path for path in files if str(path.relative_to(ROOT)) not in OPERATOR_TOOLS]
     return any(word in path.read_text() for path in files for word in ("database_url", "psycopg"))
 
 
