@@ -101,6 +101,8 @@ def test_redrive_without_a_filter_and_bad_filters_are_refused(settings: Settings
     assert [(letter["reason"], letter["redriven_at"]) for letter in listed] == [("processing_error", None)]
     assert "which letters were redriven is not shown" in _cli(no_db, "list", "--json")
     assert "PostgreSQL is unreachable" in _cli(no_db, "redrive", "--reason", "processing_error", code=1)
+    no_kafka = settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:1"})
+    assert "Cannot reach Kafka at 127.0.0.1:1" in _cli(no_kafka, "list", code=1)
     missing = settings.model_copy(update={"topic_prefix": "missing.nowhere."})
     assert "does not exist" in _cli(missing, "list", code=1)
 
