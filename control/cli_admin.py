@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from schemas.settings import Settings
 
@@ -37,14 +38,15 @@ def _run(action: Callable[[Any], T]) -> T:
         with psycopg.connect(Settings().database_url, autocommit=True) as conn:
             return action(conn)
     except psycopg.OperationalError as error:
-        console.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\nSet CALLAPI_DATABASE_URL or run "
+        console.print(f"[red]Cannot reach PostgreSQL:[/red] {escape(str(error))}\nSet CALLAPI_DATABASE_URL or run "
                       "`callapi-events stack up`, then `callapi-events db migrate`.")
     except ControlError as error:
-        console.print(f"[red]{error.code}:[/red] {error.message}")
+        console.print(f"[red]{error.code}:[/red] {escape(error.message)}")  # messages quote the input
     raise typer.Exit(1)
 
 
 def _emit(as_json: bool, document: dict[str, Any], text: str) -> None:
+    """`document` as JSON, or `text` (Rich markup: escape() what operators typed, such as names)."""
     if as_json:
         print(json.dumps(document))
     else:
@@ -58,7 +60,7 @@ def provider_create(name: str = typer.Argument(..., help="Display name."), as_js
 
     account = _run(lambda conn: create_provider(conn, name))
     _emit(as_json, {"id": account.id, "kind": "provider", "name": account.name},
-          f"provider [bold]{account.id}[/bold] {account.name}")
+          f"provider [bold]{account.id}[/bold] {escape(account.name)}")
 
 
 @org_app.command("create")
@@ -71,7 +73,7 @@ def org_create(code: str = typer.Argument(..., help="Numeric organization code, 
 
     org = _run(lambda conn: create_organization(conn, provider, code, name))
     _emit(as_json, {"id": org.id, "kind": "organization", "name": org.name, "code": org.code,
-                    "provider_id": provider}, f"organization [bold]{org.id}[/bold] {org.code} {org.name}")
+                    "provider_id": provider}, f"organization [bold]{org.id}[/bold] {org.code} {escape(org.name)}")
 
 
 @extension_app.command("create")
@@ -146,6 +148,6 @@ def client_revoke(client_id: str = typer.Argument(..., help="The client_id to re
 
     revoked = _run(lambda conn: revoke_client(conn, client_id))
     _emit(as_json, {"client_id": client_id, "revoked": revoked},
-          f"{client_id} {'revoked' if revoked else 'was not active (unknown or already revoked)'}")
+          f"{escape(client_id)} {'revoked' if revoked else 'was not active (unknown or already revoked)'}")
     if not revoked:  # as `ingest-key revoke`: a mistyped id must not look like success to a script
         raise typer.Exit(1)

@@ -13,7 +13,7 @@ import psycopg.errors
 from control.errors import InvalidInput, NotFound
 from control.service.auth import hash_secret
 from control.service.tenancy import ExtensionRef
-from control.service.validation import parse_extension
+from control.service.validation import clean_text, parse_extension
 from schemas.extensions import ORG_CODE_DIGITS, organization_code, tenant_of
 
 
@@ -33,14 +33,20 @@ class ClientCredentials:
     account_id: int
 
 
-def create_provider(conn: psycopg.Connection[Any], name: str) -> Account:
+def _name(name: str, kind: str) -> str:
+    """A display name, trimmed: not empty, and text PostgreSQL can store."""
     if not name.strip():
-        raise InvalidInput("name_invalid", "a provider needs a name", field="name")
+        raise InvalidInput("name_invalid", f"{kind} needs a name", field="name")
+    return clean_text(name.strip(), code="name_invalid", field="name")
+
+
+def create_provider(conn: psycopg.Connection[Any], name: str) -> Account:
+    name = _name(name, "a provider")
     row = conn.execute(
-        "INSERT INTO accounts (kind, name) VALUES ('provider', %s) RETURNING id", (name.strip(),)
+        "INSERT INTO accounts (kind, name) VALUES ('provider', %s) RETURNING id", (name,)
     ).fetchone()
     assert row is not None
-    return Account(row[0], "provider", name.strip())
+    return Account(row[0], "provider", name)
 
 
 def create_organization(conn: psycopg.Connection[Any], provider_id: int, code: str, name: str) -> Account:
@@ -49,8 +55,7 @@ def create_organization(conn: psycopg.Connection[Any], provider_id: int, code: s
         code = organization_code(code)
     except ValueError as error:
         raise InvalidInput("code_invalid", str(error), field="code") from None
-    if not name.strip():
-        raise InvalidInput("name_invalid", "an organization needs a name", field="name")
+    name = _name(name, "an organization")
     with conn.transaction():
         provider = conn.execute("SELECT 1 FROM accounts WHERE id = %s AND kind = 'provider'", (provider_id,))
         if provider.fetchone() is None:
@@ -59,10 +64,10 @@ def create_organization(conn: psycopg.Connection[Any], provider_id: int, code: s
             raise InvalidInput("code_taken", f"organization code {code} is already used", field="code")
         row = conn.execute(
             "INSERT INTO accounts (kind, parent_id, code, name) VALUES ('organization', %s, %s, %s) RETURNING id",
-            (provider_id, code, name.strip()),
+            (provider_id, code, name),
         ).fetchone()
     assert row is not None
-    return Account(row[0], "organization", name.strip(), provider_id, code)
+    return Account(row[0], "organization", name, provider_id, code)
 
 
 def create_extension(conn: psycopg.Connection[Any], organization_id: int, number: str) -> ExtensionRef:

@@ -87,7 +87,11 @@ def revoke_token(conn: psycopg.Connection[Any], caller: Caller, token: str) -> b
 
 
 def revoke_client(conn: psycopg.Connection[Any], client_id: str) -> bool:
-    """Revoke an API client: its tokens stop working at once."""
+    """Revoke an API client: its tokens stop working at once. False when it was not active."""
+    try:
+        clean_text(client_id, code="invalid_client", field="client_id")
+    except InvalidInput:  # no client has such an id
+        return False
     return conn.execute(
         "UPDATE api_clients SET revoked_at = now() WHERE client_id = %s AND revoked_at IS NULL", (client_id,)
     ).rowcount > 0

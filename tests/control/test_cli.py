@@ -20,7 +20,7 @@ from tests.processes import Component, settings_env
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "callapi_events", *args], env=settings_env(settings),
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, errors="replace", timeout=120)
 
 
 def cli_json(settings: Settings, *args: str) -> dict[str, Any]:
@@ -111,3 +111,20 @@ def test_create_many_makes_ranges_of_extensions_all_or_none(conn: psycopg.Connec
     assert numbers == {f"{code}*{n}" for n in ("200", "201", "202", "203", "090", "209", "210", "211")}
     backwards = cli(settings, *many, "20-10")
     assert backwards.returncode == 2 and "lower to a higher" in backwards.stderr + backwards.stdout
+
+
+def test_names_with_brackets_are_printed_as_given(settings: Settings) -> None:
+    name = "ACME [bold]Hosting[/bold] [/]"  # brackets are text to an operator, not terminal markup
+    made = cli(settings, "admin", "provider", "create", name)
+    assert made.returncode == 0 and name in made.stdout, made.stdout + made.stderr
+    refused = cli(settings, "admin", "org", "create", "--provider", "1", "[/]", "ACME Pty")
+    assert refused.returncode == 1 and "code_invalid" in refused.stdout and "'[/]'" in refused.stdout, (
+        refused.stdout + refused.stderr)
+
+
+def test_text_postgresql_cannot_store_is_refused_with_a_message(settings: Settings) -> None:
+    undecodable = "ACME \udcff"  # the byte 0xff on the command line: not UTF-8
+    refused = cli(settings, "admin", "provider", "create", undecodable)
+    assert refused.returncode == 1 and "name_invalid" in refused.stdout, refused.stdout + refused.stderr
+    unknown = cli(settings, "admin", "client", "revoke", "cli_\udcff")
+    assert unknown.returncode == 1 and "not active" in unknown.stdout, unknown.stdout + unknown.stderr
