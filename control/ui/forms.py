@@ -38,6 +38,9 @@ class RequestForm:
     @classmethod
     def posted(cls, form: Mapping[str, Any]) -> RequestForm:
         values = {name: str(form.get(name) or "") for name in FORM_FIELDS}
+        # Browsers post a text area's line breaks as CR LF but count each as one character against its
+        # maxlength: keep the note as typed, so a note the browser accepted is not refused as too long.
+        values["note"] = values["note"].replace("\r\n", "\n")
         values["signing"] = "on" if form.get("signing") else ""
         return cls(values)
 

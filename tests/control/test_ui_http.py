@@ -241,6 +241,22 @@ def test_bad_input_shows_the_services_messages_next_to_each_field(
     assert requests_of(conn, tenant)[0].url == PUBLIC_URL
 
 
+
+def test_a_note_with_line_breaks_fits_as_the_browser_counts_it(
+    conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
+) -> None:
+    # The text area counts a line break as one character against maxlength=1024, and the browser posts it
+    # as CR LF (HTML form submission): the note is taken as typed, not refused as 1,056 characters long.
+    typed = ("a" * 30 + "\n") * 33  # 1,023 characters in the text area
+    add_url = f"{page_of(tenant.extension.number)}/requests"
+    answer = submit(browser, add_url, url=PUBLIC_URL, note=typed.replace("\n", "\r\n"))
+    assert answer.status_code == 303, field_error(answer.text, "note")
+    [made] = requests_of(conn, tenant)
+    assert made.note == typed
+    edit_url = f"{page_of(tenant.extension.number)}/requests/dial-in/{made.id}"
+    assert submit(browser, edit_url, url=PUBLIC_URL, note="first\r\nsecond").status_code == 303
+    assert requests_of(conn, tenant)[0].note == "first\nsecond"
+
 def test_the_cap_is_reported_in_the_page(
     api: ApiServer, ui_settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
 ) -> None:
