@@ -1,8 +1,9 @@
-"""The source address of a request, for sign-in throttling.
+"""The source address of a request, for sign-in throttling, and the scheme the client used.
 
 It is the connection's peer, unless the peer is a trusted reverse proxy (CALLAPI_TRUSTED_PROXIES, e.g. the
 Kubernetes ingress): then X-Forwarded-For is walked from the right past trusted proxies, and the first
 address that is not one is the source. Entries left of it were written by the client and are never believed.
+Likewise only a trusted proxy says, in X-Forwarded-Proto, whether the client came over https.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 
 Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
+SCHEMES = ("http", "https")
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
@@ -49,3 +51,13 @@ def source_address(peer: str | None, forwarded_for: list[str], trusted: tuple[Ne
             break
         address = hop
     return str(address)
+
+
+def forwarded_scheme(peer: str | None, forwarded_proto: list[str], trusted: tuple[Network, ...]) -> str | None:
+    """http or https as the nearest proxy says (`forwarded_proto`: every X-Forwarded-Proto header's value);
+    None when the peer is not a trusted proxy, or says nothing usable."""
+    address = _address(peer or "")
+    if address is None or not any(address in network for network in trusted):
+        return None
+    hops = [hop.strip().lower() for header in forwarded_proto for hop in header.split(",")]
+    return hops[-1] if hops and hops[-1] in SCHEMES else None

@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from control.api import errors, metrics, openapi, routes_events, routes_oauth, routes_ops
 from control.api.addresses import parse_networks
 from control.api.bodylimit import BodyLimit
+from control.api.forwarded import ForwardedScheme
 from schemas import __version__
 from schemas.settings import Settings
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit)  # before anything reads a body
     app.middleware("http")(metrics.measure)  # outside BodyLimit: its 413s are counted too
+    app.add_middleware(ForwardedScheme, trusted=app.state.trusted_proxies)  # outermost: every part sees the scheme
     app.include_router(routes_oauth.router)
     app.include_router(routes_events.router)
     app.include_router(routes_ops.router)
