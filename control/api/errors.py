@@ -43,6 +43,11 @@ def _validation_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     first: dict[str, Any] = error.errors()[0] if error.errors() else {}
     location = [str(part) for part in first.get("loc", ())]
+    if first.get("type") == "json_invalid":  # its location is a character position, not a field
+        where = f" at character {location[1]}" if len(location) > 1 else ""
+        reason = first.get("ctx", {}).get("error", "JSON decode error")
+        return error_response(400, "request_invalid", f"the request body is not valid JSON: {reason}{where}; "
+                              "send a JSON object, e.g. {\"type\": 0, \"url\": \"https://…\"}")
     field = location[1] if len(location) > 1 else None
     code = FIELD_CODES.get(field or "", "request_invalid")
     where = field or "request body"

@@ -75,6 +75,14 @@ def test_bodies_the_json_decoder_refuses_are_request_invalid(http: httpx.Client,
     assert (response.status_code, error_code(response)) == (400, "request_invalid")
 
 
+
+def test_a_body_that_is_not_json_says_so_and_where(http: httpx.Client, tenant: Tenant) -> None:
+    response = http.post(base(tenant.extension.number), content=b'{"type": 0,}',
+                         headers={"content-type": "application/json"})
+    assert (response.status_code, error_code(response)) == (400, "request_invalid")
+    message = response.json()["error"]["message"]
+    assert "not valid JSON" in message and "character 11" in message, message
+
 @pytest.mark.parametrize("number", ["\u0660\u0660\u0660\u0663*\u0662\u0661\u0660", "0003*\uff12\uff11\uff10"],
                          ids=["arabic-indic", "fullwidth"])
 def test_extension_numbers_in_other_digits_are_invalid(http: httpx.Client, number: str) -> None:
