@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from control.errors import ControlError, Throttled, Unauthorized
 
@@ -23,6 +24,7 @@ FIELD_CODES = {
     "startIndex": "paging_invalid", "grant_type": "invalid_request", "client_id": "invalid_request",
     "client_secret": "invalid_request", "token": "invalid_request",
 }
+ROUTED_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")  # the Allow header lists those the path takes
 HTTP_CODES = {400: "request_invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed"}  # 400: a body that is not JSON at all (bad UTF-8, huge numbers)
 
@@ -54,10 +56,20 @@ def _validation_error(_: Request, error: Exception) -> JSONResponse:
     return error_response(400, code, f"{where}: {first.get('msg', 'invalid')}")
 
 
-def _http_error(_: Request, error: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method the path takes: Starlette's 405 names only those of the first route that matched it."""
+    routes = request.app.router.routes
+    return ", ".join(method for method in ROUTED_METHODS if any(
+        route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes))
+
+
+def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     code = HTTP_CODES.get(error.status_code, "http_error")
-    return error_response(error.status_code, code, str(error.detail), getattr(error, "headers", None))
+    headers = getattr(error, "headers", None)
+    if error.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers = {**(headers or {}), "Allow": allowed}
+    return error_response(error.status_code, code, str(error.detail), headers)
 
 
 def _database_down(_: Request, error: Exception) -> JSONResponse:

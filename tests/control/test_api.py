@@ -208,6 +208,17 @@ def test_error_codes(http: httpx.Client, tenant: Tenant, method: str, suffix: st
     assert (response.status_code, error_code(response)) == (status, code)
 
 
+
+@pytest.mark.parametrize(("suffix", "allowed"), [
+    ("", "GET, POST"), ("/0", "DELETE, GET"), ("/0/abc", "DELETE, GET, PUT"), ("/0/abc/rotateSecret", "POST"),
+    ("/0/abc/deliveries", "GET"),
+])
+def test_method_not_allowed_names_every_method_the_resource_takes(http: httpx.Client, tenant: Tenant, suffix: str,
+                                                                   allowed: str) -> None:
+    response = http.request("PATCH", base(tenant.extension.number) + suffix)
+    assert (response.status_code, error_code(response)) == (405, "method_not_allowed")
+    assert response.headers["allow"] == allowed  # RFC 9110: the methods the target resource supports
+
 def test_bad_and_unknown_extensions(http: httpx.Client, tenant: Tenant) -> None:
     malformed = http.get(base("21O"))
     assert (malformed.status_code, error_code(malformed)) == (400, "extension_invalid")
