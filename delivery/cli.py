@@ -15,6 +15,8 @@ from schemas.hints import KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from delivery.dlq import DeadLetter
 
 console = Console()
@@ -103,7 +105,7 @@ def dlq_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, req
              since: str | None = SINCE, until: str | None = UNTIL,
              as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
     """List dead letters (oldest first) with their last error."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     letters = _letters(tenant, extension, request_id, since, until)
     if as_json:
@@ -114,16 +116,27 @@ def dlq_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, req
                               "request_id": job.request_id if job else None, "attempt": job.attempt if job else None,
                               "redriven_at": x.redriven_at.isoformat() if x.redriven_at else None}))
         return
-    table = Table("dead at", "where", "job id", "extension", "request", "attempts", "last error", "redriven")
+    table = Table("dead at", "where", Column("job id", no_wrap=True), "extension", "request", "attempts",
+                  "last error", "redriven")  # the job id whole, even at 80 columns: `dlq show` takes it
     for x in letters:
         job = x.job
         table.add_row(x.dead_at.strftime("%Y-%m-%d %H:%M:%S"), x.where, job.job_id if job else "(unreadable)",
                       job.extension if job else "", job.request_id if job else "", str(job.attempt) if job else "",
                       x.error, x.redriven_at.strftime("%Y-%m-%d %H:%M:%S") if x.redriven_at else "")
-    console.print(table)
+    _print_whole(table)
     waiting = sum(1 for x in letters if x.redriven_at is None)
     console.print(f"{len(letters)} dead letter(s), {waiting} not redriven yet. `callapi-events dlq redrive` with "
                   "the same filters puts those back.")
+
+
+def _print_whole(table: Table) -> None:
+    """Piped (to grep, a file), the table as wide as its rows: not cut to the 80 columns assumed there."""
+    from rich.measure import Measurement
+
+    if console.is_terminal:
+        console.print(table)
+    else:
+        Console(width=Measurement.get(console, console.options.update_width(10_000), table).maximum).print(table)
 
 
 @dlq_app.command("show")
@@ -156,9 +169,23 @@ def dlq_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
         raise typer.Exit(2)
     letters = _letters(tenant, extension, request_id, since, until, redrives_needed=True)
     chosen = [x for x in letters if again or x.redriven_at is None]
-    with Progress(console=console) as progress:
-        task = progress.add_task("redriving", total=len(chosen))
-        sent = asyncio.run(redrive(Settings(), chosen, progress=lambda: progress.advance(task)))
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        progress.advance(task)
+
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("redriving", total=len(chosen))
+            sent = asyncio.run(redrive(Settings(), chosen, progress=advance))
+    except KeyboardInterrupt:
+        went = sum(1 for x in chosen[:done] if x.job is not None)
+        console.print(f"Interrupted: {went} job(s) back on deliveries and recorded as redriven; "
+                      f"{len(chosen) - done} letter(s) not redriven. Run the same command again for the rest "
+                      "(those redriven are left out).")
+        raise typer.Exit(130) from None
     unreadable = len(chosen) - sent
     before = len(letters) - len(chosen)
     console.print(f"{sent} job(s) back on deliveries; {unreadable} unreadable record(s) skipped"

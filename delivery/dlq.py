@@ -8,10 +8,11 @@ Redriven letters are recorded in PostgreSQL (delivery/redrives.py), so a second 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -26,6 +27,8 @@ from schemas.jobs import DeliveryJob
 from schemas.settings import Settings
 
 REDACTED = "whsec_…(redacted)"
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class Filters:
 
     def __post_init__(self) -> None:
         """Refuse a malformed filter at once, rather than let it match nothing (raises ValueError)."""
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError(f"--since {self.since:%Y-%m-%dT%H:%M:%SZ} is not before --until "
+                             f"{self.until:%Y-%m-%dT%H:%M:%SZ}: no letter can match (swapped?)")
         if self.tenant is not None:
             organization_code(self.tenant)
         if self.extension is not None:
@@ -149,24 +155,43 @@ async def with_redrives(settings: Settings, letters: list[DeadLetter]) -> list[D
 
 async def redrive(settings: Settings, letters: list[DeadLetter], *, progress: Callable[[], None],
                   chunk: int = 500) -> int:
-    """Put every readable letter back on `deliveries` and record it as redriven; returns how many went."""
+    """Put every readable letter back on `deliveries` and record it as redriven; returns how many went.
+
+    `progress` is called once per letter done (sent and recorded, or unreadable). Cancelled (Ctrl-C), the
+    chunk in flight is finished first, so the letters done are exactly those `progress` counted."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     sent = 0
     try:
         for start in range(0, len(letters), chunk):
-            part = letters[start:start + chunk]
-            readable = [(letter.job, key) for letter in part if letter.job and (key := letter.key)]
-            await asyncio.gather(*[await _send_redriven(settings, producer, job) for job, _ in readable])
-            if readable:  # only once Kafka has them: a crash before this repeats them, never loses them
-                await asyncio.to_thread(record_redriven, settings.database_url, settings.topics.deliveries_dlq,
-                                        [key for _, key in readable], retention_h=settings.dlq_retention_h)
-            sent += len(readable)
-            for _ in part:
-                progress()
+            sent += await _uninterrupted(_redrive_chunk(settings, producer, letters[start:start + chunk], progress))
     finally:
         await producer.stop()
     return sent
+
+
+async def _redrive_chunk(settings: Settings, producer: AIOKafkaProducer, part: list[DeadLetter],
+                         progress: Callable[[], None]) -> int:
+    readable = [(letter.job, key) for letter in part if letter.job and (key := letter.key)]
+    await asyncio.gather(*[await _send_redriven(settings, producer, job) for job, _ in readable])
+    if readable:  # only once Kafka has them: a crash before this repeats them, never loses them
+        await asyncio.to_thread(record_redriven, settings.database_url, settings.topics.deliveries_dlq,
+                                [key for _, key in readable], retention_h=settings.dlq_retention_h)
+    for _ in part:
+        progress()
+    return len(readable)
+
+
+async def _uninterrupted(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` to its end even when the caller is cancelled, then pass the cancellation on: stopped
+    half-way, a chunk would be on `deliveries` without being recorded, and go twice on the next redrive."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        log.warning("interrupted: finishing the letters in flight, then stopping (Ctrl-C again stops at once)")
+        await task
+        raise
 
 
 async def _send_redriven(settings: Settings, producer: AIOKafkaProducer, job: DeliveryJob) -> asyncio.Future[Any]:

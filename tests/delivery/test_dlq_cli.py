@@ -1,0 +1,90 @@
+"""`dlq list|redrive` as an operator runs them on a real DLQ: piped listings keep whole job ids, a window
+given backwards is refused, and Ctrl-C in a redrive finishes the letters in flight and says what went."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import threading
+
+import psycopg
+
+from schemas.codec import encode
+from schemas.settings import Settings
+from tests.delivery.jobs import make_job
+from tests.kafka import produce, read_topic_sync
+from tests.polling import eventually
+from tests.processes import settings_env
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callapi_events", *args], env=settings_env(settings),
+                          capture_output=True, text=True, timeout=120)
+
+
+def _said(output: str) -> str:
+    """A command's message as one line (the console wraps long lines)."""
+    return " ".join(output.split())
+
+
+def _dead(settings: Settings, count: int, request_id: str) -> list[str]:
+    jobs = [make_job("http://127.0.0.1:9/down", request_id=request_id, extension=f"0003*{200 + n % 40}")
+            .model_copy(update={"attempt": 3, "last_error": "HTTP 503 (gave up after 3 attempts)"})
+            for n in range(count)]
+    asyncio.run(produce(settings, settings.topics.deliveries_dlq, [(job.extension, encode(job)) for job in jobs]))
+    return [job.job_id for job in jobs]
+
+
+def test_a_piped_listing_shows_whole_job_ids(settings: Settings) -> None:
+    job_ids = _dead(settings, 2, "piped")
+    done = _cli(settings, "dlq", "list", "--request-id", "piped")  # not a terminal: 80 columns
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert all(job_id in done.stdout for job_id in job_ids), done.stdout
+
+
+def test_a_window_given_backwards_is_refused_rather_than_matching_nothing(settings: Settings) -> None:
+    for command in ("list", "redrive"):
+        done = _cli(settings, "dlq", command, "--since", "2026-11-28T10:00:00Z", "--until", "2026-11-28T09:00:00Z")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "is not before --until" in _said(done.stdout + done.stderr)
+
+
+def test_ctrl_c_in_a_redrive_finishes_the_letters_in_flight_and_says_what_went(settings: Settings) -> None:
+    _dead(settings, 1500, "bulk")  # three chunks of 500
+    listed = [json.loads(line) for line in _cli(settings, "dlq", "list", "--request-id", "bulk", "--json")
+              .stdout.splitlines()]
+    partition, offset = map(int, listed[700]["where"].split(":"))  # a letter of the second chunk
+    topic = settings.topics.deliveries_dlq
+    with psycopg.connect(settings.database_url) as holder:
+        # the second chunk's record waits on this row: the redrive is held there, mid-way, until it is let go
+        holder.execute('INSERT INTO dlq_redrives (topic, partition, "offset", job_id) VALUES (%s, %s, %s, %s)',
+                       (topic, partition, offset, listed[700]["job_id"]))
+        holder.commit()
+        holder.execute('SELECT 1 FROM dlq_redrives WHERE topic = %s AND partition = %s AND "offset" = %s FOR UPDATE',
+                       (topic, partition, offset))
+        redrive = subprocess.Popen(
+            [sys.executable, "-m", "callapi_events", "dlq", "redrive", "--request-id", "bulk", "--again"],
+            env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        errors: list[str] = []
+        reader = threading.Thread(target=lambda: errors.extend(redrive.stderr or []), daemon=True)
+        reader.start()
+        with psycopg.connect(settings.database_url, autocommit=True) as watcher:
+            held = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO dlq_redrives%'")
+            assert eventually(lambda: watcher.execute(held).fetchone()[0]), "the redrive never reached chunk two"
+        redrive.send_signal(signal.SIGINT)
+        assert eventually(lambda: any("finishing" in line for line in errors)), errors
+        holder.rollback()
+    out, _ = redrive.communicate(timeout=120)
+    reader.join(timeout=10)
+    said = _said(out + "".join(errors))
+    assert redrive.returncode == 130, said
+    assert "Interrupted: 1000 job(s) back on deliveries and recorded as redriven; 500 letter(s) not redriven" in said
+    with psycopg.connect(settings.database_url) as conn:
+        recorded = conn.execute("SELECT count(*) FROM dlq_redrives WHERE topic = %s", (topic,)).fetchone()
+    assert recorded == (1000,)
+    assert len(read_topic_sync(settings, settings.topics.deliveries)) == 1000
