@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -25,6 +25,9 @@ FIELD_CODES = {
     "client_secret": "invalid_request", "token": "invalid_request",
 }
 ROUTED_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")  # the Allow header lists those the path takes
+UI_PREFIX = "/ui/"
+UI_PAGES = {404: ("Not found", "There is no such page. Start again from your extensions."),
+            405: ("Not available", "This address does not answer that way. Start again from your extensions.")}
 HTTP_CODES = {400: "request_invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed"}  # 400: a body that is not JSON at all (bad UTF-8, huge numbers)
 
@@ -63,13 +66,24 @@ def _allowed_methods(request: Request) -> str:
         route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes))
 
 
-def _http_error(request: Request, error: Exception) -> JSONResponse:
+def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     code = HTTP_CODES.get(error.status_code, "http_error")
     headers = getattr(error, "headers", None)
     if error.status_code == 405 and (allowed := _allowed_methods(request)):
         headers = {**(headers or {}), "Allow": allowed}
+    if request.url.path.startswith(UI_PREFIX):  # a person with a browser: a page, not JSON
+        return _ui_page(error.status_code, headers)
     return error_response(error.status_code, code, str(error.detail), headers)
+
+
+def _ui_page(status: int, headers: dict[str, str] | None) -> Response:
+    from control.ui.render import error_page  # here: control.ui imports control.api
+
+    title, message = UI_PAGES.get(status, ("Error", "This request cannot be answered."))
+    page = error_page(status, title, message)
+    page.headers.update(headers or {})
+    return page
 
 
 def _database_down(_: Request, error: Exception) -> JSONResponse:

@@ -115,6 +115,12 @@ def saved_flash(extension: ExtensionRef, verb: str, saved: service.SavedRequest)
                          saved.secret)
 
 
+@router.get("/extensions/{number}/requests")
+def add_address(number: str) -> Response:
+    """A refused Add answers at this address: going to it again shows the extension's page."""
+    return redirect(extension_url(number))
+
+
 @router.post("/extensions/{number}/requests", dependencies=[Csrf])
 def add(db: Db, settings: AppSettings, signed_in: UiSession, number: str, posted: Posted) -> Response:
     """Add; errors re-render the page with the message next to the field, success redirects (PRG)."""

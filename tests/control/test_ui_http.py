@@ -257,6 +257,19 @@ def test_a_note_with_line_breaks_fits_as_the_browser_counts_it(
     assert submit(browser, edit_url, url=PUBLIC_URL, note="first\r\nsecond").status_code == 303
     assert requests_of(conn, tenant)[0].note == "first\nsecond"
 
+
+def test_the_address_a_refused_form_leaves_leads_back_to_a_page(tenant: Tenant, browser: Browser) -> None:
+    # A refused Add answers at .../requests: going to that address again (Enter in the address bar) lands on
+    # the extension's page, not on a JSON error; unknown UI addresses answer an HTML page too.
+    add_url = f"{page_of(tenant.extension.number)}/requests"
+    assert submit(browser, add_url, url="ftp://x").status_code == 400
+    again = browser.get(add_url)
+    assert (again.status_code, again.headers["location"]) == (303, page_of(tenant.extension.number))
+    for missing, status in (("/ui/nowhere", 404), ("/ui/signout", 405)):
+        answer = browser.get(missing)
+        assert answer.status_code == status and answer.headers["content-type"].startswith("text/html"), missing
+        assert answer.headers["content-security-policy"].startswith("default-src 'none'")
+
 def test_the_cap_is_reported_in_the_page(
     api: ApiServer, ui_settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
 ) -> None:
