@@ -84,8 +84,11 @@ def simulate(
 
 def _provision(plan: Plan, settings: Settings, *, api_url: str, receiver_url: str,
                credentials: tuple[str, str] | None, console: Console) -> None:
+    import psycopg
+
     from producers.errors import ProvisionError
     from producers.simulator.command import provision_with_progress
+    from schemas.hints import DATABASE_NEXT_STEP
 
     try:
         asyncio.run(provision_with_progress(plan, settings=settings, api_url=api_url, receiver_url=receiver_url,
@@ -94,6 +97,9 @@ def _provision(plan: Plan, settings: Settings, *, api_url: str, receiver_url: st
         console.print(f"[red]Provisioning failed:[/red] {error}\nIs the Control API running at {api_url} "
                       "(`callapi-events api`) and the database migrated (`callapi-events db migrate`)?")
         raise typer.Exit(1) from None
+    except psycopg.OperationalError as error:  # the organizations already there are read from PostgreSQL
+        console.print(f"[red]Provisioning failed, PostgreSQL is unreachable:[/red] {error}\n{DATABASE_NEXT_STEP}")
+        raise typer.Exit(1) from None
 
 
 def _traffic(timeline: Timeline, settings: Settings, *, start: datetime | None, count: int | None,
@@ -101,12 +107,16 @@ def _traffic(timeline: Timeline, settings: Settings, *, start: datetime | None, 
     from producers.errors import ProducerUnavailable
     from producers.simulator.command import simulate as run_simulation
     from producers.simulator.command import summary_table
+    from schemas.topic_snapshot import TopicMissing
 
     try:
         stats = asyncio.run(run_simulation(timeline, settings=settings, start=start, count=count, duration_s=duration_s,
                                            linger_ms=linger_ms, console=console))
     except ProducerUnavailable as error:
         console.print(f"[red]{error}[/red]\n{KAFKA_HINT}")
+        raise typer.Exit(1) from None
+    except TopicMissing as error:
+        console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     console.print(summary_table(stats))
     if stats.total_failed:

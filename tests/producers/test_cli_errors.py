@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -34,3 +35,23 @@ def test_simulate_help_says_the_unit_and_default_of_linger_and_seed(base_setting
     assert done.returncode == 0, done.stderr
     assert "in ms (default: CALLAPI_PRODUCER_LINGER_MS, 5)" in done.stdout
     assert "(default: random, printed at the start)" in done.stdout
+
+
+def test_simulate_names_a_missing_topic_at_once_instead_of_waiting_on_every_event(base_settings: Settings) -> None:
+    prefix = f"missing.{uuid.uuid4().hex[:10]}."
+    done = subprocess.run([sys.executable, "-m", "callapi_events", "simulate", "--count", "20"],
+                          env={**settings_env(base_settings), "CALLAPI_TOPIC_PREFIX": prefix},
+                          capture_output=True, text=True, timeout=120)  # the old way: 15 s per event, 300 s
+    said = " ".join(done.stdout.split())
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"topic {prefix}call-events does not exist" in said and "topics create" in said
+    assert "Traceback" not in done.stderr
+
+
+def test_simulate_provision_without_postgres_says_what_to_set(base_settings: Settings) -> None:
+    done = subprocess.run([sys.executable, "-m", "callapi_events", "simulate", "--provision-only", "--receiver-url",
+                           "http://127.0.0.1:9/"],
+                          env={**settings_env(base_settings), "CALLAPI_DATABASE_URL": NO_DATABASE},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "CALLAPI_DATABASE_URL" in done.stdout + done.stderr and "Traceback" not in done.stderr
