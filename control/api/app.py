@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from psycopg_pool import ConnectionPool
 
 from control.api import errors, metrics, openapi, routes_events, routes_oauth, routes_ops
@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit)  # before anything reads a body
     app.middleware("http")(metrics.measure)  # outside BodyLimit: its 413s are counted too
+    app.middleware("http")(never_cached)
     app.add_middleware(ForwardedScheme, trusted=app.state.trusted_proxies)  # outermost: every part sees the scheme
     app.include_router(routes_oauth.router)
     app.include_router(routes_events.router)
@@ -62,6 +63,19 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
     app.include_router(ui_router)
     openapi.install(app)
     return app
+
+
+PRIVATE_PREFIXES = ("/oauth/", "/uapi/")
+
+
+async def never_cached(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Answers of the token endpoint and the Event resource carry bearer tokens, signing secrets and a tenant's
+    settings: no cache or proxy may keep them (RFC 6749 5.1 demands it of the token endpoint)."""
+    response = await call_next(request)
+    if request.url.path.startswith(PRIVATE_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    return response
 
 
 async def _run_relay(settings: Settings, stop: asyncio.Event) -> None:

@@ -219,6 +219,21 @@ def test_method_not_allowed_names_every_method_the_resource_takes(http: httpx.Cl
     assert (response.status_code, error_code(response)) == (405, "method_not_allowed")
     assert response.headers["allow"] == allowed  # RFC 9110: the methods the target resource supports
 
+
+def test_answers_with_tokens_or_secrets_are_never_cached(api: ApiServer, http: httpx.Client, tenant: Tenant) -> None:
+    # RFC 6749 5.1: the token endpoint's answers carry Cache-Control: no-store (and Pragma: no-cache); so do the
+    # Event resource's, which carry signing secrets and a tenant's settings.
+    with api.client() as anonymous:
+        token = anonymous.post("/oauth/token", data={"grant_type": "client_credentials",
+                                                     "client_id": tenant.client.client_id,
+                                                     "client_secret": tenant.client.client_secret})
+        refused = anonymous.get(base(tenant.extension.number))
+    signed = http.post(base(tenant.extension.number), json={"type": 0, "url": URL, "signing": True})
+    rotated = http.post(f"{base(tenant.extension.number)}/0/{signed.json()['id']}/rotateSecret")
+    for answer in (token, refused, signed, rotated, http.get(base(tenant.extension.number))):
+        assert answer.headers.get("cache-control") == "no-store", answer.request.url
+        assert answer.headers.get("pragma") == "no-cache", answer.request.url
+
 def test_bad_and_unknown_extensions(http: httpx.Client, tenant: Tenant) -> None:
     malformed = http.get(base("21O"))
     assert (malformed.status_code, error_code(malformed)) == (400, "extension_invalid")
