@@ -9,15 +9,18 @@ from typing import Annotated
 from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Depends, Form, Header
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from control import service
 from control.api.deps import AppSettings, CurrentCaller, Db, SourceAddress, bearer
+from control.api.errors import error_response
 from control.api.metrics import counting_sign_in
 from control.api.models import ErrorBody, Status, TokenOut
-from control.errors import InvalidInput
+from control.errors import InvalidInput, Unauthorized
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
+BASIC_CHALLENGE = 'Basic realm="callapi", charset="UTF-8"'
 FormText = Annotated[str, Form()]
 OptionalFormText = Annotated[str | None, Form()]
 
@@ -52,7 +55,7 @@ def client_credentials(authorization: str | None, client_id: str | None, client_
 })
 def token(db: Db, settings: AppSettings, address: SourceAddress, grant_type: FormText,
           client_id: OptionalFormText = None, client_secret: OptionalFormText = None,
-          authorization: Annotated[str | None, Header()] = None) -> TokenOut:
+          authorization: Annotated[str | None, Header()] = None) -> TokenOut | JSONResponse:
     """Client credentials (HTTP Basic, or form fields `client_id` and `client_secret`) → a bearer token valid for
     `expires_in` seconds.
 
@@ -62,9 +65,15 @@ def token(db: Db, settings: AppSettings, address: SourceAddress, grant_type: For
     if grant_type != "client_credentials":
         raise InvalidInput("unsupported_grant_type", "grant_type must be client_credentials", field="grant_type")
     client_id, client_secret = client_credentials(authorization, client_id, client_secret)
-    with counting_sign_in("oauth"):
-        issued = service.sign_in(db, service.SignInPolicy.from_settings(settings), client_id, client_secret,
-                                 address=address, ttl_s=settings.token_ttl_s, now=datetime.now(UTC))
+    try:
+        with counting_sign_in("oauth"):
+            issued = service.sign_in(db, service.SignInPolicy.from_settings(settings), client_id, client_secret,
+                                     address=address, ttl_s=settings.token_ttl_s, now=datetime.now(UTC))
+    except Unauthorized as refused:
+        if authorization is None or not authorization.lower().startswith("basic "):
+            raise
+        # RFC 6749 5.2: a client that authenticated by HTTP Basic is challenged for Basic
+        return error_response(401, refused.code, refused.message, {"WWW-Authenticate": BASIC_CHALLENGE})
     return TokenOut(access_token=issued.access_token, token_type=issued.token_type, expires_in=issued.expires_in)
 
 

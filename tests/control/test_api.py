@@ -71,6 +71,7 @@ def test_token_endpoint_takes_the_client_credentials_by_http_basic(api: ApiServe
         assert good.status_code == 200 and good.json()["token_type"] == "Bearer"
         wrong = client.post("/oauth/token", data=grant, auth=(client_id, "nope"))
         assert (wrong.status_code, error_code(wrong)) == (401, "invalid_client")
+        assert wrong.headers["www-authenticate"].startswith("Basic ")  # RFC 6749 5.2: the scheme the client used
         both = client.post("/oauth/token", data={**grant, "client_id": client_id, "client_secret": secret},
                            auth=(client_id, secret))
         assert (both.status_code, error_code(both)) == (400, "invalid_request")
