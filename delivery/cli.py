@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from schemas.hints import KAFKA_NEXT_STEP
+from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from delivery.dlq import DeadLetter
 
 console = Console()
+notices = Console(stderr=True)  # errors and warnings: stdout stays the listing (JSON with --json)
+L = TypeVar("L")
 dlq_app = typer.Typer(help="Dead letters on deliveries.dlq: list them, show one, put them back on deliveries.")
 
 HOST = typer.Option("127.0.0.1", help="Address of the /healthz, /readyz and /metrics endpoint.")
@@ -47,7 +50,7 @@ def deliver(host: str = HOST, port: int = PORT) -> None:
 
 
 def _kafka_unreachable(settings: Settings) -> NoReturn:
-    console.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}:[/red] {KAFKA_NEXT_STEP}.")
+    notices.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}:[/red] {KAFKA_NEXT_STEP}.")
     raise typer.Exit(1)
 
 
@@ -62,41 +65,50 @@ def _when(text: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        console.print(f"[red]{text!r} is not an ISO time[/red], e.g. 2026-11-27T10:00:00Z")
+        notices.print(f"[red]{text!r} is not an ISO time[/red], e.g. 2026-11-27T10:00:00Z")
         raise typer.Exit(2) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _letters(tenant: str | None, extension: str | None, request_id: str | None, since: str | None,
              until: str | None, job_id: str | None = None, *, redrives_needed: bool = False) -> list[DeadLetter]:
-    """The matching letters, with when each was redriven; without PostgreSQL that is unknown, which only a
-    redrive cannot accept."""
-    from aiokafka.errors import KafkaConnectionError
-
+    """The matching letters, with when each was redriven (see `letters_with_redrives`)."""
     from delivery.dlq import Filters, read_dead_letters, with_redrives
-    from delivery.errors import TopicMissing
-    from delivery.redrives import RedrivesUnavailable
 
     settings = Settings()
     try:
         filters = Filters(tenant, extension, request_id, job_id, _when(since), _when(until))
     except ValueError as error:  # a malformed --tenant or --extension
-        console.print(f"[red]{error}[/red]")
+        notices.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
+    return letters_with_redrives(settings, read_dead_letters(settings, filters), with_redrives,
+                                 redrives_needed=redrives_needed)
+
+
+def letters_with_redrives(settings: Settings, reading: Coroutine[Any, Any, list[L]],
+                          with_redrives: Callable[[Settings, list[L]], Coroutine[Any, Any, list[L]]], *,
+                          redrives_needed: bool) -> list[L]:
+    """A DLQ's letters (`reading`), then when each was redriven; every failure said with what to do next.
+    Without PostgreSQL that last part is unknown, which only a redrive cannot accept."""
+    from aiokafka.errors import KafkaConnectionError
+
+    from delivery.redrives import RedrivesUnavailable
+    from schemas.topic_snapshot import TopicMissing
+
     try:
-        letters = asyncio.run(read_dead_letters(settings, filters))
+        letters = asyncio.run(reading)
     except KafkaConnectionError:
         _kafka_unreachable(settings)
     except TopicMissing as error:
-        console.print(f"[red]{error}[/red]")
+        notices.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     try:
         return asyncio.run(with_redrives(settings, letters))
     except RedrivesUnavailable as error:
         if redrives_needed:
-            console.print(f"[red]{error}.[/red] Check CALLAPI_DATABASE_URL (`callapi-events stack up` locally).")
+            notices.print(f"[red]{error}.[/red] {DATABASE_NEXT_STEP}")
             raise typer.Exit(1) from None
-        console.print(f"[yellow]{error}: which letters were redriven is not shown.[/yellow]")
+        notices.print(f"[yellow]{error}: which letters were redriven is not shown.[/yellow]")
         return letters
 
 
@@ -146,7 +158,7 @@ def dlq_show(job_id: str = typer.Argument(..., help="The job id (webhook-id, msg
 
     letters = _letters(None, None, None, None, None, job_id=job_id)
     if not letters:
-        console.print(f"No dead letter with job id {job_id}. `callapi-events dlq list` shows what there is.")
+        notices.print(f"No dead letter with job id {job_id}. `callapi-events dlq list` shows what there is.")
         raise typer.Exit(1)
     for x in letters:
         assert x.job is not None
@@ -160,15 +172,32 @@ def dlq_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
                 again: bool = typer.Option(False, "--again", help="Also letters that were redriven before.")) -> None:
     """Put dead letters back on deliveries: a fresh attempt budget, the same job id (webhook-id). Letters
     redriven before are left out (recorded in PostgreSQL), unless --again."""
-    from rich.progress import Progress
-
     from delivery.dlq import redrive
 
     if not any((tenant, extension, request_id, since, until, yes)):
-        console.print("No filter given: add --tenant/--extension/--request-id/--since/--until, or --yes for all.")
+        notices.print("No filter given: add --tenant/--extension/--request-id/--since/--until, or --yes for all.")
         raise typer.Exit(2)
     letters = _letters(tenant, extension, request_id, since, until, redrives_needed=True)
     chosen = [x for x in letters if again or x.redriven_at is None]
+    sent, done = redrive_with_progress(len(chosen), lambda advance: redrive(Settings(), chosen, progress=advance))
+    if sent is None:
+        went = sum(1 for x in chosen[:done] if x.job is not None)
+        console.print(f"Interrupted: {went} job(s) back on deliveries and recorded as redriven; "
+                      f"{len(chosen) - done} letter(s) not redriven. Run the same command again for the rest "
+                      "(those redriven are left out).")
+        raise typer.Exit(130)
+    unreadable = len(chosen) - sent
+    before = len(letters) - len(chosen)
+    console.print(f"{sent} job(s) back on deliveries; {unreadable} unreadable record(s) skipped"
+                  + (f"; {before} redriven before, left out (--again sends them too)." if before else "."))
+
+
+def redrive_with_progress(letters: int, run: Callable[[Callable[[], None]], Coroutine[Any, Any, int]],
+                          ) -> tuple[int | None, int]:
+    """Run a redrive (`run(advance)`, advance once per letter done) under a progress bar: how many records
+    went (None when Ctrl-C stopped it, after the chunk in flight) and how many letters were done."""
+    from rich.progress import Progress
+
     done = 0
 
     def advance() -> None:
@@ -178,18 +207,10 @@ def dlq_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
 
     try:
         with Progress(console=console) as progress:
-            task = progress.add_task("redriving", total=len(chosen))
-            sent = asyncio.run(redrive(Settings(), chosen, progress=advance))
+            task = progress.add_task("redriving", total=letters)
+            return asyncio.run(run(advance)), done
     except KeyboardInterrupt:
-        went = sum(1 for x in chosen[:done] if x.job is not None)
-        console.print(f"Interrupted: {went} job(s) back on deliveries and recorded as redriven; "
-                      f"{len(chosen) - done} letter(s) not redriven. Run the same command again for the rest "
-                      "(those redriven are left out).")
-        raise typer.Exit(130) from None
-    unreadable = len(chosen) - sent
-    before = len(letters) - len(chosen)
-    console.print(f"{sent} job(s) back on deliveries; {unreadable} unreadable record(s) skipped"
-                  + (f"; {before} redriven before, left out (--again sends them too)." if before else "."))
+        return None, done
 
 
 def register(app: typer.Typer) -> None:

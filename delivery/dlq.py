@@ -8,27 +8,21 @@ Redriven letters are recorded in PostgreSQL (delivery/redrives.py), so a second 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
-from delivery.errors import TopicMissing
 from delivery.records import redriven
-from delivery.redrives import LetterKey, record_redriven, redriven_at
+from delivery.redrives import LetterKey, Resend, redriven_at, resend
 from schemas.codec import decode, encode
 from schemas.errors import InvalidRecord
 from schemas.extensions import canonical_extension, organization_code
-from schemas.hints import topic_missing
 from schemas.jobs import DeliveryJob
 from schemas.settings import Settings
+from schemas.topic_snapshot import read_to_end
 
 REDACTED = "whsec_…(redacted)"
-T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +45,18 @@ class DeadLetter:
         return None if self.job is None else (self.partition, self.offset, self.job.job_id)
 
 
+def refuse_malformed(tenant: str | None, extension: str | None, since: datetime | None,
+                     until: datetime | None) -> None:
+    """Refuse a malformed filter at once, rather than let it match nothing (raises ValueError)."""
+    if since is not None and until is not None and since >= until:
+        raise ValueError(f"--since {since:%Y-%m-%dT%H:%M:%SZ} is not before --until {until:%Y-%m-%dT%H:%M:%SZ}: "
+                         "no letter can match (swapped?)")
+    if tenant is not None:
+        organization_code(tenant)
+    if extension is not None:
+        canonical_extension(extension)
+
+
 @dataclass(frozen=True)
 class Filters:
     tenant: str | None = None
@@ -61,14 +67,7 @@ class Filters:
     until: datetime | None = None
 
     def __post_init__(self) -> None:
-        """Refuse a malformed filter at once, rather than let it match nothing (raises ValueError)."""
-        if self.since is not None and self.until is not None and self.since >= self.until:
-            raise ValueError(f"--since {self.since:%Y-%m-%dT%H:%M:%SZ} is not before --until "
-                             f"{self.until:%Y-%m-%dT%H:%M:%SZ}: no letter can match (swapped?)")
-        if self.tenant is not None:
-            organization_code(self.tenant)
-        if self.extension is not None:
-            canonical_extension(self.extension)
+        refuse_malformed(self.tenant, self.extension, self.since, self.until)
 
     def match(self, letter: DeadLetter) -> bool:
         job = letter.job
@@ -107,43 +106,10 @@ def redacted(job: DeliveryJob) -> dict[str, Any]:
 
 
 async def read_dead_letters(settings: Settings, filters: Filters) -> list[DeadLetter]:
-    topic = settings.topics.deliveries_dlq
-    consumer = AIOKafkaConsumer(  # no group: every partition, nothing committed
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
-    )
-    try:
-        await consumer.start()  # subscribed only once the topic is known to exist: start() would wait for it forever
-        if topic not in await consumer.topics():
-            raise TopicMissing(topic_missing(topic, settings.kafka_bootstrap))
-        consumer.subscribe([topic])
-        partitions = await _assigned(consumer)
-        await consumer.seek_to_beginning(*partitions)
-        ends = {tp: end for tp, end in (await consumer.end_offsets(partitions)).items() if end > 0}
-        letters: list[DeadLetter] = []
-        while await _behind(consumer, ends):
-            batch = await consumer.getmany(timeout_ms=1000)
-            for tp, records in batch.items():
-                for r in records:
-                    if r.offset < ends.get(tp, 0):
-                        letters.append(parse_letter(tp.partition, r.offset, r.timestamp, r.value, r.headers))
-        return sorted((x for x in letters if filters.match(x)), key=lambda x: (x.dead_at, x.partition, x.offset))
-    finally:
-        await consumer.stop()
-
-
-async def _assigned(consumer: AIOKafkaConsumer, timeout_s: float = 30.0) -> list[TopicPartition]:
-    for _ in range(int(timeout_s / 0.05)):
-        if partitions := sorted(consumer.assignment()):
-            return partitions
-        await asyncio.sleep(0.05)
-    raise TimeoutError("the DLQ topic has no partitions: is CALLAPI_TOPIC_PREFIX right? (`topics create`)")
-
-
-async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return True
-    return False
+    """The matching letters, oldest first (raises TopicMissing)."""
+    records = await read_to_end(settings.kafka_bootstrap, settings.topics.deliveries_dlq)
+    letters = (parse_letter(r.partition, r.offset, r.timestamp, r.value, r.headers) for r in records)
+    return sorted((x for x in letters if filters.match(x)), key=lambda x: (x.dead_at, x.partition, x.offset))
 
 
 async def with_redrives(settings: Settings, letters: list[DeadLetter]) -> list[DeadLetter]:
@@ -153,47 +119,11 @@ async def with_redrives(settings: Settings, letters: list[DeadLetter]) -> list[D
     return [replace(letter, redriven_at=when.get(letter.key)) if letter.key else letter for letter in letters]
 
 
-async def redrive(settings: Settings, letters: list[DeadLetter], *, progress: Callable[[], None],
-                  chunk: int = 500) -> int:
-    """Put every readable letter back on `deliveries` and record it as redriven; returns how many went.
-
-    `progress` is called once per letter done (sent and recorded, or unreadable). Cancelled (Ctrl-C), the
-    chunk in flight is finished first, so the letters done are exactly those `progress` counted."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    sent = 0
-    try:
-        for start in range(0, len(letters), chunk):
-            sent += await _uninterrupted(_redrive_chunk(settings, producer, letters[start:start + chunk], progress))
-    finally:
-        await producer.stop()
-    return sent
-
-
-async def _redrive_chunk(settings: Settings, producer: AIOKafkaProducer, part: list[DeadLetter],
-                         progress: Callable[[], None]) -> int:
-    readable = [(letter.job, key) for letter in part if letter.job and (key := letter.key)]
-    await asyncio.gather(*[await _send_redriven(settings, producer, job) for job, _ in readable])
-    if readable:  # only once Kafka has them: a crash before this repeats them, never loses them
-        await asyncio.to_thread(record_redriven, settings.database_url, settings.topics.deliveries_dlq,
-                                [key for _, key in readable], retention_h=settings.dlq_retention_h)
-    for _ in part:
-        progress()
-    return len(readable)
-
-
-async def _uninterrupted(work: Coroutine[Any, Any, T]) -> T:
-    """Run `work` to its end even when the caller is cancelled, then pass the cancellation on: stopped
-    half-way, a chunk would be on `deliveries` without being recorded, and go twice on the next redrive."""
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        log.warning("interrupted: finishing the letters in flight, then stopping (Ctrl-C again stops at once)")
-        await task
-        raise
-
-
-async def _send_redriven(settings: Settings, producer: AIOKafkaProducer, job: DeliveryJob) -> asyncio.Future[Any]:
-    again = redriven(job, now=datetime.now(UTC))
-    return await producer.send(settings.topics.deliveries, encode(again), key=again.extension.encode())
+async def redrive(settings: Settings, letters: list[DeadLetter], *, progress: Callable[[], None]) -> int:
+    """Put every readable letter back on `deliveries` with a fresh attempt budget and record it as redriven;
+    returns how many went (see delivery.redrives.resend: Ctrl-C finishes the chunk in flight)."""
+    now = datetime.now(UTC)
+    items = [Resend(key, job.extension.encode(), encode(redriven(job, now=now)))
+             if (job := letter.job) is not None and (key := letter.key) is not None else None for letter in letters]
+    return await resend(settings, items, dlq=settings.topics.deliveries_dlq, to=settings.topics.deliveries,
+                        progress=progress)

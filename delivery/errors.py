@@ -7,8 +7,7 @@ DeliveryError
 │   └── DestinationRefused: the resolved address is not allowed (`unsafe_url`); never retried
 ├── DisableFailed: PostgreSQL could not record that a request is gone (the job is retried, not lost)
 ├── HostStalled: the destination is at its concurrency cap and completes nothing (the job is deferred)
-├── ProducerBroken: the Kafka producer can never write to a partition again; the worker stops (its jobs are redone)
-└── TopicMissing: a topic a command reads does not exist (wrong CALLAPI_TOPIC_PREFIX, or `topics create` not run)
+└── ProducerBroken: the Kafka producer can never write to a partition again; the worker stops (its jobs are redone)
 """
 
 from __future__ import annotations
@@ -53,6 +52,3 @@ class ProducerBroken(DeliveryError):
     """aiokafka's idempotent producer lost its sequence on a partition (OutOfOrderSequenceNumber, after the broker
     refused a batch): it is refused there for good, so only a new producer, in a new worker, can go on."""
 
-
-class TopicMissing(DeliveryError):
-    """The message names the topic and what to do next."""

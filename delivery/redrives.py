@@ -1,19 +1,37 @@
-"""Which dead letters were already put back on `deliveries` (PostgreSQL table `dlq_redrives`).
+"""Putting dead letters back (`dlq redrive`, `dlq events redrive`), and which were (PostgreSQL table `dlq_redrives`).
 
-The DLQ topic is append-only, so a redrive cannot mark what it sent; it is recorded here instead, after Kafka
-acknowledged the redriven jobs (a crash in between repeats them next time rather than losing them).
+A DLQ topic is append-only, so a redrive cannot mark what it sent; it is recorded here instead, after Kafka
+acknowledged the redriven records (a crash in between repeats them next time rather than losing them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
+from aiokafka import AIOKafkaProducer
+
+from schemas.settings import Settings
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 LetterKey = tuple[int, int, str]
-"""A dead letter's partition, offset and job id."""
+"""A dead letter's partition, offset and identity (the job id; for a call event, a digest of the letter)."""
+
+
+@dataclass(frozen=True)
+class Resend:
+    """One letter's record as it goes back."""
+
+    letter: LetterKey
+    key: bytes | None
+    value: bytes | None
 
 
 class RedrivesUnavailable(RuntimeError):
@@ -54,3 +72,46 @@ def record_redriven(database_url: str, topic: str, letters: Sequence[LetterKey],
         )
         conn.execute("DELETE FROM dlq_redrives WHERE redriven_at < now() - make_interval(hours => %s)",
                      (retention_h,))
+
+
+async def resend(settings: Settings, items: Sequence[Resend | None], *, dlq: str, to: str,
+                 progress: Callable[[], None], chunk: int = 500) -> int:
+    """Send the records to `to` and record their letters (of `dlq`) as redriven, a chunk at a time; None is a
+    letter that cannot go back, only counted. Returns how many went.
+
+    `progress` is called once per item done (sent and recorded, or skipped). Cancelled (Ctrl-C), the chunk in
+    flight is finished first, so the items done are exactly those `progress` counted."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    sent = 0
+    try:
+        for start in range(0, len(items), chunk):
+            part = items[start:start + chunk]
+            sent += await _uninterrupted(_resend_chunk(settings, producer, part, dlq=dlq, to=to, progress=progress))
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def _resend_chunk(settings: Settings, producer: AIOKafkaProducer, part: Sequence[Resend | None], *,
+                        dlq: str, to: str, progress: Callable[[], None]) -> int:
+    going = [item for item in part if item is not None]
+    await asyncio.gather(*[await producer.send(to, item.value, key=item.key) for item in going])
+    if going:  # only once Kafka has them: a crash before this repeats them, never loses them
+        await asyncio.to_thread(record_redriven, settings.database_url, dlq, [item.letter for item in going],
+                                retention_h=settings.dlq_retention_h)
+    for _ in part:
+        progress()
+    return len(going)
+
+
+async def _uninterrupted(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` to its end even when the caller is cancelled, then pass the cancellation on: stopped
+    half-way, a chunk would be sent without being recorded, and go twice on the next redrive."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        log.warning("interrupted: finishing the letters in flight, then stopping (Ctrl-C again stops at once)")
+        await task
+        raise

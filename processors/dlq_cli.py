@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import Callable, Iterator
@@ -13,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,15 +33,11 @@ UNTIL = typer.Option(None, "--until", help="Dead-lettered before this time (same
 
 def _letters(tenant: str | None, extension: str | None, reason: str | None, since: str | None,
              until: str | None, *, redrives_needed: bool = False) -> list[EventLetter]:
-    """The matching letters, with when each was redriven; without PostgreSQL that is unknown, which only a
-    redrive cannot accept."""
-    from aiokafka.errors import KafkaConnectionError
-
-    from delivery.redrives import RedrivesUnavailable
+    """The matching letters, with when each was redriven (see `letters_with_redrives`)."""
+    from delivery.cli import letters_with_redrives
     from processors.errors import ReplayError
     from processors.event_letters import EventLetterFilters, read_event_letters, with_redrives
     from processors.window import parse_when
-    from schemas.topic_snapshot import TopicMissing
 
     settings = Settings()
     now = datetime.now(UTC)
@@ -54,23 +48,9 @@ def _letters(tenant: str | None, extension: str | None, reason: str | None, sinc
     except (ValueError, ReplayError) as error:  # a malformed filter
         notices.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    try:
-        with _reading(settings.topics.call_events_dlq) as progress:
-            letters = asyncio.run(read_event_letters(settings, filters, progress=progress))
-    except KafkaConnectionError:
-        notices.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}:[/red] {KAFKA_NEXT_STEP}.")
-        raise typer.Exit(1) from None
-    except TopicMissing as error:
-        notices.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
-    try:
-        return asyncio.run(with_redrives(settings, letters))
-    except RedrivesUnavailable as error:
-        if redrives_needed:
-            notices.print(f"[red]{error}.[/red] {DATABASE_NEXT_STEP}")
-            raise typer.Exit(1) from None
-        notices.print(f"[yellow]{error}: which letters were redriven is not shown.[/yellow]")
-        return letters
+    with _reading(settings.topics.call_events_dlq) as progress:
+        return letters_with_redrives(settings, read_event_letters(settings, filters, progress=progress),
+                                     with_redrives, redrives_needed=redrives_needed)
 
 
 @contextmanager
@@ -150,8 +130,7 @@ def events_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSIO
     """Put dead-lettered call events back on call-events, as they were (same event id, so the same
     webhook-ids). Do it once the cause is fixed: an event that is still unusable comes back to the DLQ.
     Letters redriven before are left out (recorded in PostgreSQL), unless --again."""
-    from rich.progress import Progress
-
+    from delivery.cli import redrive_with_progress
     from processors.event_letters import redrive_events
 
     if not any((tenant, extension, reason, since, until, yes)):
@@ -159,9 +138,14 @@ def events_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSIO
         raise typer.Exit(2)
     letters = _letters(tenant, extension, reason, since, until, redrives_needed=True)
     chosen = [x for x in letters if again or x.redriven_at is None]
-    with Progress(console=console) as progress:
-        task = progress.add_task("redriving", total=len(chosen))
-        sent = asyncio.run(redrive_events(Settings(), chosen, progress=lambda: progress.advance(task)))
+    sent, done = redrive_with_progress(len(chosen), lambda advance: redrive_events(Settings(), chosen,
+                                                                                   progress=advance))
+    if sent is None:
+        went = sum(1 for x in chosen[:done] if not x.cut)
+        console.print(f"Interrupted: {went} event(s) back on call-events and recorded as redriven; "
+                      f"{len(chosen) - done} letter(s) not redriven. Run the same command again for the rest "
+                      "(those redriven are left out).")
+        raise typer.Exit(130)
     cut = len(chosen) - sent
     before = len(letters) - len(chosen)
     console.print(f"{sent} event(s) back on call-events"

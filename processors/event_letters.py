@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
-
-from delivery.redrives import LetterKey, record_redriven, redriven_at
+from delivery.dlq import refuse_malformed
+from delivery.redrives import LetterKey, Resend, redriven_at, resend
 from schemas.codec import decode
 from schemas.errors import InvalidRecord
 from schemas.events import CallEvent
@@ -100,7 +99,8 @@ class EventLetterFilters:
     until: datetime | None = None
 
     def __post_init__(self) -> None:
-        """Refuse a malformed filter at once, rather than let it match nothing (raises ValueError)."""
+        """Refuse a malformed filter (ValueError); keep the tenant and extension in their canonical forms."""
+        refuse_malformed(self.tenant, self.extension, self.since, self.until)
         if self.tenant is not None:
             object.__setattr__(self, "tenant", organization_code(self.tenant))
         if self.extension is not None:
@@ -137,24 +137,9 @@ async def with_redrives(settings: Settings, letters: list[EventLetter]) -> list[
     return [replace(letter, redriven_at=when.get(letter.identity)) for letter in letters]
 
 
-async def redrive_events(settings: Settings, letters: list[EventLetter], *, progress: Callable[[], None],
-                         chunk: int = 500) -> int:
-    """Put every whole letter back on `call-events` as it was, and record it as redriven; returns how many went."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    sent = 0
-    try:
-        for start in range(0, len(letters), chunk):
-            part = letters[start:start + chunk]
-            whole = [letter for letter in part if not letter.cut]
-            await asyncio.gather(*[await producer.send(settings.topics.call_events, letter.value, key=letter.key)
-                                   for letter in whole])
-            if whole:  # only once Kafka has them: a crash before this repeats them, never loses them
-                await asyncio.to_thread(record_redriven, settings.database_url, settings.topics.call_events_dlq,
-                                        [letter.identity for letter in whole], retention_h=settings.dlq_retention_h)
-            sent += len(whole)
-            for _ in part:
-                progress()
-    finally:
-        await producer.stop()
-    return sent
+async def redrive_events(settings: Settings, letters: list[EventLetter], *, progress: Callable[[], None]) -> int:
+    """Put every whole letter back on `call-events` as it was and record it as redriven; returns how many went
+    (see delivery.redrives.resend: Ctrl-C finishes the chunk in flight)."""
+    items = [None if letter.cut else Resend(letter.identity, letter.key, letter.value) for letter in letters]
+    return await resend(settings, items, dlq=settings.topics.call_events_dlq, to=settings.topics.call_events,
+                        progress=progress)

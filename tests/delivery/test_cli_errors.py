@@ -25,14 +25,14 @@ def test_dlq_names_a_missing_topic_instead_of_waiting_for_it(base_settings: Sett
     prefix = f"missing.{uuid.uuid4().hex[:10]}."
     done = cli(base_settings, *args, CALLAPI_TOPIC_PREFIX=prefix)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"topic {prefix}deliveries.dlq does not exist" in done.stdout and "Traceback" not in done.stderr
+    assert f"topic {prefix}deliveries.dlq does not exist" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("args", [("dlq", "list"), ("deliver", "--port", "0")])
 def test_unreachable_kafka_is_one_line_saying_what_to_set(base_settings: Settings, args: tuple[str, ...]) -> None:
     done = cli(base_settings, *args, **UNREACHABLE)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "Cannot reach Kafka at 127.0.0.1:1" in done.stdout and "CALLAPI_KAFKA_BOOTSTRAP" in done.stdout
+    assert "Cannot reach Kafka at 127.0.0.1:1" in done.stderr and "CALLAPI_KAFKA_BOOTSTRAP" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -45,4 +45,4 @@ def test_a_malformed_filter_is_refused_before_reading(base_settings: Settings, o
     # Kafka unreachable too: the filter is checked first, so the answer does not depend on the topic's contents
     for args in (("dlq", "list", option, value), ("dlq", "redrive", option, value)):
         done = cli(base_settings, *args, **UNREACHABLE)
-        assert done.returncode == 2 and said in done.stdout, done.stdout + done.stderr
+        assert done.returncode == 2 and said in done.stderr, done.stdout + done.stderr

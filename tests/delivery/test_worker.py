@@ -143,10 +143,13 @@ async def test_always_failing_goes_to_the_dlq_then_redrive_delivers(settings: Se
     assert len(receiver.received("/down")) == 5  # the plain second redrive sent nothing
 
     no_db = settings.model_copy(update={"database_url": "postgresql://callapi:callapi@127.0.0.1:1/nowhere"})
-    assert "which letters were redriven is not shown" in _said(_cli(no_db, "dlq", "list", "--request-id", "down"))
+    listed = subprocess.run([sys.executable, "-m", "callapi_events", "dlq", "list", "--request-id", "down", "--json"],
+                            env=settings_env(no_db), capture_output=True, text=True, timeout=60)
+    assert json.loads(listed.stdout)["request_id"] == "down"  # the warning goes to stderr: stdout stays JSON
+    assert "which letters were redriven is not shown" in _said(listed.stderr)
     refused = subprocess.run([sys.executable, "-m", "callapi_events", "dlq", "redrive", "--request-id", "down"],
                              env=settings_env(no_db), capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 1 and "CALLAPI_DATABASE_URL" in _said(refused.stdout)
+    assert refused.returncode == 1 and "CALLAPI_DATABASE_URL" in _said(refused.stderr)
 
 
 async def test_other_4xx_fails_permanently(settings: Settings, receiver: Receiver) -> None:

@@ -93,6 +93,7 @@ def test_redrive_without_a_filter_and_bad_filters_are_refused(settings: Settings
     assert "No filter given" in _cli(settings, "redrive", code=2)
     assert "extension 'nope'" in _cli(settings, "list", "--extension", "nope", code=2)
     assert "needs a time zone" in _cli(settings, "list", "--since", "2026-11-27T10:00:00", code=2)
+    assert "is not before --until" in _cli(settings, "redrive", "--since", "1h", "--until", "2h", code=2)
     assert "No dead letter at 9:999" in _cli(settings, "show", "9:999", code=1)
     no_db = settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/none"})
     asyncio.run(produce(settings, settings.topics.call_events_dlq, [(B, encode(call_event(B)))],
