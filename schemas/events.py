@@ -53,7 +53,7 @@ class EventType(IntEnum):
             return value
         if isinstance(value, bool):
             raise ValueError("event type must be 0-4 or a name such as dial-in")
-        if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()):
             try:
                 return cls(int(value))
             except ValueError:

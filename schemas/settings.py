@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     sign_in_window_s: int = Field(900, ge=1)
     sign_in_max_failures_per_client: int = Field(10, ge=1)
     sign_in_max_failures_per_address: int = Field(50, ge=1)
-    # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed ("" = none)
+    # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are
+    # believed ("" = none)
     trusted_proxies: str = ""
 
     # Processor

@@ -60,6 +60,13 @@ def test_event_types_read_from_slug_name_or_voipnow_number(wire: object, expecte
     assert json.loads(encode(event))["type"] == expected.slug
 
 
+@pytest.mark.parametrize("wire", ["\u0663", "\uff13", "\u00b3", "5", True, "ringing"])
+def test_event_types_other_than_the_five_are_refused(wire: object) -> None:
+    """Only ASCII digits name a VoipNow number: Arabic-Indic, full-width and superscript 3 are not 3."""
+    with pytest.raises(ValueError, match="event type"):
+        EventType.parse(wire)
+
+
 def test_call_event_keeps_the_nine_parameters_and_unknown_fields() -> None:
     event = decode(CallEvent, json.dumps(call_event(extension="00030210", future_field=7)).encode())
     assert event.extension == "0003*0210"
