@@ -60,13 +60,13 @@ def create_organization(conn: psycopg.Connection[Any], provider_id: int, code: s
         provider = conn.execute("SELECT 1 FROM accounts WHERE id = %s AND kind = 'provider'", (provider_id,))
         if provider.fetchone() is None:
             raise NotFound(f"no provider {provider_id}")
-        if conn.execute("SELECT 1 FROM accounts WHERE code = %s", (code,)).fetchone() is not None:
-            raise InvalidInput("code_taken", f"organization code {code} is already used", field="code")
-        row = conn.execute(
-            "INSERT INTO accounts (kind, parent_id, code, name) VALUES ('organization', %s, %s, %s) RETURNING id",
+        row = conn.execute(  # the unique code decides, also between two creations at once
+            "INSERT INTO accounts (kind, parent_id, code, name) VALUES ('organization', %s, %s, %s)"
+            " ON CONFLICT DO NOTHING RETURNING id",
             (provider_id, code, name),
         ).fetchone()
-    assert row is not None
+        if row is None:
+            raise InvalidInput("code_taken", f"organization code {code} is already used", field="code")
     return Account(row[0], "organization", name, provider_id, code)
 
 

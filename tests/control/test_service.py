@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import psycopg
@@ -12,6 +13,8 @@ from control.errors import InvalidInput, LimitReached, NotFound
 from control.service import (
     Caller,
     add_request,
+    create_organization,
+    create_provider,
     edit_request,
     get_request,
     list_extensions,
@@ -25,6 +28,7 @@ from control.service import (
 from control.service.outbox import extension_requests
 from schemas.settings import Settings
 from tests.control.tenants import Tenant, make_tenant
+from tests.polling import eventually
 
 URL = "http://127.0.0.1:9/hook"
 
@@ -180,3 +184,32 @@ def test_tenancy(conn: psycopg.Connection[Any], settings: Settings, tenant: Tena
     with pytest.raises(InvalidInput) as caught:
         resolve_extension(conn, tenant.org_caller, "@me", "21O")
     assert caught.value.code == "extension_invalid"
+
+
+def test_two_organizations_created_at_once_with_one_code_leave_one_and_refuse_the_other(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        provider = create_provider(conn, "racing")
+        taken = {int(code) for (code,) in conn.execute(
+            "SELECT code FROM accounts WHERE kind = 'organization' AND code ~ '^[0-9]+$'").fetchall()}
+    code = f"{min(set(range(9000, 9999)) - taken):04d}"
+    with psycopg.connect(database_url) as first, psycopg.connect(database_url, autocommit=True) as second:
+        first.execute("SELECT 1")  # a transaction left open: the creation below stays uncommitted in it
+        create_organization(first, provider.id, code, "first")  # the second waits on its row
+        refused: list[Exception] = []
+
+        def create_second() -> None:
+            try:
+                create_organization(second, provider.id, code, "second")
+            except Exception as error:  # what it raised is the finding
+                refused.append(error)
+
+        racer = threading.Thread(target=create_second)
+        racer.start()
+        with psycopg.connect(database_url, autocommit=True) as watcher:
+            waiting = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                       " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO accounts%'")
+            assert eventually(lambda: watcher.execute(waiting).fetchone() != (0,)), "the second creation never waited"
+        first.commit()
+        racer.join(timeout=30)
+    (error,) = refused
+    assert isinstance(error, InvalidInput) and error.code == "code_taken"
