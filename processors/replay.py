@@ -77,8 +77,8 @@ async def read_window(
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """The records of `topic` whose timestamps fall in the window, partition by partition in offset order."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a start that fails still closes what it opened
         ranges = await _window_ranges(settings, consumer, topic, window)
         total = sum(end - start for start, end in ranges.values())
         done = 0
@@ -103,9 +103,9 @@ async def load_config(settings: Settings, wanted: ReplayFilter) -> dict[bytes, b
     """The current config of the wanted extensions: `event-requests` read to its end, compact form."""
     topic = settings.topics.event_requests
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
     store: dict[bytes, bytes] = {}
     try:
+        await consumer.start()
         tps = await _partitions(settings, topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

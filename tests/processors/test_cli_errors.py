@@ -20,6 +20,8 @@ def cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProce
 @pytest.mark.parametrize(("args", "said"), [
     (("processor", "--port", "0"), "processor cannot start: cannot reach Kafka at 127.0.0.1:1"),
     (("replay", "--since", "1h"), "replay: cannot reach Kafka at 127.0.0.1:1"),
+    (("replay", "--since", "1h", "--dry-run"), "replay: cannot reach Kafka at 127.0.0.1:1"),
+    (("replay", "--since", "1h", "--deliveries", "--dry-run"), "replay: cannot reach Kafka at 127.0.0.1:1"),
 ])
 def test_unreachable_kafka_is_one_line_saying_what_to_set(base_settings: Settings, args: tuple[str, ...],
                                                          said: str) -> None:
