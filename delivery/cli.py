@@ -135,13 +135,13 @@ def dlq_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, req
         table.add_row(x.dead_at.strftime("%Y-%m-%d %H:%M:%S"), x.where, job.job_id if job else "(unreadable)",
                       job.extension if job else "", job.request_id if job else "", str(job.attempt) if job else "",
                       x.error, x.redriven_at.strftime("%Y-%m-%d %H:%M:%S") if x.redriven_at else "")
-    _print_whole(table)
+    print_whole(table)
     waiting = sum(1 for x in letters if x.redriven_at is None)
-    console.print(f"{len(letters)} dead letter(s), {waiting} not redriven yet. `callapi-events dlq redrive` with "
-                  "the same filters puts those back.")
+    console.print(f"{len(letters)} dead letter(s), {waiting} not redriven yet"
+                  + (". `callapi-events dlq redrive` with the same filters puts those back." if waiting else "."))
 
 
-def _print_whole(table: Table) -> None:
+def print_whole(table: Table) -> None:
     """Piped (to grep, a file), the table as wide as its rows: not cut to the 80 columns assumed there."""
     from rich.measure import Measurement
 

@@ -86,6 +86,8 @@ def events_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
     """List dead-lettered call events (oldest first) with why each could not be used."""
     from rich.table import Table
 
+    from delivery.cli import print_whole
+
     letters = _letters(tenant, extension, reason, since, until)
     if as_json:
         for letter in letters:
@@ -95,14 +97,15 @@ def events_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
     for x in letters:
         table.add_row(_when(x.dead_at), x.where, x.reason + (" (cut)" if x.cut else ""), x.extension or "",
                       x.event_id or "", x.came_from, x.detail[:80], _when(x.redriven_at))
-    console.print(table)
+    print_whole(table)
     waiting = [x for x in letters if x.redriven_at is None]
     cut = sum(1 for x in waiting if x.cut)
     console.print(f"{len(letters)} dead letter(s), {len(waiting)} not redriven yet"
                   + (f" ({cut} cut to fit the DLQ, not redrivable: the whole records are where 'from' says)"
                      if cut else "")
-                  + ". `callapi-events dlq events show PARTITION:OFFSET` shows one; `callapi-events dlq events "
-                  "redrive` with the same filters puts them back on call-events once the cause is fixed.")
+                  + (". `callapi-events dlq events show PARTITION:OFFSET` shows one; `callapi-events dlq events "
+                     "redrive` with the same filters puts them back on call-events once the cause is fixed."
+                     if waiting else "."))
 
 
 @events_app.command("show")
