@@ -33,11 +33,20 @@ def probe(
     Exit 0 when every job was delivered, 1 when one failed or did not finish in time (a check for monitoring),
     2 for bad input. Receivers get an ordinary notification whose CallID starts with `probe.`.
     Needs processor, deliver and sink running against the same Kafka and PostgreSQL."""
-    import psycopg
-    from aiokafka.errors import KafkaConnectionError
+    settings = Settings()
+    done = _followed(settings, _planned(settings, extension, event_type), timeout_s=timeout_s, live=not as_json)
+    if as_json:
+        print(json.dumps(_result(done)))
+    else:
+        console.print(_verdict(done, timeout_s))
+    raise typer.Exit(0 if done.delivered else 1)
 
-    from producers.errors import DeliveryFailed, ProducerUnavailable
-    from producers.probe import new_probe, run_probe
+
+def _planned(settings: Settings, extension: str, event_type: str) -> Probe:
+    """The probe's event and the jobs it owes; bad input exits 2, nothing to follow or no PostgreSQL exits 1."""
+    import psycopg
+
+    from producers.probe import new_probe
     from schemas.events import EventType
     from schemas.extensions import canonical_extension
 
@@ -46,7 +55,6 @@ def probe(
     except ValueError as error:
         notices.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    settings = Settings()
     try:
         planned = new_probe(settings, number, kind)
     except psycopg.OperationalError as error:
@@ -56,13 +64,23 @@ def probe(
         notices.print(f"Extension {number} has no enabled {kind.slug} request, so a {kind.slug} event sends "
                       "nothing. Add one (Control API or /ui/), or probe another --type.")
         raise typer.Exit(1)
+    return planned
+
+
+def _followed(settings: Settings, planned: Probe, *, timeout_s: float, live: bool) -> Probe:
+    """The probe run to its end, shown live in a table (`live`); Kafka or PostgreSQL failing exits 1."""
+    import psycopg
+    from aiokafka.errors import KafkaConnectionError
+
+    from producers.errors import DeliveryFailed, ProducerUnavailable
+    from producers.probe import run_probe
+
     try:
-        if as_json:
-            done = asyncio.run(run_probe(settings, planned, timeout_s=timeout_s, on_change=lambda _: None))
-        else:
-            with Live(_table(planned), console=console, auto_refresh=False) as live:
-                done = asyncio.run(run_probe(settings, planned, timeout_s=timeout_s,
-                                             on_change=lambda now: live.update(_table(now), refresh=True)))
+        if not live:
+            return asyncio.run(run_probe(settings, planned, timeout_s=timeout_s, on_change=lambda _: None))
+        with Live(_table(planned), console=console, auto_refresh=False) as table:
+            return asyncio.run(run_probe(settings, planned, timeout_s=timeout_s,
+                                         on_change=lambda now: table.update(_table(now), refresh=True)))
     except (KafkaConnectionError, ProducerUnavailable, DeliveryFailed) as error:
         notices.print(f"[red]The probe event was not written to Kafka at {settings.kafka_bootstrap} ({error}):"
                       f"[/red] {KAFKA_NEXT_STEP}.")
@@ -70,11 +88,6 @@ def probe(
     except psycopg.OperationalError as error:
         notices.print(f"[red]Cannot read the delivery log ({str(error).strip()}).[/red] {DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
-    if as_json:
-        print(json.dumps(_result(done)))
-    else:
-        console.print(_verdict(done, timeout_s))
-    raise typer.Exit(0 if done.delivered else 1)
 
 
 def _table(probe: Probe) -> Table:
