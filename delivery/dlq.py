@@ -122,8 +122,11 @@ async def with_redrives(settings: Settings, letters: list[DeadLetter]) -> list[D
 async def redrive(settings: Settings, letters: list[DeadLetter], *, progress: Callable[[], None]) -> int:
     """Put every readable letter back on `deliveries` with a fresh attempt budget and record it as redriven;
     returns how many went (see delivery.redrives.resend: Ctrl-C finishes the chunk in flight)."""
-    now = datetime.now(UTC)
-    items = [Resend(key, job.extension.encode(), encode(redriven(job, now=now)))
-             if (job := letter.job) is not None and (key := letter.key) is not None else None for letter in letters]
-    return await resend(settings, items, dlq=settings.topics.deliveries_dlq, to=settings.topics.deliveries,
-                        progress=progress)
+    def going_back(letter: DeadLetter) -> Resend | None:
+        if (job := letter.job) is None or (key := letter.key) is None:
+            return None
+        again = redriven(job, now=datetime.now(UTC))
+        return Resend(key, again.extension.encode(), encode(again))
+
+    return await resend(settings, letters, going_back, dlq=settings.topics.deliveries_dlq,
+                        to=settings.topics.deliveries, progress=progress)

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from schemas.settings import Settings
 
 T = TypeVar("T")
+L = TypeVar("L")
 log = logging.getLogger(__name__)
 
 LetterKey = tuple[int, int, str]
@@ -74,10 +75,10 @@ def record_redriven(database_url: str, topic: str, letters: Sequence[LetterKey],
                      (retention_h,))
 
 
-async def resend(settings: Settings, items: Sequence[Resend | None], *, dlq: str, to: str,
-                 progress: Callable[[], None], chunk: int = 500) -> int:
-    """Send the records to `to` and record their letters (of `dlq`) as redriven, a chunk at a time; None is a
-    letter that cannot go back, only counted. Returns how many went.
+async def resend(settings: Settings, letters: Sequence[L], going_back: Callable[[L], Resend | None], *, dlq: str,
+                 to: str, progress: Callable[[], None], chunk: int = 500) -> int:
+    """Send each letter's record (`going_back`, made a chunk at a time; None: it cannot go back, only counted) to
+    `to` and record the letters (of `dlq`) as redriven. Returns how many went.
 
     `progress` is called once per item done (sent and recorded, or skipped). Cancelled (Ctrl-C), the chunk in
     flight is finished first, so the items done are exactly those `progress` counted."""
@@ -85,8 +86,8 @@ async def resend(settings: Settings, items: Sequence[Resend | None], *, dlq: str
     await producer.start()
     sent = 0
     try:
-        for start in range(0, len(items), chunk):
-            part = items[start:start + chunk]
+        for start in range(0, len(letters), chunk):
+            part = [going_back(letter) for letter in letters[start:start + chunk]]
             sent += await _uninterrupted(_resend_chunk(settings, producer, part, dlq=dlq, to=to, progress=progress))
     finally:
         await producer.stop()

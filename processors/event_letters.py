@@ -140,6 +140,6 @@ async def with_redrives(settings: Settings, letters: list[EventLetter]) -> list[
 async def redrive_events(settings: Settings, letters: list[EventLetter], *, progress: Callable[[], None]) -> int:
     """Put every whole letter back on `call-events` as it was and record it as redriven; returns how many went
     (see delivery.redrives.resend: Ctrl-C finishes the chunk in flight)."""
-    items = [None if letter.cut else Resend(letter.identity, letter.key, letter.value) for letter in letters]
-    return await resend(settings, items, dlq=settings.topics.call_events_dlq, to=settings.topics.call_events,
-                        progress=progress)
+    return await resend(settings, letters,
+                        lambda letter: None if letter.cut else Resend(letter.identity, letter.key, letter.value),
+                        dlq=settings.topics.call_events_dlq, to=settings.topics.call_events, progress=progress)
