@@ -55,7 +55,7 @@ def replay(
     """
     from aiokafka.errors import KafkaConnectionError
 
-    from processors.errors import ProcessorError
+    from processors.errors import ProcessorError, TopicsMissing
     from processors.replay_cli import run_replay
 
     try:
@@ -63,6 +63,9 @@ def replay(
             since=since, until=until, tenants=tenant, extensions=extension, request_ids=request_id,
             from_deliveries=deliveries, dry_run=dry_run, as_json=as_json,
         )
+    except TopicsMissing as error:  # the environment, not the command line: 1, as every command answers it
+        typer.echo(f"replay: {error}", err=True)
+        raise typer.Exit(1) from None
     except ProcessorError as error:
         typer.echo(f"replay: {error}", err=True)
         raise typer.Exit(2) from None

@@ -1,7 +1,8 @@
 """Errors of the processor and of replay.
 
 ProcessorError
-├── TopicsMissing: a topic the processor reads or writes does not exist (run `callapi-events topics create`).
+├── TopicsMissing: a topic the processor (or replay) reads or writes does not exist (run `callapi-events topics
+│   create`, or check CALLAPI_TOPIC_PREFIX).
 ├── PartitionMismatch: `call-events`, `event-requests` (or the table's changelog) differ in partition count,
 │   so the config table would not be co-partitioned with the events.
 ├── GapUnreadable: offsets the stream skipped could not be read from the broker in time; the processor stops

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from processors.errors import ReplayError
+from processors.errors import TopicsMissing
 from processors.handler import apply_config, lookup_packed
 from processors.join import join, unpack_requests
 from processors.records import decode_event
@@ -51,7 +51,7 @@ class ReplayReport:
 async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
     count = (await partition_counts(settings.kafka_bootstrap, [topic])).get(topic)
     if count is None:
-        raise ReplayError(topic_missing(topic, settings.kafka_bootstrap))
+        raise TopicsMissing(topic_missing(topic, settings.kafka_bootstrap))
     return [TopicPartition(topic, p) for p in range(count)]
 
 

@@ -1,10 +1,12 @@
-"""`processor` and `replay` as an operator runs them, given a malformed filter or an unreachable Kafka: a short
-message and a non-zero exit, never a traceback."""
+"""`processor` and `replay` as an operator runs them, given a malformed filter, a missing topic or an
+unreachable Kafka: a short message and a non-zero exit (2: usage, 1: environment), never a
+traceback."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -35,3 +37,12 @@ def test_replay_refuses_a_tenant_that_is_not_an_organization_code(base_settings:
     done = cli(base_settings, "replay", "--since", "1h", "--tenant", "0003", "--tenant", "acme")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "organization code 'acme' is not 1-4 digits" in done.stderr
+
+
+@pytest.mark.parametrize("args", [(), ("--dry-run",), ("--deliveries",), ("--deliveries", "--dry-run")])
+def test_replay_of_a_missing_topic_exits_1_naming_the_topic(base_settings: Settings, args: tuple[str, ...]) -> None:
+    prefix = f"missing.{uuid.uuid4().hex[:10]}."
+    done = cli(base_settings, "replay", "--since", "1h", *args, CALLAPI_TOPIC_PREFIX=prefix)
+    assert done.returncode == 1, done.stdout + done.stderr  # the environment, as for `dlq list`: not a usage error
+    assert f"topic {prefix}" in done.stderr and "does not exist" in done.stderr and "topics create" in done.stderr
+    assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
