@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from deploy.local.stack import Stack
 
 console = Console()
+notices = Console(stderr=True)  # problems: stdout stays the status table
 stack_app = typer.Typer(help="The local real stack: Apache Kafka (KRaft) and PostgreSQL on 127.0.0.1.")
 topics_app = typer.Typer(help="Kafka topics of the pipeline, as declared in schemas/topics.py.")
 
@@ -66,8 +67,33 @@ def stack_down(stack_dir: StackDir = None) -> None:
 
 @stack_app.command("status")
 def stack_status(stack_dir: StackDir = None) -> None:
-    """Show what runs where."""
+    """Show what runs where, and check that CALLAPI_KAFKA_BOOTSTRAP and CALLAPI_DATABASE_URL reach it (exit 1
+    when one does not)."""
     _run_stack_action("status", stack_dir)
+    problems = _unreachable(Settings())
+    for problem in problems:
+        notices.print(problem)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _unreachable(settings: Settings) -> list[str]:
+    """What the settings point at but cannot reach: the local stack may run while they name another address."""
+    from rich.markup import escape
+
+    from deploy.local.probe import kafka_metadata_ok, postgres_address, postgres_error
+
+    problems = []
+    if not kafka_metadata_ok(settings.kafka_bootstrap):
+        problems.append(f"[red]Kafka is not reachable at {escape(settings.kafka_bootstrap)}.[/red] Check "
+                        "CALLAPI_KAFKA_BOOTSTRAP against where the table says this stack's Kafka listens, or start "
+                        "the local stack with `callapi-events stack up`.")
+    if (error := postgres_error(settings.database_url)) is not None:
+        address = escape(postgres_address(settings.database_url))
+        problems.append(f"[red]PostgreSQL is not reachable at {address}:[/red] {escape(error)}\nCheck "
+                        "CALLAPI_DATABASE_URL against where the table says this stack's PostgreSQL listens (user, "
+                        "password and database: callapi), or start the local stack with `callapi-events stack up`.")
+    return problems
 
 
 @topics_app.command("create")

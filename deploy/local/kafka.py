@@ -187,10 +187,21 @@ class Kafka:
                     return line.split("=", 1)[1].strip()
         return None
 
-    def _answering_cluster_id(self) -> str | None:
+    def _answering_cluster_id(self, port: int | None = None) -> str | None:
         from deploy.local.probe import kafka_cluster_id
 
-        return kafka_cluster_id(f"127.0.0.1:{self.port}")
+        return kafka_cluster_id(f"127.0.0.1:{port or self.port}")
+
+    def started_port(self) -> int:
+        """The port our broker was last started on (its server.properties), else the port asked for.
+
+        CALLAPI_KAFKA_BOOTSTRAP may name another port than the running broker's: status reports the broker's.
+        """
+        with contextlib.suppress(FileNotFoundError):
+            for line in self.config_file.read_text().splitlines():
+                if line.startswith("listeners="):
+                    return int(line.split("PLAINTEXT://", 1)[1].split(",", 1)[0].rsplit(":", 1)[1])
+        return self.port
 
     def _ready(self) -> bool:
         answering = self._answering_cluster_id()
@@ -217,8 +228,9 @@ class Kafka:
     def status(self) -> str:
         if not self.service.running():
             return "stopped"
-        answering = self._answering_cluster_id()
+        port = self.started_port()
+        answering = self._answering_cluster_id(port)
         if answering is not None and answering != self.cluster_id():
-            return f"not ready (pid {self.service.pid()}): 127.0.0.1:{self.port} answers as cluster {answering}"
+            return f"not ready (pid {self.service.pid()}): 127.0.0.1:{port} answers as cluster {answering}"
         state = "starting" if answering is None else "ready"
-        return f"{state} (pid {self.service.pid()}) on 127.0.0.1:{self.port}"
+        return f"{state} (pid {self.service.pid()}) on 127.0.0.1:{port}"

@@ -34,3 +34,25 @@ def kafka_cluster_id(bootstrap: str) -> str | None:
     """The cluster id of the broker answering at `bootstrap` once it lists its brokers, else None."""
     cluster = _describe_cluster(bootstrap)
     return str(cluster["cluster_id"]) if cluster and cluster.get("brokers") else None
+
+
+def postgres_error(dsn: str) -> str | None:
+    """Why a connection with `dsn` fails (psycopg's words, on one line), or None when it connects."""
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=5):
+            return None
+    except psycopg.Error as error:
+        return " ".join(str(error).split())
+
+
+def postgres_address(dsn: str) -> str:
+    """host:port/database of `dsn`, without the password, to name it in a message."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(dsn)
+    except Exception:  # a DSN psycopg cannot parse: its error says why when connecting
+        return "CALLAPI_DATABASE_URL"
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"

@@ -1,5 +1,6 @@
-"""`topics create` and `lag-exporter` as an operator runs them the first time: defaults visible in --help, wrong
-values and an unreachable Kafka answered in a line or two with a non-zero exit, never a traceback."""
+"""`topics create`, `lag-exporter` and `stack status` as an operator runs them the first time: defaults visible in
+--help, wrong values and an unreachable Kafka or PostgreSQL answered in a line or two with a non-zero exit, never
+a traceback."""
 
 from __future__ import annotations
 
@@ -45,3 +46,29 @@ def test_a_bad_setting_is_named_in_one_line(base_settings: Settings, name: str, 
     done = cli(base_settings, "topics", "create", **{name: value})
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"bad setting {name}:" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "said"), [
+    ("CALLAPI_KAFKA_BOOTSTRAP", "127.0.0.1:1", "Kafka is not reachable at 127.0.0.1:1."),
+    ("CALLAPI_DATABASE_URL", "postgresql://callapi:callapi@127.0.0.1:1/callapi",
+     "PostgreSQL is not reachable at 127.0.0.1:1/callapi: connection failed"),
+    ("CALLAPI_DATABASE_URL", "postgresql://callapi:not-the-password@127.0.0.1:{pg}/callapi",
+     'password authentication failed for user "callapi"'),
+])
+def test_stack_status_says_a_setting_does_not_reach_the_stack_and_exits_1(
+    base_settings: Settings, name: str, value: str, said: str,
+) -> None:
+    from deploy.local.postgres import Postgres
+
+    value = value.format(pg=Postgres(stack_dir=base_settings.stack_dir).port)
+    done = cli(base_settings, "stack", "status", **{name: value})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said in done.stderr and f"Check {name}" in done.stderr, done.stderr
+    assert "not-the-password" not in done.stdout + done.stderr
+    # The local stack itself runs: its rows say where, instead of a broker "starting" on the wrong address.
+    assert "ready" in done.stdout and "starting" not in done.stdout, done.stdout
+
+
+def test_stack_status_of_a_running_stack_with_its_own_settings_exits_0(base_settings: Settings) -> None:
+    done = cli(base_settings, "stack", "status")
+    assert done.returncode == 0 and "not reachable" not in done.stderr, done.stdout + done.stderr
