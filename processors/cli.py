@@ -51,11 +51,11 @@ def replay(
 
     By default the window's events on `call-events` (found by time, per partition) are joined again with
     each extension's CURRENT requests. Receivers dedupe by webhook-id, so an interrupted replay can simply
-    be run again.
+    be run again: Ctrl-C finishes the batch in flight and says how many jobs went.
     """
     from aiokafka.errors import KafkaConnectionError
 
-    from processors.errors import ProcessorError, TopicsMissing
+    from processors.errors import ProcessorError, ReplayInterrupted, TopicsMissing
     from processors.replay_cli import run_replay
 
     try:
@@ -63,6 +63,9 @@ def replay(
             since=since, until=until, tenants=tenant, extensions=extension, request_ids=request_id,
             from_deliveries=deliveries, dry_run=dry_run, as_json=as_json,
         )
+    except ReplayInterrupted as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(130) from None
     except TopicsMissing as error:  # the environment, not the command line: 1, as every command answers it
         typer.echo(f"replay: {error}", err=True)
         raise typer.Exit(1) from None

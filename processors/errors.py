@@ -7,7 +7,8 @@ ProcessorError
 │   so the config table would not be co-partitioned with the events.
 ├── GapUnreadable: offsets the stream skipped could not be read from the broker in time; the processor stops
 │   without committing past them, and a restart reads them again.
-└── ReplayError: a replay window or filter that cannot be honoured.
+├── ReplayError: a replay window or filter that cannot be honoured.
+└── ReplayInterrupted: Ctrl-C stopped a replay; the message says how many jobs went and what was left.
 """
 
 from __future__ import annotations
@@ -30,4 +31,8 @@ class GapUnreadable(ProcessorError):
 
 
 class ReplayError(ProcessorError):
+    pass
+
+
+class ReplayInterrupted(ProcessorError):
     pass

@@ -4,11 +4,13 @@ From `call-events` (default) the events are joined again against the CURRENT con
 compacted `event-requests` topic, with the pure join the processor uses: same job ids (webhook-id), same
 sequence (the event's offset), `replay=True`. With `--deliveries` the jobs recorded on `deliveries` in the
 window are sent again as they were (marked `replay=True`). Receivers dedupe by webhook-id, so an
-interrupted replay is simply run again.
+interrupted replay is simply run again. Ctrl-C finishes the batch in flight, so the report then says exactly
+how many jobs went.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -46,6 +48,12 @@ class ReplayReport:
     jobs: int = 0
     """Jobs sent, or that would be sent with --dry-run."""
     sent: bool = False
+    jobs_sent: int = 0
+    """Jobs Kafka acknowledged so far: all of `jobs` once done, what went before an interrupt."""
+    window_records: int | None = None
+    """Records in the window's offset ranges (found by time), once they are known."""
+    records_scanned: int = 0
+    """Of those, the records read so far (`records_read` counts only those timestamped in the window)."""
 
 
 async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
@@ -73,14 +81,16 @@ async def _window_ranges(
 
 
 async def read_window(
-    settings: Settings, topic: str, window: Window, progress: Progress,
+    settings: Settings, topic: str, window: Window, progress: Progress, report: ReplayReport,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
-    """The records of `topic` whose timestamps fall in the window, partition by partition in offset order."""
+    """The records of `topic` whose timestamps fall in the window, partition by partition in offset order.
+
+    `report` learns the window's size and how far the reading got (what an interrupted replay left)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     try:
         await consumer.start()  # inside: a start that fails still closes what it opened
         ranges = await _window_ranges(settings, consumer, topic, window)
-        total = sum(end - start for start, end in ranges.values())
+        total = report.window_records = sum(end - start for start, end in ranges.values())
         done = 0
         progress(done, total)
         for tp, (start, end) in ranges.items():
@@ -90,7 +100,7 @@ async def read_window(
                 for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
                     if record.offset >= end:
                         break
-                    done += 1
+                    done = report.records_scanned = done + 1
                     if window.contains_ms(record.timestamp):
                         yield record
                 progress(min(done, total), total)
@@ -142,16 +152,26 @@ class _Batcher:
                 await self.flush()
 
     async def flush(self) -> None:
-        if self._sink is not None and self._pending:
-            await self._sink.send_all(self._pending)
-            self._pending = []
+        if self._sink is None or not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        sending = asyncio.ensure_future(self._sink.send_all(batch))
+        try:
+            await asyncio.shield(sending)
+        except asyncio.CancelledError:  # Ctrl-C: finish the batch in flight, so the report says what went
+            await sending
+            self._report.jobs_sent += len(batch)
+            raise
+        self._report.jobs_sent += len(batch)
 
 
 async def replay(
     settings: Settings, window: Window, wanted: ReplayFilter, *, from_deliveries: bool, dry_run: bool,
-    progress: Progress, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    progress: Progress, clock: Callable[[], datetime] = lambda: datetime.now(UTC), report: ReplayReport | None = None,
 ) -> ReplayReport:
-    report = ReplayReport(sent=not dry_run)
+    """Replay the window into `report` (a new one by default): the caller's report still tells, after Ctrl-C
+    (KeyboardInterrupt out of asyncio.run), how many jobs went and how much of the window was read."""
+    report = report if report is not None else ReplayReport(sent=not dry_run)
     sink = None if dry_run else KafkaSink(bootstrap=settings.kafka_bootstrap)
     if sink is not None:
         await sink.start()
@@ -173,7 +193,7 @@ async def _join_again(
     progress: Progress, clock: Callable[[], datetime],
 ) -> None:
     config = await load_config(settings, wanted)
-    async for record in read_window(settings, settings.topics.call_events, window, progress):
+    async for record in read_window(settings, settings.topics.call_events, window, progress, report):
         report.records_read += 1
         try:
             event = decode_event(record.key, record.value, max_bytes=settings.max_event_bytes)
@@ -194,7 +214,7 @@ async def _resend_recorded(
     progress: Progress,
 ) -> None:
     seen: set[str] = set()  # a job recorded twice (at-least-once) is sent once
-    async for record in read_window(settings, settings.topics.deliveries, window, progress):
+    async for record in read_window(settings, settings.topics.deliveries, window, progress, report):
         report.records_read += 1
         try:
             job = decode(DeliveryJob, record.value or b"")

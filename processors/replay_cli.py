@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from processors.errors import ReplayInterrupted
 from processors.replay import ReplayReport, replay
 from processors.window import ReplayFilter, Window, parse_when
 from schemas.settings import Settings
@@ -26,15 +27,19 @@ def run_replay(
     settings = Settings()
     source = settings.topics.deliveries if from_deliveries else settings.topics.call_events
     console = Console(stderr=as_json)
-    with Progress(
-        TextColumn(f"reading {source}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=True,
-    ) as bar:
-        task = bar.add_task("replay", total=None)
-        report = asyncio.run(replay(
-            settings, window, wanted, from_deliveries=from_deliveries, dry_run=dry_run,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        ))
+    report = ReplayReport(sent=not dry_run)
+    try:
+        with Progress(
+            TextColumn(f"reading {source}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=console, transient=True,
+        ) as bar:
+            task = bar.add_task("replay", total=None)
+            asyncio.run(replay(
+                settings, window, wanted, from_deliveries=from_deliveries, dry_run=dry_run, report=report,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            ))
+    except KeyboardInterrupt:
+        raise ReplayInterrupted(interrupted(report, source, settings.topics.deliveries, dry_run)) from None
     if as_json:
         print(json.dumps({**asdict(report), "since": window.since.isoformat(), "until": window.until.isoformat(),
                           "source": source, "dry_run": dry_run}))
@@ -51,3 +56,17 @@ def _summary(report: ReplayReport, window: Window, source: str, dry_run: bool) -
     table.add_row("unreadable, skipped", str(report.skipped_invalid))
     table.add_row("jobs that would be sent" if dry_run else "jobs sent", str(report.jobs))
     return table
+
+
+def interrupted(report: ReplayReport, source: str, target: str, dry_run: bool) -> str:
+    """What an interrupted replay did, and what to do next."""
+    went = (f"{report.jobs} job(s) counted, nothing sent (dry run)" if dry_run
+            else f"{report.jobs_sent} job(s) sent to {target}")
+    if report.window_records is None:
+        read = f"the window on {source} was not read yet"
+    else:
+        left = report.window_records - report.records_scanned
+        read = (f"{report.records_scanned} of the window's {report.window_records} record(s) on {source} read, "
+                f"{left} left")
+    return (f"replay interrupted: {went}; {read}. Run the same command again to replay the whole window "
+            "(receivers dedupe by webhook-id).")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processors.join import join
 from schemas.codec import encode
@@ -113,3 +116,50 @@ def test_replay_from_deliveries_resends_exactly_the_recorded_jobs(
     assert sorted(j.job_id for j in resent) == sorted(j.job_id for j in recorded)
     by_id = {j.job_id: j for j in recorded}
     assert all(j.model_copy(update={"replay": False}) == by_id[j.job_id] for j in resent)
+
+
+BIG_EVENTS, BIG_FAN_OUT = 2000, 20  # 40,000 jobs sent in batches of 500: still sending long after the first batch
+
+
+async def _records_on(settings: Settings, topic: str) -> int:
+    """How many records `topic` holds: its offsets, exactly (only the replay writes there)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        starts, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+        return sum(ends[tp] - starts[tp] for tp in tps)
+    finally:
+        await consumer.stop()
+
+
+def test_ctrl_c_says_how_many_jobs_went_and_exactly_those_are_on_the_topic(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    ext = "0505*100"
+    produce_config(settings, {ext: [request(ext, f"r{i}") for i in range(BIG_FAN_OUT)]})
+    inside = _ms(SLOTS["inside"])
+    asyncio.run(produce_at(settings, settings.topics.call_events,
+                           [(ext, encode(call_event(ext)), inside) for _ in range(BIG_EVENTS)]))
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "callapi_events", "replay", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()],
+        env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        TopicReader(settings, settings.topics.deliveries).wait_for(lambda records: len(records) > 0, timeout_s=60)
+        replay.send_signal(signal.SIGINT)  # mid-run: the first batch is on the topic, most of the window is not
+        _, said = replay.communicate(timeout=60)
+    finally:
+        replay.kill()
+    assert replay.returncode == 130, said
+
+    went = re.search(r"replay interrupted: (\d+) job\(s\) sent to (\S+); (\d+) of the window's (\d+) record\(s\) "
+                     r"on (\S+) read, (\d+) left\. Run the same command again", said)
+    assert went is not None, said
+    sent, target, read, total, source, left = went.groups()
+    assert (target, source) == (settings.topics.deliveries, settings.topics.call_events)
+    assert int(total) == BIG_EVENTS and int(read) + int(left) == BIG_EVENTS
+    assert 0 < int(sent) < BIG_EVENTS * BIG_FAN_OUT, said
+    assert asyncio.run(_records_on(settings, settings.topics.deliveries)) == int(sent)
+    assert "Traceback" not in said and "Unclosed" not in said
