@@ -40,6 +40,7 @@ from bench.pipeline import bench_settings, fresh_topics, publish
 from bench.worker import notification
 from delivery.metrics import DeliveryMetrics
 from schemas.codec import encode
+from schemas.consoles import stdout_console
 from schemas.settings import Settings
 
 WINDOWS = 5
@@ -237,8 +238,6 @@ def _prefixed(say: Say, prefix: str) -> Say:
 def main() -> None:
     import json
 
-    from rich.console import Console
-
     from bench.machine import environment
     from bench.report import RESULTS, write
     from bench.run import FULL, QUICK
@@ -246,7 +245,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer hosts and shorter windows")
     quick = parser.parse_args().quick
-    sizes, settings, console = QUICK if quick else FULL, Settings(), Console()
+    sizes, settings, console = QUICK if quick else FULL, Settings(), stdout_console()
     with console.status("destinations: starting…") as status:
         result = run(settings, hosts=sizes.destination_hosts, window_jobs=sizes.destination_window_jobs,
                      window_s=sizes.destination_window_s,

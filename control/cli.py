@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from rich.console import Console
 
 from control.cli_admin import admin_app
+from schemas.consoles import stdout_console
 from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
-console = Console()
+console = stdout_console()
 db_app = typer.Typer(help="The PostgreSQL database: configuration, tenants, credentials, delivery log.")
 
 

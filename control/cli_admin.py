@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from schemas.consoles import stdout_console
 from schemas.settings import Settings
 
-console = Console()
+console = stdout_console()
 T = TypeVar("T")
 admin_app = typer.Typer(help="Accounts and API clients: providers own organizations, organizations own "
                         "extensions, API clients act for one account.", no_args_is_help=True)

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from schemas.consoles import stderr_console, stdout_console
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
     from deploy.local.stack import Stack
 
-console = Console()
-notices = Console(stderr=True)  # problems: stdout stays the status table
+console = stdout_console()
+notices = stderr_console()  # problems: stdout stays the status table
 stack_app = typer.Typer(help="The local real stack: Apache Kafka (KRaft) and PostgreSQL on 127.0.0.1.")
 topics_app = typer.Typer(help="Kafka topics of the pipeline, as declared in schemas/topics.py.")
 

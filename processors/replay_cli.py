@@ -7,13 +7,13 @@ import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from processors.errors import ReplayInterrupted
 from processors.replay import ReplayReport, replay
 from processors.window import ReplayFilter, Window, parse_when
+from schemas.consoles import stderr_console, stdout_console
 from schemas.settings import Settings
 
 
@@ -26,7 +26,7 @@ def run_replay(
     wanted = ReplayFilter.of(tenants=tenants, extensions=extensions, request_ids=request_ids)
     settings = Settings()
     source = settings.topics.deliveries if from_deliveries else settings.topics.call_events
-    console = Console(stderr=as_json)
+    console = stderr_console() if as_json else stdout_console()  # --json: stdout is the JSON
     report = ReplayReport(sent=not dry_run)
     try:
         with Progress(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from rich.console import Console
 
+from schemas.consoles import stderr_console, stdout_console
 from schemas.hints import DATABASE_NEXT_STEP
 from schemas.settings import Settings
 
-console = Console()
-err_console = Console(stderr=True)
+console = stdout_console()
+err_console = stderr_console()
 ingest_key_app = typer.Typer(help="Per-tenant ingest keys: credentials a PBX puts in the ingest URL (?key=…).")
 
 

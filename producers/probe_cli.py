@@ -7,18 +7,18 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from schemas.consoles import stderr_console, stdout_console
 from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
     from producers.probe import Probe
 
-console = Console()
-notices = Console(stderr=True)
+console = stdout_console()
+notices = stderr_console()
 
 
 def probe(

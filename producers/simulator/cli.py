@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from schemas.consoles import stdout_console
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def simulate(
     """
     from producers.simulator.generator import Plan, Timeline
 
-    console = Console()
+    console = stdout_console()
     if seed is None:
         seed = random.SystemRandom().randrange(1, 1_000_000)
     given_start = _start(start)

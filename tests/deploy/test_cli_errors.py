@@ -4,6 +4,9 @@ a traceback."""
 
 from __future__ import annotations
 
+import os
+import pty
+import re
 import subprocess
 import sys
 
@@ -72,3 +75,44 @@ def test_stack_status_says_a_setting_does_not_reach_the_stack_and_exits_1(
 def test_stack_status_of_a_running_stack_with_its_own_settings_exits_0(base_settings: Settings) -> None:
     done = cli(base_settings, "stack", "status")
     assert done.returncode == 0 and "not reachable" not in done.stderr, done.stdout + done.stderr
+
+
+def _without_width(settings: Settings) -> dict[str, str]:
+    return {name: value for name, value in settings_env(settings).items() if name not in ("COLUMNS", "LINES")}
+
+
+def test_stack_status_piped_keeps_each_message_on_one_line(base_settings: Settings) -> None:
+    done = subprocess.run([sys.executable, "-m", "callapi_events", "stack", "status"],
+                          env={**_without_width(base_settings), "CALLAPI_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+                          capture_output=True, text=True, timeout=60)
+    said = next((line for line in done.stderr.splitlines() if "Kafka is not reachable" in line), "")
+    assert len(said) > 80 and said.endswith("`callapi-events stack up`."), done.stderr  # not cut at 80 columns
+    assert done.stdout.splitlines()[1].startswith("┏"), done.stdout  # the table is still a table
+
+
+def test_stack_status_on_a_terminal_renders_the_table_to_its_width(base_settings: Settings) -> None:
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "callapi_events", "stack", "status"], stdout=follower,
+                              stderr=subprocess.PIPE, timeout=60,
+                              env={**_without_width(base_settings), "COLUMNS": "70", "LINES": "25", "TERM": "xterm"})
+    finally:
+        os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: everything was read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    lines = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode()).replace("\r\n", "\n").splitlines()
+    assert done.returncode == 0, done.stderr
+    at = next((i for i, line in enumerate(lines) if line.strip() == "local stack: status"), None)
+    assert at is not None, lines  # after the spinner's frames
+    title, table = lines[at], lines[at + 1:]
+    assert title.startswith("  "), lines  # centred over the table
+    assert table[0].startswith("┏") and table[-1].startswith("└"), lines
+    assert len({len(line) for line in table}) == 1 and len(table[0]) <= 70, lines  # the rows wrap to the width
