@@ -16,6 +16,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processors.join import join
+from processors.replay import ReplayReport
+from processors.replay_cli import interrupted
 from schemas.codec import encode
 from schemas.events import CallEvent, EventType
 from schemas.jobs import DeliveryJob, job_id_for
@@ -163,3 +165,17 @@ def test_ctrl_c_says_how_many_jobs_went_and_exactly_those_are_on_the_topic(
     assert 0 < int(sent) < BIG_EVENTS * BIG_FAN_OUT, said
     assert asyncio.run(_records_on(settings, settings.topics.deliveries)) == int(sent)
     assert "Traceback" not in said and "Unclosed" not in said
+
+
+@pytest.mark.parametrize(("report", "dry_run", "said"), [
+    (ReplayReport(sent=True), False, "replay interrupted: 0 job(s) sent to d; the window on c was not read yet."),
+    (ReplayReport(sent=True, jobs=1200, jobs_sent=1000, window_records=90, records_scanned=60), False,
+     "replay interrupted: 1000 job(s) sent to d; 60 of the window's 90 record(s) on c read, 30 left."),
+    (ReplayReport(jobs=1200, window_records=90, records_scanned=60), True,
+     "replay interrupted: 1200 job(s) counted, nothing sent (dry run); 60 of the window's 90 record(s) on c read"),
+])
+def test_the_interrupted_message_says_what_went_and_what_was_left(report: ReplayReport, dry_run: bool,
+                                                                  said: str) -> None:
+    message = interrupted(report, "c", "d", dry_run)
+    assert message.startswith(said) and message.endswith("Run the same command again to replay the whole window "
+                                                         "(receivers dedupe by webhook-id).")
