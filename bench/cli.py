@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 NAMES = ("delivery", "e2e", "latency", "scaling", "isolation", "config_scale", "destinations",
-         "delivery_log")  # in the order they run
+         "delivery_log", "dlq_tools")  # in the order they run
 
 
 def bench(
@@ -16,7 +16,7 @@ def bench(
     """Benchmark the pipeline against the running Kafka: one delivery worker against bare HTTP client loops,
     end-to-end throughput and its ceilings (bare Python client, wrk), latency under load, scaling, isolation
     from a hanging endpoint, config scale, one worker's rate as its jobs spread over many destination hosts, the
-    delivery-log sink's rate into PostgreSQL.
+    delivery-log sink's rate into PostgreSQL, the dead-letter tools' time and memory on a large DLQ.
 
     Needs the local stack (`callapi-events stack up`), nginx and wrk. Writes JSON, PNG charts and summary.md
     to bench/results/ (bench/results/quick/ with --quick). A full run takes about 10 minutes on 2 cores.

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import config_scale, delivery_log, destinations, e2e, http_clients, isolation, latency, scaling
+from bench import config_scale, delivery_log, destinations, dlq_tools, e2e, http_clients, isolation, latency, scaling
 from bench.cli import NAMES as BENCHMARKS
 from bench.machine import environment
 from bench.report import RESULTS, charts, write
@@ -39,16 +39,19 @@ class Sizes:
     destination_window_jobs: int
     destination_window_s: float
     log_attempts: int
+    dlq_letters: tuple[int, ...]
 
 
 QUICK = Sizes(e2e_events=5000, ceiling_requests=2000, wrk_s=3, latency_s=6, scaling_jobs=5000, scaling_events=4000,
               isolation_s=8, config_sizes=(10_000,), probes=100, changes=20,
               client_requests=2000, worker_jobs=5000, destination_hosts=(10, 1500), destination_window_jobs=4000,
-              destination_window_s=1.5, log_attempts=30_000)
+              destination_window_s=1.5, log_attempts=30_000,
+              dlq_letters=(5000, 25_000))
 FULL = Sizes(e2e_events=40_000, ceiling_requests=10_000, wrk_s=10, latency_s=30, scaling_jobs=30_000,
              scaling_events=20_000, isolation_s=30, config_sizes=(10_000, 100_000, 1_000_000), probes=300, changes=50,
              client_requests=5000, worker_jobs=20_000, destination_hosts=(10, 500, 2000),
-             destination_window_jobs=10_000, destination_window_s=3.0, log_attempts=200_000)
+             destination_window_jobs=10_000, destination_window_s=3.0, log_attempts=200_000,
+             dlq_letters=(20_000, 200_000))
 
 
 def _saturation(out: Path, settings: Settings, sizes: Sizes, done: dict[str, Any]) -> float:
@@ -76,6 +79,7 @@ def _runners(out: Path, settings: Settings, s: Sizes, done: dict[str, Any],
                                                  window_jobs=s.destination_window_jobs,
                                                  window_s=s.destination_window_s, say=say),
         "delivery_log": lambda: delivery_log.run(settings, attempts_per_round=s.log_attempts),
+        "dlq_tools": lambda: dlq_tools.run(settings, sizes=s.dlq_letters),
     }
 
 

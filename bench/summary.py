@@ -138,9 +138,18 @@ def _delivery_log(r: dict[str, Any]) -> list[Row]:
              f"{r['batch_records']:,}")]
 
 
+def _dlq_tools(r: dict[str, Any]) -> list[Row]:
+    small, large = r["sizes"][0], r["sizes"][-1]
+    names = {"list_json": "`dlq list --json`", "list_table": "`dlq list` (table)", "redrive": "`dlq redrive`"}
+    return [(f"{names[tool]} over a DLQ of {large['letters']:,} letters",
+             f"**{large[tool]['letters_per_s']:,} letters/s**, {large[tool]['peak_rss_mb']} MB peak",
+             f"{large[tool]['s']} s; at {small['letters']:,} letters: {small[tool]['peak_rss_mb']} MB peak")
+            for tool in names]
+
+
 SECTIONS = {"delivery": _delivery, "e2e": _e2e, "latency": _latency, "scaling": _scaling, "isolation": _isolation,
             "config_scale": _config, "destinations": _destinations,
-            "delivery_log": _delivery_log}
+            "delivery_log": _delivery_log, "dlq_tools": _dlq_tools}
 
 
 def write_summary(out: Path, charts: list[Path]) -> Path:

@@ -7,20 +7,20 @@ Redriven letters are recorded in PostgreSQL (delivery/redrives.py), so a second 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from delivery.records import redriven
-from delivery.redrives import LetterKey, Resend, redriven_at, resend
+from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, resend, with_redrives
 from schemas.codec import decode, encode
 from schemas.errors import InvalidRecord
 from schemas.extensions import canonical_extension, organization_code
 from schemas.jobs import DeliveryJob
 from schemas.settings import Settings
-from schemas.topic_snapshot import read_to_end
+from schemas.topic_snapshot import records_oldest_first
 
 REDACTED = "whsec_…(redacted)"
 
@@ -32,7 +32,6 @@ class DeadLetter:
     dead_at: datetime
     job: DeliveryJob | None
     error: str
-    raw: bytes
     redriven_at: datetime | None = None
 
     @property
@@ -40,9 +39,13 @@ class DeadLetter:
         return f"{self.partition}:{self.offset}"
 
     @property
-    def key(self) -> LetterKey | None:
+    def identity(self) -> LetterKey | None:
         """What a redrive records (unreadable letters are never redriven)."""
         return None if self.job is None else (self.partition, self.offset, self.job.job_id)
+
+    @property
+    def redrivable(self) -> bool:
+        return self.job is not None
 
 
 def refuse_malformed(tenant: str | None, extension: str | None, since: datetime | None,
@@ -94,8 +97,8 @@ def parse_letter(partition: int, offset: int, timestamp_ms: int, value: bytes | 
         job = decode(DeliveryJob, value or b"")
     except InvalidRecord as error:
         header = (dict(headers).get("error") or b"").decode(errors="replace")  # a header's value may be null
-        return DeadLetter(partition, offset, dead_at, None, header or error.reason, value or b"")
-    return DeadLetter(partition, offset, dead_at, job, job.last_error or "", value or b"")
+        return DeadLetter(partition, offset, dead_at, None, header or error.reason)
+    return DeadLetter(partition, offset, dead_at, job, job.last_error or "")
 
 
 def redacted(job: DeliveryJob) -> dict[str, Any]:
@@ -105,28 +108,29 @@ def redacted(job: DeliveryJob) -> dict[str, Any]:
     return data
 
 
-async def read_dead_letters(settings: Settings, filters: Filters) -> list[DeadLetter]:
-    """The matching letters, oldest first (raises TopicMissing)."""
-    records = await read_to_end(settings.kafka_bootstrap, settings.topics.deliveries_dlq)
-    letters = (parse_letter(r.partition, r.offset, r.timestamp, r.value, r.headers) for r in records)
-    return sorted((x for x in letters if filters.match(x)), key=lambda x: (x.dead_at, x.partition, x.offset))
+async def dead_letters(settings: Settings, filters: Filters, *, progress: Callable[[int, int], None],
+                       unavailable: Callable[[RedrivesUnavailable], None] | None = None,
+                       ) -> AsyncIterator[list[DeadLetter]]:
+    """The matching letters, oldest first, a chunk at a time with when each was redriven (raises TopicMissing;
+    see delivery.redrives.with_redrives for `unavailable`); `progress(read, total)` as records come."""
+    async with aclosing(records_oldest_first(settings.kafka_bootstrap, settings.topics.deliveries_dlq,
+                                             progress=progress)) as records:
+        letters = (letter async for r in records
+                   if filters.match(letter := parse_letter(r.partition, r.offset, r.timestamp, r.value, r.headers)))
+        async for chunk in with_redrives(settings.database_url, settings.topics.deliveries_dlq, letters,
+                                         unavailable=unavailable):
+            yield chunk
 
 
-async def with_redrives(settings: Settings, letters: list[DeadLetter]) -> list[DeadLetter]:
-    """The letters with the time each was redriven, if it was (raises RedrivesUnavailable)."""
-    keys = [key for letter in letters if (key := letter.key) is not None]
-    when = await asyncio.to_thread(redriven_at, settings.database_url, settings.topics.deliveries_dlq, keys)
-    return [replace(letter, redriven_at=when.get(letter.key)) if letter.key else letter for letter in letters]
-
-
-async def redrive(settings: Settings, letters: list[DeadLetter], *, progress: Callable[[], None]) -> int:
-    """Put every readable letter back on `deliveries` with a fresh attempt budget and record it as redriven;
-    returns how many went (see delivery.redrives.resend: Ctrl-C finishes the chunk in flight)."""
+async def redrive(settings: Settings, chunks: AsyncIterator[list[DeadLetter]], *, again: bool,
+                  done: Redriven) -> None:
+    """Put the readable letters back on `deliveries` with a fresh attempt budget and record them as redriven
+    (see delivery.redrives.resend: Ctrl-C finishes the chunk in flight)."""
     def going_back(letter: DeadLetter) -> Resend | None:
-        if (job := letter.job) is None or (key := letter.key) is None:
+        if (job := letter.job) is None or (key := letter.identity) is None:
             return None
         again = redriven(job, now=datetime.now(UTC))
         return Resend(key, again.extension.encode(), encode(again))
 
-    return await resend(settings, letters, going_back, dlq=settings.topics.deliveries_dlq,
-                        to=settings.topics.deliveries, progress=progress)
+    await resend(settings, chunks, going_back, dlq=settings.topics.deliveries_dlq, to=settings.topics.deliveries,
+                 again=again, done=done)

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, LiteralString, Protocol, TypeVar
 
 import psycopg
 from aiokafka import AIOKafkaProducer
 
 from schemas.settings import Settings
 
-T = TypeVar("T")
-L = TypeVar("L")
 log = logging.getLogger(__name__)
 
 LetterKey = tuple[int, int, str]
@@ -39,80 +37,158 @@ class RedrivesUnavailable(RuntimeError):
     """PostgreSQL cannot be reached to read or record redrives."""
 
 
-def _connect(database_url: str) -> psycopg.Connection[Any]:
-    try:
-        return psycopg.connect(database_url, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as error:
-        raise RedrivesUnavailable(f"PostgreSQL is unreachable ({error}); redrives are recorded there") from None
+class RedriveLog:
+    """The `dlq_redrives` rows of one DLQ topic, over one connection kept for the whole command."""
 
+    def __init__(self, database_url: str, topic: str) -> None:
+        self.database_url, self.topic = database_url, topic
+        self._conn: psycopg.Connection[Any] | None = None
+        self._pruned = False
 
-def redriven_at(database_url: str, topic: str, letters: Sequence[LetterKey]) -> dict[LetterKey, datetime]:
-    """When each of these letters was redriven, for those that were."""
-    if not letters:
-        return {}
-    partitions, offsets, job_ids = zip(*letters, strict=True)
-    with _connect(database_url) as conn:
-        rows = conn.execute(
+    def _execute(self, query: LiteralString, params: tuple[Any, ...]) -> psycopg.Cursor[Any]:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
+            return self._conn.execute(query, params)
+        except psycopg.OperationalError as error:
+            raise RedrivesUnavailable(f"PostgreSQL is unreachable ({error}); redrives are recorded there") from None
+
+    def redriven_at(self, letters: Sequence[LetterKey]) -> dict[LetterKey, datetime]:
+        """When each of these letters was redriven, for those that were."""
+        if not letters:
+            return {}
+        partitions, offsets, job_ids = zip(*letters, strict=True)
+        rows = self._execute(
             'SELECT partition, "offset", job_id, redriven_at FROM dlq_redrives WHERE topic = %s'
             ' AND (partition, "offset", job_id) IN (SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::text[]))',
-            (topic, list(partitions), list(offsets), list(job_ids)),
+            (self.topic, list(partitions), list(offsets), list(job_ids)),
         ).fetchall()
-    return {(partition, offset, job_id): at for partition, offset, job_id, at in rows}
+        return {(partition, offset, job_id): at for partition, offset, job_id, at in rows}
 
-
-def record_redriven(database_url: str, topic: str, letters: Sequence[LetterKey], *, retention_h: int) -> None:
-    """Remember these letters as redriven now; forget those older than the DLQ's retention."""
-    partitions, offsets, job_ids = zip(*letters, strict=True)
-    with _connect(database_url) as conn, conn.transaction():
-        conn.execute(
+    def record(self, letters: Sequence[LetterKey], *, retention_h: int) -> None:
+        """Remember these letters as redriven now; once per command, forget those older than the DLQ's retention."""
+        partitions, offsets, job_ids = zip(*letters, strict=True)
+        self._execute(
             'INSERT INTO dlq_redrives (topic, partition, "offset", job_id)'
             ' SELECT %s, * FROM unnest(%s::integer[], %s::bigint[], %s::text[])'
             ' ON CONFLICT (topic, partition, "offset") DO UPDATE'
             ' SET job_id = EXCLUDED.job_id, redriven_at = now()',
-            (topic, list(partitions), list(offsets), list(job_ids)),
+            (self.topic, list(partitions), list(offsets), list(job_ids)),
         )
-        conn.execute("DELETE FROM dlq_redrives WHERE redriven_at < now() - make_interval(hours => %s)",
-                     (retention_h,))
+        if not self._pruned:
+            self._execute("DELETE FROM dlq_redrives WHERE redriven_at < now() - make_interval(hours => %s)",
+                          (retention_h,))
+            self._pruned = True
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
 
 
-async def resend(settings: Settings, letters: Sequence[L], going_back: Callable[[L], Resend | None], *, dlq: str,
-                 to: str, progress: Callable[[], None], chunk: int = 500) -> int:
-    """Send each letter's record (`going_back`, made a chunk at a time; None: it cannot go back, only counted) to
-    `to` and record the letters (of `dlq`) as redriven. Returns how many went.
+class Letter(Protocol):
+    """A dead letter as the tools hold it: a frozen dataclass with when it was redriven, if it was."""
 
-    `progress` is called once per item done (sent and recorded, or skipped). Cancelled (Ctrl-C), the chunk in
-    flight is finished first, so the items done are exactly those `progress` counted."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    sent = 0
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def redriven_at(self) -> datetime | None: ...
+
+    @property
+    def identity(self) -> LetterKey | None:
+        """What a redrive records; None for a letter that is never redriven (it is not looked up)."""
+
+    @property
+    def redrivable(self) -> bool:
+        """False for a letter that can never go back (unreadable, cut to fit the DLQ)."""
+
+
+L = TypeVar("L", bound=Letter)
+
+
+async def with_redrives(database_url: str, dlq: str, letters: AsyncIterator[L], *, chunk: int = 500,
+                        unavailable: Callable[[RedrivesUnavailable], None] | None = None) -> AsyncIterator[list[L]]:
+    """The letters a chunk at a time, each with when it was redriven (one query per chunk). Without PostgreSQL,
+    `unavailable(error)` is told once and the letters go on unmarked; with no `unavailable`, the error is raised."""
+    log, known = RedriveLog(database_url, dlq), True
+
+    async def marked(part: list[L]) -> list[L]:
+        nonlocal known
+        if known:
+            keys = [key for letter in part if (key := letter.identity) is not None]
+            try:
+                when = await asyncio.to_thread(log.redriven_at, keys)
+            except RedrivesUnavailable as error:
+                if unavailable is None:
+                    raise
+                unavailable(error)
+                known = False
+            else:
+                return [replace(x, redriven_at=when[key]) if (key := x.identity) in when else x for x in part]
+        return part
+
+    part: list[L] = []
     try:
-        for start in range(0, len(letters), chunk):
-            part = [going_back(letter) for letter in letters[start:start + chunk]]
-            sent += await _uninterrupted(_resend_chunk(settings, producer, part, dlq=dlq, to=to, progress=progress))
+        async for letter in letters:
+            part.append(letter)
+            if len(part) == chunk:
+                yield await marked(part)
+                part = []
+        if part:
+            yield await marked(part)
+    finally:
+        log.close()
+
+
+@dataclass
+class Redriven:
+    """What a redrive did so far: kept up to date as it goes, so it is right also when Ctrl-C stopped it."""
+
+    sent: int = 0
+    skipped: int = 0
+    """Letters that cannot go back (unreadable, cut to fit the DLQ)."""
+    before: int = 0
+    """Letters redriven before, left out."""
+
+
+async def resend(settings: Settings, chunks: AsyncIterator[list[L]], going_back: Callable[[L], Resend | None], *,
+                 dlq: str, to: str, again: bool, done: Redriven) -> None:
+    """Send each chunk's letters (those never redriven, or all with `again`) as `going_back` makes them (None: it
+    cannot go back, only counted) to `to`, and record them (letters of `dlq`) as redriven, counting in `done`.
+    The next chunk is read while one is sent; chunks go one after the other, in order.
+
+    Cancelled (Ctrl-C), the chunk in flight is finished first, so `done` says exactly what went."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    redrives = RedriveLog(settings.database_url, dlq)
+    sending: asyncio.Future[None] | None = None
+    await producer.start()
+    try:
+        async for chunk in chunks:
+            chosen = [letter for letter in chunk if again or letter.redriven_at is None]
+            done.before += len(chunk) - len(chosen)
+            part = [going_back(x) for x in chosen]
+            if sending is not None:
+                await asyncio.shield(sending)
+            sending = asyncio.ensure_future(_resend_chunk(producer, redrives, part, done, to=to,
+                                                          retention_h=settings.dlq_retention_h))
+        if sending is not None:
+            await asyncio.shield(sending)
+    except BaseException as error:
+        # stopped half-way, a chunk would be sent without being recorded, and go twice on the next redrive
+        if sending is not None and not sending.done():
+            if isinstance(error, asyncio.CancelledError):
+                log.warning("interrupted: finishing the letters in flight, then stopping (Ctrl-C again stops at once)")
+            await sending
+        raise
     finally:
         await producer.stop()
-    return sent
+        redrives.close()
 
 
-async def _resend_chunk(settings: Settings, producer: AIOKafkaProducer, part: Sequence[Resend | None], *,
-                        dlq: str, to: str, progress: Callable[[], None]) -> int:
+async def _resend_chunk(producer: AIOKafkaProducer, redrives: RedriveLog, part: Sequence[Resend | None],
+                        done: Redriven, *, to: str, retention_h: int) -> None:
     going = [item for item in part if item is not None]
     await asyncio.gather(*[await producer.send(to, item.value, key=item.key) for item in going])
     if going:  # only once Kafka has them: a crash before this repeats them, never loses them
-        await asyncio.to_thread(record_redriven, settings.database_url, dlq, [item.letter for item in going],
-                                retention_h=settings.dlq_retention_h)
-    for _ in part:
-        progress()
-    return len(going)
-
-
-async def _uninterrupted(work: Coroutine[Any, Any, T]) -> T:
-    """Run `work` to its end even when the caller is cancelled, then pass the cancellation on: stopped
-    half-way, a chunk would be sent without being recorded, and go twice on the next redrive."""
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        log.warning("interrupted: finishing the letters in flight, then stopping (Ctrl-C again stops at once)")
-        await task
-        raise
+        await asyncio.to_thread(redrives.record, [item.letter for item in going], retention_h=retention_h)
+    done.sent += len(going)
+    done.skipped += len(part) - len(going)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
+from schemas.consoles import stderr_console, stdout_console
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
+    from delivery.letter_tools import Reading, Unavailable
     from processors.event_letters import EventLetter
 
-console = Console()
-notices = Console(stderr=True)  # errors, warnings and progress: stdout stays the listing (JSON with --json)
+console = stdout_console()
+notices = stderr_console()
 events_app = typer.Typer(help="Dead letters on call-events.dlq (events the processor could not use): list them, "
                               "show one, put them back on call-events once the cause is fixed.")
 
@@ -29,17 +29,17 @@ REASON = typer.Option(None, "--reason", help="Only this reason: invalid_json, sc
 SINCE = typer.Option(None, "--since", help="Dead-lettered at or after this time: ISO with a zone "
                                            "(2026-11-27T10:00:00Z) or a duration ago (90m, 2h, 1d).")
 UNTIL = typer.Option(None, "--until", help="Dead-lettered before this time (same forms as --since).")
+LIMIT = typer.Option(200, "--limit", min=0, help="Rows shown in the table (the oldest); the summary counts every "
+                                                 "match, and --json lists every one.")
 
 
-def _letters(tenant: str | None, extension: str | None, reason: str | None, since: str | None,
-             until: str | None, *, redrives_needed: bool = False) -> list[EventLetter]:
-    """The matching letters, with when each was redriven (see `letters_with_redrives`)."""
-    from delivery.cli import letters_with_redrives
+def _reading(tenant: str | None, extension: str | None, reason: str | None, since: str | None,
+             until: str | None) -> Reading[EventLetter]:
+    """The matching letters, once read (a malformed filter is refused at once)."""
     from processors.errors import ReplayError
-    from processors.event_letters import EventLetterFilters, read_event_letters, with_redrives
+    from processors.event_letters import EventLetterFilters, event_letters
     from processors.window import parse_when
 
-    settings = Settings()
     now = datetime.now(UTC)
     try:
         filters = EventLetterFilters(tenant, extension, reason,
@@ -48,20 +48,8 @@ def _letters(tenant: str | None, extension: str | None, reason: str | None, sinc
     except (ValueError, ReplayError) as error:  # a malformed filter
         notices.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    with _reading(settings.topics.call_events_dlq) as progress:
-        return letters_with_redrives(settings, read_event_letters(settings, filters, progress=progress),
-                                     with_redrives, redrives_needed=redrives_needed)
-
-
-@contextmanager
-def _reading(topic: str) -> Iterator[Callable[[int, int], None]]:
-    """A transient progress bar while the topic is read (a DLQ kept for weeks can be large)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(TextColumn(f"reading {topic}"), BarColumn(), MofNCompleteColumn(), console=notices,
-                  transient=True) as bar:
-        task = bar.add_task("read", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    return lambda progress, unavailable: event_letters(Settings(), filters, progress=progress,
+                                                       unavailable=unavailable)
 
 
 def _text(data: bytes | None) -> str | None:
@@ -79,39 +67,40 @@ def _summary(letter: EventLetter) -> dict[str, Any]:
             "redriven_at": letter.redriven_at.isoformat() if letter.redriven_at else None}
 
 
+def _row(x: EventLetter) -> list[str]:
+    return [_when(x.dead_at), x.where, x.reason + (" (cut)" if x.cut else ""), x.extension or "", x.event_id or "",
+            x.came_from, x.detail[:80], _when(x.redriven_at)]
+
+
 @events_app.command("list")
 def events_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, reason: str | None = REASON,
-                since: str | None = SINCE, until: str | None = UNTIL,
-                as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
+                since: str | None = SINCE, until: str | None = UNTIL, limit: int = LIMIT,
+                as_json: bool = typer.Option(False, "--json", help="Every match, one JSON object per line.")) -> None:
     """List dead-lettered call events (oldest first) with why each could not be used."""
     from rich.table import Table
 
-    from delivery.cli import print_whole
+    from delivery.letter_tools import list_letters
 
-    letters = _letters(tenant, extension, reason, since, until)
-    if as_json:
-        for letter in letters:
-            print(json.dumps(_summary(letter)))
-        return
     table = Table("dead at", "where", "reason", "extension", "event id", "from", "detail", "redriven")
-    for x in letters:
-        table.add_row(_when(x.dead_at), x.where, x.reason + (" (cut)" if x.cut else ""), x.extension or "",
-                      x.event_id or "", x.came_from, x.detail[:80], _when(x.redriven_at))
-    print_whole(table)
-    waiting = [x for x in letters if x.redriven_at is None]
-    cut = sum(1 for x in waiting if x.cut)
-    console.print(f"{len(letters)} dead letter(s), {len(waiting)} not redriven yet"
-                  + (f" ({cut} cut to fit the DLQ, not redrivable: the whole records are where 'from' says)"
-                     if cut else "")
+    listed = list_letters(Settings().topics.call_events_dlq, _reading(tenant, extension, reason, since, until),
+                          as_json=as_json, limit=limit, as_dict=_summary, table=table, row=_row)
+    if as_json:
+        return
+    cut = (f" ({listed.stuck} cut to fit the DLQ, not redrivable: the whole records are where 'from' says)"
+           if listed.stuck else "")
+    console.print(f"{listed}{cut}"
                   + (". `callapi-events dlq events show PARTITION:OFFSET` shows one; `callapi-events dlq events "
                      "redrive` with the same filters puts them back on call-events once the cause is fixed."
-                     if waiting else "."))
+                     if listed.waiting > listed.stuck else "."))
 
 
 @events_app.command("show")
 def events_show(where: str = typer.Argument(..., help="The letter's PARTITION:OFFSET, as `list` shows it.")) -> None:
     """Print one dead letter as JSON: why, where from, its key and value (text, or base64 when not UTF-8)."""
-    letter = next((x for x in _letters(None, None, None, None, None) if x.where == where.strip()), None)
+    from delivery.letter_tools import found
+
+    reading = _reading(None, None, None, None, None)
+    letter = next((x for x in found(Settings().topics.call_events_dlq, _at(reading, where.strip()))), None)
     if letter is None:
         notices.print(f"No dead letter at {where} on call-events.dlq. `callapi-events dlq events list` shows "
                       "what there is.")
@@ -124,6 +113,16 @@ def events_show(where: str = typer.Argument(..., help="The letter's PARTITION:OF
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def _at(reading: Reading[EventLetter], where: str) -> Reading[EventLetter]:
+    """Only the letter at `where` (PARTITION:OFFSET) of what `reading` reads."""
+    async def at(progress: Callable[[int, int], None], unavailable: Unavailable) -> AsyncIterator[list[EventLetter]]:
+        async for chunk in reading(progress, unavailable):
+            if chosen := [x for x in chunk if x.where == where]:
+                yield chosen
+
+    return at
+
+
 @events_app.command("redrive")
 def events_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSION, reason: str | None = REASON,
                    since: str | None = SINCE, until: str | None = UNTIL,
@@ -133,25 +132,21 @@ def events_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSIO
     """Put dead-lettered call events back on call-events, as they were (same event id, so the same
     webhook-ids). Do it once the cause is fixed: an event that is still unusable comes back to the DLQ.
     Letters redriven before are left out (recorded in PostgreSQL), unless --again."""
-    from delivery.cli import redrive_with_progress
+    from delivery.letter_tools import redrive_with_progress
     from processors.event_letters import redrive_events
 
     if not any((tenant, extension, reason, since, until, yes)):
         notices.print("No filter given: add --reason/--tenant/--extension/--since/--until, or --yes for all.")
         raise typer.Exit(2)
-    letters = _letters(tenant, extension, reason, since, until, redrives_needed=True)
-    chosen = [x for x in letters if again or x.redriven_at is None]
-    sent, done = redrive_with_progress(len(chosen), lambda advance: redrive_events(Settings(), chosen,
-                                                                                   progress=advance))
-    if sent is None:
-        went = sum(1 for x in chosen[:done] if not x.cut)
-        console.print(f"Interrupted: {went} event(s) back on call-events and recorded as redriven; "
-                      f"{len(chosen) - done} letter(s) not redriven. Run the same command again for the rest "
-                      "(those redriven are left out).")
+    reading = _reading(tenant, extension, reason, since, until)
+    done, finished = redrive_with_progress(
+        lambda progress, done: redrive_events(Settings(), reading(progress, None), again=again, done=done))
+    if not finished:
+        console.print(f"Interrupted: {done.sent} event(s) back on call-events and recorded as redriven; the letters "
+                      "after those were not redriven. Run the same command again for the rest (those redriven are "
+                      "left out).")
         raise typer.Exit(130)
-    cut = len(chosen) - sent
-    before = len(letters) - len(chosen)
-    console.print(f"{sent} event(s) back on call-events"
-                  + (f"; {cut} cut to fit the DLQ, skipped (the whole records are where `list` says they came from)"
-                     if cut else "")
-                  + (f"; {before} redriven before, left out (--again sends them too)." if before else "."))
+    console.print(f"{done.sent} event(s) back on call-events"
+                  + (f"; {done.skipped} cut to fit the DLQ, skipped (the whole records are where `list` says they "
+                     "came from)" if done.skipped else "")
+                  + (f"; {done.before} redriven before, left out (--again sends them too)." if done.before else "."))

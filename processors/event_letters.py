@@ -12,20 +12,20 @@ leaves them out.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from delivery.dlq import refuse_malformed
-from delivery.redrives import LetterKey, Resend, redriven_at, resend
+from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, resend, with_redrives
 from schemas.codec import decode
 from schemas.errors import InvalidRecord
 from schemas.events import CallEvent
 from schemas.extensions import canonical_extension, organization_code, tenant_of
 from schemas.settings import Settings
-from schemas.topic_snapshot import Record, read_to_end
+from schemas.topic_snapshot import Record, records_oldest_first
 
 CUT_HEADERS = ("original-key-size", "original-value-size")
 
@@ -57,6 +57,10 @@ class EventLetter:
         """What a redrive records: where the letter is, and a digest of it (a topic created again reuses offsets)."""
         digest = hashlib.sha256((self.key or b"") + b"\0" + (self.value or b"")).hexdigest()[:32]
         return self.partition, self.offset, f"sha256:{digest}"
+
+    @property
+    def redrivable(self) -> bool:
+        return not self.cut
 
 
 def parse_event_letter(record: Record) -> EventLetter:
@@ -122,24 +126,25 @@ class EventLetterFilters:
         return self.tenant is None or (letter.extension is not None and tenant_of(letter.extension) == self.tenant)
 
 
-async def read_event_letters(settings: Settings, filters: EventLetterFilters, *,
-                             progress: Callable[[int, int], None] = lambda done, total: None) -> list[EventLetter]:
-    """The matching letters, oldest first (raises TopicMissing); `progress(read, total)` as records come."""
-    records = await read_to_end(settings.kafka_bootstrap, settings.topics.call_events_dlq, progress=progress)
-    letters = (parse_event_letter(record) for record in records)
-    return sorted((x for x in letters if filters.match(x)), key=lambda x: (x.dead_at, x.partition, x.offset))
+async def event_letters(settings: Settings, filters: EventLetterFilters, *, progress: Callable[[int, int], None],
+                        unavailable: Callable[[RedrivesUnavailable], None] | None = None,
+                        ) -> AsyncIterator[list[EventLetter]]:
+    """The matching letters, oldest first, a chunk at a time with when each was redriven (raises TopicMissing;
+    see delivery.redrives.with_redrives for `unavailable`); `progress(read, total)` as records come."""
+    async with aclosing(records_oldest_first(settings.kafka_bootstrap, settings.topics.call_events_dlq,
+                                             progress=progress)) as records:
+        letters = (letter async for record in records if filters.match(letter := parse_event_letter(record)))
+        async for chunk in with_redrives(settings.database_url, settings.topics.call_events_dlq, letters,
+                                         unavailable=unavailable):
+            yield chunk
 
 
-async def with_redrives(settings: Settings, letters: list[EventLetter]) -> list[EventLetter]:
-    """The letters with the time each was redriven, if it was (raises RedrivesUnavailable)."""
-    when = await asyncio.to_thread(redriven_at, settings.database_url, settings.topics.call_events_dlq,
-                                   [letter.identity for letter in letters])
-    return [replace(letter, redriven_at=when.get(letter.identity)) for letter in letters]
+async def redrive_events(settings: Settings, chunks: AsyncIterator[list[EventLetter]], *, again: bool,
+                         done: Redriven) -> None:
+    """Put the whole letters back on `call-events` as they were and record them as redriven (see
+    delivery.redrives.resend: Ctrl-C finishes the chunk in flight)."""
+    def going_back(letter: EventLetter) -> Resend | None:
+        return Resend(letter.identity, letter.key, letter.value) if letter.redrivable else None
 
-
-async def redrive_events(settings: Settings, letters: list[EventLetter], *, progress: Callable[[], None]) -> int:
-    """Put every whole letter back on `call-events` as it was and record it as redriven; returns how many went
-    (see delivery.redrives.resend: Ctrl-C finishes the chunk in flight)."""
-    return await resend(settings, letters,
-                        lambda letter: None if letter.cut else Resend(letter.identity, letter.key, letter.value),
-                        dlq=settings.topics.call_events_dlq, to=settings.topics.call_events, progress=progress)
+    await resend(settings, chunks, going_back, dlq=settings.topics.call_events_dlq, to=settings.topics.call_events,
+                 again=again, done=done)

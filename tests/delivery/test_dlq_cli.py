@@ -1,5 +1,6 @@
-"""`dlq list|redrive` as an operator runs them on a real DLQ: piped listings keep whole job ids, a window
-given backwards is refused, and Ctrl-C in a redrive finishes the letters in flight and says what went."""
+"""`dlq list|redrive` as an operator runs them on a real DLQ: piped listings keep whole job ids, a long listing
+shows the oldest rows and counts the rest, a window given backwards is refused, and Ctrl-C in a redrive finishes
+the letters in flight and says what went."""
 
 from __future__ import annotations
 
@@ -45,6 +46,22 @@ def test_a_piped_listing_shows_whole_job_ids(settings: Settings) -> None:
     assert all(job_id in done.stdout for job_id in job_ids), done.stdout
 
 
+def test_a_long_listing_shows_the_oldest_rows_and_counts_every_match(settings: Settings) -> None:
+    job_ids = _dead(settings, 30, "many")
+    asyncio.run(produce(settings, settings.topics.deliveries_dlq, [("0003*250", b"{unreadable")]))
+    listed = [json.loads(line) for line in _cli(settings, "dlq", "list", "--request-id", "many", "--json")
+              .stdout.splitlines()]
+    assert sorted(x["job_id"] for x in listed) == sorted(job_ids)
+    assert [x["dead_at"] for x in listed] == sorted(x["dead_at"] for x in listed)
+    done = _cli(settings, "dlq", "list", "--request-id", "many", "--limit", "5")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {job_id for job_id in job_ids if job_id in done.stdout} == {x["job_id"] for x in listed[:5]}
+    said = _said(done.stdout)
+    assert "The oldest 5 of 30 shown" in said and "30 dead letter(s), 30 not redriven yet" in said, said
+    everything = _said(_cli(settings, "dlq", "list", "--limit", "0").stdout)
+    assert "1 unreadable, never redriven" in everything, everything
+
+
 def test_a_window_given_backwards_is_refused_rather_than_matching_nothing(settings: Settings) -> None:
     for command in ("list", "redrive"):
         done = _cli(settings, "dlq", command, "--since", "2026-11-28T10:00:00Z", "--until", "2026-11-28T09:00:00Z")
@@ -83,7 +100,8 @@ def test_ctrl_c_in_a_redrive_finishes_the_letters_in_flight_and_says_what_went(s
     reader.join(timeout=10)
     said = _said(out + "".join(errors))
     assert redrive.returncode == 130, said
-    assert "Interrupted: 1000 job(s) back on deliveries and recorded as redriven; 500 letter(s) not redriven" in said
+    assert "Interrupted: 1000 job(s) back on deliveries and recorded as redriven; the letters after those were not" \
+        in said
     with psycopg.connect(settings.database_url) as conn:
         recorded = conn.execute("SELECT count(*) FROM dlq_redrives WHERE topic = %s", (topic,)).fetchone()
     assert recorded == (1000,)

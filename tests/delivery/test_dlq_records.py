@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from delivery.dlq import Filters, parse_letter, read_dead_letters
+from delivery.dlq import Filters, dead_letters, parse_letter
 from schemas.codec import encode
 from schemas.settings import Settings
 from tests.delivery.jobs import make_job
@@ -17,7 +17,8 @@ async def test_letters_with_null_or_binary_headers_and_no_value_are_listed(setti
     await produce(settings, topic, [("0003*210", b"{not json")], headers=[("error", None)])  # type: ignore[list-item]
     await produce(settings, topic, [("0003*210", None)], headers=[("error", b"\xff\xfe")])
     await produce(settings, topic, [("0003*210", encode(job))])
-    letters = await read_dead_letters(settings, Filters())
+    letters = [x async for chunk in dead_letters(settings, Filters(), progress=lambda read, total: None)
+               for x in chunk]
     assert [(x.job.job_id if x.job else None) for x in letters] == [None, None, job.job_id]
     assert [x.error for x in letters[:2]] == ["invalid_json", "\ufffd\ufffd"]
 

@@ -1,0 +1,152 @@
+"""What `dlq` and `dlq events` share: a DLQ read under a progress bar, listed in bounded memory, searched or
+redriven, and every failure said with what to do next."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias, TypeVar
+
+import typer
+from rich.console import Console
+
+from schemas.consoles import stderr_console, stdout_console
+from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
+from schemas.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from delivery.redrives import Letter, Redriven, RedrivesUnavailable
+
+console = stdout_console()
+notices = stderr_console()
+T = TypeVar("T")
+L = TypeVar("L", bound="Letter")
+Unavailable: TypeAlias = Callable[["RedrivesUnavailable"], None] | None
+Reading: TypeAlias = Callable[[Callable[[int, int], None], Unavailable], AsyncIterator[list[L]]]
+"""A DLQ's matching letters, a chunk at a time: given a progress callback and what to do without PostgreSQL
+(None: fail)."""
+
+
+def kafka_unreachable(settings: Settings) -> NoReturn:
+    notices.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}:[/red] {KAFKA_NEXT_STEP}.")
+    raise typer.Exit(1)
+
+
+@dataclass
+class Listed:
+    """What a listing counted: every match, not only the rows shown."""
+
+    matched: int = 0
+    waiting: int = 0
+    """Not redriven yet."""
+    stuck: int = 0
+    """Of those, letters that can never be redriven (unreadable, cut to fit the DLQ)."""
+
+    def __str__(self) -> str:
+        return f"{self.matched} dead letter(s), {self.waiting} not redriven yet"
+
+
+def list_letters(topic: str, reading: Reading[L], *, as_json: bool, limit: int, as_dict: Callable[[L], dict[str, Any]],
+                 table: Table, row: Callable[[L], Sequence[str]]) -> Listed:
+    """Read a DLQ, oldest first: every match as a JSON line (`--json`), or the first `limit` in `table`; the
+    letters are counted as they go, so a DLQ of millions is listed in bounded memory."""
+    listed = Listed()
+    shown: list[L] = []
+
+    async def read() -> None:
+        with reading_progress(topic, hidden=as_json and console.is_terminal) as progress:  # not over the lines
+            async for chunk in reading(progress, _redrives_unknown):
+                for letter in chunk:
+                    listed.matched += 1
+                    if letter.redriven_at is None:
+                        listed.waiting += 1
+                        listed.stuck += not letter.redrivable
+                    if as_json:
+                        print(json.dumps(as_dict(letter)))
+                    elif len(shown) < limit:
+                        shown.append(letter)
+
+    run_dlq_tool(read())
+    if not as_json:
+        for letter in shown:
+            table.add_row(*row(letter))
+        print_whole(table)
+        if listed.matched > len(shown):
+            console.print(f"The oldest {len(shown)} of {listed.matched} shown: --limit for more, --json for all.")
+    return listed
+
+
+def _redrives_unknown(error: RedrivesUnavailable) -> None:
+    notices.print(f"[yellow]{error}: which letters were redriven is not shown.[/yellow]")
+
+
+@contextmanager
+def reading_progress(topic: str, *, hidden: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar (on stderr) while a DLQ is read: one kept for weeks can be large."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn(f"reading {topic}"), BarColumn(), MofNCompleteColumn(), console=notices,
+                  transient=True, disable=hidden, redirect_stdout=False, redirect_stderr=False) as bar:
+        task = bar.add_task("read", total=None)
+        yield lambda read, total: bar.update(task, completed=read, total=total)
+
+
+def run_dlq_tool(work: Coroutine[Any, Any, T]) -> T:
+    """Run a DLQ tool's work; every failure said with what to do next."""
+    from aiokafka.errors import KafkaConnectionError
+
+    from delivery.redrives import RedrivesUnavailable
+    from schemas.topic_snapshot import TopicMissing
+
+    try:
+        return asyncio.run(work)
+    except KafkaConnectionError:
+        kafka_unreachable(Settings())
+    except TopicMissing as error:
+        notices.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    except RedrivesUnavailable as error:
+        notices.print(f"[red]{error}.[/red] {DATABASE_NEXT_STEP}")
+        raise typer.Exit(1) from None
+
+
+def print_whole(table: Table) -> None:
+    """Piped (to grep, a file), the table as wide as its rows: not cut to the 80 columns assumed there."""
+    from rich.measure import Measurement
+
+    if console.is_terminal:
+        console.print(table)
+    else:
+        Console(width=Measurement.get(console, console.options.update_width(10_000), table).maximum).print(table)
+
+
+def found(topic: str, reading: Reading[L]) -> list[L]:
+    """Every letter `reading` matches (a few: those of one job, or one place)."""
+    async def read() -> list[L]:
+        with reading_progress(topic) as progress:
+            return [letter async for chunk in reading(progress, _redrives_unknown) for letter in chunk]
+
+    return run_dlq_tool(read())
+
+
+def redrive_with_progress(run: Callable[[Callable[[int, int], None], Redriven], Coroutine[Any, Any, None]],
+                          ) -> tuple[Redriven, bool]:
+    """Run a redrive (`run(progress, done)`) under a progress bar of the DLQ read so far: what it did, and
+    whether it finished (False when Ctrl-C stopped it, after the chunk in flight)."""
+    from rich.progress import Progress
+
+    from delivery.redrives import Redriven
+
+    done = Redriven()
+    try:
+        with Progress(console=console) as bar:
+            task = bar.add_task("redriving", total=None)
+            run_dlq_tool(run(lambda read, total: bar.update(task, completed=read, total=total), done))
+    except KeyboardInterrupt:
+        return done, False
+    return done, True
