@@ -60,7 +60,7 @@ def list_letters(topic: str, reading: Reading[L], *, as_json: bool, limit: int, 
 
     async def read() -> None:
         with reading_progress(topic, hidden=as_json and console.is_terminal) as progress:  # not over the lines
-            async for chunk in reading(progress, _redrives_unknown):
+            async for chunk in reading(progress, redrives_unknown):
                 for letter in chunk:
                     listed.matched += 1
                     if letter.redriven_at is None:
@@ -81,7 +81,7 @@ def list_letters(topic: str, reading: Reading[L], *, as_json: bool, limit: int, 
     return listed
 
 
-def _redrives_unknown(error: RedrivesUnavailable) -> None:
+def redrives_unknown(error: RedrivesUnavailable) -> None:
     notices.print(f"[yellow]{error}: which letters were redriven is not shown.[/yellow]")
 
 
@@ -129,7 +129,7 @@ def found(topic: str, reading: Reading[L]) -> list[L]:
     """Every letter `reading` matches (a few: those of one job, or one place)."""
     async def read() -> list[L]:
         with reading_progress(topic) as progress:
-            return [letter async for chunk in reading(progress, _redrives_unknown) for letter in chunk]
+            return [letter async for chunk in reading(progress, redrives_unknown) for letter in chunk]
 
     return run_dlq_tool(read())
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +13,7 @@ from schemas.consoles import stderr_console, stdout_console
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
-    from delivery.letter_tools import Reading, Unavailable
+    from delivery.letter_tools import Reading
     from processors.event_letters import EventLetter
 
 console = stdout_console()
@@ -97,10 +96,11 @@ def events_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
 @events_app.command("show")
 def events_show(where: str = typer.Argument(..., help="The letter's PARTITION:OFFSET, as `list` shows it.")) -> None:
     """Print one dead letter as JSON: why, where from, its key and value (text, or base64 when not UTF-8)."""
-    from delivery.letter_tools import found
+    from delivery.letter_tools import redrives_unknown, run_dlq_tool
+    from processors.event_letters import event_letter_at
 
-    reading = _reading(None, None, None, None, None)
-    letter = next((x for x in found(Settings().topics.call_events_dlq, _at(reading, where.strip()))), None)
+    partition, offset = _place(where)
+    letter = run_dlq_tool(event_letter_at(Settings(), partition, offset, unavailable=redrives_unknown))
     if letter is None:
         notices.print(f"No dead letter at {where} on call-events.dlq. `callapi-events dlq events list` shows "
                       "what there is.")
@@ -113,14 +113,12 @@ def events_show(where: str = typer.Argument(..., help="The letter's PARTITION:OF
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _at(reading: Reading[EventLetter], where: str) -> Reading[EventLetter]:
-    """Only the letter at `where` (PARTITION:OFFSET) of what `reading` reads."""
-    async def at(progress: Callable[[int, int], None], unavailable: Unavailable) -> AsyncIterator[list[EventLetter]]:
-        async for chunk in reading(progress, unavailable):
-            if chosen := [x for x in chunk if x.where == where]:
-                yield chosen
-
-    return at
+def _place(where: str) -> tuple[int, int]:
+    partition, _, offset = where.strip().partition(":")
+    if not (partition.isascii() and partition.isdigit() and offset.isascii() and offset.isdigit()):
+        notices.print(f"[red]{where!r} is not PARTITION:OFFSET[/red], e.g. 3:1042 (the 'where' column of `list`)")
+        raise typer.Exit(2)
+    return int(partition), int(offset)
 
 
 @events_app.command("redrive")

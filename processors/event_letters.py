@@ -12,20 +12,21 @@ leaves them out.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from delivery.dlq import refuse_malformed
-from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, resend, with_redrives
+from delivery.redrives import LetterKey, RedriveLog, Redriven, RedrivesUnavailable, Resend, resend, with_redrives
 from schemas.codec import decode
 from schemas.errors import InvalidRecord
 from schemas.events import CallEvent
 from schemas.extensions import canonical_extension, organization_code, tenant_of
 from schemas.settings import Settings
-from schemas.topic_snapshot import Record, records_oldest_first
+from schemas.topic_snapshot import Record, record_at, records_oldest_first
 
 CUT_HEADERS = ("original-key-size", "original-value-size")
 
@@ -137,6 +138,25 @@ async def event_letters(settings: Settings, filters: EventLetterFilters, *, prog
         async for chunk in with_redrives(settings.database_url, settings.topics.call_events_dlq, letters,
                                          unavailable=unavailable):
             yield chunk
+
+
+async def event_letter_at(settings: Settings, partition: int, offset: int, *,
+                          unavailable: Callable[[RedrivesUnavailable], None]) -> EventLetter | None:
+    """The letter at this place, read directly rather than found by reading the DLQ (raises TopicMissing); with
+    when it was redriven unless PostgreSQL is unreachable (`unavailable(error)` is told)."""
+    record = await record_at(settings.kafka_bootstrap, settings.topics.call_events_dlq, partition, offset)
+    if record is None:
+        return None
+    letter = parse_event_letter(record)
+    redrives = RedriveLog(settings.database_url, settings.topics.call_events_dlq)
+    try:
+        when = await asyncio.to_thread(redrives.redriven_at, [letter.identity])
+    except RedrivesUnavailable as error:
+        unavailable(error)
+        return letter
+    finally:
+        redrives.close()
+    return replace(letter, redriven_at=when.get(letter.identity))
 
 
 async def redrive_events(settings: Settings, chunks: AsyncIterator[list[EventLetter]], *, again: bool,

@@ -68,6 +68,31 @@ async def records_oldest_first(bootstrap: str, topic: str, *,
         await consumer.stop()
 
 
+async def record_at(bootstrap: str, topic: str, partition: int, offset: int, *, timeout_s: float = 30.0
+                    ) -> Record | None:
+    """The record at this partition and offset, read directly; None when the topic has none there (raises
+    TopicMissing)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        await consumer.start()
+        if topic not in await consumer.topics():
+            raise TopicMissing(topic_missing(topic, bootstrap))
+        consumer.subscribe([topic])
+        tp = TopicPartition(topic, partition)
+        if tp not in await _assigned(consumer):
+            return None
+        consumer.unsubscribe()
+        consumer.assign([tp])
+        start, end = (await consumer.beginning_offsets([tp]))[tp], (await consumer.end_offsets([tp]))[tp]
+        if not start <= offset < end:
+            return None
+        consumer.seek(tp, offset)
+        record = await asyncio.wait_for(consumer.getone(), timeout_s)
+        return record if record.offset == offset else None
+    finally:
+        await consumer.stop()
+
+
 async def _assigned(consumer: AIOKafkaConsumer, timeout_s: float = 30.0) -> list[TopicPartition]:
     for _ in range(int(timeout_s / 0.05)):
         if partitions := sorted(consumer.assignment()):

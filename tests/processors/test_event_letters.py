@@ -78,6 +78,7 @@ def test_letters_are_listed_filtered_shown_and_redriven_once_the_cause_is_fixed(
 
     (too_large,) = _listed(settings, "--reason", "too_large")
     assert too_large["redriven_at"] is not None
+    assert json.loads(_json(settings, "show", str(too_large["where"])))["redriven_at"] == too_large["redriven_at"]
     twice = _cli(settings, "redrive", "--reason", "too_large")  # already redriven: nothing is sent
     assert "0 event(s) back on call-events" in twice and "1 redriven before" in twice
     assert "1 event(s) back on call-events" in _cli(settings, "redrive", "--reason", "too_large", "--again")
@@ -96,6 +97,8 @@ def test_redrive_without_a_filter_and_bad_filters_are_refused(settings: Settings
     assert "needs a time zone" in _cli(settings, "list", "--since", "2026-11-27T10:00:00", code=2)
     assert "is not before --until" in _cli(settings, "redrive", "--since", "1h", "--until", "2h", code=2)
     assert "No dead letter at 9:999" in _cli(settings, "show", "9:999", code=1)
+    assert "No dead letter at 0:999999" in _cli(settings, "show", "0:999999", code=1)
+    assert "'three' is not PARTITION:OFFSET" in _cli(settings, "show", "three", code=2)
     no_db = settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/none"})
     asyncio.run(produce(settings, settings.topics.call_events_dlq, [(B, encode(call_event(B)))],
                         headers=[("error", b"processing_error")]))

@@ -1,5 +1,6 @@
-"""The dead-letter tools' reader on a real topic: oldest first across partitions, only what was there when it
-started, and still every record when it must stop fetching partitions that are far ahead of the others."""
+"""The dead-letter tools' readers on a real topic: oldest first across partitions, only what was there when it
+started, and still every record when it must stop fetching partitions that are far ahead of the others; one
+record read directly by its place."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import topic_snapshot
 from schemas.settings import Settings
-from schemas.topic_snapshot import TopicMissing, records_oldest_first
+from schemas.topic_snapshot import TopicMissing, record_at, records_oldest_first
 
 BASE_MS = 1_795_000_000_000
 
@@ -71,3 +72,14 @@ async def test_an_empty_topic_has_nothing_and_a_missing_one_says_so(settings: Se
     assert await _read_all(settings, settings.topics.deliveries_dlq) == []
     with pytest.raises(TopicMissing, match="nonexistent"):
         await _read_all(settings, f"{settings.topic_prefix}nonexistent")
+
+
+async def test_one_record_is_read_directly_by_its_place(settings: Settings) -> None:
+    topic = settings.topics.deliveries_dlq
+    await _write(settings, topic, [(3, 0), (3, 1), (1, 2)])
+    found = await record_at(settings.kafka_bootstrap, topic, 3, 1)
+    assert found is not None and (found.partition, found.offset, found.value) == (3, 1, b"3@1")
+    assert await record_at(settings.kafka_bootstrap, topic, 3, 2) is None  # past the end
+    assert await record_at(settings.kafka_bootstrap, topic, settings.partitions, 0) is None  # no such partition
+    with pytest.raises(TopicMissing):
+        await record_at(settings.kafka_bootstrap, f"{settings.topic_prefix}nonexistent", 0, 0)
