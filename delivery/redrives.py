@@ -109,22 +109,21 @@ async def with_redrives(database_url: str, dlq: str, letters: AsyncIterator[L], 
                         unavailable: Callable[[RedrivesUnavailable], None] | None = None) -> AsyncIterator[list[L]]:
     """The letters a chunk at a time, each with when it was redriven (one query per chunk). Without PostgreSQL,
     `unavailable(error)` is told once and the letters go on unmarked; with no `unavailable`, the error is raised."""
-    log, known = RedriveLog(database_url, dlq), True
+    redrives, known = RedriveLog(database_url, dlq), True
 
     async def marked(part: list[L]) -> list[L]:
         nonlocal known
-        if known:
-            keys = [key for letter in part if (key := letter.identity) is not None]
-            try:
-                when = await asyncio.to_thread(log.redriven_at, keys)
-            except RedrivesUnavailable as error:
-                if unavailable is None:
-                    raise
-                unavailable(error)
-                known = False
-            else:
-                return [replace(x, redriven_at=when[key]) if (key := x.identity) in when else x for x in part]
-        return part
+        if not known:
+            return part
+        try:
+            when = await asyncio.to_thread(redrives.redriven_at, [k for x in part if (k := x.identity) is not None])
+        except RedrivesUnavailable as error:
+            if unavailable is None:
+                raise
+            unavailable(error)
+            known = False
+            return part
+        return [replace(x, redriven_at=when[key]) if (key := x.identity) in when else x for x in part]
 
     part: list[L] = []
     try:
@@ -136,7 +135,7 @@ async def with_redrives(database_url: str, dlq: str, letters: AsyncIterator[L], 
         if part:
             yield await marked(part)
     finally:
-        log.close()
+        redrives.close()
 
 
 @dataclass

@@ -12,15 +12,14 @@ leaves them out.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from delivery.dlq import refuse_malformed
-from delivery.redrives import LetterKey, RedriveLog, Redriven, RedrivesUnavailable, Resend, resend, with_redrives
+from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, resend, with_redrives
 from schemas.codec import decode
 from schemas.errors import InvalidRecord
 from schemas.events import CallEvent
@@ -147,16 +146,14 @@ async def event_letter_at(settings: Settings, partition: int, offset: int, *,
     record = await record_at(settings.kafka_bootstrap, settings.topics.call_events_dlq, partition, offset)
     if record is None:
         return None
-    letter = parse_event_letter(record)
-    redrives = RedriveLog(settings.database_url, settings.topics.call_events_dlq)
-    try:
-        when = await asyncio.to_thread(redrives.redriven_at, [letter.identity])
-    except RedrivesUnavailable as error:
-        unavailable(error)
-        return letter
-    finally:
-        redrives.close()
-    return replace(letter, redriven_at=when.get(letter.identity))
+    found = parse_event_letter(record)
+
+    async def alone() -> AsyncIterator[EventLetter]:
+        yield found
+
+    (marked,) = [x async for chunk in with_redrives(settings.database_url, settings.topics.call_events_dlq, alone(),
+                                                    unavailable=unavailable) for x in chunk]
+    return marked
 
 
 async def redrive_events(settings: Settings, chunks: AsyncIterator[list[EventLetter]], *, again: bool,
