@@ -58,6 +58,11 @@ class LimitReached(ControlError):
     default_code = "pce_limit_reached"
 
 
+class KeyReused(ControlError):
+    status = 422
+    default_code = "idempotency_key_reused"
+
+
 class Throttled(ControlError):
     status = 429
     default_code = "sign_in_throttled"

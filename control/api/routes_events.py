@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from control import service
 from control.api.deps import AppSettings, Db, Extension
@@ -35,6 +35,8 @@ router = APIRouter(prefix=BASE, tags=["phoneCallEvents"], responses=ERRORS)
 Count = Annotated[int | None, Query(ge=1, le=1000, description="page size (default 50)")]
 StartIndex = Annotated[int | None, Query(ge=0, le=999_999_999, description="0-based index of the first item")]
 Text = Annotated[str | None, Query()]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=(
+    "a key of the client's choosing (a UUID): a retried Add with it is not added twice"))]
 
 
 def resource(request: Request, extension: ExtensionRef, view: RequestView, secret: str | None = None) -> dict[str, Any]:
@@ -74,10 +76,17 @@ def list_all(request: Request, db: Db, extension: Extension, type: Text = None, 
 
 
 @router.post("", status_code=201, response_model=EventRequestOut, response_model_exclude_none=True, summary="Add",
-             responses={409: {"model": ErrorBody, "description": "the extension has its maximum of requests"}})
-def add(request: Request, db: Db, settings: AppSettings, extension: Extension, body: AddRequestBody) -> dict[str, Any]:
-    """Add a request; with `signing: true` the answer carries its secret, this once."""
-    return saved(request, extension, service.add_request(db, settings, extension, body.present()))
+             responses={409: {"model": ErrorBody, "description": "the extension has its maximum of requests"},
+                        422: {"model": ErrorBody, "description": "Idempotency-Key used for another Add"}})
+def add(request: Request, response: Response, db: Db, settings: AppSettings, extension: Extension,
+        body: AddRequestBody, idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    """Add a request; with `signing: true` the answer carries its secret, this once. With an `Idempotency-Key`,
+    a retry of the same Add (within 24 hours) answers with the request the first one made, marked
+    `Idempotent-Replayed: true`, instead of adding a second."""
+    result = service.add_request(db, settings, extension, body.present(), idempotency_key=idempotency_key)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return saved(request, extension, result)
 
 
 @router.get("/{type}", response_model=EventRequestList, response_model_exclude_none=True,

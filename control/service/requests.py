@@ -13,8 +13,8 @@ from typing import Any
 
 import psycopg
 
-from control.errors import LimitReached
-from control.service import signing
+from control.errors import LimitReached, NotFound
+from control.service import idempotency, signing
 from control.service.outbox import enqueue_change
 from control.service.queries import get_request
 from control.service.tenancy import ExtensionRef, lock_extension
@@ -78,17 +78,33 @@ def _insert(conn: psycopg.Connection[Any], extension: ExtensionRef, fields: dict
 
 
 def add_request(conn: psycopg.Connection[Any], settings: Settings, extension: ExtensionRef,
-                data: Mapping[str, Any]) -> SavedRequest:
-    """Add: `data` has type, url and optionally method (GET), status (1), note (""), signing (false)."""
+                data: Mapping[str, Any], *, idempotency_key: str | None = None) -> SavedRequest:
+    """Add: `data` has type, url and optionally method (GET), status (1), note (""), signing (false). With an
+    `idempotency_key` used before for the same fields, the request that Add made (see service/idempotency.py)."""
     fields = parse_fields(data, settings, partial=False)
+    key = None if idempotency_key is None else idempotency.parse_key(idempotency_key)
+    print_ = idempotency.fingerprint(fields)
     with conn.transaction():
         lock_extension(conn, extension)
+        if key is not None and (earlier := idempotency.added_before(conn, extension, key, print_)) is not None:
+            return _added_before(conn, extension, fields["type"], earlier)
         _check_cap(conn, extension, settings.max_requests_per_extension)
         request_id = _insert(conn, extension, fields)
         secret = signing.add_secret(conn, extension, request_id) if fields["signing"] else None
+        if key is not None:
+            idempotency.remember(conn, extension, key, print_, request_id)
         enqueue_change(conn, extension)
         request = get_request(conn, extension, fields["type"], request_id)
     return SavedRequest(request, secret)
+
+
+def _added_before(conn: psycopg.Connection[Any], extension: ExtensionRef, type_: int, request_id: str) -> SavedRequest:
+    try:
+        request = get_request(conn, extension, type_, request_id)
+    except NotFound:
+        raise NotFound(f"the request added with this Idempotency-Key ({request_id}) was removed since") from None
+    secret = signing.current_secret(conn, extension, request_id) if request.signing else None
+    return SavedRequest(request, secret, replayed=True)
 
 
 def _update(conn: psycopg.Connection[Any], extension: ExtensionRef, request_id: str, fields: dict[str, Any]) -> None:

@@ -30,6 +30,16 @@ def add_secret(conn: psycopg.Connection, extension: ExtensionRef, request_id: st
     return secret
 
 
+def current_secret(conn: psycopg.Connection, extension: ExtensionRef, request_id: str) -> str | None:
+    """The secret the request signs with now (not one rotated out), if it signs."""
+    row = conn.execute(
+        "SELECT secret FROM signing_secrets WHERE extension_id = %s AND request_id = %s AND expires_at IS NULL"
+        " ORDER BY created_at DESC LIMIT 1",
+        (extension.id, request_id),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def rotate(conn: psycopg.Connection, extension: ExtensionRef, request_id: str, *, overlap_s: int) -> str:
     """Give the current secret(s) an expiry `overlap_s` from now, and add a new one."""
     conn.execute(

@@ -26,10 +26,12 @@ class RequestView:
 
 @dataclass(frozen=True)
 class SavedRequest:
-    """The result of a change; `secret` is set only when the change generated one (returned this once)."""
+    """The result of a change; `secret` is set only when the change generated one (returned this once, and again
+    to an Add repeated with its Idempotency-Key: `replayed`)."""
 
     request: RequestView
     secret: str | None = None
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
