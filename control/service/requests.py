@@ -26,7 +26,7 @@ from control.service.validation import (
     parse_type,
     parse_url,
 )
-from control.service.views import SavedRequest
+from control.service.views import RequestView, SavedRequest
 from schemas.settings import Settings
 
 ID_ALPHABET = string.ascii_letters + string.digits
@@ -119,6 +119,13 @@ def _update(conn: psycopg.Connection[Any], extension: ExtensionRef, request_id: 
     )
 
 
+def _changes(current: RequestView, fields: dict[str, Any]) -> bool:
+    """Whether an Edit of these fields changes anything: if not, `modified` stays and nothing is republished."""
+    now = {"type": int(current.type), "method": str(current.method), "url": current.url, "status": current.enabled,
+           "note": current.note, "signing": current.signing}
+    return any(now[name] != value for name, value in fields.items())
+
+
 def edit_request(conn: psycopg.Connection[Any], settings: Settings, extension: ExtensionRef, type_: object,
                  request_id: object, data: Mapping[str, Any]) -> SavedRequest:
     """Edit the fields present in `data` (type, method, url, status, note, signing); others stay.
@@ -130,6 +137,8 @@ def edit_request(conn: psycopg.Connection[Any], settings: Settings, extension: E
     with conn.transaction():
         lock_extension(conn, extension)
         current = get_request(conn, extension, type_, request_id, for_update=True)
+        if not _changes(current, fields):  # an empty Edit, or the resource sent back as it is
+            return SavedRequest(current)
         _update(conn, extension, current.id, fields)
         secret = None
         if fields.get("signing") is True and not current.signing:

@@ -58,6 +58,18 @@ def test_add_read_edit_remove(conn: psycopg.Connection[Any], settings: Settings,
     assert outbox_rows(conn, ext.number) == 3
 
 
+def test_an_edit_that_changes_nothing_keeps_modified_and_publishes_nothing(
+        conn: psycopg.Connection[Any], settings: Settings, tenant: Tenant) -> None:
+    ext = tenant.extension
+    request = add_request(conn, settings, ext, {"type": 1, "method": "POST", "url": URL, "note": "crm"}).request
+    for same in ({}, {"type": "1", "method": 1, "url": URL, "status": 1, "note": "crm", "signing": False}):
+        assert edit_request(conn, settings, ext, 1, request.id, same).request == request
+    assert outbox_rows(conn, ext.number) == 1  # the Add's only
+    changed = edit_request(conn, settings, ext, 1, request.id, {"note": "crm", "status": 0}).request
+    assert changed.enabled is False and changed.modified > request.modified
+    assert outbox_rows(conn, ext.number) == 2
+
+
 def test_request_ids_are_unique_alphanumeric(conn: psycopg.Connection[Any], settings: Settings,
                                              tenant: Tenant) -> None:
     ids = {add_request(conn, settings, tenant.extension, {"type": 2, "url": URL}).request.id for _ in range(20)}
