@@ -1,4 +1,5 @@
-"""The outbox relay: committed changes → each affected extension's full list on `event-requests`.
+"""The outbox relay: committed changes → each affected extension's full list on `event-requests`; queued test
+notifications → `deliveries`.
 
 Wakes on NOTIFY callapi_outbox (a short poll is the fallback), reads unsent outbox rows in id order, takes
 a transaction-scoped advisory lock per extension (so replicas never publish an older list after a newer
@@ -39,6 +40,7 @@ APPLICATION_NAME = "callapi-relay"
 
 PUBLISHED = Counter("callapi_relay_published_total", "extension lists published to event-requests")
 ROWS = Counter("callapi_relay_outbox_rows_total", "outbox rows marked sent")
+TESTS = Counter("callapi_relay_test_notifications_total", "test notifications published to deliveries")
 FAILURES = Counter("callapi_relay_failures_total", "relay rounds that failed and will be retried")
 LAG = Histogram("callapi_relay_lag_seconds", "outbox row written → its list acked by Kafka",
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
@@ -74,6 +76,25 @@ async def relay_batch(conn: Conn, producer: AIOKafkaProducer, topic: str, *, lim
     return len(rows)
 
 
+async def relay_tests(conn: Conn, producer: AIOKafkaProducer, topic: str, *, limit: int = BATCH_ROWS) -> int:
+    """Publish up to `limit` queued test notifications to `deliveries` (keyed by extension, as the processor's
+    jobs are) and mark them sent once acked; returns how many."""
+    async with conn.transaction():
+        cursor = await conn.execute(
+            "SELECT id, extension, job FROM test_notifications WHERE sent_at IS NULL"
+            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", (limit,),
+        )
+        rows = await cursor.fetchall()
+        if not rows:
+            return 0
+        await asyncio.gather(*[await producer.send(topic, job.encode(), key=extension.encode())
+                               for _, extension, job in rows])
+        await conn.execute("UPDATE test_notifications SET sent_at = now() WHERE id = ANY(%s)",
+                           ([row[0] for row in rows],))
+    TESTS.inc(len(rows))
+    return len(rows)
+
+
 async def sweep(conn: Conn) -> None:
     """Delete rotated-out secrets past their expiry (queueing their extensions for republishing), outbox
     rows sent more than OUTBOX_KEEP_S ago, and expired access tokens (a row per sign-in would pile up)."""
@@ -83,6 +104,8 @@ async def sweep(conn: Conn) -> None:
         " SELECT DISTINCT e.number FROM gone JOIN extensions e ON e.id = gone.extension_id"
     )
     await conn.execute("DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => %s)", (OUTBOX_KEEP_S,))
+    await conn.execute("DELETE FROM test_notifications WHERE sent_at < now() - make_interval(secs => %s)",
+                       (OUTBOX_KEEP_S,))
     await conn.execute("DELETE FROM access_tokens WHERE expires_at <= now()")
 
 
@@ -104,6 +127,8 @@ async def _relay_connected(settings: Settings, producer: AIOKafkaProducer, stop:
                 await sweep(conn)
                 swept_at = time.monotonic()
             while await relay_batch(conn, producer, topic):
+                pass
+            while await relay_tests(conn, producer, settings.topics.deliveries):
                 pass
             on_round()
             await _wait_for_change(listener, settings.relay_poll_s)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,29 +22,14 @@ from control.service.outbox import extension_requests
 from producers.sdk import CallEventProducer
 from schemas.attempts import Outcome
 from schemas.events import CallEvent, EventType
-from schemas.extensions import extended_form, tenant_of
 from schemas.jobs import job_id_for
 from schemas.requests import EventRequest
 from schemas.settings import Settings
+from schemas.synthetic import caller_name, synthetic_event
 
 FINAL = frozenset({Outcome.DELIVERED, Outcome.FAILED, Outcome.DISABLED})
-PROBE_CALLER = "CallAPI Events probe"
+PROBE_CALLER = caller_name("probe")
 POLL_S = 0.5
-
-
-def probe_event(extension: str, event_type: EventType, *, now: datetime) -> CallEvent:
-    """A plausible event of `event_type` for `extension` (canonical form), marked as a probe."""
-    event_id = f"probe-{uuid.uuid4().hex}"
-    outgoing = event_type in (EventType.DIAL_OUT, EventType.ANSWER_OUT)
-    own, other = extended_form(extension), "+10000000000"
-    return CallEvent(
-        event_id=event_id, type=event_type, occurred_at=now, tenant=tenant_of(extension), extension=extension,
-        CallID=f"probe.{event_id[6:18]}", CallerIDNum=own if outgoing else other, CallerIDName=PROBE_CALLER,
-        CalledDID="", CalledExtension="" if outgoing else own,
-        CallStatus="CALLING" if event_type in (EventType.DIAL_IN, EventType.DIAL_OUT) else "ANSWER",
-        CallFlow="OUT" if outgoing else "IN", CallerExtension=own if outgoing else "",
-        CalledNumber=other if outgoing else own,
-    )
 
 
 @dataclass(frozen=True)
@@ -152,5 +136,5 @@ async def run_probe(settings: Settings, probe: Probe, *, timeout_s: float, on_ch
 
 def new_probe(settings: Settings, extension: str, event_type: EventType) -> Probe:
     """The event and the jobs it owes, read from PostgreSQL (raises psycopg.OperationalError)."""
-    event = probe_event(extension, event_type, now=datetime.now(UTC))
+    event = synthetic_event(extension, event_type, now=datetime.now(UTC), kind="probe")
     return Probe(event, owed(event, configured_requests(settings.database_url, extension)))

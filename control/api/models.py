@@ -79,6 +79,12 @@ class Removed(BaseModel):
     removed: int = Field(description="how many requests were removed")
 
 
+class QueuedTest(BaseModel):
+    job_id: str = Field(description="webhook-id of the test notification: find its attempts in `…/deliveries`")
+    event_id: str
+    call_id: str = Field(description="the CallID it carries (starts with `test.`)")
+
+
 class DeliveryOut(BaseModel):
     job_id: str = Field(description="webhook-id of the notification")
     attempt: int

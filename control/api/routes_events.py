@@ -19,6 +19,7 @@ from control.api.models import (
     EventRequestList,
     EventRequestOut,
     Paging,
+    QueuedTest,
     Removed,
 )
 from control.service import ExtensionRef, RequestView, SavedRequest
@@ -137,3 +138,12 @@ def deliveries(db: Db, extension: Extension, type: str, id: str, count: Count = 
                               totalResultsCapped=page.more_than_total),
         entry=[DeliveryOut(**vars(item)) for item in page.items],
     )
+
+
+@router.post("/{type}/{id}/test", status_code=202, response_model=QueuedTest, summary="Send a test notification")
+def send_test(db: Db, extension: Extension, type: str, id: str) -> QueuedTest:
+    """Send the request a notification of a synthetic event now (even if it is disabled): CallID `test.…`,
+    CallerIDName `CallAPI Events test`, signed as usual. It is sent by the delivery workers like any other, so its
+    attempts appear in the request's deliveries under the returned `job_id`."""
+    job = service.send_test_notification(db, extension, type, id)
+    return QueuedTest(job_id=job.job_id, event_id=job.event_id, call_id=job.params["CallID"])

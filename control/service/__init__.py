@@ -38,6 +38,7 @@ from control.service.requests import (
     rotate_secret,
 )
 from control.service.tenancy import Caller, ExtensionRef, list_extensions, resolve_extension
+from control.service.test_notifications import send_test_notification
 from control.service.throttle import SignInPolicy, sign_in
 from control.service.views import DeliveryPage, DeliveryView, RequestPage, RequestView, SavedRequest
 
@@ -76,5 +77,6 @@ __all__ = [
     "revoke_client",
     "revoke_token",
     "rotate_secret",
+    "send_test_notification",
     "sign_in",
 ]

@@ -293,7 +293,7 @@ def test_health_metrics_and_openapi(api: ApiServer) -> None:
         assert 'callapi_api_requests_total{method="GET",route="/healthz",status="200"}' in metrics
         document = client.get("/openapi.json").json()
     operations = {(path, verb) for path, item in document["paths"].items() for verb in item}
-    assert len(operations) == 14
+    assert len(operations) == 15
     for path, item in document["paths"].items():
         for verb, operation in item.items():
             if path.startswith("/uapi") or path.startswith("/oauth"):

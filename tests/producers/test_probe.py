@@ -12,10 +12,11 @@ import psycopg
 import pytest
 
 from control.service import add_request, create_extension, create_organization, create_provider
-from producers.probe import PROBE_CALLER, owed, probe_event
+from producers.probe import PROBE_CALLER, owed
 from schemas.events import EventType
 from schemas.requests import EventRequest, HttpMethod
 from schemas.settings import Settings
+from schemas.synthetic import synthetic_event
 from tests.faults.harness import free_tenant_base
 from tests.processes import settings_env
 from tests.receiver import Receiver
@@ -93,7 +94,7 @@ def _request(rid: str, type_: EventType, *, enabled: bool = True) -> EventReques
     (EventType.ANSWER_IN, "IN", "ANSWER"), (EventType.ANSWER_OUT, "OUT", "ANSWER"),
 ])
 def test_the_probe_event_reads_like_a_call_of_its_type(type_: EventType, flow: str, status: str) -> None:
-    event = probe_event("0003*210", type_, now=datetime(2026, 11, 27, tzinfo=UTC))
+    event = synthetic_event("0003*210", type_, now=datetime(2026, 11, 27, tzinfo=UTC), kind="probe")
     assert (event.CallFlow, event.CallStatus, event.tenant) == (flow, status, "0003")
     own = event.CallerExtension if flow == "OUT" else event.CalledExtension
     assert own == "0003210" and event.CallID.startswith("probe.")
