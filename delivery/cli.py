@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from delivery.letter_tools import console, found, kafka_unreachable, list_letters, notices, redrive_with_progress
+from delivery.letter_tools import (
+    console,
+    found,
+    kafka_unreachable,
+    list_letters,
+    notices,
+    redrive_and_report,
+    refuse_unfiltered,
+)
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
@@ -137,19 +145,11 @@ def dlq_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
     redriven before are left out (recorded in PostgreSQL), unless --again."""
     from delivery.dlq import redrive
 
-    if not any((tenant, extension, request_id, since, until, yes)):
-        notices.print("No filter given: add --tenant/--extension/--request-id/--since/--until, or --yes for all.")
-        raise typer.Exit(2)
+    refuse_unfiltered(any((tenant, extension, request_id, since, until, yes)),
+                      "--tenant/--extension/--request-id/--since/--until")
     reading = _dead_letters(_filters(tenant, extension, request_id, since, until))
-    done, finished = redrive_with_progress(
-        lambda progress, done: redrive(Settings(), reading(progress, None), again=again, done=done))
-    if not finished:
-        console.print(f"Interrupted: {done.sent} job(s) back on deliveries and recorded as redriven; the letters "
-                      "after those were not redriven. Run the same command again for the rest (those redriven are "
-                      "left out).")
-        raise typer.Exit(130)
-    console.print(f"{done.sent} job(s) back on deliveries; {done.skipped} unreadable record(s) skipped"
-                  + (f"; {done.before} redriven before, left out (--again sends them too)." if done.before else "."))
+    redrive_and_report(lambda progress, done: redrive(Settings(), reading(progress, None), again=again, done=done),
+                       went="job(s) back on deliveries", skipped=lambda n: f"; {n} unreadable record(s) skipped")
 
 
 def register(app: typer.Typer) -> None:

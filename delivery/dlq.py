@@ -8,19 +8,18 @@ Redriven letters are recorded in PostgreSQL (delivery/redrives.py), so a second 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from delivery.records import redriven
-from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, resend, with_redrives
+from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, matching_letters, resend
 from schemas.codec import decode, encode
 from schemas.errors import InvalidRecord
 from schemas.extensions import canonical_extension, organization_code
 from schemas.jobs import DeliveryJob
 from schemas.settings import Settings
-from schemas.topic_snapshot import records_oldest_first
+from schemas.topic_snapshot import Record
 
 REDACTED = "whsec_…(redacted)"
 
@@ -108,18 +107,14 @@ def redacted(job: DeliveryJob) -> dict[str, Any]:
     return data
 
 
-async def dead_letters(settings: Settings, filters: Filters, *, progress: Callable[[int, int], None],
-                       unavailable: Callable[[RedrivesUnavailable], None] | None = None,
-                       ) -> AsyncIterator[list[DeadLetter]]:
-    """The matching letters, oldest first, a chunk at a time with when each was redriven (raises TopicMissing;
-    see delivery.redrives.with_redrives for `unavailable`); `progress(read, total)` as records come."""
-    async with aclosing(records_oldest_first(settings.kafka_bootstrap, settings.topics.deliveries_dlq,
-                                             progress=progress)) as records:
-        letters = (letter async for r in records
-                   if filters.match(letter := parse_letter(r.partition, r.offset, r.timestamp, r.value, r.headers)))
-        async for chunk in with_redrives(settings.database_url, settings.topics.deliveries_dlq, letters,
-                                         unavailable=unavailable):
-            yield chunk
+def dead_letters(settings: Settings, filters: Filters, *, progress: Callable[[int, int], None],
+                 unavailable: Callable[[RedrivesUnavailable], None] | None = None) -> AsyncIterator[list[DeadLetter]]:
+    """The matching letters, oldest first, a chunk at a time (see delivery.redrives.matching_letters)."""
+    def parse(r: Record) -> DeadLetter:
+        return parse_letter(r.partition, r.offset, r.timestamp, r.value, r.headers)
+
+    return matching_letters(settings, settings.topics.deliveries_dlq, parse, filters.match, progress=progress,
+                            unavailable=unavailable)
 
 
 async def redrive(settings: Settings, chunks: AsyncIterator[list[DeadLetter]], *, again: bool,

@@ -134,10 +134,11 @@ def found(topic: str, reading: Reading[L]) -> list[L]:
     return run_dlq_tool(read())
 
 
-def redrive_with_progress(run: Callable[[Callable[[int, int], None], Redriven], Coroutine[Any, Any, None]],
-                          ) -> tuple[Redriven, bool]:
-    """Run a redrive (`run(progress, done)`) under a progress bar of the DLQ read so far: what it did, and
-    whether it finished (False when Ctrl-C stopped it, after the chunk in flight)."""
+def redrive_and_report(run: Callable[[Callable[[int, int], None], Redriven], Coroutine[Any, Any, None]], *,
+                       went: str, skipped: Callable[[int], str]) -> None:
+    """Run a redrive (`run(progress, done)`) under a progress bar of the DLQ read so far, then say what it did:
+    `went` names what went where ("job(s) back on deliveries"), `skipped(n)` the letters that cannot go back.
+    Ctrl-C stops it after the chunk in flight, says what went, and exits 130."""
     from rich.progress import Progress
 
     from delivery.redrives import Redriven
@@ -148,5 +149,15 @@ def redrive_with_progress(run: Callable[[Callable[[int, int], None], Redriven], 
             task = bar.add_task("redriving", total=None)
             run_dlq_tool(run(lambda read, total: bar.update(task, completed=read, total=total), done))
     except KeyboardInterrupt:
-        return done, False
-    return done, True
+        console.print(f"Interrupted: {done.sent} {went} and recorded as redriven; the letters after those were not "
+                      "redriven. Run the same command again for the rest (those redriven are left out).")
+        raise typer.Exit(130) from None
+    console.print(f"{done.sent} {went}{skipped(done.skipped)}"
+                  + (f"; {done.before} redriven before, left out (--again sends them too)." if done.before else "."))
+
+
+def refuse_unfiltered(filtered: bool, options: str) -> None:
+    """A redrive of the whole DLQ must be asked for (--yes), not left to a forgotten filter."""
+    if not filtered:
+        notices.print(f"No filter given: add {options}, or --yes for all.")
+        raise typer.Exit(2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, LiteralString, Protocol, TypeVar
@@ -17,6 +18,7 @@ import psycopg
 from aiokafka import AIOKafkaProducer
 
 from schemas.settings import Settings
+from schemas.topic_snapshot import Record, records_oldest_first
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,18 @@ async def with_redrives(database_url: str, dlq: str, letters: AsyncIterator[L], 
             yield await marked(part)
     finally:
         redrives.close()
+
+
+async def matching_letters(settings: Settings, dlq: str, parse: Callable[[Record], L], match: Callable[[L], bool], *,
+                           progress: Callable[[int, int], None],
+                           unavailable: Callable[[RedrivesUnavailable], None] | None = None,
+                           ) -> AsyncIterator[list[L]]:
+    """The DLQ's letters (`parse` of each record) that `match`, oldest first, a chunk at a time with when each was
+    redriven (see `with_redrives` for `unavailable`; raises TopicMissing); `progress(read, total)` as records come."""
+    async with aclosing(records_oldest_first(settings.kafka_bootstrap, dlq, progress=progress)) as records:
+        letters = (letter async for record in records if match(letter := parse(record)))
+        async for chunk in with_redrives(settings.database_url, dlq, letters, unavailable=unavailable):
+            yield chunk
 
 
 @dataclass

@@ -130,21 +130,14 @@ def events_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSIO
     """Put dead-lettered call events back on call-events, as they were (same event id, so the same
     webhook-ids). Do it once the cause is fixed: an event that is still unusable comes back to the DLQ.
     Letters redriven before are left out (recorded in PostgreSQL), unless --again."""
-    from delivery.letter_tools import redrive_with_progress
+    from delivery.letter_tools import redrive_and_report, refuse_unfiltered
     from processors.event_letters import redrive_events
 
-    if not any((tenant, extension, reason, since, until, yes)):
-        notices.print("No filter given: add --reason/--tenant/--extension/--since/--until, or --yes for all.")
-        raise typer.Exit(2)
+    refuse_unfiltered(any((tenant, extension, reason, since, until, yes)),
+                      "--reason/--tenant/--extension/--since/--until")
     reading = _reading(tenant, extension, reason, since, until)
-    done, finished = redrive_with_progress(
-        lambda progress, done: redrive_events(Settings(), reading(progress, None), again=again, done=done))
-    if not finished:
-        console.print(f"Interrupted: {done.sent} event(s) back on call-events and recorded as redriven; the letters "
-                      "after those were not redriven. Run the same command again for the rest (those redriven are "
-                      "left out).")
-        raise typer.Exit(130)
-    console.print(f"{done.sent} event(s) back on call-events"
-                  + (f"; {done.skipped} cut to fit the DLQ, skipped (the whole records are where `list` says they "
-                     "came from)" if done.skipped else "")
-                  + (f"; {done.before} redriven before, left out (--again sends them too)." if done.before else "."))
+    redrive_and_report(
+        lambda progress, done: redrive_events(Settings(), reading(progress, None), again=again, done=done),
+        went="event(s) back on call-events",
+        skipped=lambda n: f"; {n} cut to fit the DLQ, skipped (the whole records are where `list` says they came "
+                          "from)" if n else "")

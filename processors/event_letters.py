@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from delivery.dlq import refuse_malformed
-from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, resend, with_redrives
+from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, matching_letters, resend, with_redrives
 from schemas.codec import decode
 from schemas.errors import InvalidRecord
 from schemas.events import CallEvent
 from schemas.extensions import canonical_extension, organization_code, tenant_of
 from schemas.settings import Settings
-from schemas.topic_snapshot import Record, record_at, records_oldest_first
+from schemas.topic_snapshot import Record, record_at
 
 CUT_HEADERS = ("original-key-size", "original-value-size")
 
@@ -126,17 +125,11 @@ class EventLetterFilters:
         return self.tenant is None or (letter.extension is not None and tenant_of(letter.extension) == self.tenant)
 
 
-async def event_letters(settings: Settings, filters: EventLetterFilters, *, progress: Callable[[int, int], None],
-                        unavailable: Callable[[RedrivesUnavailable], None] | None = None,
-                        ) -> AsyncIterator[list[EventLetter]]:
-    """The matching letters, oldest first, a chunk at a time with when each was redriven (raises TopicMissing;
-    see delivery.redrives.with_redrives for `unavailable`); `progress(read, total)` as records come."""
-    async with aclosing(records_oldest_first(settings.kafka_bootstrap, settings.topics.call_events_dlq,
-                                             progress=progress)) as records:
-        letters = (letter async for record in records if filters.match(letter := parse_event_letter(record)))
-        async for chunk in with_redrives(settings.database_url, settings.topics.call_events_dlq, letters,
-                                         unavailable=unavailable):
-            yield chunk
+def event_letters(settings: Settings, filters: EventLetterFilters, *, progress: Callable[[int, int], None],
+                  unavailable: Callable[[RedrivesUnavailable], None] | None = None) -> AsyncIterator[list[EventLetter]]:
+    """The matching letters, oldest first, a chunk at a time (see delivery.redrives.matching_letters)."""
+    return matching_letters(settings, settings.topics.call_events_dlq, parse_event_letter, filters.match,
+                            progress=progress, unavailable=unavailable)
 
 
 async def event_letter_at(settings: Settings, partition: int, offset: int, *,
