@@ -58,6 +58,11 @@ class LimitReached(ControlError):
     default_code = "pce_limit_reached"
 
 
+class NotSigning(ControlError):
+    status = 409
+    default_code = "pce_not_signing"
+
+
 class KeyReused(ControlError):
     status = 422
     default_code = "idempotency_key_reused"

@@ -121,10 +121,12 @@ def remove(db: Db, extension: Extension, type: str, id: str) -> Removed:
 
 
 @router.post("/{type}/{id}/rotateSecret", response_model=EventRequestOut, response_model_exclude_none=True,
-             summary="Rotate the signing secret")
+             summary="Rotate the signing secret",
+             responses={409: {"model": ErrorBody, "description": "the request does not sign (pce_not_signing)"}})
 def rotate(request: Request, db: Db, settings: AppSettings, extension: Extension, type: str,
            id: str) -> dict[str, Any]:
-    """A new secret (returned this once); the previous one stays valid for the overlap (default 24 h)."""
+    """A new secret (returned this once); the previous one stays valid for the overlap (default 24 h). A request
+    that does not sign answers 409 `pce_not_signing`: Edit it with `"signing": true` to give it a secret."""
     return saved(request, extension, service.rotate_secret(db, settings, extension, type, id))
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from control.errors import LimitReached, NotFound
+from control.errors import LimitReached, NotFound, NotSigning
 from control.service import idempotency, signing
 from control.service.outbox import enqueue_change
 from control.service.queries import get_request
@@ -152,10 +152,14 @@ def edit_request(conn: psycopg.Connection[Any], settings: Settings, extension: E
 
 def rotate_secret(conn: psycopg.Connection[Any], settings: Settings, extension: ExtensionRef, type_: object,
                   request_id: object) -> SavedRequest:
-    """A new secret (returned once); the previous one stays valid for Settings.secret_overlap_s."""
+    """A new secret (returned once); the previous one stays valid for Settings.secret_overlap_s. A request that
+    does not sign is refused: rotating is not the way to switch signing on (its receiver may not verify yet)."""
     with conn.transaction():
         lock_extension(conn, extension)
         current = get_request(conn, extension, type_, request_id, for_update=True)
+        if not current.signing:
+            raise NotSigning(f"request {current.id} does not sign, so it has no secret to rotate: Edit it with "
+                             '"signing": true to give it one')
         secret = signing.rotate(conn, extension, current.id, overlap_s=settings.secret_overlap_s)
         conn.execute("UPDATE event_requests SET modified = now() WHERE extension_id = %s AND id = %s",
                      (extension.id, current.id))

@@ -173,6 +173,9 @@ def test_signing_over_http(http: httpx.Client, tenant: Tenant) -> None:
     assert rotated["secret"].startswith("whsec_") and rotated["secret"] != added["secret"]
     off = http.put(f"{path}/0/{added['id']}", json={"signing": False}).json()
     assert off["signing"] is False and "secret" not in off
+    refused = http.post(f"{path}/0/{added['id']}/rotateSecret")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "pce_not_signing")
+    assert http.get(f"{path}/0/{added['id']}").json()["signing"] is False
     assert "secret" not in str(http.get(path).json())
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from control.errors import InvalidInput, LimitReached, NotFound
+from control.errors import InvalidInput, LimitReached, NotFound, NotSigning
 from control.service import (
     Caller,
     add_request,
@@ -165,6 +165,9 @@ def test_signing_secrets(conn: psycopg.Connection[Any], settings: Settings, tena
     assert again.secret is None  # already signing: rotate to change it
     off = edit_request(conn, settings, ext, 0, saved.request.id, {"signing": "false"})
     assert off.request.signing is False
+    assert extension_requests(conn, ext.number)[0].signing_secrets == ()
+    with pytest.raises(NotSigning, match="does not sign"):
+        rotate_secret(conn, settings, ext, 0, saved.request.id)  # not a way to switch signing on
     assert extension_requests(conn, ext.number)[0].signing_secrets == ()
     on = edit_request(conn, settings, ext, 0, saved.request.id, {"signing": 1})
     assert on.secret is not None and on.request.signing
