@@ -10,25 +10,44 @@ from typing import Any
 
 import psycopg
 
+from control.errors import Throttled
 from control.service.outbox import extension_requests
 from control.service.queries import get_request
-from control.service.tenancy import ExtensionRef
+from control.service.tenancy import ExtensionRef, lock_extension
 from processors.join import join
 from schemas.codec import encode
 from schemas.jobs import DeliveryJob
 from schemas.synthetic import synthetic_event
 
+TESTS_PER_MINUTE = 10
+
+
+def _refuse_too_many(conn: psycopg.Connection[Any], extension: ExtensionRef, request_id: str) -> None:
+    """At most TESTS_PER_MINUTE per request: a test is a check, not a way to flood a URL (Throttled, 429)."""
+    row = conn.execute(
+        "SELECT count(*), ceil(extract(epoch FROM min(created_at) + interval '1 minute' - now()))"
+        " FROM test_notifications WHERE extension = %s AND request_id = %s"
+        " AND created_at > now() - interval '1 minute'",
+        (extension.number, request_id),
+    ).fetchone()
+    if row is not None and row[0] >= TESTS_PER_MINUTE:
+        raise Throttled(f"request {request_id} was sent {row[0]} test notifications in the last minute, the most "
+                        f"allowed: try again in {int(row[1])} s", retry_after_s=max(1, int(row[1])),
+                        code="test_throttled")
+
 
 def send_test_notification(conn: psycopg.Connection[Any], extension: ExtensionRef, type_: object,
                            request_id: object) -> DeliveryJob:
     """Queue a test notification for this request, even a disabled one (to check it before enabling it); its
-    CallID starts with `test.` and its CallerIDName says `CallAPI Events test`. Raises NotFound."""
+    CallID starts with `test.` and its CallerIDName says `CallAPI Events test`. Raises NotFound, Throttled."""
     with conn.transaction():
         found = get_request(conn, extension, type_, request_id)
+        lock_extension(conn, extension)  # two tests at once count each other
+        _refuse_too_many(conn, extension, found.id)
         (request,) = [r for r in extension_requests(conn, extension.number) if r.id == found.id]
         now = datetime.now(UTC)
         event = synthetic_event(extension.number, request.type, now=now, kind="test")
         (job,) = join(event, [request.model_copy(update={"enabled": True})], sequence=0, processed_at=now)
-        conn.execute("INSERT INTO test_notifications (extension, job) VALUES (%s, %s)",
-                     (extension.number, encode(job).decode()))
+        conn.execute("INSERT INTO test_notifications (extension, request_id, job) VALUES (%s, %s, %s)",
+                     (extension.number, found.id, encode(job).decode()))
     return job

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import psycopg
 
+from control.service.test_notifications import TESTS_PER_MINUTE
 from schemas.settings import Settings
 from schemas.synthetic import caller_name
 from tests.control.server import ApiServer
@@ -56,3 +57,18 @@ def test_a_test_notification_reaches_the_url_signed_even_when_the_request_is_dis
     assert sent.headers["webhook-id"] == test["job_id"] and sent.headers["x-callapi-event"] == "answer-out"
     expected = _signature(added["secret"], test["job_id"], sent.headers["webhook-timestamp"], sent.body)
     assert sent.headers["webhook-signature"] == expected
+
+
+def test_a_request_is_sent_at_most_ten_tests_a_minute(make_settings: Callable[..., Settings], tenant: Tenant) -> None:
+    settings = make_settings()
+    path = f"/uapi/extensions/@me/{quote(tenant.extension.number, safe='')}/phoneCallEvents"
+    with ApiServer(settings) as api, \
+            api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as http:
+        first = http.post(path, json={"type": 0, "url": "https://93.184.215.14/hook"}).json()
+        other = http.post(path, json={"type": 0, "url": "https://93.184.215.14/other"}).json()
+        assert [http.post(f"{path}/0/{first['id']}/test").status_code for _ in range(TESTS_PER_MINUTE)] == \
+            [202] * TESTS_PER_MINUTE
+        refused = http.post(f"{path}/0/{first['id']}/test")
+        assert (refused.status_code, refused.json()["error"]["code"]) == (429, "test_throttled")
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert http.post(f"{path}/0/{other['id']}/test").status_code == 202  # per request: the other is not held
