@@ -140,14 +140,16 @@ async def with_redrives(database_url: str, dlq: str, letters: AsyncIterator[L], 
         redrives.close()
 
 
-async def matching_letters(settings: Settings, dlq: str, parse: Callable[[Record], L], match: Callable[[L], bool], *,
+async def matching_letters(settings: Settings, dlq: str, parse: Callable[[Record], L | None],
+                           match: Callable[[L], bool], *,
                            progress: Callable[[int, int], None],
                            unavailable: Callable[[RedrivesUnavailable], None] | None = None,
                            ) -> AsyncIterator[list[L]]:
-    """The DLQ's letters (`parse` of each record) that `match`, oldest first, a chunk at a time with when each was
-    redriven (see `with_redrives` for `unavailable`; raises TopicMissing); `progress(read, total)` as records come."""
+    """The DLQ's letters (`parse` of each record; None: it cannot match) that `match`, oldest first, a chunk at a
+    time with when each was redriven (see `with_redrives` for `unavailable`; raises TopicMissing);
+    `progress(read, total)` as records come."""
     async with aclosing(records_oldest_first(settings.kafka_bootstrap, dlq, progress=progress)) as records:
-        letters = (letter async for record in records if match(letter := parse(record)))
+        letters = (letter async for record in records if (letter := parse(record)) is not None and match(letter))
         async for chunk in with_redrives(settings.database_url, dlq, letters, unavailable=unavailable):
             yield chunk
 

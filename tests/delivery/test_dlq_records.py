@@ -27,3 +27,8 @@ def test_an_unreadable_letter_keeps_its_error_header() -> None:
     at_ms = int(datetime(2026, 11, 27, tzinfo=UTC).timestamp() * 1000)
     letter = parse_letter(0, 5, at_ms, b"{", [("error", b"invalid_json"), ("error-detail", b"line 1")])
     assert (letter.job, letter.error, letter.where) == (None, "invalid_json", "0:5")
+
+
+def test_a_filter_names_what_a_matching_letter_must_contain() -> None:
+    assert Filters(job_id="msg_1", extension="0003210", request_id="r1").needles() == [b"msg_1", b"r1", b"0003*210"]
+    assert Filters(tenant="0003").needles() == []  # a tenant is matched on the parsed job only
