@@ -1,8 +1,9 @@
-"""One request: its edit page with its delivery log, Edit, enable/disable, Remove and secret rotation."""
+"""One request: its edit page with its delivery log, Edit, enable/disable, Remove, secret rotation and Send test."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import psycopg
 from fastapi import APIRouter, Form, Response
@@ -10,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from control import service
 from control.api.deps import AppSettings, Db
-from control.errors import InvalidInput
+from control.errors import InvalidInput, Throttled
 from control.service import ExtensionRef, RequestView
 from control.ui import session
 from control.ui.deps import Csrf, SignedIn, UiRoute, UiSession
@@ -89,3 +90,18 @@ def rotate(db: Db, settings: AppSettings, signed_in: UiSession, number: str, typ
     saved = service.rotate_secret(db, settings, found, type, id)
     return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
                           saved_flash(found, "has a new signing secret", saved))
+
+
+@router.post("/test", dependencies=[Csrf])
+def send_test(db: Db, signed_in: UiSession, number: str, type: str, id: str) -> Response:
+    """A test notification now, even for a disabled request (how one checks a URL before enabling it)."""
+    found = _extension(db, signed_in, number)
+    back = f"{extension_url(found.number)}#request-{quote(id, safe='')}"
+    try:
+        job = service.send_test_notification(db, found, type, id)
+    except Throttled as refused:
+        return flash_redirect(back, signed_in, session.Flash(f"No test sent: {refused.message}.", found.number,
+                                                             error=True))
+    message = (f"Test notification sent to {job.url} (webhook-id {job.job_id}): its attempt appears under "
+               f"Last deliveries in a few seconds.")
+    return flash_redirect(back, signed_in, session.Flash(message, found.number, job.request_id))

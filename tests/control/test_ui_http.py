@@ -131,6 +131,7 @@ def test_every_post_form_refuses_a_missing_wrong_or_foreign_csrf_token(
         f"{target}/status": {"status": "0"},
         f"{target}/remove": {},
         f"{target}/rotate": {},
+        f"{target}/test": {},
         "/ui/signout": {},
     }
     with Browser(api.url) as other:  # a second session of the same client: its token must not work here
@@ -165,7 +166,7 @@ def test_another_tenants_extension_and_requests_answer_404_like_missing_ones(
     for path in (mine_missing, theirs_path):
         assert browser.get(path).text == missing.text
         for action, data in (("", {"type": "2", "method": "GET", "url": PUBLIC_URL + "/x", "status": "1"}),
-                             ("/status", {"status": "0"}), ("/remove", {}), ("/rotate", {})):
+                             ("/status", {"status": "0"}), ("/remove", {}), ("/rotate", {}), ("/test", {})):
             answer = browser.post(path + action, data={**data, "csrf": csrf})
             assert (answer.status_code, answer.text) == (404, missing.text), path + action
     assert service.get_request(conn, other.extension, 2, theirs.id) == theirs
