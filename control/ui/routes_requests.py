@@ -22,6 +22,7 @@ from control.ui.routes_pages import Posted, flash_redirect, saved_flash
 router = APIRouter(prefix=f"{PREFIX}/extensions/{{number}}/requests/{{type}}/{{id}}", route_class=UiRoute,
                    include_in_schema=False)
 LOG_ATTEMPTS = 50
+SHOWN_URL_CHARS = 200
 
 
 def _overlap_text(seconds: int) -> str:
@@ -92,6 +93,12 @@ def rotate(db: Db, settings: AppSettings, signed_in: UiSession, number: str, typ
                           saved_flash(found, "has a new signing secret", saved))
 
 
+def _shortened(url: str) -> str:
+    """The URL as the flash message shows it: a long one (up to 2048 characters, each escaped up to 6 times its size
+    in the flash cookie) would push the cookie past the 4 KB browsers keep, and the message would silently vanish."""
+    return url if len(url) <= SHOWN_URL_CHARS else url[:SHOWN_URL_CHARS - 1] + "…"
+
+
 @router.post("/test", dependencies=[Csrf])
 def send_test(db: Db, signed_in: UiSession, number: str, type: str, id: str) -> Response:
     """A test notification now, even for a disabled request (how one checks a URL before enabling it)."""
@@ -102,6 +109,6 @@ def send_test(db: Db, signed_in: UiSession, number: str, type: str, id: str) -> 
     except Throttled as refused:
         return flash_redirect(back, signed_in, session.Flash(f"No test sent: {refused.message}.", found.number,
                                                              error=True))
-    message = (f"Test notification sent to {job.url} (webhook-id {job.job_id}): its attempt appears under "
+    message = (f"Test notification sent to {_shortened(job.url)} (webhook-id {job.job_id}): its attempt appears under "
                f"Last deliveries in a few seconds.")
     return flash_redirect(back, signed_in, session.Flash(message, found.number, job.request_id))

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from control import service
 from control.service.test_notifications import TESTS_PER_MINUTE
+from control.ui.routes_requests import SHOWN_URL_CHARS
 from schemas.settings import Settings
 from schemas.synthetic import caller_name
 from tests.control.browser import ARTIFACTS, TIMEOUT_MS, launched_chromium
@@ -142,3 +143,17 @@ def test_send_test_needs_the_forms_csrf_token_and_a_request_that_exists(
         assert 'role="alert"' in shown and "No test sent: request" in shown and "try again in" in shown
         assert len(queued_tests(database_url, tenant.extension.number)) == TESTS_PER_MINUTE
 
+
+def test_a_long_url_is_shortened_in_the_message_so_its_cookie_stays_within_what_browsers_keep(
+    api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
+) -> None:
+    url = "https://93.184.215.14/" + "é" * 2000  # the longest URL the service takes, each character escaped
+    request = service.add_request(conn, settings, tenant.extension, {"type": 0, "url": url}).request
+    base = f"/ui/extensions/{quote(tenant.extension.number, safe='*')}"
+    with HttpBrowser(api.url) as browser:
+        browser.sign_in(tenant.client.client_id, tenant.client.client_secret)
+        sent = browser.post(f"{base}/requests/dial-in/{request.id}/test", data={"csrf": browser.csrf(base)})
+        (cookie,) = [header for header in sent.headers.get_list("set-cookie") if "flash" in header]
+        assert len(cookie.encode()) <= 4096, len(cookie.encode())
+        shown = browser.get(sent.headers["location"]).text
+    assert f"Test notification sent to {url[:SHOWN_URL_CHARS - 1]}… (webhook-id msg_" in shown
