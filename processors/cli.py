@@ -25,9 +25,9 @@ def processor(
     settings = Settings()
     try:
         run(settings, host=host, port=port)
-    except ProcessorError as error:
+    except ProcessorError as error:  # a missing topic or a partition mismatch: the environment, not the usage
         typer.echo(f"processor cannot start: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(1) from None
     except KafkaConnectionError:
         typer.echo(f"processor cannot start: {_unreachable(settings)}", err=True)
         raise typer.Exit(1) from None

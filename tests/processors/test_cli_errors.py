@@ -4,12 +4,15 @@ traceback."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import subprocess
 import sys
 import uuid
 
 import pytest
 
+from deploy.topics import create_topics, delete_topics
 from schemas.settings import Settings
 from tests.processes import settings_env
 
@@ -46,3 +49,26 @@ def test_replay_of_a_missing_topic_exits_1_naming_the_topic(base_settings: Setti
     assert done.returncode == 1, done.stdout + done.stderr  # the environment, as for `dlq list`: not a usage error
     assert f"topic {prefix}" in done.stderr and "does not exist" in done.stderr and "topics create" in done.stderr
     assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
+
+
+def test_processor_of_a_missing_topic_exits_1_naming_the_topic(base_settings: Settings) -> None:
+    prefix = f"missing.{uuid.uuid4().hex[:10]}."
+    done = cli(base_settings, "processor", "--port", "0", CALLAPI_TOPIC_PREFIX=prefix)
+    assert done.returncode == 1, done.stdout + done.stderr  # the environment, not the command line
+    assert f"processor cannot start: topic(s) {prefix}" in done.stderr and "topics create" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_processor_of_topics_not_co_partitioned_exits_1_saying_what_to_fix(base_settings: Settings) -> None:
+    settings = Settings(kafka_bootstrap=base_settings.kafka_bootstrap, partitions=4,
+                        topic_prefix=f"test.{uuid.uuid4().hex[:10]}.")
+    fewer = settings.topics.event_requests
+    specs = [dataclasses.replace(s, partitions=2) if s.name == fewer else s for s in settings.topic_specs()]
+    asyncio.run(create_topics(settings.kafka_bootstrap, specs))
+    try:
+        done = cli(base_settings, "processor", "--port", "0", CALLAPI_TOPIC_PREFIX=settings.topic_prefix)
+    finally:
+        asyncio.run(delete_topics(settings.kafka_bootstrap, [s.name for s in specs]))
+    assert done.returncode == 1, done.stdout + done.stderr  # the environment, not the command line
+    assert f"{settings.topics.call_events} has 4 partitions but {fewer} has 2" in done.stderr
+    assert "Traceback" not in done.stderr
