@@ -70,7 +70,7 @@ def stack_status(stack_dir: StackDir = None) -> None:
     """Show what runs where, and check that CALLAPI_KAFKA_BOOTSTRAP and CALLAPI_DATABASE_URL reach it (exit 1
     when one does not)."""
     _run_stack_action("status", stack_dir)
-    problems = _unreachable(Settings())
+    problems = _unreachable(Settings() if stack_dir is None else Settings(stack_dir=stack_dir))
     for problem in problems:
         notices.print(problem)
     if problems:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.durations import parse_duration_s
@@ -105,6 +105,15 @@ class Settings(BaseSettings):
     # the metadata request that renews it (keep it under the readiness probe's timeoutSeconds)
     ingest_ready_cache_s: float = Field(5.0, gt=0)
     ingest_ready_timeout_s: float = Field(1.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_of_the_stack_dir(cls, data: Any) -> Any:
+        """Without CALLAPI_DATABASE_URL, the PostgreSQL of the chosen stack folder (CALLAPI_STACK_DIR or
+        stack_dir=), not always the one of `.stack` in the current folder."""
+        if isinstance(data, dict) and data.get("database_url") is None and data.get("stack_dir") is not None:
+            data = {**data, "database_url": local_stack_dsn(Path(data["stack_dir"]))}
+        return data
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import pty
 import re
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +118,24 @@ def test_stack_status_on_a_terminal_renders_the_table_to_its_width(base_settings
     assert title.startswith("  "), lines  # centred over the table
     assert table[0].startswith("┏") and table[-1].startswith("└"), lines
     assert len({len(line) for line in table}) == 1 and len(table[0]) <= 70, lines  # the rows wrap to the width
+
+
+@pytest.mark.parametrize("chosen_by", ["--stack-dir", "CALLAPI_STACK_DIR"])
+def test_without_database_url_stack_status_checks_the_postgresql_of_the_chosen_stack_folder(
+    base_settings: Settings, tmp_path: Path, chosen_by: str,
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on: this folder's PostgreSQL is not running
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "postgres").mkdir()
+    (tmp_path / "postgres" / "port").write_text(str(port))
+    unset = ("CALLAPI_DATABASE_URL", "CALLAPI_STACK_DIR")
+    env = {k: v for k, v in settings_env(base_settings).items() if k not in unset}
+    if chosen_by == "--stack-dir":
+        args, more_env = ["--stack-dir", str(tmp_path)], {}
+    else:
+        args, more_env = [], {chosen_by: str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "callapi_events", "stack", "status", *args],
+                          env={**env, "COLUMNS": "200", **more_env}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"PostgreSQL is not reachable at 127.0.0.1:{port}" in done.stderr, done.stderr
