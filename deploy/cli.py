@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from deploy.local.stack import Stack
 
 console = stdout_console()
-notices = stderr_console()  # problems: stdout stays the status table
+notices = stderr_console()  # errors and warnings: stdout stays the result (status table, topics report)
 stack_app = typer.Typer(help="The local real stack: Apache Kafka (KRaft) and PostgreSQL on 127.0.0.1.")
 topics_app = typer.Typer(help="Kafka topics of the pipeline, as declared in schemas/topics.py.")
 
@@ -48,7 +48,7 @@ def _run_stack_action(action: str, stack_dir: Path | None) -> None:
         with console.status(f"stack {action} …"):
             rows = getattr(_stack(stack_dir), action)()
     except StackError as error:
-        console.print(f"[red]stack {action} failed:[/red] {error}")
+        notices.print(f"[red]stack {action} failed:[/red] {error}")
         raise typer.Exit(1) from None
     _print(rows, f"local stack: {action}")
 
@@ -109,7 +109,7 @@ def topics_create(
     try:
         report = asyncio.run(create_topics(settings.kafka_bootstrap, settings.topic_specs()))
     except Exception as error:  # an unreachable broker surfaces as several aiokafka error types
-        console.print(
+        notices.print(
             f"[red]Could not create topics on {settings.kafka_bootstrap}:[/red] {error!r}\n"
             "Is Kafka running? `callapi-events stack up` starts the local one."
         )
@@ -119,5 +119,5 @@ def topics_create(
     for name in report.existing:
         console.print(f"[dim]exists[/dim]  {name}")
     for line in report.mismatched:
-        console.print(f"[yellow]warning[/yellow] {line}")
+        notices.print(f"[yellow]warning[/yellow] {line}")
     console.print(f"{len(report.created)} created, {len(report.existing)} already there.")

@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,21 @@ def test_without_database_url_stack_status_checks_the_postgresql_of_the_chosen_s
                           env={**env, "COLUMNS": "200", **more_env}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"PostgreSQL is not reachable at 127.0.0.1:{port}" in done.stderr, done.stderr
+
+
+def test_topics_create_without_kafka_says_so_on_stderr(base_settings: Settings) -> None:
+    done = cli(base_settings, "topics", "create", CALLAPI_KAFKA_BOOTSTRAP="127.0.0.1:1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Could not create topics on 127.0.0.1:1" in done.stderr and "stack up" in done.stderr, done.stderr
+    assert done.stdout == "", done.stdout  # stdout is for the report only
+
+
+def test_topics_create_warns_of_a_partition_mismatch_on_stderr_and_reports_on_stdout(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(partitions=4)
+    done = cli(settings, "topics", "create", "--partitions", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = f"warning {settings.topics.call_events}: 4 partitions, spec says 2"
+    assert said in done.stderr and said not in done.stdout, done.stdout + done.stderr
+    assert f"exists  {settings.topics.call_events}" in done.stdout and "0 created" in done.stdout, done.stdout
