@@ -7,11 +7,12 @@ import asyncio
 import typer
 
 from control.cli_admin import admin_app
-from schemas.consoles import stdout_console
+from schemas.consoles import stderr_console, stdout_console
 from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
 console = stdout_console()
+notices = stderr_console()  # errors and progress: stdout keeps the result
 db_app = typer.Typer(help="The PostgreSQL database: configuration, tenants, credentials, delivery log.")
 
 
@@ -26,7 +27,7 @@ def db_migrate() -> None:
     try:
         applied = migrate(settings.database_url)
     except psycopg.OperationalError as error:
-        console.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\n{DATABASE_NEXT_STEP}")
+        notices.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\n{DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
     for name in applied:
         console.print(f"[green]applied[/green] {name}")
@@ -45,7 +46,7 @@ def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     try:
         app = create_app(Settings(), relay=not no_relay)
     except ValueError as error:
-        console.print(f"[red]Bad setting:[/red] {error}")
+        notices.print(f"[red]Bad setting:[/red] {error}")
         raise typer.Exit(2) from None
     # proxy_headers off: only CALLAPI_TRUSTED_PROXIES decides whose X-Forwarded-For is believed
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
@@ -77,19 +78,19 @@ def _resync(settings: Settings) -> None:
     from control.relay import resync
 
     try:
-        with Progress(console=console) as progress:
+        with Progress(console=notices) as progress:
             task = progress.add_task("republishing extension lists", total=None)
             count = asyncio.run(resync(settings, progress=lambda done, total: progress.update(task, completed=done,
                                                                                                total=total)))
             progress.update(task, completed=count, total=max(count, 1))
     except KafkaConnectionError:
-        console.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}:[/red] {KAFKA_NEXT_STEP}.")
+        notices.print(f"[red]Cannot reach Kafka at {settings.kafka_bootstrap}:[/red] {KAFKA_NEXT_STEP}.")
         raise typer.Exit(1) from None
     except psycopg.OperationalError as error:
-        console.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\n{DATABASE_NEXT_STEP}")
+        notices.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\n{DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
     except Unavailable as error:
-        console.print(f"[red]{error}[/red]")
+        notices.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     console.print(f"republished {count} extension list(s) to {settings.topics.event_requests}")
 

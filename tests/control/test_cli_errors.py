@@ -1,5 +1,6 @@
-"""`relay --resync` as an operator runs it with Kafka or PostgreSQL unreachable, or a prefix whose topics do not
-exist: a short message saying what to do, exit 1, never a traceback or a wait on a missing topic."""
+"""`relay --resync` and `db migrate` as an operator runs them with Kafka or PostgreSQL unreachable, or a prefix
+whose topics do not exist: a short message on stderr saying what to do, exit 1, never a traceback or a wait on a
+missing topic."""
 
 from __future__ import annotations
 
@@ -28,11 +29,19 @@ def test_resync_without_kafka_or_postgres_says_what_to_set(settings: Settings, e
                                                            said: str) -> None:
     done = cli(settings, "relay", "--resync", **env)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert said in done.stdout and "Traceback" not in done.stderr and "Unclosed" not in done.stderr
+    assert said in done.stderr and said not in done.stdout, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
 
 
 def test_resync_names_a_missing_topic_at_once(base_settings: Settings) -> None:
     prefix = f"missing.{uuid.uuid4().hex[:10]}."
     done = cli(base_settings, "relay", "--resync", CALLAPI_TOPIC_PREFIX=prefix)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"topic {prefix}event-requests does not exist" in done.stdout and "Traceback" not in done.stderr
+    assert f"topic {prefix}event-requests does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_db_migrate_without_postgres_says_so_on_stderr(base_settings: Settings) -> None:
+    done = cli(base_settings, "db", "migrate", CALLAPI_DATABASE_URL=NO_DATABASE)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Cannot reach PostgreSQL" in done.stderr and "CALLAPI_DATABASE_URL" in done.stderr, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr, done.stdout
