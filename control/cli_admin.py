@@ -10,10 +10,11 @@ from typing import Any, TypeVar
 import typer
 from rich.markup import escape
 
-from schemas.consoles import stdout_console
+from schemas.consoles import stderr_console, stdout_console
 from schemas.settings import Settings
 
 console = stdout_console()
+notices = stderr_console()  # errors: stdout keeps the result (text or --json)
 T = TypeVar("T")
 admin_app = typer.Typer(help="Accounts and API clients: providers own organizations, organizations own "
                         "extensions, API clients act for one account.", no_args_is_help=True)
@@ -38,10 +39,10 @@ def _run(action: Callable[[Any], T]) -> T:
         with psycopg.connect(Settings().database_url, autocommit=True) as conn:
             return action(conn)
     except psycopg.OperationalError as error:
-        console.print(f"[red]Cannot reach PostgreSQL:[/red] {escape(str(error))}\nSet CALLAPI_DATABASE_URL or run "
+        notices.print(f"[red]Cannot reach PostgreSQL:[/red] {escape(str(error))}\nSet CALLAPI_DATABASE_URL or run "
                       "`callapi-events stack up`, then `callapi-events db migrate`.")
     except ControlError as error:
-        console.print(f"[red]{error.code}:[/red] {escape(error.message)}")  # messages quote the input
+        notices.print(f"[red]{error.code}:[/red] {escape(error.message)}")  # messages quote the input
     raise typer.Exit(1)
 
 
@@ -147,7 +148,9 @@ def client_revoke(client_id: str = typer.Argument(..., help="The client_id to re
     from control.service import revoke_client
 
     revoked = _run(lambda conn: revoke_client(conn, client_id))
-    _emit(as_json, {"client_id": client_id, "revoked": revoked},
-          f"{escape(client_id)} {'revoked' if revoked else 'was not active (unknown or already revoked)'}")
+    if revoked or as_json:
+        _emit(as_json, {"client_id": client_id, "revoked": revoked}, f"{escape(client_id)} revoked")
+    else:
+        notices.print(f"{escape(client_id)} was not active (unknown or already revoked)")
     if not revoked:  # as `ingest-key revoke`: a mistyped id must not look like success to a script
         raise typer.Exit(1)

@@ -45,3 +45,10 @@ def test_db_migrate_without_postgres_says_so_on_stderr(base_settings: Settings) 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Cannot reach PostgreSQL" in done.stderr and "CALLAPI_DATABASE_URL" in done.stderr, done.stderr
     assert done.stdout == "" and "Traceback" not in done.stderr, done.stdout
+
+
+def test_admin_without_postgres_says_so_on_stderr(base_settings: Settings) -> None:
+    done = cli(base_settings, "admin", "provider", "create", "Acme", CALLAPI_DATABASE_URL=NO_DATABASE)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Cannot reach PostgreSQL" in done.stderr and "CALLAPI_DATABASE_URL" in done.stderr, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr, done.stdout
