@@ -107,15 +107,15 @@ def demo(
     try:
         final, chart = asyncio.run(run_demo(Settings(), options, console))
     except KeyboardInterrupt:
-        console.print("\ninterrupted: every worker was stopped")
+        err_console.print("\ninterrupted: every worker was stopped")
         return
     except ProducerError as error:
-        console.print(f"[red]The demo failed:[/red] {error}")
+        err_console.print(f"[red]The demo failed:[/red] {error}")
         raise typer.Exit(1) from None
     if chart is not None:
         console.print(f"latency chart: {chart}")
     if final.delivered != final.accepted or final.delivered + final.failed < final.jobs:
-        console.print(f"[red]Not everything arrived:[/red] {final.jobs} jobs, {final.delivered} delivered, "
+        err_console.print(f"[red]Not everything arrived:[/red] {final.jobs} jobs, {final.delivered} delivered, "
                       f"{final.accepted} accepted by the receiver. See the logs next to the chart.")
         raise typer.Exit(1)
     console.print(f"[green]{final.delivered} notifications delivered, all of them received.[/green]")

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from schemas.consoles import stdout_console
+from schemas.consoles import stderr_console, stdout_console
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
     from producers.simulator.generator import Plan, Timeline
 
 KAFKA_HINT = "Start the local stack with `callapi-events stack up`, or set CALLAPI_KAFKA_BOOTSTRAP."
+notices = stderr_console()  # problems: stdout stays the run's progress and summary
 
 
 def _start(text: str | None) -> datetime | None:
@@ -95,11 +96,11 @@ def _provision(plan: Plan, settings: Settings, *, api_url: str, receiver_url: st
         asyncio.run(provision_with_progress(plan, settings=settings, api_url=api_url, receiver_url=receiver_url,
                                             credentials=credentials, console=console))
     except ProvisionError as error:
-        console.print(f"[red]Provisioning failed:[/red] {error}\nIs the Control API running at {api_url} "
+        notices.print(f"[red]Provisioning failed:[/red] {error}\nIs the Control API running at {api_url} "
                       "(`callapi-events api`) and the database migrated (`callapi-events db migrate`)?")
         raise typer.Exit(1) from None
     except psycopg.OperationalError as error:  # the organizations already there are read from PostgreSQL
-        console.print(f"[red]Provisioning failed, PostgreSQL is unreachable:[/red] {error}\n{DATABASE_NEXT_STEP}")
+        notices.print(f"[red]Provisioning failed, PostgreSQL is unreachable:[/red] {error}\n{DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
 
 
@@ -114,12 +115,12 @@ def _traffic(timeline: Timeline, settings: Settings, *, start: datetime | None, 
         stats = asyncio.run(run_simulation(timeline, settings=settings, start=start, count=count, duration_s=duration_s,
                                            linger_ms=linger_ms, console=console))
     except ProducerUnavailable as error:
-        console.print(f"[red]{error}[/red]\n{KAFKA_HINT}")
+        notices.print(f"[red]{error}[/red]\n{KAFKA_HINT}")
         raise typer.Exit(1) from None
     except TopicMissing as error:
-        console.print(f"[red]{error}[/red]")
+        notices.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     console.print(summary_table(stats))
     if stats.total_failed:
-        console.print(f"[red]{stats.total_failed} events were not acknowledged by Kafka[/red], e.g. {stats.errors[0]}")
+        notices.print(f"[red]{stats.total_failed} events were not acknowledged by Kafka[/red], e.g. {stats.errors[0]}")
         raise typer.Exit(1)

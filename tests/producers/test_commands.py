@@ -77,4 +77,4 @@ def test_simulate_without_kafka_says_what_to_do(settings: Settings) -> None:
     nowhere = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
     result = simulate(nowhere)
     assert result.returncode == 1
-    assert "callapi-events stack up" in result.stdout
+    assert "callapi-events stack up" in result.stderr and "stack up" not in result.stdout
