@@ -142,7 +142,8 @@ def deliveries(db: Db, extension: Extension, type: str, id: str, count: Count = 
     )
 
 
-@router.post("/{type}/{id}/test", status_code=202, response_model=QueuedTest, summary="Send a test notification")
+@router.post("/{type}/{id}/test", status_code=202, response_model=QueuedTest, summary="Send a test notification",
+             responses={429: {"model": ErrorBody, "description": "10 tests in the last minute (test_throttled)"}})
 def send_test(db: Db, extension: Extension, type: str, id: str) -> QueuedTest:
     """Send the request a notification of a synthetic event now (even if it is disabled): CallID `test.…`,
     CallerIDName `CallAPI Events test`, signed as usual. It is sent by the delivery workers like any other, so its
