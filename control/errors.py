@@ -4,7 +4,8 @@ ControlError                      root; `code`, `status`, `message`
 ├── InvalidInput (400)            bad input; `code` names the field: pce_type_invalid, pce_method_invalid,
 │                                 pce_status_invalid, pce_url_invalid, pce_note_invalid, pce_id_invalid,
 │                                 pce_signing_invalid, extension_invalid, paging_invalid, filter_invalid,
-│                                 sort_invalid, request_invalid; `field` is the offending field or None
+│                                 sort_invalid, request_invalid, field_unknown (a body field the resource
+│                                 does not have); `field` is the offending field or None
 ├── Unauthorized (401)            unauthorized (bearer token), invalid_client (client credentials)
 ├── Forbidden (403)               forbidden
 ├── NotFound (404)                not_found: missing, or outside the caller's tenancy (never told apart)

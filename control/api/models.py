@@ -1,7 +1,9 @@
 """Request and response bodies of the REST API; they generate /openapi.json.
 
 Input models are loose on purpose (VoipNow clients send numbers as strings and names): the service
-layer validates every field and answers with the field's error code.
+layer validates every field and answers with the field's error code. They are closed, though: a field the
+resource does not have (a typo such as `stauts`) is refused, not ignored (bodies.py). The resource's own
+read-only fields are accepted and ignored, so a client may send back what it read.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic.json_schema import JsonDict
 
 Flexible = StrictInt | StrictStr
 
@@ -22,10 +25,13 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class EditRequestBody(BaseModel):
-    """Edit: only the fields present change (null counts as absent)."""
+READ_ONLY: JsonDict = {"readOnly": True}  # marks the fields of the resource that a body may carry but not change
 
-    model_config = ConfigDict(extra="ignore")
+
+class EditRequestBody(BaseModel):
+    """Edit: only the fields present change (null counts as absent); the read-only ones never do."""
+
+    model_config = ConfigDict(extra="forbid")
 
     type: Flexible | None = Field(None, description="0-4 or dial-in, dial-out, hangup, answer-in, answer-out")
     method: Flexible | None = Field(None, description="0 or GET, 1 or POST")
@@ -35,9 +41,24 @@ class EditRequestBody(BaseModel):
     signing: StrictBool | Flexible | None = Field(
         None, description="true: generate a signing secret (returned once); false: remove it"
     )
+    id: StrictStr | None = Field(None, description="read-only, ignored", json_schema_extra=READ_ONLY)
+    modified: StrictStr | None = Field(None, description="read-only, ignored", json_schema_extra=READ_ONLY)
+    links: dict[str, StrictStr] | None = Field(None, description="read-only, ignored", json_schema_extra=READ_ONLY)
+    secret: StrictStr | None = Field(None, description="read-only, ignored: `signing: true` or rotateSecret make "
+                                     "one", json_schema_extra=READ_ONLY)
+
+    @classmethod
+    def writable(cls) -> list[str]:
+        return [name for name, field in cls.model_fields.items() if field.json_schema_extra != READ_ONLY]
+
+    @classmethod
+    def read_only(cls) -> list[str]:
+        return [name for name, field in cls.model_fields.items() if field.json_schema_extra == READ_ONLY]
 
     def present(self) -> dict[str, object]:
-        return {name: value for name, value in self.model_dump(exclude_unset=True).items() if value is not None}
+        """The writable fields sent, for the service layer."""
+        sent = self.model_dump(include=set(self.writable()), exclude_unset=True)
+        return {name: value for name, value in sent.items() if value is not None}
 
 
 class AddRequestBody(EditRequestBody):

@@ -1,4 +1,5 @@
-"""/openapi.json as the API really answers: FastAPI's default 422 is replaced by our 400 error body."""
+"""/openapi.json as the API really answers: FastAPI's default 422 is replaced by our 400 error body, and the
+bodies read after authentication (bodies.py), which FastAPI does not see, get their schemas."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from control.api.bodies import MODELS
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 BAD_REQUEST = {"description": "invalid input; `error.code` names the field",
@@ -27,9 +31,12 @@ def install(app: FastAPI) -> None:
             for item in document.get("paths", {}).values():
                 for operation in item.values():
                     _fix_operation(operation)
-            schemas = document.get("components", {}).get("schemas", {})
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for unused in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(unused, None)
+            _, bodies = models_json_schema([(model, "validation") for model in MODELS],
+                                           ref_template="#/components/schemas/{model}")
+            schemas.update(bodies.get("$defs", {}))
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from control import service
+from control.api.bodies import AddBody, EditBody, documented
 from control.api.deps import AppSettings, Db, Extension
 from control.api.models import (
     AddRequestBody,
@@ -27,7 +28,8 @@ from control.service import ExtensionRef, RequestView, SavedRequest
 BASE = "/uapi/extensions/{userId}/{extension}/phoneCallEvents"
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
-    for code, text in [(400, "invalid input (the code names the field)"), (401, "missing, expired or revoked token"),
+    for code, text in [(400, "invalid input (the code names the field; field_unknown: a body field the resource "
+                             "does not have)"), (401, "missing, expired or revoked token"),
                        (404, "no such extension or request, or outside the caller's tenancy"),
                        (503, "the database cannot be reached")]
 }
@@ -78,9 +80,10 @@ def list_all(request: Request, db: Db, extension: Extension, type: Text = None, 
 
 @router.post("", status_code=201, response_model=EventRequestOut, response_model_exclude_none=True, summary="Add",
              responses={409: {"model": ErrorBody, "description": "the extension has its maximum of requests"},
-                        422: {"model": ErrorBody, "description": "Idempotency-Key used for another Add"}})
+                        422: {"model": ErrorBody, "description": "Idempotency-Key used for another Add"}},
+             openapi_extra=documented(AddRequestBody))
 def add(request: Request, response: Response, db: Db, settings: AppSettings, extension: Extension,
-        body: AddRequestBody, idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        body: AddBody, idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Add a request; with `signing: true` the answer carries its secret, this once. With an `Idempotency-Key`,
     a retry of the same Add (within 24 hours) answers with the request the first one made, marked
     `Idempotent-Replayed: true`, instead of adding a second."""
@@ -108,9 +111,10 @@ def read(request: Request, db: Db, extension: Extension, type: str, id: str) -> 
     return resource(request, extension, service.get_request(db, extension, type, id))
 
 
-@router.put("/{type}/{id}", response_model=EventRequestOut, response_model_exclude_none=True, summary="Edit")
+@router.put("/{type}/{id}", response_model=EventRequestOut, response_model_exclude_none=True, summary="Edit",
+            openapi_extra=documented(EditRequestBody))
 def edit(request: Request, db: Db, settings: AppSettings, extension: Extension, type: str, id: str,
-         body: EditRequestBody) -> dict[str, Any]:
+         body: EditBody) -> dict[str, Any]:
     return saved(request, extension, service.edit_request(db, settings, extension, type, id, body.present()))
 
 
