@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Depends, Form, Header
+from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
@@ -77,12 +77,26 @@ def token(db: Db, settings: AppSettings, address: SourceAddress, grant_type: For
     return TokenOut(access_token=issued.access_token, token_type=issued.token_type, expires_in=issued.expires_in)
 
 
+REVOKE_FORM = {"type": "object", "properties": {"token": {
+    "type": "string", "description": "a token of the same client; absent: the bearer token itself"}}}
+
+
+async def token_to_revoke(request: Request, caller: CurrentCaller) -> str | None:
+    """The form's `token`, read only once the bearer token is checked (`caller`, unused, puts that first): a caller
+    without one is told to sign in (401) whatever its body, not about its multipart (400)."""
+    async with request.form() as form:  # malformed multipart: Starlette's 400 request_invalid
+        token = form.get("token")
+    if token is not None and not isinstance(token, str):
+        raise InvalidInput("invalid_request", "token: send it as a form field, not a file")
+    return token
+
+
 @router.post("/revoke", response_model=Status, responses={
     401: {"model": ErrorBody, "description": "missing, expired or revoked token"},
     503: {"model": ErrorBody, "description": "the database cannot be reached"},
-})
+}, openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": REVOKE_FORM}}}})
 def revoke(db: Db, caller: CurrentCaller, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-           token: Annotated[str | None, Form()] = None) -> Status:
+           token: Annotated[str | None, Depends(token_to_revoke)]) -> Status:
     """Revoke `token` (a token of the same client), or the bearer token itself when `token` is absent."""
     assert credentials is not None  # CurrentCaller already required it
     service.revoke_token(db, caller, token or credentials.credentials)

@@ -1,6 +1,6 @@
-"""Request bodies of the Event resource over real HTTP against the real PostgreSQL: the caller is authenticated
-(and its access to the extension checked) before its body is read, and a body naming a field the resource does
-not have is refused rather than half applied."""
+"""Request bodies over real HTTP against the real PostgreSQL: the caller is authenticated (and its access to the
+extension checked) before its body is read, on the Event resource and on /oauth/revoke; and a body naming a field
+the resource does not have is refused rather than half applied."""
 
 from __future__ import annotations
 
@@ -67,6 +67,19 @@ def test_a_caller_without_a_valid_token_is_unauthorized_whatever_its_body(
                                       headers=headers)
             assert error(response) == (401, "unauthorized"), response.text
             assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_revoke_asks_for_a_token_before_reading_its_form(api: ApiServer, tenant: Tenant) -> None:
+    broken = {"content": b"garbage", "headers": {"content-type": "multipart/form-data; boundary=xyz"}}
+    with api.client() as anonymous:
+        assert error(anonymous.post("/oauth/revoke", **broken)) == (401, "unauthorized")
+    kept, other = (api.token(tenant.client.client_id, tenant.client.client_secret) for _ in range(2))
+    path = base(tenant.extension.number)
+    with api.client(kept) as client, api.client(other) as victim:
+        assert error(client.post("/oauth/revoke", **broken)) == (400, "request_invalid")
+        assert client.get(path).status_code == 200  # the malformed revoke revoked nothing
+        assert client.post("/oauth/revoke", data={"token": other}).json() == {"status": "revoked"}
+        assert (client.get(path).status_code, victim.get(path).status_code) == (200, 401)
 
 
 @pytest.mark.parametrize("body", MALFORMED, ids=list(MALFORMED))
