@@ -33,8 +33,11 @@ def documented(model: type[EditRequestBody]) -> dict[str, Any]:
 
 
 def _is_json(content_type: str | None) -> bool:
+    """JSON, or no Content-Type at all: clients that omit it were always read as JSON."""
+    if not content_type:
+        return True
     message = email.message.Message()
-    message["content-type"] = content_type or ""
+    message["content-type"] = content_type
     subtype = message.get_content_subtype()
     return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 

@@ -29,7 +29,7 @@ UI_PREFIX = "/ui/"
 UI_PAGES = {404: ("Not found", "There is no such page. Start again from your extensions."),
             405: ("Not available", "This address does not answer that way. Start again from your extensions.")}
 HTTP_CODES = {400: "request_invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed"}  # 400: a body that is not JSON at all (bad UTF-8, huge numbers)
+              405: "method_not_allowed"}  # 400: e.g. a form the OAuth routes cannot read
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -116,6 +116,13 @@ def test_a_misspelt_field_on_add_is_refused_and_nothing_is_added(http: httpx.Cli
     assert "x00009 and 4990 more" in many.json()["error"]["message"] and len(many.text) < 500
 
 
+def test_a_body_without_a_content_type_is_read_as_json(http: httpx.Client, tenant: Tenant) -> None:
+    response = http.post(base(tenant.extension.number), content=b'{"type": 0, "url": "%s"}' % URL.encode())
+    assert "content-type" not in response.request.headers
+    assert response.status_code == 201, response.text
+    assert response.json()["url"] == URL
+
+
 def test_a_misspelt_field_on_edit_is_refused_and_nothing_changes(http: httpx.Client, tenant: Tenant) -> None:
     path = base(tenant.extension.number)
     added = http.post(path, json={"type": 0, "url": URL}).json()
