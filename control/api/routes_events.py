@@ -23,6 +23,7 @@ from control.api.models import (
     QueuedTest,
     Removed,
 )
+from control.errors import InvalidInput
 from control.service import ExtensionRef, RequestView, SavedRequest
 
 BASE = "/uapi/extensions/{userId}/{extension}/phoneCallEvents"
@@ -115,6 +116,9 @@ def read(request: Request, db: Db, extension: Extension, type: str, id: str) -> 
             openapi_extra=documented(EditRequestBody))
 def edit(request: Request, db: Db, settings: AppSettings, extension: Extension, type: str, id: str,
          body: EditBody) -> dict[str, Any]:
+    if body.id is not None and body.id != id:  # another request's resource sent here: refuse to copy it over this one
+        raise InvalidInput("pce_id_invalid", f"the body is request {body.id}, the address request {id}: send the "
+                           "Edit to the request's own address, or leave id out")
     return saved(request, extension, service.edit_request(db, settings, extension, type, id, body.present()))
 
 

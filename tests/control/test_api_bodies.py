@@ -147,6 +147,16 @@ def test_the_resource_sent_back_as_it_is_is_a_no_op_edit(http: httpx.Client, ten
     assert changed.status_code == 200 and changed.json()["note"] == "renamed"
 
 
+def test_another_requests_resource_is_not_copied_over_this_one(http: httpx.Client, tenant: Tenant) -> None:
+    path = base(tenant.extension.number)
+    first = http.post(path, json={"type": 0, "url": URL, "note": "first"}).json()
+    second = http.post(path, json={"type": 0, "url": URL, "note": "second"}).json()
+    response = http.put(f"{path}/0/{second['id']}", json={**first, "note": "first, edited"})
+    assert error(response) == (400, "pce_id_invalid")
+    assert first["id"] in response.json()["error"]["message"]
+    assert http.get(f"{path}/0/{second['id']}").json()["note"] == "second"
+
+
 def test_a_resource_read_elsewhere_can_be_added_as_it_is(http: httpx.Client, tenant: Tenant) -> None:
     path = base(tenant.extension.number)
     original = http.post(path, json={"type": 2, "url": URL, "note": "copy me"}).json()
