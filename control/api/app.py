@@ -50,6 +50,7 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
                   description="The Event resource of CallAPI Events (VoipNow UnifiedAPI shaped), with "
                   "multi-tenant OAuth 2.0 client credentials.")
     app.state.settings = settings
+    app.state.relay = relay  # the web UI tells whether a queued test notification gets sent
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)  # a bad value stops the start-up
     errors.install(app)
     app.add_middleware(BodyLimit)  # before anything reads a body
