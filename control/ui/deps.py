@@ -3,7 +3,7 @@
 `UiSession` is the signed-in caller (from the session cookie) with the CSRF token of its forms;
 `Csrf` checks the hidden field of a POST form against it. Errors answer pages, not JSON:
 sign-in needed → 303 to the sign-in page; CSRF → 403; missing or out of reach → 404 (one page for both);
-database down → 503.
+database down → 503; a rate limit → 429 with Retry-After; any other refusal → its status, with its message.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from control.api.deps import Db
-from control.errors import ControlError, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
+from control.errors import ControlError, Forbidden, InvalidInput, NotFound, Throttled, Unauthorized, Unavailable
 from control.service import Caller, authenticate
+from control.service.validation import parse_type
 from control.ui import session
-from control.ui.render import PREFIX, error_page
+from control.ui.render import PREFIX, error_page, extension_url, request_url
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,27 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _page_for(error: Exception) -> Response:
+def _sentence(message: str) -> str:
+    """A control-plane message ("request r1 was sent …") as a sentence on a page."""
+    text = message[:1].upper() + message[1:]
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def _way_back(request: Request) -> tuple[str, str]:
+    """The page the refused form was on, as far as the address tells: the request's, the extension's, or the list."""
+    params = request.path_params
+    number, type_, id_ = params.get("number"), params.get("type"), params.get("id")
+    if number and type_ and id_:
+        try:
+            return request_url(number, parse_type(type_), id_), f"Back to request {id_}"
+        except InvalidInput:
+            pass
+    if number:
+        return extension_url(number), f"Back to extension {number}"
+    return f"{PREFIX}/extensions", "Back to your extensions"
+
+
+def _page_for(request: Request, error: Exception) -> Response:
     if isinstance(error, Unauthorized):
         response: Response = redirect(f"{PREFIX}/")
         session.clear_cookie(response, session.SESSION_COOKIE)
@@ -73,16 +94,31 @@ def _page_for(error: Exception) -> Response:
         return error_page(404, "Not found", "There is no such extension or request, or you cannot manage it.")
     if isinstance(error, InvalidInput):
         return error_page(400, "Invalid request", error.message)
-    log.warning("web UI: %s", error)
-    return error_page(503, "Temporarily unavailable", "The service cannot reach its database. "
-                      "Try again in a moment.")
+    if isinstance(error, psycopg.DataError):
+        return error_page(400, "Invalid request", "A value in this request cannot be stored. Check it and try again.")
+    if isinstance(error, Unavailable | psycopg.OperationalError):
+        log.warning("web UI: %s", error)
+        return error_page(503, "Temporarily unavailable", "The service cannot reach its database. "
+                          "Try again in a moment.")
+    assert isinstance(error, ControlError)
+    back = _way_back(request)
+    if isinstance(error, Throttled):
+        refused = error_page(429, "Too many requests", _sentence(error.message), back=back)
+        refused.headers["Retry-After"] = str(error.retry_after_s)
+        return refused
+    if error.status >= 500:
+        log.error("web UI: %s", error)
+        return error_page(500, "Something went wrong", "The change could not be made; it has been logged. "
+                          "Try again in a moment.", back=back)
+    return error_page(error.status, "Not done", _sentence(error.message), back=back)
 
 
-UI_ERRORS = (ControlError, psycopg.OperationalError)
+UI_ERRORS = (ControlError, psycopg.OperationalError, psycopg.DataError)
 
 
 class UiRoute(APIRoute):
-    """Answers the control plane's errors (raised by dependencies or handlers) with HTML pages."""
+    """Answers every control-plane error (raised by dependencies or handlers) with an HTML page of its status:
+    a person with a browser never gets the API's JSON, nor a 500 for a refusal such as a rate limit."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -91,10 +127,6 @@ class UiRoute(APIRoute):
             try:
                 return await handler(request)
             except UI_ERRORS as error:
-                if isinstance(error, ControlError) and not isinstance(
-                    error, Unauthorized | Forbidden | NotFound | InvalidInput | Unavailable
-                ):
-                    raise
-                return _page_for(error)
+                return _page_for(request, error)
 
         return handle

@@ -70,7 +70,9 @@ def page(template: str, context: dict[str, Any], *, status: int = 200) -> HTMLRe
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-def error_page(status: int, title: str, message: str) -> HTMLResponse:
-    """The same page for every caller: a missing extension and another tenant's look exactly alike."""
-    return page("error.html", {"status": status, "title": title, "message": message, "session": None},
-                status=status)
+def error_page(status: int, title: str, message: str, *, back: tuple[str, str] | None = None) -> HTMLResponse:
+    """The same page for every caller: a missing extension and another tenant's look exactly alike.
+    `back` is (url, label) of the page to return to; the list of extensions when None."""
+    url, label = back or (f"{PREFIX}/extensions", "Back to your extensions")
+    return page("error.html", {"status": status, "title": title, "message": message, "session": None,
+                               "back_url": url, "back_label": label}, status=status)

@@ -6,18 +6,19 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import psycopg
-from fastapi import APIRouter, Form, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from control import service
 from control.api.deps import AppSettings, Db
-from control.errors import InvalidInput, Throttled
+from control.errors import InvalidInput
 from control.service import ExtensionRef, RequestView
 from control.ui import session
 from control.ui.deps import Csrf, SignedIn, UiRoute, UiSession
 from control.ui.forms import RequestForm
-from control.ui.render import PREFIX, extension_url, page, type_label
+from control.ui.render import PREFIX, extension_url, page, request_url, type_label
 from control.ui.routes_pages import Posted, flash_redirect, saved_flash
+from schemas.jobs import DeliveryJob
 
 router = APIRouter(prefix=f"{PREFIX}/extensions/{{number}}/requests/{{type}}/{{id}}", route_class=UiRoute,
                    include_in_schema=False)
@@ -31,11 +32,12 @@ def _overlap_text(seconds: int) -> str:
 
 
 def request_page(db: psycopg.Connection[Any], signed_in: SignedIn, extension: ExtensionRef, request: RequestView,
-                 *, overlap_s: int, form: RequestForm | None = None, status: int = 200) -> HTMLResponse:
+                 *, overlap_s: int, form: RequestForm | None = None, flash: session.Flash | None = None,
+                 status: int = 200) -> HTMLResponse:
     deliveries = service.list_deliveries(db, extension, request.type, request.id, {"count": LOG_ATTEMPTS})
     return page("request.html", {"session": signed_in, "extension": extension, "request": request,
                                  "form": form or RequestForm.of(request), "deliveries": deliveries,
-                                 "overlap": _overlap_text(overlap_s)}, status=status)
+                                 "overlap": _overlap_text(overlap_s), "flash": flash}, status=status)
 
 
 def _extension(db: psycopg.Connection[Any], signed_in: SignedIn, number: str) -> ExtensionRef:
@@ -43,10 +45,18 @@ def _extension(db: psycopg.Connection[Any], signed_in: SignedIn, number: str) ->
 
 
 @router.get("")
-def show(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type: str, id: str) -> HTMLResponse:
+def show(request: Request, db: Db, settings: AppSettings, signed_in: UiSession, number: str, type: str,
+         id: str) -> HTMLResponse:
+    """The edit page with the delivery log; it shows the message of a Send test made from it, once."""
     found = _extension(db, signed_in, number)
-    request = service.get_request(db, found, type, id)
-    return request_page(db, signed_in, found, request, overlap_s=settings.secret_overlap_s)
+    current = service.get_request(db, found, type, id)
+    flash = session.decode_flash(request.cookies.get(session.FLASH_COOKIE), signed_in.token)
+    if flash is not None and (flash.extension, flash.request_id) != (found.number, current.id):
+        flash = None  # another page's message stays for that page
+    response = request_page(db, signed_in, found, current, overlap_s=settings.secret_overlap_s, flash=flash)
+    if flash is not None:
+        session.clear_cookie(response, session.FLASH_COOKIE)  # shown once
+    return response
 
 
 @router.post("", dependencies=[Csrf])
@@ -99,16 +109,26 @@ def _shortened(url: str) -> str:
     return url if len(url) <= SHOWN_URL_CHARS else url[:SHOWN_URL_CHARS - 1] + "…"
 
 
+def queued_text(job: DeliveryJob, *, relay_here: bool) -> str:
+    """What Send test tells: the notification is only queued; the relay publishes it and a worker sends it."""
+    queued = f"Test notification {job.job_id} queued for {_shortened(job.url)}."
+    if not relay_here:  # `callapi-events api --no-relay`: nothing here publishes it
+        return (f"{queued} This server runs without its relay: it is sent only while `callapi-events relay` runs. "
+                f"Its outcome then appears in the request's delivery log.")
+    return f"{queued} Its outcome appears in the request's delivery log once a worker has sent it."
+
+
 @router.post("/test", dependencies=[Csrf])
-def send_test(db: Db, signed_in: UiSession, number: str, type: str, id: str) -> Response:
-    """A test notification now, even for a disabled request (how one checks a URL before enabling it)."""
+def send_test(request: Request, db: Db, signed_in: UiSession, number: str, type: str, id: str,
+              back: Annotated[str | None, Form()] = None) -> Response:
+    """A test notification now, even for a disabled request (how one checks a URL before enabling it). The row's
+    button returns to the extension's page, the edit page's (`back=request`) to the edit page and its delivery log.
+    Past the per-request limit, UiRoute answers 429 with Retry-After."""
     found = _extension(db, signed_in, number)
-    back = f"{extension_url(found.number)}#request-{quote(id, safe='')}"
-    try:
-        job = service.send_test_notification(db, found, type, id)
-    except Throttled as refused:
-        return flash_redirect(back, signed_in, session.Flash(f"No test sent: {refused.message}.", found.number,
-                                                             error=True))
-    message = (f"Test notification sent to {_shortened(job.url)} (webhook-id {job.job_id}): its attempt appears under "
-               f"Last deliveries in a few seconds.")
-    return flash_redirect(back, signed_in, session.Flash(message, found.number, job.request_id))
+    job = service.send_test_notification(db, found, type, id)
+    if back == "request":
+        url = request_url(found.number, job.event_type, job.request_id) + "#deliveries"
+    else:
+        url = f"{extension_url(found.number)}#request-{quote(job.request_id, safe='')}"
+    message = queued_text(job, relay_here=bool(getattr(request.app.state, "relay", False)))
+    return flash_redirect(url, signed_in, session.Flash(message, found.number, job.request_id))

@@ -35,7 +35,6 @@ class Flash:
     extension: str | None = None  # shown only on this extension's page
     request_id: str | None = None
     secret: str | None = None
-    error: bool = False  # nothing was done: shown as an alert, not as a confirmation
 
 
 def _mac(key: str, purpose: str) -> str:

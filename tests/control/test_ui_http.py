@@ -391,3 +391,16 @@ def test_changes_through_the_ui_redirect_and_land_in_the_database(
     assert gone.status_code == 303
     assert f"Answer-Out request {request.id} removed." in browser.get(gone.headers["location"]).text
     assert requests_of(conn, tenant) == []
+
+
+def test_a_refusal_of_the_service_answers_a_page_of_its_status_not_the_apis_json(
+    ui_settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
+) -> None:
+    unsigned = add(conn, ui_settings, tenant)  # its page has no Rotate button; a stale or crafted form still posts
+    target = f"{page_of(tenant.extension.number)}/requests/dial-in/{unsigned.id}"
+    answer = browser.post(f"{target}/rotate", data={"csrf": browser.csrf()})
+    assert answer.status_code == 409 and answer.headers["content-type"].startswith("text/html"), answer.text
+    text = html.unescape(answer.text)
+    assert f"Request {unsigned.id} does not sign, so it has no secret to rotate" in text
+    assert f'href="{target}">Back to request {unsigned.id}</a>' in text
+    assert not service.get_request(conn, tenant.extension, 0, unsigned.id).signing
