@@ -31,8 +31,9 @@ PORT = typer.Option(9102, help="Port of the ops endpoint (0 picks a free one).")
 TENANT = typer.Option(None, "--tenant", help="Only this tenant (organization code, e.g. 0003).")
 EXTENSION = typer.Option(None, "--extension", help="Only this extension (0003*210 or 0003210).")
 REQUEST = typer.Option(None, "--request-id", help="Only this Request ID.")
-SINCE = typer.Option(None, "--since", help="Dead-lettered at or after this ISO time (UTC if no zone).")
-UNTIL = typer.Option(None, "--until", help="Dead-lettered before this ISO time (UTC if no zone).")
+SINCE = typer.Option(None, "--since", help="Dead-lettered at or after this time: ISO (UTC if no zone, e.g. "
+                                           "2026-11-27T10:00:00Z) or a duration ago (90m, 2h, 1d).")
+UNTIL = typer.Option(None, "--until", help="Dead-lettered before this time (same forms as --since).")
 LIMIT = typer.Option(200, "--limit", min=0, help="Rows shown in the table (the oldest); the summary counts every "
                                                  "match, and --json lists every one.")
 
@@ -57,15 +58,10 @@ def deliver_main() -> None:
     typer.run(deliver)
 
 
-def _when(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        notices.print(f"[red]{text!r} is not an ISO time[/red], e.g. 2026-11-27T10:00:00Z")
-        raise typer.Exit(2) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _when(text: str | None, *, now: datetime) -> datetime | None:
+    from delivery.dlq import parse_when
+
+    return None if text is None else parse_when(text, now=now)
 
 
 def _filters(tenant: str | None, extension: str | None, request_id: str | None, since: str | None,
@@ -73,8 +69,9 @@ def _filters(tenant: str | None, extension: str | None, request_id: str | None, 
     from delivery.dlq import Filters
 
     try:
-        return Filters(tenant, extension, request_id, job_id, _when(since), _when(until))
-    except ValueError as error:  # a malformed --tenant or --extension
+        now = datetime.now(UTC)
+        return Filters(tenant, extension, request_id, job_id, _when(since, now=now), _when(until, now=now))
+    except ValueError as error:  # a malformed --tenant, --extension, --since or --until
         notices.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
 

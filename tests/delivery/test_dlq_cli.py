@@ -69,6 +69,16 @@ def test_a_window_given_backwards_is_refused_rather_than_matching_nothing(settin
         assert "is not before --until" in _said(done.stdout + done.stderr)
 
 
+def test_a_window_may_be_given_as_durations_ago_as_for_replay(settings: Settings) -> None:
+    job_ids = _dead(settings, 1, "recent")
+    listed = _cli(settings, "dlq", "list", "--request-id", "recent", "--since", "1h", "--json")
+    assert [json.loads(line)["job_id"] for line in listed.stdout.splitlines()] == job_ids, listed.stderr
+    older = _cli(settings, "dlq", "list", "--request-id", "recent", "--since", "2h", "--until", "1h", "--json")
+    assert older.returncode == 0 and older.stdout == "", older.stdout + older.stderr
+    done = _cli(settings, "dlq", "list", "--since", "yesterday")
+    assert done.returncode == 2 and "nor a duration ago like 2h" in _said(done.stderr), done.stdout + done.stderr
+
+
 def test_ctrl_c_in_a_redrive_finishes_the_letters_in_flight_and_says_what_went(settings: Settings) -> None:
     _dead(settings, 1500, "bulk")  # three chunks of 500
     listed = [json.loads(line) for line in _cli(settings, "dlq", "list", "--request-id", "bulk", "--json")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from delivery.dlq import Filters, dead_letters, parse_letter
+import pytest
+
+from delivery.dlq import Filters, dead_letters, parse_letter, parse_when
 from schemas.codec import encode
 from schemas.settings import Settings
 from tests.delivery.jobs import make_job
@@ -32,3 +34,23 @@ def test_an_unreadable_letter_keeps_its_error_header() -> None:
 def test_a_filter_names_what_a_matching_letter_must_contain() -> None:
     assert Filters(job_id="msg_1", extension="0003210", request_id="r1").needles() == [b"msg_1", b"r1", b"0003*210"]
     assert Filters(tenant="0003").needles() == []  # a tenant is matched on the parsed job only
+
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("text", "moment"), [
+    ("2h", NOW - timedelta(hours=2)),
+    ("90m", NOW - timedelta(minutes=90)),
+    ("0s", NOW),
+    ("2026-11-27T10:00:00Z", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
+    ("2026-11-27T10:00:00", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),  # UTC when no zone
+    ("2026-11-27T12:00:00+02:00", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
+])
+def test_a_time_filter_is_an_iso_time_or_a_duration_ago(text: str, moment: datetime) -> None:
+    assert parse_when(text, now=NOW) == moment
+
+
+def test_a_time_filter_that_is_neither_says_which_forms_it_takes() -> None:
+    with pytest.raises(ValueError, match="neither a time like 2026-11-27T10:00:00Z nor a duration ago like 2h"):
+        parse_when("yesterday", now=NOW)
