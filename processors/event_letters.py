@@ -27,6 +27,8 @@ from schemas.settings import Settings
 from schemas.topic_snapshot import Record, record_at
 
 CUT_HEADERS = ("original-key-size", "original-value-size")
+REASONS = ("invalid_json", "schema_invalid", "too_large", "key_mismatch", "processing_error")
+"""The `error` header values the processor writes on `call-events.dlq`."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class EventLetterFilters:
     def __post_init__(self) -> None:
         """Refuse a malformed filter (ValueError); keep the tenant and extension in their canonical forms."""
         refuse_malformed(self.tenant, self.extension, self.since, self.until)
+        if self.reason is not None and self.reason not in REASONS:
+            raise ValueError(f"--reason {self.reason!r} is none of {', '.join(REASONS)}: no letter can match")
         if self.tenant is not None:
             object.__setattr__(self, "tenant", organization_code(self.tenant))
         if self.extension is not None:

@@ -94,6 +94,8 @@ def test_a_letter_cut_to_fit_the_dlq_is_never_redriven(settings: Settings) -> No
 def test_redrive_without_a_filter_and_bad_filters_are_refused(settings: Settings) -> None:
     assert "No filter given" in _cli(settings, "redrive", code=2)
     assert "extension 'nope'" in _cli(settings, "list", "--extension", "nope", code=2)
+    assert "--reason 'invalid-json' is none of invalid_json," in _cli(settings, "list", "--reason", "invalid-json",
+                                                                      code=2)
     assert "needs a time zone" in _cli(settings, "list", "--since", "2026-11-27T10:00:00", code=2)
     assert "is not before --until" in _cli(settings, "redrive", "--since", "1h", "--until", "2h", code=2)
     assert "No dead letter at 9:999" in _cli(settings, "show", "9:999", code=1)
