@@ -36,7 +36,7 @@ def processor(
 def replay(
     since: str = typer.Option(..., help="Start of the window: a time such as 2026-11-27T10:00:00Z, or a "
                               "duration ago such as 2h."),
-    until: str = typer.Option("0s", help="End of the window (exclusive), same forms; default now."),
+    until: str = typer.Option("0s", show_default="now", help="End of the window (exclusive), same forms."),
     tenant: list[str] = typer.Option([], "--tenant", help="Only this tenant (organization code); repeatable."),
     extension: list[str] = typer.Option([], "--extension", help="Only this extension; repeatable."),
     request_id: list[str] = typer.Option([], "--request-id", help="Only this Request ID; repeatable."),

@@ -72,3 +72,10 @@ def test_processor_of_topics_not_co_partitioned_exits_1_saying_what_to_fix(base_
     assert done.returncode == 1, done.stdout + done.stderr  # the environment, not the command line
     assert f"{settings.topics.call_events} has 4 partitions but {fewer} has 2" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_replay_help_says_the_window_ends_now_by_default(base_settings: Settings) -> None:
+    done = cli(base_settings, "replay", "--help", COLUMNS="200")
+    assert done.returncode == 0, done.stdout + done.stderr
+    until = next(line for line in done.stdout.splitlines() if "--until" in line)
+    assert "[default: (now)]" in until and "0s" not in until, until
