@@ -25,6 +25,7 @@ from delivery.metrics import DeliveryMetrics
 from delivery.publishing import Outgoing, publish_acknowledged
 from schemas.durations import parse_duration_s
 from schemas.errors import InvalidRecord
+from schemas.hints import topic_missing
 from schemas.letters import dead_letter_headers, fit_letter
 from schemas.ops import serve_ops
 from schemas.publisher import RecordPublisher
@@ -101,6 +102,13 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
+async def warn_if_missing(consumer: AIOKafkaConsumer, settings: Settings) -> None:
+    """The topics are subscribed by pattern, so a worker of a wrong prefix would idle in silence: say so."""
+    if settings.topics.deliveries not in await consumer.topics():
+        log.warning("%s; delivering nothing until it is created", topic_missing(settings.topics.deliveries,
+                                                                                 settings.kafka_bootstrap))
+
+
 async def run_worker(
     settings: Settings, *, host: str, port: int, metrics: DeliveryMetrics | None = None,
     client: HttpClient | None = None,
@@ -126,6 +134,7 @@ async def run_worker(
     try:
         consumer.subscribe(pattern=job_topics(settings), listener=jobs)
         await consumer.start()
+        await warn_if_missing(consumer, settings)
         log.info("delivering from %s and its delay topics", settings.topics.deliveries)
         await jobs.run()
         if jobs.failed:

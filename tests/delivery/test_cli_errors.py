@@ -10,7 +10,8 @@ import uuid
 import pytest
 
 from schemas.settings import Settings
-from tests.processes import settings_env
+from tests.processes import Component, settings_env
+from tests.services import wait_until
 
 UNREACHABLE = {"CALLAPI_KAFKA_BOOTSTRAP": "127.0.0.1:1"}
 
@@ -26,6 +27,16 @@ def test_dlq_names_a_missing_topic_instead_of_waiting_for_it(base_settings: Sett
     done = cli(base_settings, *args, CALLAPI_TOPIC_PREFIX=prefix)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"topic {prefix}deliveries.dlq does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_worker_of_a_prefix_without_topics_says_so_instead_of_idling_in_silence(base_settings: Settings) -> None:
+    prefix = f"missing.{uuid.uuid4().hex[:10]}."
+    worker = Component(base_settings, "deliver", "--port", "0")
+    worker.env["CALLAPI_TOPIC_PREFIX"] = prefix
+    with worker:
+        said = f"topic {prefix}deliveries does not exist on {base_settings.kafka_bootstrap}"
+        wait_until(lambda: said in worker.log(), timeout_s=60, what="the missing topic named", log=worker.log)
+    assert "is CALLAPI_TOPIC_PREFIX right?" in worker.log() and "Traceback" not in worker.log()
 
 
 @pytest.mark.parametrize("args", [("dlq", "list"), ("deliver", "--port", "0")])
