@@ -46,8 +46,12 @@ class Listed:
     """Not redriven yet."""
     stuck: int = 0
     """Of those, letters that can never be redriven (unreadable, cut to fit the DLQ)."""
+    redrives_known: bool = True
+    """False when PostgreSQL, which records redrives, could not be read: `waiting` then counts every letter."""
 
     def __str__(self) -> str:
+        if not self.redrives_known:
+            return f"{self.matched} dead letter(s), redriven or not (PostgreSQL unreachable)"
         return f"{self.matched} dead letter(s), {self.waiting} not redriven yet"
 
 
@@ -58,9 +62,13 @@ def list_letters(topic: str, reading: Reading[L], *, as_json: bool, limit: int, 
     listed = Listed()
     shown: list[L] = []
 
+    def unknown(error: RedrivesUnavailable) -> None:
+        listed.redrives_known = False
+        redrives_unknown(error)
+
     async def read() -> None:
         with reading_progress(topic, hidden=as_json and console.is_terminal) as progress:  # not over the lines
-            async for chunk in reading(progress, redrives_unknown):
+            async for chunk in reading(progress, unknown):
                 for letter in chunk:
                     listed.matched += 1
                     if letter.redriven_at is None:
@@ -73,8 +81,10 @@ def list_letters(topic: str, reading: Reading[L], *, as_json: bool, limit: int, 
 
     run_dlq_tool(read())
     if not as_json:
+        if not listed.redrives_known:  # an empty "redriven" column would read as "never redriven"
+            table.columns.pop()
         for letter in shown:
-            table.add_row(*row(letter))
+            table.add_row(*row(letter)[:len(table.columns)])
         print_whole(table)
         if listed.matched > len(shown):
             console.print(f"The oldest {len(shown)} of {listed.matched} shown: --limit for more, --json for all.")

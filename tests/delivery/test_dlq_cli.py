@@ -79,6 +79,19 @@ def test_a_window_may_be_given_as_durations_ago_as_for_replay(settings: Settings
     assert done.returncode == 2 and "nor a duration ago like 2h" in _said(done.stderr), done.stdout + done.stderr
 
 
+def test_without_postgresql_a_listing_does_not_claim_letters_were_never_redriven(settings: Settings) -> None:
+    _dead(settings, 2, "nodb")
+    no_db = settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/none"})
+    done = _cli(no_db, "dlq", "list", "--request-id", "nodb")
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = _said(done.stdout)
+    assert "2 dead letter(s), redriven or not (PostgreSQL unreachable)" in said and "not redriven yet" not in said
+    assert "redriven" not in done.stdout.splitlines()[1], done.stdout  # the header row has no such column
+    assert "which letters were redriven is not shown" in _said(done.stderr)
+    with_db = _cli(settings, "dlq", "list", "--request-id", "nodb")
+    assert "redriven" in with_db.stdout.splitlines()[1] and "2 not redriven yet" in _said(with_db.stdout)
+
+
 def test_ctrl_c_in_a_redrive_finishes_the_letters_in_flight_and_says_what_went(settings: Settings) -> None:
     _dead(settings, 1500, "bulk")  # three chunks of 500
     listed = [json.loads(line) for line in _cli(settings, "dlq", "list", "--request-id", "bulk", "--json")
