@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias, TypeVar
 import typer
 from rich.console import Console
 
-from schemas.consoles import stderr_console, stdout_console
+from schemas.consoles import quiet_kafka_client, stderr_console, stdout_console
 from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
@@ -113,6 +113,7 @@ def run_dlq_tool(work: Coroutine[Any, Any, T]) -> T:
     from delivery.redrives import RedrivesUnavailable
     from schemas.topic_snapshot import TopicMissing
 
+    quiet_kafka_client()
     try:
         return asyncio.run(work)
     except KafkaConnectionError:

@@ -57,7 +57,9 @@ def replay(
 
     from processors.errors import ProcessorError, ReplayInterrupted, TopicsMissing
     from processors.replay_cli import run_replay
+    from schemas.consoles import quiet_kafka_client
 
+    quiet_kafka_client()
     try:
         run_replay(
             since=since, until=until, tenants=tenant, extensions=extension, request_ids=request_id,

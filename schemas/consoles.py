@@ -8,6 +8,8 @@ Tables render as before: their cells still wrap to the width.
 
 from __future__ import annotations
 
+import logging
+
 from rich.console import Console
 
 
@@ -22,3 +24,11 @@ def stderr_console() -> Console:
 def _one_line_when_piped(console: Console) -> Console:
     console.soft_wrap = not console.is_terminal
     return console
+
+
+def quiet_kafka_client() -> None:
+    """For a one-shot command: the Kafka client's routine INFO lines (subscribed, metadata changed) bury the
+    command's own output on stderr; its warnings and errors still show, and --log-level DEBUG shows it all."""
+    kafka = logging.getLogger("aiokafka")
+    if kafka.getEffectiveLevel() == logging.INFO:
+        kafka.setLevel(logging.WARNING)

@@ -43,6 +43,7 @@ def test_a_piped_listing_shows_whole_job_ids(settings: Settings) -> None:
     job_ids = _dead(settings, 2, "piped")
     done = _cli(settings, "dlq", "list", "--request-id", "piped")  # not a terminal: 80 columns
     assert done.returncode == 0, done.stdout + done.stderr
+    assert " INFO aiokafka" not in done.stderr, done.stderr  # the client's routine lines stay quiet
     assert all(job_id in done.stdout for job_id in job_ids), done.stdout
 
 

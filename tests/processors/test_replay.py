@@ -67,6 +67,7 @@ def _replay(settings: Settings, *args: str) -> dict[str, Any]:
         env=settings_env(settings), capture_output=True, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stderr.decode()
+    assert b" INFO aiokafka" not in result.stderr, result.stderr.decode()  # the client's routine lines stay quiet
     return json.loads(result.stdout.decode().strip().splitlines()[-1])
 
 
