@@ -35,7 +35,7 @@ from tests.services import Service
 pytestmark = pytest.mark.browser
 
 JOB_ID = re.compile(r"Test notification (msg_[0-9a-f]{32}) queued for ")
-NO_RELAY = "This server runs without its relay: it is sent only while `callapi-events relay` runs."
+NO_RELAY = "This server runs without its relay: it is sent only while a relay runs (callapi-events relay)."
 
 
 @pytest.fixture(scope="module")
