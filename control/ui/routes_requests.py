@@ -113,8 +113,8 @@ def queued_text(job: DeliveryJob, *, relay_here: bool) -> str:
     """What Send test tells: the notification is only queued; the relay publishes it and a worker sends it."""
     queued = f"Test notification {job.job_id} queued for {_shortened(job.url)}."
     if not relay_here:  # `callapi-events api --no-relay`: nothing here publishes it
-        return (f"{queued} This server runs without its relay: it is sent only while a relay runs (callapi-events relay). "
-                f"Its outcome then appears in the request's delivery log.")
+        return (f"{queued} This server runs without its relay: it is sent only while a relay runs "
+                "(callapi-events relay). Its outcome then appears in the request's delivery log.")
     return f"{queued} Its outcome appears in the request's delivery log once a worker has sent it."
 
 
