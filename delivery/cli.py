@@ -31,7 +31,7 @@ PORT = typer.Option(9102, help="Port of the ops endpoint (0 picks a free one).")
 TENANT = typer.Option(None, "--tenant", help="Only this tenant (organization code, e.g. 0003).")
 EXTENSION = typer.Option(None, "--extension", help="Only this extension (0003*210 or 0003210).")
 REQUEST = typer.Option(None, "--request-id", help="Only this Request ID.")
-SINCE = typer.Option(None, "--since", help="Dead-lettered at or after this time: ISO (UTC if no zone, e.g. "
+SINCE = typer.Option(None, "--since", help="Dead-lettered at or after this time: ISO with a zone (e.g. "
                                            "2026-11-27T10:00:00Z) or a duration ago (90m, 2h, 1d).")
 UNTIL = typer.Option(None, "--until", help="Dead-lettered before this time (same forms as --since).")
 LIMIT = typer.Option(200, "--limit", min=0, help="Rows shown in the table (the oldest); the summary counts every "
@@ -59,7 +59,7 @@ def deliver_main() -> None:
 
 
 def _when(text: str | None, *, now: datetime) -> datetime | None:
-    from delivery.dlq import parse_when
+    from schemas.durations import parse_when
 
     return None if text is None else parse_when(text, now=now)
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from delivery.records import redriven
 from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, matching_letters, resend
 from schemas.codec import decode, encode
-from schemas.durations import parse_duration_s
 from schemas.errors import InvalidRecord
 from schemas.extensions import canonical_extension, organization_code
 from schemas.jobs import DeliveryJob
@@ -46,19 +45,6 @@ class DeadLetter:
     @property
     def redrivable(self) -> bool:
         return self.job is not None
-
-
-def parse_when(text: str, *, now: datetime) -> datetime:
-    """A time filter as operators write it: ISO 8601 (UTC if no zone) or a duration ago (`90m`, `2h`, `1d`)."""
-    try:
-        return now - timedelta(seconds=parse_duration_s(text))
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"{text!r} is neither a time like 2026-11-27T10:00:00Z nor a duration ago like 2h") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def refuse_malformed(tenant: str | None, extension: str | None, since: datetime | None,

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from processors.errors import ReplayError
-from schemas.durations import parse_duration_s
+from schemas.durations import parse_when as parse_moment
 from schemas.extensions import canonical_extension, organization_code, tenant_of
 
 
 def parse_when(text: str, *, now: datetime) -> datetime:
-    """An ISO 8601 time with a zone (`2026-11-27T10:00:00Z`) or a duration ago (`90m`, `2h`, `1d`)."""
-    value = text.strip()
     try:
-        return now - timedelta(seconds=parse_duration_s(value))
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ReplayError(f"{text!r} is neither a time like 2026-11-27T10:00:00Z nor a duration like 2h") from None
-    if moment.tzinfo is None:
-        raise ReplayError(f"{text!r} needs a time zone, e.g. 2026-11-27T10:00:00Z")
-    return moment.astimezone(UTC)
+        return parse_moment(text, now=now)
+    except ValueError as error:
+        raise ReplayError(str(error)) from None
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from delivery.dlq import Filters, dead_letters, parse_letter, parse_when
+from delivery.dlq import Filters, dead_letters, parse_letter
 from schemas.codec import encode
+from schemas.durations import parse_when
 from schemas.settings import Settings
 from tests.delivery.jobs import make_job
 from tests.kafka import produce
@@ -44,7 +45,6 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     ("90m", NOW - timedelta(minutes=90)),
     ("0s", NOW),
     ("2026-11-27T10:00:00Z", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
-    ("2026-11-27T10:00:00", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),  # UTC when no zone
     ("2026-11-27T12:00:00+02:00", datetime(2026, 11, 27, 10, 0, tzinfo=UTC)),
 ])
 def test_a_time_filter_is_an_iso_time_or_a_duration_ago(text: str, moment: datetime) -> None:
@@ -54,3 +54,5 @@ def test_a_time_filter_is_an_iso_time_or_a_duration_ago(text: str, moment: datet
 def test_a_time_filter_that_is_neither_says_which_forms_it_takes() -> None:
     with pytest.raises(ValueError, match="neither a time like 2026-11-27T10:00:00Z nor a duration ago like 2h"):
         parse_when("yesterday", now=NOW)
+    with pytest.raises(ValueError, match=r"needs a time zone, e\.g\. 2026-11-27T10:00:00Z for UTC"):
+        parse_when("2026-11-27T10:00:00", now=NOW)  # refused, not guessed: a redrive sends again
