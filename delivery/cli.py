@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from delivery.letter_tools import (
+from schemas.letter_tools import (
     console,
     found,
     kafka_unreachable,
@@ -22,7 +22,7 @@ from schemas.settings import Settings
 
 if TYPE_CHECKING:
     from delivery.dlq import DeadLetter, Filters
-    from delivery.letter_tools import Reading
+    from schemas.letter_tools import Reading
 
 dlq_app = typer.Typer(help="Dead letters on deliveries.dlq: list them, show one, put them back on deliveries.")
 

@@ -2,7 +2,7 @@
 
 The topic is read from the beginning up to the end offsets seen at the start, without a consumer group,
 so listing never moves anything. Records that were never readable jobs are listed with their error header.
-Redriven letters are recorded in PostgreSQL (delivery/redrives.py), so a second redrive can leave them out.
+Redriven letters are recorded in PostgreSQL (schemas/redrives.py), so a second redrive can leave them out.
 """
 
 from __future__ import annotations
@@ -13,11 +13,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from delivery.records import redriven
-from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, matching_letters, resend
 from schemas.codec import decode, encode
 from schemas.errors import InvalidRecord
-from schemas.extensions import canonical_extension, organization_code
+from schemas.extensions import canonical_extension
 from schemas.jobs import DeliveryJob
+from schemas.redrives import (
+    LetterKey,
+    Redriven,
+    RedrivesUnavailable,
+    Resend,
+    matching_letters,
+    refuse_malformed,
+    resend,
+)
 from schemas.settings import Settings
 from schemas.topic_snapshot import Record
 
@@ -45,18 +53,6 @@ class DeadLetter:
     @property
     def redrivable(self) -> bool:
         return self.job is not None
-
-
-def refuse_malformed(tenant: str | None, extension: str | None, since: datetime | None,
-                     until: datetime | None) -> None:
-    """Refuse a malformed filter at once, rather than let it match nothing (raises ValueError)."""
-    if since is not None and until is not None and since >= until:
-        raise ValueError(f"--since {since:%Y-%m-%dT%H:%M:%SZ} is not before --until {until:%Y-%m-%dT%H:%M:%SZ}: "
-                         "no letter can match (swapped?)")
-    if tenant is not None:
-        organization_code(tenant)
-    if extension is not None:
-        canonical_extension(extension)
 
 
 @dataclass(frozen=True)
@@ -115,7 +111,7 @@ def redacted(job: DeliveryJob) -> dict[str, Any]:
 
 def dead_letters(settings: Settings, filters: Filters, *, progress: Callable[[int, int], None],
                  unavailable: Callable[[RedrivesUnavailable], None] | None = None) -> AsyncIterator[list[DeadLetter]]:
-    """The matching letters, oldest first, a chunk at a time (see delivery.redrives.matching_letters)."""
+    """The matching letters, oldest first, a chunk at a time (see schemas.redrives.matching_letters)."""
     needles = filters.needles()
 
     def parse(r: Record) -> DeadLetter | None:
@@ -130,7 +126,7 @@ def dead_letters(settings: Settings, filters: Filters, *, progress: Callable[[in
 async def redrive(settings: Settings, chunks: AsyncIterator[list[DeadLetter]], *, again: bool,
                   done: Redriven) -> None:
     """Put the readable letters back on `deliveries` with a fresh attempt budget and record them as redriven
-    (see delivery.redrives.resend: Ctrl-C finishes the chunk in flight)."""
+    (see schemas.redrives.resend: Ctrl-C finishes the chunk in flight)."""
     def going_back(letter: DeadLetter) -> Resend | None:
         if (job := letter.job) is None or (key := letter.identity) is None:
             return None

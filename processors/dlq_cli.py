@@ -13,8 +13,8 @@ from schemas.consoles import stderr_console, stdout_console
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
-    from delivery.letter_tools import Reading
     from processors.event_letters import EventLetter
+    from schemas.letter_tools import Reading
 
 console = stdout_console()
 notices = stderr_console()
@@ -78,7 +78,7 @@ def events_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
     """List dead-lettered call events (oldest first) with why each could not be used."""
     from rich.table import Table
 
-    from delivery.letter_tools import list_letters
+    from schemas.letter_tools import list_letters
 
     table = Table("dead at", "where", "reason", "extension", "event id", "from", "detail", "redriven")
     listed = list_letters(Settings().topics.call_events_dlq, _reading(tenant, extension, reason, since, until),
@@ -96,8 +96,8 @@ def events_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
 @events_app.command("show")
 def events_show(where: str = typer.Argument(..., help="The letter's PARTITION:OFFSET, as `list` shows it.")) -> None:
     """Print one dead letter as JSON: why, where from, its key and value (text, or base64 when not UTF-8)."""
-    from delivery.letter_tools import redrives_unknown, run_dlq_tool
     from processors.event_letters import event_letter_at
+    from schemas.letter_tools import redrives_unknown, run_dlq_tool
 
     partition, offset = _place(where)
     letter = run_dlq_tool(event_letter_at(Settings(), partition, offset, unavailable=redrives_unknown))
@@ -130,8 +130,8 @@ def events_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSIO
     """Put dead-lettered call events back on call-events, as they were (same event id, so the same
     webhook-ids). Do it once the cause is fixed: an event that is still unusable comes back to the DLQ.
     Letters redriven before are left out (recorded in PostgreSQL), unless --again."""
-    from delivery.letter_tools import redrive_and_report, refuse_unfiltered
     from processors.event_letters import redrive_events
+    from schemas.letter_tools import redrive_and_report, refuse_unfiltered
 
     refuse_unfiltered(any((tenant, extension, reason, since, until, yes)),
                       "--reason/--tenant/--extension/--since/--until")

@@ -6,7 +6,7 @@ release, a larger CALLAPI_MAX_EVENT_BYTES, a corrected producer), a redrive puts
 on `call-events`: the event keeps its event_id, so its jobs keep their job ids (webhook-id). A letter cut to fit
 the DLQ (headers `original-*-size`) no longer holds the whole event and is never redriven; the full record is
 still on `call-events` at the offset the letter names, until that topic's retention.
-Redrives are recorded in PostgreSQL (delivery/redrives.py), keyed by the letter's content, so a second redrive
+Redrives are recorded in PostgreSQL (schemas/redrives.py), keyed by the letter's content, so a second redrive
 leaves them out.
 """
 
@@ -17,12 +17,20 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from delivery.dlq import refuse_malformed
-from delivery.redrives import LetterKey, Redriven, RedrivesUnavailable, Resend, matching_letters, resend, with_redrives
 from schemas.codec import decode
 from schemas.errors import InvalidRecord
 from schemas.events import CallEvent
 from schemas.extensions import canonical_extension, organization_code, tenant_of
+from schemas.redrives import (
+    LetterKey,
+    Redriven,
+    RedrivesUnavailable,
+    Resend,
+    matching_letters,
+    refuse_malformed,
+    resend,
+    with_redrives,
+)
 from schemas.settings import Settings
 from schemas.topic_snapshot import Record, record_at
 
@@ -131,7 +139,7 @@ class EventLetterFilters:
 
 def event_letters(settings: Settings, filters: EventLetterFilters, *, progress: Callable[[int, int], None],
                   unavailable: Callable[[RedrivesUnavailable], None] | None = None) -> AsyncIterator[list[EventLetter]]:
-    """The matching letters, oldest first, a chunk at a time (see delivery.redrives.matching_letters)."""
+    """The matching letters, oldest first, a chunk at a time (see schemas.redrives.matching_letters)."""
     return matching_letters(settings, settings.topics.call_events_dlq, parse_event_letter, filters.match,
                             progress=progress, unavailable=unavailable)
 
@@ -156,7 +164,7 @@ async def event_letter_at(settings: Settings, partition: int, offset: int, *,
 async def redrive_events(settings: Settings, chunks: AsyncIterator[list[EventLetter]], *, again: bool,
                          done: Redriven) -> None:
     """Put the whole letters back on `call-events` as they were and record them as redriven (see
-    delivery.redrives.resend: Ctrl-C finishes the chunk in flight)."""
+    schemas.redrives.resend: Ctrl-C finishes the chunk in flight)."""
     def going_back(letter: EventLetter) -> Resend | None:
         return Resend(letter.identity, letter.key, letter.value) if letter.redrivable else None
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from processors import metrics
-from processors.join import join, pack_requests, unpack_requests
 from processors.records import decode_event, decode_requests
 from processors.sink import OutRecord
 from schemas.codec import encode
 from schemas.errors import InvalidRecord
+from schemas.join import join, pack_requests, unpack_requests
 from schemas.letters import dead_letter_headers, fit_letter
 from schemas.topics import TopicNames
 

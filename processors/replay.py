@@ -20,7 +20,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from processors.errors import TopicsMissing
 from processors.handler import apply_config, lookup_packed
-from processors.join import join, unpack_requests
 from processors.records import decode_event
 from processors.sink import KafkaSink, OutRecord
 from processors.topology import partition_counts
@@ -30,6 +29,7 @@ from schemas.errors import InvalidRecord
 from schemas.extensions import canonical_extension
 from schemas.hints import topic_missing
 from schemas.jobs import DeliveryJob
+from schemas.join import join, unpack_requests
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)

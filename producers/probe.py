@@ -65,7 +65,7 @@ class Followed:
 
 
 def owed(event: CallEvent, requests: list[EventRequest]) -> list[Followed]:
-    """The jobs the processor owes for `event`: one per enabled request of its type (as processors.join)."""
+    """The jobs the processor owes for `event`: one per enabled request of its type (as schemas.join)."""
     return [Followed(request, job_id_for(event.event_id, request.id))
             for request in requests if request.enabled and request.type == event.type]
 

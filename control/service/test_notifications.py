@@ -14,9 +14,9 @@ from control.errors import Throttled
 from control.service.outbox import extension_requests
 from control.service.queries import get_request
 from control.service.tenancy import ExtensionRef, lock_extension
-from processors.join import join
 from schemas.codec import encode
 from schemas.jobs import DeliveryJob
+from schemas.join import join
 from schemas.synthetic import synthetic_event
 
 TESTS_PER_MINUTE = 10

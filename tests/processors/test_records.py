@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from processors.handler import apply_config, drop_foreign, lookup_packed
-from processors.join import unpack_requests
 from processors.records import decode_event, decode_requests
 from schemas.codec import encode_list
 from schemas.errors import InvalidRecord
+from schemas.join import unpack_requests
 from schemas.letters import dead_letter_headers, fit_letter
 from schemas.requests import ExtensionRequests
 from tests.processors.support import call_event, request

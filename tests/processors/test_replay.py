@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from processors.join import join
 from processors.replay import ReplayReport
 from processors.replay_cli import interrupted
 from schemas.codec import encode
 from schemas.events import CallEvent, EventType
 from schemas.jobs import DeliveryJob, job_id_for
+from schemas.join import join
 from schemas.settings import Settings
 from tests.kafka import read_topic_sync
 from tests.processes import settings_env

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.join import join, pack_requests, unpack_requests
 from schemas.events import EventType
 from schemas.jobs import job_id_for
+from schemas.join import join, pack_requests, unpack_requests
 from schemas.requests import EventRequest, HttpMethod
 from tests.processors.support import call_event, request
 

@@ -20,7 +20,7 @@ from schemas.settings import Settings
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from delivery.redrives import Letter, Redriven, RedrivesUnavailable
+    from schemas.redrives import Letter, Redriven, RedrivesUnavailable
 
 console = stdout_console()
 notices = stderr_console()
@@ -110,7 +110,7 @@ def run_dlq_tool(work: Coroutine[Any, Any, T]) -> T:
     """Run a DLQ tool's work; every failure said with what to do next."""
     from aiokafka.errors import KafkaConnectionError
 
-    from delivery.redrives import RedrivesUnavailable
+    from schemas.redrives import RedrivesUnavailable
     from schemas.topic_snapshot import TopicMissing
 
     quiet_kafka_client()
@@ -152,7 +152,7 @@ def redrive_and_report(run: Callable[[Callable[[int, int], None], Redriven], Cor
     Ctrl-C stops it after the chunk in flight, says what went, and exits 130."""
     from rich.progress import Progress
 
-    from delivery.redrives import Redriven
+    from schemas.redrives import Redriven
 
     done = Redriven()
     try:

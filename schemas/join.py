@@ -1,4 +1,6 @@
 """The stream-table join as a pure function: one call event and its extension's requests → DeliveryJobs.
+It lives in schemas/ because the processor is not the only one to build jobs: test notifications (control plane)
+and the probe build theirs the same way.
 
 The processor keeps each extension's requests in a compact form (`pack_requests`): only the enabled ones,
 only the fields a job needs, as small JSON bytes. That keeps a million configured extensions in a few

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, LiteralString, Protocol, TypeVar
 import psycopg
 from aiokafka import AIOKafkaProducer
 
+from schemas.extensions import canonical_extension, organization_code
 from schemas.settings import Settings
 from schemas.topic_snapshot import Record, records_oldest_first
 
@@ -207,3 +208,15 @@ async def _resend_chunk(producer: AIOKafkaProducer, redrives: RedriveLog, part: 
         await asyncio.to_thread(redrives.record, [item.letter for item in going], retention_h=retention_h)
     done.sent += len(going)
     done.skipped += len(part) - len(going)
+
+
+def refuse_malformed(tenant: str | None, extension: str | None, since: datetime | None,
+                     until: datetime | None) -> None:
+    """Refuse a malformed filter at once, rather than let it match nothing (raises ValueError)."""
+    if since is not None and until is not None and since >= until:
+        raise ValueError(f"--since {since:%Y-%m-%dT%H:%M:%SZ} is not before --until {until:%Y-%m-%dT%H:%M:%SZ}: "
+                         "no letter can match (swapped?)")
+    if tenant is not None:
+        organization_code(tenant)
+    if extension is not None:
+        canonical_extension(extension)
