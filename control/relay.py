@@ -24,8 +24,8 @@ from prometheus_client import Counter, Histogram
 
 from control.errors import Unavailable
 from control.kafka import make_producer, publish_lists
-from control.service.outbox import extension_requests_async
 from schemas.hints import topic_missing
+from schemas.request_rows import extension_requests_async
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,11 @@ from typing import Any
 
 import psycopg
 
-from control.service.outbox import extension_requests
 from producers.sdk import CallEventProducer
 from schemas.attempts import Outcome
 from schemas.events import CallEvent, EventType
 from schemas.jobs import job_id_for
+from schemas.request_rows import extension_requests
 from schemas.requests import EventRequest
 from schemas.settings import Settings
 from schemas.synthetic import caller_name, synthetic_event

@@ -11,12 +11,12 @@ from typing import Any
 import psycopg
 
 from control.errors import Throttled
-from control.service.outbox import extension_requests
 from control.service.queries import get_request
 from control.service.tenancy import ExtensionRef, lock_extension
 from schemas.codec import encode
 from schemas.jobs import DeliveryJob
 from schemas.join import join
+from schemas.request_rows import extension_requests
 from schemas.synthetic import synthetic_event
 
 TESTS_PER_MINUTE = 10

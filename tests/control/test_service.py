@@ -25,7 +25,7 @@ from control.service import (
     resolve_extension,
     rotate_secret,
 )
-from control.service.outbox import extension_requests
+from schemas.request_rows import extension_requests
 from schemas.settings import Settings
 from tests.control.tenants import Tenant, make_tenant
 from tests.polling import eventually

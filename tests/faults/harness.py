@@ -18,7 +18,6 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from control.service import add_request, create_extension, create_organization, create_provider
-from control.service.outbox import extension_requests
 from processors.records import decode_event
 from producers.simulator.generator import Plan
 from producers.simulator.population import SimExtension
@@ -27,6 +26,7 @@ from schemas.codec import decode
 from schemas.errors import InvalidRecord
 from schemas.events import CallEvent, EventType
 from schemas.jobs import DeliveryJob, job_id_for
+from schemas.request_rows import extension_requests
 from schemas.requests import EventRequest
 from schemas.settings import Settings
 from tests.faults.invariants import InvariantReport, check, expected_job_ids
