@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from control import service
 from control.service.test_notifications import TESTS_PER_MINUTE
@@ -84,6 +84,34 @@ def queued_tests(database_url: str, number: str) -> list[tuple[str, str]]:
     return [(request_id, json.loads(job)["job_id"]) for request_id, job in rows]
 
 
+def queued_without_relay(page: Page, url: str) -> str:
+    """The flash after Send test on a server without its relay; returns the queued job's webhook-id."""
+    flash = page.get_by_role("status")
+    expect(flash).to_contain_text(re.compile(rf"Test notification msg_[0-9a-f]{{32}} queued for {re.escape(url)}\."))
+    expect(flash).to_contain_text(NO_RELAY)  # nothing is sent yet
+    expect(flash).to_contain_text("Its outcome then appears in the request's delivery log.")
+    found = JOB_ID.search(flash.inner_text())
+    assert found is not None, flash.inner_text()
+    return found.group(1)
+
+
+def sent_and_logged(settings: Settings, receiver: Receiver, path: str, webhook_id: str, page: Page,
+                    log: Locator) -> None:
+    """With a relay, a worker and the sink running, the test reaches `path`, signed, and `log` shows it delivered."""
+    with Service(settings, "relay"), Service(settings, "deliver"), Service(settings, "sink"):
+        assert eventually(lambda: receiver.received(path), timeout_s=60), "the test notification never came"
+
+        def logged() -> bool:
+            page.reload()
+            return "delivered" in log.inner_text()
+
+        assert eventually(logged, timeout_s=60, every_s=0.5), "the attempt never appeared in the delivery log"
+    (sent,) = receiver.received(path)
+    assert sent.headers["webhook-id"] == webhook_id and "webhook-signature" in sent.headers
+    assert sent.params["CallerIDName"] == caller_name("test") and sent.params["CallID"].startswith("test.")
+    expect(log).to_contain_text("204")
+
+
 def test_send_test_queues_a_test_notification_that_reaches_the_url_and_its_last_deliveries(
     page: Page, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
     database_url: str, receiver: Receiver,
@@ -96,31 +124,14 @@ def test_send_test_queues_a_test_notification_that_reaches_the_url_and_its_last_
     expect(row).to_contain_text("Disabled")
 
     page.get_by_role("button", name=f"Send test notification to request {request.id}").click()
-    flash = page.get_by_role("status")
-    expect(flash).to_contain_text(re.compile(rf"Test notification msg_[0-9a-f]{{32}} queued for {re.escape(url)}\."))
-    expect(flash).to_contain_text(NO_RELAY)  # this server runs without its relay: nothing is sent yet
-    expect(flash).to_contain_text("Its outcome then appears in the request's delivery log.")
-    found = JOB_ID.search(flash.inner_text())
-    assert found is not None, flash.inner_text()
-    webhook_id = found.group(1)
+    webhook_id = queued_without_relay(page, url)
     assert queued_tests(database_url, tenant.extension.number) == [(request.id, webhook_id)]
     expect(row).to_contain_text("Disabled")  # a test does not enable the request
     expect(row).to_contain_text("No attempts yet")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-send-test.png"), full_page=True)
 
-    with Service(settings, "relay"), Service(settings, "deliver"), Service(settings, "sink"):
-        assert eventually(lambda: receiver.received("/hook"), timeout_s=60), "the test notification never came"
-
-        def logged() -> bool:
-            page.reload()
-            return "delivered" in row.inner_text()
-
-        assert eventually(logged, timeout_s=60, every_s=0.5), "the attempt never appeared under Last deliveries"
-    (sent,) = receiver.received("/hook")
-    assert sent.headers["webhook-id"] == webhook_id and "webhook-signature" in sent.headers
-    assert sent.params["CallerIDName"] == caller_name("test") and sent.params["CallID"].startswith("test.")
-    expect(row).to_contain_text("204")
+    sent_and_logged(settings, receiver, "/hook", webhook_id, page, row)
     expect(page.get_by_role("status")).to_have_count(0)  # the flash was shown once
 
 
@@ -189,29 +200,13 @@ def test_send_test_on_the_edit_page_goes_the_same_way_and_its_outcome_shows_in_t
 
     page.get_by_role("button", name=f"Send test notification to request {request.id}").click()
     expect(page).to_have_url(re.compile(rf"/requests/hangup/{request.id}#deliveries$"))  # back on the edit page
-    flash = page.get_by_role("status")
-    expect(flash).to_contain_text(re.compile(rf"Test notification msg_[0-9a-f]{{32}} queued for {re.escape(url)}\."))
-    expect(flash).to_contain_text(NO_RELAY)
-    found = JOB_ID.search(flash.inner_text())
-    assert found is not None, flash.inner_text()
-    webhook_id = found.group(1)
+    webhook_id = queued_without_relay(page, url)
     assert queued_tests(database_url, tenant.extension.number) == [(request.id, webhook_id)]
     expect(log).to_contain_text("No delivery attempts yet.")  # queued only: nothing publishes it yet
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-send-test-edit-page.png"), full_page=True)
 
-    with Service(settings, "relay"), Service(settings, "deliver"), Service(settings, "sink"):
-        assert eventually(lambda: receiver.received("/from-edit-page"), timeout_s=60), "the test never came"
-
-        def logged() -> bool:
-            page.reload()
-            return "delivered" in log.inner_text()
-
-        assert eventually(logged, timeout_s=60, every_s=0.5), "the attempt never appeared in the delivery log"
-    (sent,) = receiver.received("/from-edit-page")
-    assert sent.headers["webhook-id"] == webhook_id and "webhook-signature" in sent.headers
-    assert sent.params["CallerIDName"] == caller_name("test") and sent.params["CallID"].startswith("test.")
-    expect(log).to_contain_text("204")
+    sent_and_logged(settings, receiver, "/from-edit-page", webhook_id, page, log)
     expect(page.get_by_role("status")).to_have_count(0)  # the flash was shown once
     expect(page.get_by_role("heading", name=f"Edit request {request.id}")).to_be_visible()
 
