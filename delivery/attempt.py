@@ -200,7 +200,7 @@ class Deliverer:
 
     def _count(self, job: DeliveryJob, decision: Decision, now: datetime) -> None:
         self.metrics.attempted(decision.action.value)
-        if decision.action is Action.DELIVERED:
+        if decision.action is Action.DELIVERED and not job.replay:  # an operator's resend would count days
             self.metrics.end_to_end.observe(max(0.0, (now - job.occurred_at).total_seconds()))
         elif decision.action is Action.DEAD_LETTER:
             self.metrics.dead_letters.inc()

@@ -47,5 +47,7 @@ def dead_letter(job: DeliveryJob, decision: Decision) -> DeliveryJob:
 
 
 def redriven(job: DeliveryJob, *, now: datetime) -> DeliveryJob:
-    """A dead letter put back on `deliveries`: a fresh attempt budget and wait, the same job id (webhook-id)."""
-    return job.model_copy(update={"attempt": 0, "not_before": None, "processed_at": now, "deferred_since": None})
+    """A dead letter put back on `deliveries`: a fresh attempt budget and wait, the same job id (webhook-id),
+    marked as sent again so its delivery does not count in the end-to-end latency."""
+    return job.model_copy(update={"attempt": 0, "not_before": None, "processed_at": now, "deferred_since": None,
+                                  "replay": True})

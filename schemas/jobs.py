@@ -41,4 +41,5 @@ class DeliveryJob(BaseModel):
     deferred_since: UtcDatetime | None = Field(
         None, description="when the job was first put back without an attempt (open circuit, stalled host); "
                           "an attempt clears it")
-    replay: bool = False
+    replay: bool = Field(False, description="sent again by an operator (replay or dlq redrive): its end-to-end "
+                                            "latency from occurred_at is not counted")

@@ -177,3 +177,9 @@ def test_the_circuit_wait_counts_from_the_first_deferral_since_the_last_attempt(
                                       jitter=0.0, rand=0.5))
     assert retried.deferred_since is None and retried.attempt == 1
     assert redriven(again, now=NOW).deferred_since is None
+
+
+def test_a_redriven_job_is_marked_as_sent_again_with_its_own_job_id() -> None:
+    job = make_job("http://h/x").model_copy(update={"attempt": 7, "last_error": "http_503"})
+    again = redriven(job, now=NOW)
+    assert (again.job_id, again.attempt, again.processed_at, again.replay) == (job.job_id, 0, NOW, True)

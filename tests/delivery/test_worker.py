@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+from datetime import timedelta
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qsl
 
@@ -200,6 +201,32 @@ async def test_a_hanging_receiver_does_not_hold_up_another(settings: Settings, r
     assert hang_attempts == []  # every fast job was delivered while the first hanging request still waited
     later = await attempts_of(settings, hanging[0].job_id, count=1)
     assert later[0].error == "timeout"
+
+
+def _end_to_end_sum_s() -> float | None:
+    """The histogram's sum, or None while the worker's ops endpoint is not up yet."""
+    try:
+        metrics = httpx.get(f"http://127.0.0.1:{OPS_PORT}/metrics").text
+    except httpx.ConnectError:
+        return None
+    return float(next(line.split()[-1] for line in metrics.splitlines()
+                      if line.startswith("callapi_delivery_end_to_end_seconds_sum")))
+
+
+async def test_end_to_end_latency_leaves_out_a_job_sent_again_days_later(settings: Settings,
+                                                                          receiver: Receiver) -> None:
+    eventually(lambda: _end_to_end_sum_s() is not None)  # the worker's ops endpoint is up
+    before = _end_to_end_sum_s()
+    assert before is not None
+    live = make_job(receiver.url + "/e2e", request_id="e2e-live")
+    days_ago = live.occurred_at - timedelta(days=10)
+    resent = make_job(receiver.url + "/e2e", request_id="e2e-replay").model_copy(
+        update={"occurred_at": days_ago, "replay": True})
+    await produce_jobs(settings, [resent, live])
+    receiver.wait_for(2, path="/e2e")
+    await attempts_of(settings, live.job_id, count=1)
+    added = eventually(lambda: (_end_to_end_sum_s() or before) - before)
+    assert 0 < added < timedelta(days=1).total_seconds()  # the live job counted, not the one from 10 days ago
 
 
 def _said(output: str) -> str:
