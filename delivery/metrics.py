@@ -22,7 +22,8 @@ class DeliveryMetrics:
             buckets=_LATENCY_BUCKETS_S, registry=registry,
         )
         self.end_to_end = Histogram(
-            "callapi_delivery_end_to_end_seconds", "From the event's occurred_at to a 2xx reply (replayed and redriven jobs left out)",
+            "callapi_delivery_end_to_end_seconds",
+            "From the event's occurred_at to a 2xx reply (replayed and redriven jobs left out)",
             buckets=_END_TO_END_BUCKETS_S, registry=registry,
         )
         self.retries = Counter(

@@ -6,8 +6,8 @@ import json
 import socket
 import subprocess
 import sys
-from datetime import timedelta
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from urllib.parse import parse_qsl
 
 import httpx
