@@ -30,10 +30,11 @@ JsonOption = typer.Option(False, "--json", help="Print one JSON object (stable k
 
 
 def _run(action: Callable[[Any], T]) -> T:
-    """Run `action(conn)` on an autocommit connection; errors become a message and exit status 1."""
+    """Run `action(conn)` on an autocommit connection. Errors become a message and an exit status, as the
+    README's convention says: 2 when the control plane refuses the input, 1 when PostgreSQL is unusable."""
     import psycopg
 
-    from control.errors import ControlError
+    from control.errors import ControlError, Unavailable
 
     try:
         with psycopg.connect(Settings().database_url, autocommit=True) as conn:
@@ -41,8 +42,12 @@ def _run(action: Callable[[Any], T]) -> T:
     except psycopg.OperationalError as error:
         notices.print(f"[red]Cannot reach PostgreSQL:[/red] {escape(str(error))}\nSet CALLAPI_DATABASE_URL or run "
                       "`callapi-events stack up`, then `callapi-events db migrate`.")
+    except psycopg.errors.UndefinedTable:  # reachable, but not this project's schema (yet)
+        notices.print("[red]The database has no callapi tables.[/red] Run `callapi-events db migrate`, or set "
+                      "CALLAPI_DATABASE_URL to the migrated database.")
     except ControlError as error:
         notices.print(f"[red]{error.code}:[/red] {escape(error.message)}")  # messages quote the input
+        raise typer.Exit(1 if isinstance(error, Unavailable) else 2) from None
     raise typer.Exit(1)
 
 

@@ -80,13 +80,16 @@ def test_admin_commands_then_api_with_relay(conn: psycopg.Connection[Any], setti
 
 
 def test_admin_errors_say_what_is_wrong(settings: Settings) -> None:
+    """Refused input exits 2 (bad usage or input), as the README's convention says; 1 is for the environment."""
     done = cli(settings, "admin", "org", "create", "--provider", "999999999", "0042", "Nobody")
-    assert done.returncode == 1 and "not_found" in done.stderr
+    assert done.returncode == 2 and "not_found" in done.stderr
     done = cli(settings, "admin", "extension", "create", "--org", "999999999", "210")
-    assert done.returncode == 1 and "no organization" in done.stderr
+    assert done.returncode == 2 and "no organization" in done.stderr
     # five digits would make the extended form ambiguous: `12345210` reads as organization 1234's `5210`
     done = cli(settings, "admin", "org", "create", "--provider", "999999999", "12345", "Too Long")
-    assert done.returncode == 1 and "code_invalid" in done.stderr and "1-4 digits" in done.stderr
+    assert done.returncode == 2 and "code_invalid" in done.stderr and "1-4 digits" in done.stderr
+    done = cli(settings, "admin", "org", "create", "--provider", "999999999", "0042", "Nobody", "--json")
+    assert done.returncode == 2 and done.stdout == "" and "not_found" in done.stderr  # stdout stays for results
 
 
 def test_create_many_makes_ranges_of_extensions_all_or_none(conn: psycopg.Connection[Any], settings: Settings) -> None:
@@ -99,13 +102,13 @@ def test_create_many_makes_ranges_of_extensions_all_or_none(conn: psycopg.Connec
     assert made["existing"] == [] and made["organization_id"] == org["id"]
 
     refused = cli(settings, *many, "209-211")  # 210 exists: nothing is created
-    assert refused.returncode == 1 and "extension_taken" in refused.stderr
+    assert refused.returncode == 2 and "extension_taken" in refused.stderr
     again = cli_json(settings, *many, "--existing-ok", "209-211")
     assert [e["number"] for e in again["created"]] == [f"{code}*209", f"{code}*211"]
     assert again["existing"] == [{"id": made["created"][-1]["id"], "number": f"{code}*210"}]
 
     invalid = cli(settings, *many, "300", "0001*301")  # another organization's number: nothing is created
-    assert invalid.returncode == 1 and "extension_invalid" in invalid.stderr
+    assert invalid.returncode == 2 and "extension_invalid" in invalid.stderr
     numbers = {row[0] for row in conn.execute(
         "SELECT number FROM extensions WHERE organization_id = %s", (org["id"],)).fetchall()}
     assert numbers == {f"{code}*{n}" for n in ("200", "201", "202", "203", "090", "209", "210", "211")}
@@ -118,13 +121,13 @@ def test_names_with_brackets_are_printed_as_given(settings: Settings) -> None:
     made = cli(settings, "admin", "provider", "create", name)
     assert made.returncode == 0 and name in made.stdout, made.stdout + made.stderr
     refused = cli(settings, "admin", "org", "create", "--provider", "1", "[/]", "ACME Pty")
-    assert refused.returncode == 1 and "code_invalid" in refused.stderr and "'[/]'" in refused.stderr, (
+    assert refused.returncode == 2 and "code_invalid" in refused.stderr and "'[/]'" in refused.stderr, (
         refused.stdout + refused.stderr)
 
 
 def test_text_postgresql_cannot_store_is_refused_with_a_message(settings: Settings) -> None:
     undecodable = "ACME \udcff"  # the byte 0xff on the command line: not UTF-8
     refused = cli(settings, "admin", "provider", "create", undecodable)
-    assert refused.returncode == 1 and "name_invalid" in refused.stderr, refused.stdout + refused.stderr
+    assert refused.returncode == 2 and "name_invalid" in refused.stderr, refused.stdout + refused.stderr
     unknown = cli(settings, "admin", "client", "revoke", "cli_\udcff")
     assert unknown.returncode == 1 and "not active" in unknown.stderr, unknown.stdout + unknown.stderr

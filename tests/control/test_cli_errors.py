@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 
+import psycopg
 import pytest
 
 from schemas.settings import Settings
@@ -52,3 +53,18 @@ def test_admin_without_postgres_says_so_on_stderr(base_settings: Settings) -> No
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Cannot reach PostgreSQL" in done.stderr and "CALLAPI_DATABASE_URL" in done.stderr, done.stderr
     assert done.stdout == "" and "Traceback" not in done.stderr, done.stdout
+
+
+def test_admin_on_an_unmigrated_database_says_to_migrate(base_settings: Settings) -> None:
+    name = f"callapi_empty_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        empty = psycopg.conninfo.make_conninfo(base_settings.database_url, dbname=name)
+        done = cli(base_settings, "admin", "provider", "create", "Acme", CALLAPI_DATABASE_URL=empty)
+    finally:
+        with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert done.returncode == 1, done.stdout + done.stderr  # the environment, not the input
+    assert "callapi-events db migrate" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout == ""
