@@ -8,6 +8,7 @@ from enum import StrEnum
 import typer
 
 from bench.cli import register as register_bench
+from callapi_events.help_text import ReflowingGroup
 from callapi_events.logs import configure_logging
 from control.cli import register as register_control
 from delivery.cli import dlq_app
@@ -25,6 +26,7 @@ app = typer.Typer(
     "configured, through Kafka. Start with `callapi-events demo`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=ReflowingGroup,
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
