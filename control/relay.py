@@ -26,6 +26,7 @@ from control.errors import Unavailable
 from control.kafka import make_producer, publish_lists
 from schemas.hints import topic_missing
 from schemas.request_rows import extension_requests_async
+from schemas.retry_notices import RetryNotices, failure_reason
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -146,16 +147,30 @@ async def _started_producer(settings: Settings) -> AIOKafkaProducer:
 
 async def run_relay(settings: Settings, *, stop: asyncio.Event,
                     on_round: Callable[[], None] = lambda: None) -> None:
-    """Relay until `stop` is set; PostgreSQL or Kafka failures are logged and retried after a pause."""
+    """Relay until `stop` is set; PostgreSQL or Kafka failures are retried after a pause, and logged saying what
+    to check: at once, then at most every WARN_EVERY_S while they last, and once when the relay works again."""
     producer: AIOKafkaProducer | None = None
+    notices = RetryNotices()
+
+    def round_done() -> None:
+        failed_rounds = notices.succeeded()
+        if failed_rounds:
+            log.info("relay works again, after %d failed round(s)", failed_rounds)
+        on_round()
+
     try:
         while not stop.is_set():
             try:
                 producer = producer or await _started_producer(settings)
-                await _relay_connected(settings, producer, stop, on_round)
+                await _relay_connected(settings, producer, stop, round_done)
             except (psycopg.Error, KafkaError, OSError) as error:
                 FAILURES.inc()
-                log.warning("relay round failed, retrying in %.0f s: %s", RETRY_DELAY_S, error)
+                reason = failure_reason(error, bootstrap=settings.kafka_bootstrap)
+                quiet_rounds = notices.failed(reason, time.monotonic())
+                if quiet_rounds is not None:
+                    log.warning("relay round failed: %s; retrying every %.0f s%s", reason, RETRY_DELAY_S,
+                                f" ({quiet_rounds} more failed rounds since the last warning)" if quiet_rounds
+                                else f", this warning repeats at most every {notices.every_s:.0f} s")
             except Exception:  # a bug must not silently end the relay inside `api`: log it and go on
                 FAILURES.inc()
                 log.exception("relay round failed unexpectedly, retrying in %.0f s", RETRY_DELAY_S)

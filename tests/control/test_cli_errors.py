@@ -4,15 +4,19 @@ missing topic."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import uuid
 
+import httpx
 import psycopg
 import pytest
 
+from schemas.ops import free_port
 from schemas.settings import Settings
-from tests.processes import settings_env
+from tests.polling import eventually
+from tests.processes import Component, settings_env
 
 NO_DATABASE = "postgresql://callapi:callapi@127.0.0.1:1/callapi"
 
@@ -68,3 +72,27 @@ def test_admin_on_an_unmigrated_database_says_to_migrate(base_settings: Settings
     assert done.returncode == 1, done.stdout + done.stderr  # the environment, not the input
     assert "callapi-events db migrate" in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert done.stdout == ""
+
+
+def failed_rounds(metrics_url: str) -> int:
+    try:
+        text = httpx.get(metrics_url, timeout=2).text
+    except httpx.TransportError:
+        return 0
+    return next((int(float(line.split()[-1])) for line in text.splitlines()
+                 if line.startswith("callapi_relay_failures_total ")), 0)
+
+
+def test_relay_without_kafka_says_what_to_set_without_flooding_the_log(settings: Settings) -> None:
+    port = free_port()
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        bootstrap = f"127.0.0.1:{closed.getsockname()[1]}"
+    wrong = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+    with Component(wrong, "relay", "--port", str(port)) as relay:
+        failures = eventually(lambda: (n := failed_rounds(f"http://127.0.0.1:{port}/metrics")) >= 5 and n)
+        assert failures, relay.log()
+        log = relay.log()
+    warnings = [line for line in log.splitlines() if "relay round failed" in line]
+    assert warnings and len(warnings) < failures, log  # it keeps retrying, but says so once in a while
+    assert f"cannot reach Kafka at {bootstrap}" in warnings[0] and "CALLAPI_KAFKA_BOOTSTRAP" in warnings[0], log
