@@ -4,6 +4,7 @@ from __future__ import annotations
 
 KAFKA_NEXT_STEP = "set CALLAPI_KAFKA_BOOTSTRAP, or start the local stack with `callapi-events stack up`"
 DATABASE_NEXT_STEP = "Set CALLAPI_DATABASE_URL, or start the local stack with `callapi-events stack up`."
+DATABASE_NEXT_STEP_IN_LINE = "set CALLAPI_DATABASE_URL, or start the local stack with `callapi-events stack up`"
 
 
 def topic_missing(topic: str, bootstrap: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import psycopg
 from aiokafka.errors import KafkaConnectionError
 
-from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
+from schemas.hints import DATABASE_NEXT_STEP_IN_LINE, KAFKA_NEXT_STEP
 
 WARN_EVERY_S = 60.0
 
@@ -25,7 +25,7 @@ def failure_reason(error: BaseException, *, bootstrap: str) -> str:
         return "the database has no callapi tables: run `callapi-events db migrate`, or check CALLAPI_DATABASE_URL"
     if isinstance(error, psycopg.OperationalError):
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return f"cannot reach PostgreSQL ({detail}): {DATABASE_NEXT_STEP}"
+        return f"cannot reach PostgreSQL ({detail}): {DATABASE_NEXT_STEP_IN_LINE}"
     return f"{type(error).__name__}: {error}"
 
 

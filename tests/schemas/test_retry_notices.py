@@ -37,7 +37,7 @@ def test_a_success_counts_the_failed_rounds_once_and_starts_over() -> None:
 @pytest.mark.parametrize(("error", "said"), [
     (KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 9)]"), f"{KAFKA}: set CALLAPI_KAFKA_BOOTSTRAP"),
     (psycopg.OperationalError("connection failed: refused\n\tIs the server running?"),
-     "cannot reach PostgreSQL (connection failed: refused): Set CALLAPI_DATABASE_URL"),
+     "cannot reach PostgreSQL (connection failed: refused): set CALLAPI_DATABASE_URL, or start"),
     (psycopg.errors.UndefinedTable("relation \"outbox\" does not exist"), "run `callapi-events db migrate`"),
     (KafkaTimeoutError("waited"), "KafkaTimeoutError: waited"),
 ])
