@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from control.cli_admin import admin_app
-from schemas.consoles import stderr_console, stdout_console
+from schemas.consoles import drop_kafka_connection_errors, quiet_kafka_client, stderr_console, stdout_console
 from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
@@ -43,6 +43,8 @@ def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
 
     from control.api import create_app
 
+    if not no_relay:
+        drop_kafka_connection_errors()  # the relay warns itself, naming CALLAPI_KAFKA_BOOTSTRAP
     try:
         app = create_app(Settings(), relay=not no_relay)
     except ValueError as error:
@@ -63,8 +65,10 @@ def relay(resync: bool = typer.Option(False, "--resync", help="Republish every e
 
     settings = Settings()
     if resync:
+        quiet_kafka_client()
         _resync(settings)
         return
+    drop_kafka_connection_errors()  # the relay warns itself, naming CALLAPI_KAFKA_BOOTSTRAP
     uvloop.run(run_with_ops(lambda stop, on_round: run_relay(settings, stop=stop, on_round=on_round),
                             host=host, port=port))
 

@@ -23,6 +23,7 @@ from delivery.hosts import HostLimiter
 from delivery.http import HttpClient, new_client
 from delivery.metrics import DeliveryMetrics
 from delivery.publishing import Outgoing, publish_acknowledged
+from schemas.consoles import kafka_connection_errors_dropped
 from schemas.durations import parse_duration_s
 from schemas.errors import InvalidRecord
 from schemas.hints import topic_missing
@@ -130,7 +131,8 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, jobs.stop)
-    await producer.start()
+    with kafka_connection_errors_dropped():  # `deliver` says it, naming CALLAPI_KAFKA_BOOTSTRAP
+        await producer.start()
     try:
         consumer.subscribe(pattern=job_topics(settings), listener=jobs)
         await consumer.start()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from schemas.consoles import stderr_console, stdout_console
+from schemas.consoles import drop_kafka_connection_errors, stderr_console, stdout_console
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
@@ -106,6 +106,7 @@ def topics_create(
     from deploy.topics import create_topics
 
     settings = Settings() if partitions is None else Settings(partitions=partitions)
+    drop_kafka_connection_errors()  # an unreachable broker is said below
     try:
         report = asyncio.run(create_topics(settings.kafka_bootstrap, settings.topic_specs()))
     except Exception as error:  # an unreachable broker surfaces as several aiokafka error types

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Counter, Gauge
 
+from schemas.consoles import kafka_connection_errors_dropped
 from schemas.ops import serve_ops
 from schemas.settings import Settings
 
@@ -114,7 +115,8 @@ async def run_exporter(settings: Settings, *, host: str, port: int, interval_s: 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await collector.start()
+    with kafka_connection_errors_dropped():  # `lag-exporter` says it, naming CALLAPI_KAFKA_BOOTSTRAP
+        await collector.start()
     runner = await serve_ops(host, port, ready=ready)
     log.info("lag exporter on %s:%d, groups starting with %r", host, port, settings.topic_prefix)
     try:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from processors.app import SinkService, build
 from processors.topology import co_partitioned_count, seed_group_offsets
+from schemas.consoles import kafka_connection_errors_dropped
 from schemas.ops import ReadyCheck, bound_port, serve_ops
 from schemas.settings import Settings
 
@@ -58,7 +59,8 @@ def run(settings: Settings, *, host: str, port: int) -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    partitions = loop.run_until_complete(co_partitioned_count(settings))
+    with kafka_connection_errors_dropped():  # `processor` says it, naming CALLAPI_KAFKA_BOOTSTRAP
+        partitions = loop.run_until_complete(co_partitioned_count(settings))
     loop.run_until_complete(seed_group_offsets(settings, partitions))
     sinks = SinkService(bootstrap=settings.kafka_bootstrap, linger_ms=settings.producer_linger_ms)
     app, _ = build(settings, partitions=partitions, sinks=sinks)

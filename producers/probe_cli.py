@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from schemas.consoles import stderr_console, stdout_console
+from schemas.consoles import drop_kafka_connection_errors, stderr_console, stdout_console
 from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
@@ -75,6 +75,7 @@ def _followed(settings: Settings, planned: Probe, *, timeout_s: float, live: boo
     from producers.errors import DeliveryFailed, ProducerUnavailable
     from producers.probe import run_probe
 
+    drop_kafka_connection_errors()  # an unreachable broker is said below
     try:
         if not live:
             return asyncio.run(run_probe(settings, planned, timeout_s=timeout_s, on_change=lambda _: None))

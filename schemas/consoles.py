@@ -8,7 +8,9 @@ Tables render as before: their cells still wrap to the width.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 from rich.console import Console
 
@@ -28,7 +30,45 @@ def _one_line_when_piped(console: Console) -> Console:
 
 def quiet_kafka_client() -> None:
     """For a one-shot command: the Kafka client's routine INFO lines (subscribed, metadata changed) bury the
-    command's own output on stderr; its warnings and errors still show, and --log-level DEBUG shows it all."""
+    command's own output on stderr, and its lines about an unreachable broker only repeat what the command says
+    itself (see `drop_kafka_connection_errors`); its other warnings and errors still show, and --log-level DEBUG
+    shows it all."""
     kafka = logging.getLogger("aiokafka")
     if kafka.getEffectiveLevel() == logging.INFO:
         kafka.setLevel(logging.WARNING)
+    drop_kafka_connection_errors()
+
+
+# The Kafka client's own words for a broker it cannot reach, logged once per attempt (aiokafka/client.py).
+KAFKA_CONNECTION_ERRORS = ("Unable connect to ", "Unable to update metadata from ", "Unable to request metadata from ")
+
+
+class _KafkaConnectionErrors(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(KAFKA_CONNECTION_ERRORS):
+            return True
+        return logging.getLogger("aiokafka").isEnabledFor(logging.DEBUG)
+
+
+_CONNECTION_ERRORS = _KafkaConnectionErrors()
+
+
+def drop_kafka_connection_errors() -> None:
+    """For a command that says itself when Kafka cannot be reached, naming CALLAPI_KAFKA_BOOTSTRAP: drop the Kafka
+    client's own ERROR line about it ('Unable connect to "host:port"', 'Unable to update metadata'), which would
+    stand beside that message, or repeat every second while a service retries. --log-level DEBUG keeps it."""
+    logging.getLogger("aiokafka").addFilter(_CONNECTION_ERRORS)
+
+
+@contextlib.contextmanager
+def kafka_connection_errors_dropped() -> Iterator[None]:
+    """`drop_kafka_connection_errors` only around a service's first contact with Kafka, whose failure it reports
+    itself: later, the client's lines may be the only word of a broker that went away."""
+    kafka = logging.getLogger("aiokafka")
+    kept = _CONNECTION_ERRORS in kafka.filters
+    kafka.addFilter(_CONNECTION_ERRORS)
+    try:
+        yield
+    finally:
+        if not kept:
+            kafka.removeFilter(_CONNECTION_ERRORS)

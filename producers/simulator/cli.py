@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from schemas.consoles import stderr_console, stdout_console
+from schemas.consoles import drop_kafka_connection_errors, stderr_console, stdout_console
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ def _traffic(timeline: Timeline, settings: Settings, *, start: datetime | None, 
     from producers.simulator.command import summary_table
     from schemas.topic_snapshot import TopicMissing
 
+    drop_kafka_connection_errors()  # an unreachable broker is said below
     try:
         stats = asyncio.run(run_simulation(timeline, settings=settings, start=start, count=count, duration_s=duration_s,
                                            linger_ms=linger_ms, console=console))

@@ -78,3 +78,4 @@ def test_simulate_without_kafka_says_what_to_do(settings: Settings) -> None:
     result = simulate(nowhere)
     assert result.returncode == 1
     assert "callapi-events stack up" in result.stderr and "stack up" not in result.stdout
+    assert "Unable connect" not in result.stderr, result.stderr  # aiokafka's own line would only repeat ours
