@@ -108,6 +108,7 @@ def sink(host: str = typer.Option("127.0.0.1", help="Address of /healthz, /ready
     from control.sink import run_sink
 
     settings = Settings()
+    drop_kafka_connection_errors()  # the sink warns itself, naming CALLAPI_KAFKA_BOOTSTRAP
     uvloop.run(run_with_ops(lambda stop, on_round: run_sink(settings, stop=stop, on_round=on_round),
                             host=host, port=port))
 

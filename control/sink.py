@@ -26,6 +26,7 @@ from schemas.attempts import DeliveryAttempt
 from schemas.codec import decode
 from schemas.errors import InvalidRecord
 from schemas.hints import topic_missing
+from schemas.retry_notices import RetryNotices, failure_reason
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -130,15 +131,16 @@ async def _subscribe(consumer: AIOKafkaConsumer, settings: Settings) -> None:
 
 
 async def _sink_connected(settings: Settings, stop: asyncio.Event, on_round: Callable[[], None]) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings), enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        await _subscribe(consumer, settings)
-        async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True,
-                                                         application_name=APPLICATION_NAME) as conn:
+    # PostgreSQL first: without it there is nothing to do, and joining the group each retry would churn it
+    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True,
+                                                     application_name=APPLICATION_NAME) as conn:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap, group_id=group_id(settings), enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        try:
+            await consumer.start()  # inside: a failed start leaves connections behind too
+            await _subscribe(consumer, settings)
             writer, checked_at = LogWriter(conn=conn), 0.0
             while not stop.is_set():
                 if time.monotonic() - checked_at > RETENTION_CHECK_S:
@@ -149,17 +151,33 @@ async def _sink_connected(settings: Settings, stop: asyncio.Event, on_round: Cal
                 if batch:
                     await consumer.commit()  # only after the rows are committed
                 on_round()
-    finally:
-        await consumer.stop()
+        finally:
+            await consumer.stop()
 
 
 async def run_sink(settings: Settings, *, stop: asyncio.Event, on_round: Callable[[], None] = lambda: None) -> None:
-    """Sink until `stop` is set; on failure, reconnect and resume from the last committed offsets."""
+    """Sink until `stop` is set; on failure, reconnect and resume from the last committed offsets. Failures are
+    logged saying what to check: at once, then at most every WARN_EVERY_S while they last, and once when the sink
+    works again."""
+    notices = RetryNotices()
+
+    def round_done() -> None:
+        failed_rounds = notices.succeeded()
+        if failed_rounds:
+            log.info("sink works again, after %d failed round(s)", failed_rounds)
+        on_round()
+
     while not stop.is_set():
         try:
-            await _sink_connected(settings, stop, on_round)
+            await _sink_connected(settings, stop, round_done)
         except (psycopg.Error, KafkaError, OSError) as error:
             FAILURES.inc()
-            log.warning("sink round failed, resuming from the committed offsets in %.0f s: %s", RETRY_DELAY_S, error)
+            reason = failure_reason(error, bootstrap=settings.kafka_bootstrap)
+            quiet_rounds = notices.failed(reason, time.monotonic())
+            if quiet_rounds is not None:
+                log.warning("sink round failed: %s; resuming from the committed offsets, retrying every %.0f s%s",
+                            reason, RETRY_DELAY_S,
+                            f" ({quiet_rounds} more failed rounds since the last warning)" if quiet_rounds
+                            else f", this warning repeats at most every {notices.every_s:.0f} s")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), RETRY_DELAY_S)

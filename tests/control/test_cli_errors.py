@@ -75,26 +75,28 @@ def test_admin_on_an_unmigrated_database_says_to_migrate(base_settings: Settings
     assert done.stdout == ""
 
 
-def failed_rounds(metrics_url: str) -> int:
+def failed_rounds(metrics_url: str, counter: str) -> int:
     try:
         text = httpx.get(metrics_url, timeout=2).text
     except httpx.TransportError:
         return 0
-    return next((int(float(line.split()[-1])) for line in text.splitlines()
-                 if line.startswith("callapi_relay_failures_total ")), 0)
+    return next((int(float(line.split()[-1])) for line in text.splitlines() if line.startswith(f"{counter} ")), 0)
 
 
-def test_relay_without_kafka_says_what_to_set_without_flooding_the_log(settings: Settings) -> None:
+@pytest.mark.parametrize("command", ["relay", "sink"])
+def test_service_without_kafka_says_what_to_set_without_flooding_the_log(settings: Settings, command: str) -> None:
     port = free_port()
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
         bootstrap = f"127.0.0.1:{closed.getsockname()[1]}"
     wrong = settings.model_copy(update={"kafka_bootstrap": bootstrap})
-    with Component(wrong, "relay", "--port", str(port)) as relay:
-        failures = eventually(lambda: (n := failed_rounds(f"http://127.0.0.1:{port}/metrics")) >= 5 and n)
-        assert failures, relay.log()
-        log = relay.log()
-    warnings = [line for line in log.splitlines() if "relay round failed" in line]
+    metrics_url, counter = f"http://127.0.0.1:{port}/metrics", f"callapi_{command}_failures_total"
+    with Component(wrong, command, "--port", str(port)) as service:
+        failures = eventually(lambda: (n := failed_rounds(metrics_url, counter)) >= 5 and n)
+        assert failures, service.log()
+        log = service.log()
+    warnings = [line for line in log.splitlines() if f"{command} round failed" in line]
     assert warnings and len(warnings) < failures, log  # it keeps retrying, but says so once in a while
     assert f"cannot reach Kafka at {bootstrap}" in warnings[0] and "CALLAPI_KAFKA_BOOTSTRAP" in warnings[0], log
     assert "Unable connect" not in log, log  # aiokafka's own line, every second, would only repeat ours
+    assert "Unclosed" not in log, log  # a failed start closes what it opened
