@@ -25,6 +25,8 @@ def failure_reason(error: BaseException, *, bootstrap: str) -> str:
         return "the database has no callapi tables: run `callapi-events db migrate`, or check CALLAPI_DATABASE_URL"
     if isinstance(error, psycopg.OperationalError):
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if error.sqlstate is not None:  # the server answered, then ended the session (a restart, a terminated backend)
+            return f"lost its PostgreSQL connection ({detail})"
         return f"cannot reach PostgreSQL ({detail}): {DATABASE_NEXT_STEP_IN_LINE}"
     return f"{type(error).__name__}: {error}"
 

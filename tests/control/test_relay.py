@@ -4,6 +4,7 @@ ones never do, rows are marked sent only after Kafka acked, replicas keep per-ex
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -129,7 +130,8 @@ def test_relay_and_resync_commands(conn: psycopg.Connection[Any], make_settings:
 
 
 async def test_relay_survives_losing_its_database_connections(conn: psycopg.Connection[Any], settings: Settings,
-                                                              tenant: Tenant) -> None:
+                                                              tenant: Tenant, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="control.relay")
     async with relay_running(settings):
         first = add_request(conn, settings, tenant.extension, {"type": 0, "url": URL}).request.id
         await published_lists(settings, tenant.extension.number, until=lambda items: len(items) == 1)
@@ -141,6 +143,9 @@ async def test_relay_survives_losing_its_database_connections(conn: psycopg.Conn
         second = add_request(conn, settings, tenant.extension, {"type": 1, "url": URL}).request.id
         lists = await published_lists(settings, tenant.extension.number, until=lambda items: len(items) == 2)
     assert [item.id for item in lists[-1]] == [first, second]
+    said = [record.getMessage() for record in caplog.records if record.name == "control.relay"]
+    assert any("relay round failed" in line for line in said), said  # the lost connection was told
+    assert any(line.startswith("relay works again") for line in said), said  # and that it was over
 
 
 async def test_expired_secrets_are_swept_and_their_list_republished(conn: psycopg.Connection[Any], settings: Settings,

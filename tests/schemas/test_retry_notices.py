@@ -39,6 +39,8 @@ def test_a_success_counts_the_failed_rounds_once_and_starts_over() -> None:
     (psycopg.OperationalError("connection failed: refused\n\tIs the server running?"),
      "cannot reach PostgreSQL (connection failed: refused): set CALLAPI_DATABASE_URL, or start"),
     (psycopg.errors.UndefinedTable("relation \"outbox\" does not exist"), "run `callapi-events db migrate`"),
+    (psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+     "lost its PostgreSQL connection (terminating connection due to administrator command)"),
     (KafkaTimeoutError("waited"), "KafkaTimeoutError: waited"),
 ])
 def test_failure_reason_says_what_to_check(error: BaseException, said: str) -> None:
