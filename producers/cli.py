@@ -44,7 +44,10 @@ def ingest_key_create(
 
     try:
         key = create_key(Settings().database_url, org)
-    except (ProducerError, psycopg.Error) as error:
+    except ProducerError as error:  # refused input (no such organization): a usage error, as for `admin`
+        err_console.print(f"[red]Cannot create the key:[/red] {error}")
+        raise typer.Exit(2) from None
+    except psycopg.Error as error:
         err_console.print(f"[red]Cannot create the key:[/red] {error}{_hint(error)}")
         raise typer.Exit(1) from None
     if json_output:

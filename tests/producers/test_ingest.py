@@ -268,7 +268,7 @@ async def test_ingest_keys_from_the_command_line_work_until_revoked(
         refused = await client.get(f"{url}/ingest/{tenant.code}/dial-in", params=params)
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
     missing = await asyncio.to_thread(cli, "create", "--org", "999999999")
-    assert missing.returncode == 1 and "not an organization" in missing.stdout + missing.stderr
+    assert missing.returncode == 2 and "not an organization" in missing.stdout + missing.stderr  # refused input
 
 
 async def _until_ready(client: httpx.AsyncClient, url: str) -> None:
