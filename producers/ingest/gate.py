@@ -18,6 +18,8 @@ from producers.errors import ProducerUnavailable
 from producers.ingest import metrics
 from producers.ingest.readiness import Verdict
 from producers.sdk import CallEventProducer
+from schemas.consoles import kafka_connection_errors_dropped
+from schemas.retry_notices import RetryNotices, failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +89,18 @@ class KafkaGate:
         self._task = asyncio.create_task(self._connect(), name="ingest-kafka-connect")
 
     async def _connect(self) -> None:
+        notices = RetryNotices()
         while True:
             try:
-                await self._producer.start()
+                with kafka_connection_errors_dropped():  # said below, with the setting to check
+                    await self._producer.start()
             except ProducerUnavailable as error:
-                log.warning("%s; retrying in %.0f s", error, self.retry_s)
+                reason = failure_reason(error.__cause__ or error, bootstrap=self._producer.bootstrap)
+                quiet_rounds = notices.failed(reason, self._clock())
+                if quiet_rounds is not None:
+                    log.warning("%s; retrying every %g s%s", reason, self.retry_s,
+                                f" ({quiet_rounds} more failed attempts since the last warning)" if quiet_rounds
+                                else f", this warning repeats at most every {notices.every_s:.0f} s")
                 await asyncio.sleep(self.retry_s)
             else:  # the start's metadata answer lists no topic: the verdict stays void, the first probe asks
                 log.info("connected to Kafka at %s", self._producer.bootstrap)
