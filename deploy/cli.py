@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from schemas.consoles import drop_kafka_connection_errors, stderr_console, stdout_console
+from schemas.hints import KAFKA_NEXT_STEP
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def topics_create(
     except Exception as error:  # an unreachable broker surfaces as several aiokafka error types
         notices.print(
             f"[red]Could not create topics on {settings.kafka_bootstrap}:[/red] {error!r}\n"
-            "Is Kafka running? `callapi-events stack up` starts the local one."
+            f"Is Kafka running there? If not, {KAFKA_NEXT_STEP}."
         )
         raise typer.Exit(1) from None
     for name in report.created:

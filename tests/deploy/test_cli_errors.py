@@ -147,6 +147,7 @@ def test_topics_create_without_kafka_says_so_on_stderr(base_settings: Settings) 
     done = cli(base_settings, "topics", "create", CALLAPI_KAFKA_BOOTSTRAP="127.0.0.1:1")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Could not create topics on 127.0.0.1:1" in done.stderr and "stack up" in done.stderr, done.stderr
+    assert "CALLAPI_KAFKA_BOOTSTRAP" in done.stderr, done.stderr  # the setting that points there
     assert "Unable connect" not in done.stderr, done.stderr  # aiokafka's own line would only repeat ours
     assert done.stdout == "", done.stdout  # stdout is for the report only
 
