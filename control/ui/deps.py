@@ -1,7 +1,8 @@
 """The web UI's dependencies and its route class, which turns control-plane errors into pages.
 
 `UiSession` is the signed-in caller (from the session cookie) with the CSRF token of its forms;
-`Csrf` checks the hidden field of a POST form against it. Errors answer pages, not JSON:
+`PostedForm` is a POST form, read after the session is checked and returned only with that token in its hidden
+field (`Csrf` checks it for a form without other fields). Errors answer pages, not JSON:
 sign-in needed → 303 to the sign-in page; CSRF → 403; missing or out of reach → 404 (one page for both);
 database down → 503; a rate limit → 429 with Retry-After; any other refusal → its status, with its message.
 """
@@ -18,6 +19,8 @@ import psycopg
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 
 from control.api.deps import Db
 from control.errors import ControlError, Forbidden, InvalidInput, NotFound, Throttled, Unauthorized, Unavailable
@@ -47,14 +50,28 @@ def get_session(request: Request, db: Db) -> SignedIn:
 UiSession = Annotated[SignedIn, Depends(get_session)]
 
 
-async def check_csrf(request: Request, signed_in: UiSession) -> None:
-    """The form's hidden `csrf` field must be the session's token (the form is already parsed and cached)."""
-    form = await request.form()
+async def posted_form(request: Request, signed_in: UiSession) -> FormData:
+    """The POST form, read only after the session is checked (a broken form without one is sent to sign in, as
+    any other), and returned only when its hidden `csrf` field is the session's token. Routes take their fields
+    from it rather than as FastAPI form parameters, which would be read before any dependency."""
+    try:
+        form = await request.form()
+    except HTTPException as error:  # Starlette's answer to a malformed multipart body
+        raise InvalidInput("form_invalid", f"The form could not be read ({error.detail}). Go back, reload the page "
+                           "and send it again.") from None
     if not session.csrf_ok(signed_in.token, form.get(session.CSRF_FIELD)):
         raise Forbidden("the form's security token is missing or stale", code="csrf_invalid")
+    return form
 
 
-Csrf = Depends(check_csrf)
+PostedForm = Annotated[FormData, Depends(posted_form)]
+Csrf = Depends(posted_form)
+
+
+def form_text(form: FormData, name: str) -> str | None:
+    """A text field of a posted form; None when missing or a file."""
+    value = form.get(name)
+    return value if isinstance(value, str) else None
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -17,7 +17,7 @@ from control.errors import InvalidInput, LimitReached
 from control.service import DeliveryPage, ExtensionRef, RequestView
 from control.service.validation import parse_type
 from control.ui import session
-from control.ui.deps import Csrf, SignedIn, UiRoute, UiSession, redirect
+from control.ui.deps import PostedForm, SignedIn, UiRoute, UiSession, form_text, redirect
 from control.ui.forms import GENERAL, RequestForm
 from control.ui.render import PREFIX, extension_url, page, type_label
 from schemas.events import EventType
@@ -39,7 +39,11 @@ class PostedRequest(BaseModel):
     signing: str | None = None
 
 
-Posted = Annotated[PostedRequest, Form()]
+def posted_request(form: PostedForm) -> PostedRequest:
+    return PostedRequest(**{name: form_text(form, name) for name in PostedRequest.model_fields})
+
+
+Posted = Annotated[PostedRequest, Depends(posted_request)]
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ def add_address(number: str) -> Response:
     return redirect(extension_url(number))
 
 
-@router.post("/extensions/{number}/requests", dependencies=[Csrf])
+@router.post("/extensions/{number}/requests")
 def add(db: Db, settings: AppSettings, signed_in: UiSession, number: str, posted: Posted) -> Response:
     """Add; errors re-render the page with the message next to the field, success redirects (PRG)."""
     found = _extension(db, signed_in, number)

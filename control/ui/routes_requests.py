@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from control import service
@@ -14,7 +14,7 @@ from control.api.deps import AppSettings, Db
 from control.errors import InvalidInput
 from control.service import ExtensionRef, RequestView
 from control.ui import session
-from control.ui.deps import Csrf, SignedIn, UiRoute, UiSession
+from control.ui.deps import Csrf, PostedForm, SignedIn, UiRoute, UiSession, form_text
 from control.ui.forms import RequestForm
 from control.ui.render import PREFIX, extension_url, page, request_url, type_label
 from control.ui.routes_pages import Posted, flash_redirect, saved_flash
@@ -59,7 +59,7 @@ def show(request: Request, db: Db, settings: AppSettings, signed_in: UiSession, 
     return response
 
 
-@router.post("", dependencies=[Csrf])
+@router.post("")
 def edit(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type: str, id: str,
          posted: Posted) -> Response:
     found = _extension(db, signed_in, number)
@@ -74,12 +74,12 @@ def edit(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type:
                           saved_flash(found, "saved", saved))
 
 
-@router.post("/status", dependencies=[Csrf])
+@router.post("/status")
 def set_status(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type: str, id: str,
-               status: Annotated[str | None, Form()] = None) -> Response:
+               form: PostedForm) -> Response:
     """Enable (status=1) or disable (status=0) without touching anything else."""
     found = _extension(db, signed_in, number)
-    saved = service.edit_request(db, settings, found, type, id, {"status": status})
+    saved = service.edit_request(db, settings, found, type, id, {"status": form_text(form, "status")})
     verb = "enabled" if saved.request.enabled else "disabled"
     return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
                           saved_flash(found, verb, saved))
@@ -118,15 +118,15 @@ def queued_text(job: DeliveryJob, *, relay_here: bool) -> str:
     return f"{queued} Its outcome appears in the request's delivery log once a worker has sent it."
 
 
-@router.post("/test", dependencies=[Csrf])
+@router.post("/test")
 def send_test(request: Request, db: Db, signed_in: UiSession, number: str, type: str, id: str,
-              back: Annotated[str | None, Form()] = None) -> Response:
+              form: PostedForm) -> Response:
     """A test notification now, even for a disabled request (how one checks a URL before enabling it). The row's
     button returns to the extension's page, the edit page's (`back=request`) to the edit page and its delivery log.
     Past the per-request limit, UiRoute answers 429 with Retry-After."""
     found = _extension(db, signed_in, number)
     job = service.send_test_notification(db, found, type, id)
-    if back == "request":
+    if form_text(form, "back") == "request":
         url = request_url(found.number, job.event_type, job.request_id) + "#deliveries"
     else:
         url = f"{extension_url(found.number)}#request-{quote(job.request_id, safe='')}"

@@ -148,6 +148,29 @@ def test_every_post_form_refuses_a_missing_wrong_or_foreign_csrf_token(
     assert browser.get("/ui/extensions").status_code == 200  # still signed in: sign-out was refused too
 
 
+BROKEN_MULTIPART = {"content": b"--x\r\nContent-Disposition: form-data\r\n\r\ncut short",
+                    "headers": {"content-type": "multipart/form-data; boundary=x"}}
+
+
+def test_a_broken_form_is_read_only_after_the_session(
+    api: ApiServer, ui_settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
+) -> None:
+    existing = add(conn, ui_settings, tenant)
+    target = f"{page_of(tenant.extension.number)}/requests/dial-in/{existing.id}"
+    urls = [f"{page_of(tenant.extension.number)}/requests", target, *(f"{target}/{action}" for action in
+            ("status", "remove", "rotate", "test")), "/ui/signout"]
+    with Browser(api.url) as stranger:
+        for url in urls:
+            answer = stranger.post(url, **BROKEN_MULTIPART)
+            assert (answer.status_code, answer.headers.get("location")) == (303, "/ui/"), url
+    for url in urls:
+        answer = browser.post(url, **BROKEN_MULTIPART)
+        assert answer.status_code == 400, (url, answer.status_code)
+        assert "The form could not be read" in answer.text
+    assert requests_of(conn, tenant) == [existing]
+    assert browser.get("/ui/extensions").status_code == 200  # still signed in
+
+
 def test_another_tenants_extension_and_requests_answer_404_like_missing_ones(
     api: ApiServer, ui_settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
 ) -> None:

@@ -36,9 +36,9 @@ class Browser:
     def __exit__(self, *exc: object) -> None:
         self.http.close()
 
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, url: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         cookie = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
-        headers = {"Cookie": cookie} if cookie else {}
+        headers = {**(headers or {}), **({"Cookie": cookie} if cookie else {})}
         response = self.http.request(method, url, headers=headers, **kwargs)
         for header in response.headers.get_list("set-cookie"):
             self.set_cookie_headers.append(header)
