@@ -130,5 +130,6 @@ def send_test(request: Request, db: Db, signed_in: UiSession, number: str, type:
         url = request_url(found.number, job.event_type, job.request_id) + "#deliveries"
     else:
         url = f"{extension_url(found.number)}#request-{quote(job.request_id, safe='')}"
-    message = queued_text(job, relay_here=bool(getattr(request.app.state, "relay", False)))
-    return flash_redirect(url, signed_in, session.Flash(message, found.number, job.request_id))
+    relay_here = bool(getattr(request.app.state, "relay", False))
+    message = queued_text(job, relay_here=relay_here)
+    return flash_redirect(url, signed_in, session.Flash(message, found.number, job.request_id, warning=not relay_here))

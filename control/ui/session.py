@@ -35,6 +35,7 @@ class Flash:
     extension: str | None = None  # shown only on this extension's page
     request_id: str | None = None
     secret: str | None = None
+    warning: bool = False  # something still to do (shown in the warning style), not a plain success
 
 
 def _mac(key: str, purpose: str) -> str:

@@ -88,7 +88,8 @@ def queued_without_relay(page: Page, url: str) -> str:
     """The flash after Send test on a server without its relay; returns the queued job's webhook-id."""
     flash = page.get_by_role("status")
     expect(flash).to_contain_text(re.compile(rf"Test notification msg_[0-9a-f]{{32}} queued for {re.escape(url)}\."))
-    expect(flash).to_contain_text(NO_RELAY)  # nothing is sent yet
+    expect(flash).to_contain_text(NO_RELAY)  # nothing is sent yet: a warning, not a success
+    expect(flash).to_have_class(re.compile(r"\bwarning\b"))
     expect(flash).to_contain_text("Its outcome then appears in the request's delivery log.")
     found = JOB_ID.search(flash.inner_text())
     assert found is not None, flash.inner_text()
@@ -225,6 +226,7 @@ def test_a_server_that_runs_its_relay_does_not_ask_for_one(
         expect(flash).to_contain_text(re.compile(r"Test notification msg_[0-9a-f]{32} queued for https://93\.184"))
         expect(flash).to_contain_text("Its outcome appears in the request's delivery log once a worker has sent it.")
         expect(flash).not_to_contain_text("without its relay")
+        expect(flash).to_have_class(re.compile(r"\bsuccess\b"))
         assert [request_id for request_id, _ in queued_tests(database_url, tenant.extension.number)] == [request.id]
         assert eventually(lambda: published_tests(database_url, tenant.extension.number) == 1), "never published"
 
