@@ -19,6 +19,8 @@ from schemas.hints import topic_missing
 from schemas.settings import Settings
 from schemas.topic_snapshot import TopicMissing
 
+PROGRESS_EVERY_S = 0.1
+
 
 def summary_table(stats: RunStats) -> Table:
     table = Table(title=f"Simulated events ({stats.elapsed_s:.1f} s)")
@@ -61,10 +63,15 @@ async def _send_with_progress(timeline: Timeline, producer: CallEventProducer, *
                               total: int, duration_s: float | None, console: Console) -> RunStats:
     with _progress(console) as progress:
         task = progress.add_task("simulating", total=total, info="")
-        began = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        began = shown_at = loop.time()
 
-        def on_event(stats: RunStats) -> None:
-            elapsed_s = asyncio.get_running_loop().time() - began
+        def on_event(stats: RunStats, *, last: bool = False) -> None:
+            nonlocal shown_at
+            now = loop.time()
+            if now - shown_at < PROGRESS_EVERY_S and not last:
+                return  # at thousands of events/s, redrawing for each would cost more than making it
+            shown_at, elapsed_s = now, now - began
             sent = sum(stats.sent.values())
             rate = sent / elapsed_s if elapsed_s > 0 else 0.0
             done = sent if count is not None else min(total, int(elapsed_s))
@@ -73,7 +80,7 @@ async def _send_with_progress(timeline: Timeline, producer: CallEventProducer, *
 
         stats = await run(timeline, producer=producer, start=start, count=count, duration_s=duration_s,
                           on_event=on_event)
-        on_event(stats)
+        on_event(stats, last=True)
     return stats
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from producers.ids import uuid7
 from producers.simulator.population import COUNTRIES, Population, SimTenant, build_population
 from producers.simulator.scenarios import (
+    DIAL_GAP_S,
     Scheduled,
     call_timing,
     inbound_call,
@@ -97,10 +99,10 @@ def _scheduled(plan: Plan) -> Iterator[tuple[Scheduled, float, int]]:
     for call_number in itertools.count(1):
         while pending and pending[0][0] <= next_call_s:
             _, _, item, call_start_s, number = heapq.heappop(pending)
-            if item.offset_s >= 0:
-                yield item, call_start_s, number
+            yield item, call_start_s, number
         for item in _call(plan, population, rng, next_call_s):
-            heapq.heappush(pending, (item.offset_s, next(order), item, next_call_s, call_number))
+            if item.offset_s >= 0:  # the warm-up's earlier events are dropped
+                heapq.heappush(pending, (item.offset_s, next(order), item, next_call_s, call_number))
         next_call_s += rng.expovariate(calls_per_s)
 
 
@@ -114,14 +116,20 @@ def _call(plan: Plan, population: Population, rng: random.Random, t0: float) -> 
     answered = rng.random() < plan.answered_ratio
     timing = call_timing(rng, answered=answered, max_call_s=plan.max_call_s)
     kind = rng.random()
+    build: Callable[[], list[Scheduled]]
     if kind < plan.internal_share and len(tenant.extensions) > 1:
         caller, callee = rng.sample(tenant.extensions, 2)
-        return internal_call(t0, caller, callee, timing)
-    extension = rng.choice(tenant.extensions)
-    outside = outside_party(rng, _outside_country(rng, tenant))
-    if kind < plan.internal_share + plan.inbound_share:  # with one extension, internal calls become inbound
-        return inbound_call(t0, extension, outside, timing)
-    return outbound_call(t0, extension, outside, timing)
+        build = partial(internal_call, t0, caller, callee, timing)
+    else:
+        extension = rng.choice(tenant.extensions)
+        outside = outside_party(rng, _outside_country(rng, tenant))
+        # with one extension, internal calls become inbound
+        scenario = inbound_call if kind < plan.internal_share + plan.inbound_share else outbound_call
+        build = partial(scenario, t0, extension, outside, timing)
+    # Most warm-up calls are over before the start: their draws are made (the rng stays in step, so the events
+    # stay the same), their events are not built (most of the warm-up's cost at thousands of events/s).
+    over_before_start = t0 + timing.ring_s + timing.talk_s + DIAL_GAP_S < 0
+    return [] if over_before_start else build()
 
 
 def _outside_country(rng: random.Random, tenant: SimTenant) -> tuple[str, str, int]:

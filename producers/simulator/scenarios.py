@@ -64,13 +64,14 @@ def _side(
 ) -> list[Scheduled]:
     """One extension's events of a call: dial, answer (if answered), hangup."""
     dial = EventType.DIAL_IN if flow == "IN" else EventType.DIAL_OUT
-    events = [Scheduled(t0 + delay_s, dial, extension, _params(**base, CallStatus="CALLING", CallFlow=flow))]
+    params = _params(**base, CallFlow=flow)
+    events = [Scheduled(t0 + delay_s, dial, extension, {**params, "CallStatus": "CALLING"})]
     if timing.talk_s:
         answered_at = t0 + timing.ring_s + delay_s
-        events.append(Scheduled(answered_at, answer, extension, _params(**base, CallStatus="ANSWER", CallFlow=flow)))
+        events.append(Scheduled(answered_at, answer, extension, {**params, "CallStatus": "ANSWER"}))
     ended_at = t0 + timing.ring_s + timing.talk_s + delay_s
     status = "ANSWER" if timing.talk_s else "UNKNOWN"
-    events.append(Scheduled(ended_at, EventType.HANGUP, extension, _params(**base, CallStatus=status, CallFlow=flow)))
+    events.append(Scheduled(ended_at, EventType.HANGUP, extension, {**params, "CallStatus": status}))
     return events
 
 

@@ -182,3 +182,15 @@ def test_call_ids_are_dated_from_the_start_given_later() -> None:
     seconds = [(int(a.CallID.split(".")[0]), int(b.CallID.split(".")[0])) for a, b in zip(early, late, strict=True)]
     assert all(b - a == 1000 for a, b in seconds)
     assert any(a < START.timestamp() for a, _ in seconds)  # calls begun in the warm-up
+
+
+def test_warm_up_calls_over_before_the_start_are_not_built_and_the_events_stay_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = Plan(seed=5, rate_eps=500.0, warmup_s=60.0)
+    shortcut = take(plan, 3000)
+    monkeypatch.setattr(generator, "DIAL_GAP_S", 1e9)  # no call counts as over before the start: all are built
+    every_call_built = take(plan, 3000)
+    assert [e.model_dump() for e in shortcut] == [e.model_dump() for e in every_call_built]
+    dialled = {e.CallID for e in shortcut if e.type in (EventType.DIAL_IN, EventType.DIAL_OUT)}
+    assert any(e.CallID not in dialled for e in shortcut if e.type is EventType.HANGUP)  # calls already in progress
