@@ -118,9 +118,12 @@ def test_a_body_over_the_cap_is_refused_before_anything_reads_it(api: ApiServer,
     assert (answer.status_code, error_code(answer)) == (413, "request_too_large")
 
 
-def test_a_streamed_body_of_a_caller_without_a_token_is_never_read(api: ApiServer, tenant: Tenant) -> None:
+@pytest.mark.parametrize("streamed", [False, True], ids=["declared", "chunked"])
+def test_a_body_over_the_cap_of_a_caller_without_a_token_is_refused_as_unsigned(api: ApiServer, tenant: Tenant,
+                                                                                streamed: bool) -> None:
+    size = MAX_BODY_BYTES + 65_536
     with api.client() as http:
-        answer = http.post(base(tenant.extension.number), content=_chunks(MAX_BODY_BYTES + 65_536),
+        answer = http.post(base(tenant.extension.number), content=_chunks(size) if streamed else b"a" * size,
                            headers={"content-type": "application/json"})
     assert (answer.status_code, error_code(answer)) == (401, "unauthorized")
 
