@@ -52,10 +52,10 @@ def show(request: Request, db: Db, settings: AppSettings, signed_in: UiSession, 
     current = service.get_request(db, found, type, id)
     flash = session.decode_flash(request.cookies.get(session.FLASH_COOKIE), signed_in.token)
     if flash is not None and (flash.extension, flash.request_id) != (found.number, current.id):
-        flash = None  # another page's message stays for that page
+        flash = None  # another page's message (a secret too) is not shown here, nor kept for later
     response = request_page(db, signed_in, found, current, overlap_s=settings.secret_overlap_s, flash=flash)
-    if flash is not None:
-        session.clear_cookie(response, session.FLASH_COOKIE)  # shown once
+    if session.FLASH_COOKIE in request.cookies:
+        session.clear_cookie(response, session.FLASH_COOKIE)  # shown once, or dropped
     return response
 
 

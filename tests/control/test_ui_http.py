@@ -323,6 +323,17 @@ def test_a_new_signing_secret_is_shown_once(conn: psycopg.Connection[Any], tenan
     assert new_secret is not None and new_secret.group(1) != secret.group(1)
 
 
+def test_a_flash_left_behind_by_another_page_is_cleared_not_shown_later(
+    ui_settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
+) -> None:
+    first = add(conn, ui_settings, tenant, url=PUBLIC_URL)
+    made = submit(browser, f"{page_of(tenant.extension.number)}/requests", url=PUBLIC_URL, signing="on")
+    assert made.status_code == 303  # its page is not opened: another request's edit page is
+    edit = browser.get(f"{page_of(tenant.extension.number)}/requests/dial-in/{first.id}")
+    assert "whsec_" not in edit.text
+    assert "whsec_" not in browser.get(page_of(tenant.extension.number)).text
+
+
 def test_a_secret_is_shown_only_on_its_own_extensions_page(api: ApiServer, conn: psycopg.Connection[Any]) -> None:
     provider = admin.create_provider(conn, "Two offices")
     first, second = make_tenant(conn, provider), make_tenant(conn, provider)
