@@ -19,6 +19,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return settings.environment(os.environ)
 
 
+def ctrl_c_enabled() -> None:
+    """`preexec_fn` for a command a test interrupts as a person would with Ctrl-C: a shell that starts the tests in
+    the background (`make test &`, CI) has them ignore SIGINT, and its commands would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Component:
     """`with Component(settings, "processor", "--port", "0") as c:`; SIGTERM on exit, SIGKILL with c.kill()."""
 

@@ -18,7 +18,7 @@ from schemas.settings import Settings
 from tests.delivery.jobs import make_job
 from tests.kafka import produce, read_topic_sync
 from tests.polling import eventually
-from tests.processes import settings_env
+from tests.processes import ctrl_c_enabled, settings_env
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -109,6 +109,7 @@ def test_ctrl_c_in_a_redrive_finishes_the_letters_in_flight_and_says_what_went(s
         redrive = subprocess.Popen(
             [sys.executable, "-m", "callapi_events", "dlq", "redrive", "--request-id", "bulk", "--again"],
             env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=ctrl_c_enabled,
         )
         errors: list[str] = []
         reader = threading.Thread(target=lambda: errors.extend(redrive.stderr or []), daemon=True)

@@ -23,7 +23,7 @@ from schemas.jobs import DeliveryJob, job_id_for
 from schemas.join import join
 from schemas.settings import Settings
 from tests.kafka import read_topic_sync
-from tests.processes import settings_env
+from tests.processes import ctrl_c_enabled, settings_env
 from tests.processors.support import TopicReader, call_event, jobs_of, produce_at, produce_config, request
 
 X, Y, Z = "0303*100", "0303*200", "0404*300"
@@ -148,6 +148,7 @@ def test_ctrl_c_says_how_many_jobs_went_and_exactly_those_are_on_the_topic(
     replay = subprocess.Popen(
         [sys.executable, "-m", "callapi_events", "replay", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()],
         env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=ctrl_c_enabled,
     )
     try:
         TopicReader(settings, settings.topics.deliveries).wait_for(lambda records: len(records) > 0, timeout_s=60)
