@@ -153,9 +153,7 @@ async def run_relay(settings: Settings, *, stop: asyncio.Event,
     notices = RetryNotices()
 
     def round_done() -> None:
-        failed_rounds = notices.succeeded()
-        if failed_rounds:
-            log.info("relay works again, after %d failed round(s)", failed_rounds)
+        notices.log_success(log, "relay")
         on_round()
 
     try:
@@ -169,8 +167,7 @@ async def run_relay(settings: Settings, *, stop: asyncio.Event,
                 quiet_rounds = notices.failed(reason, time.monotonic())
                 if quiet_rounds is not None:
                     log.warning("relay round failed: %s; retrying every %.0f s%s", reason, RETRY_DELAY_S,
-                                f" ({quiet_rounds} more failed rounds since the last warning)" if quiet_rounds
-                                else f", this warning repeats at most every {notices.every_s:.0f} s")
+                                notices.repeat_note(quiet_rounds))
             except Exception:  # a bug must not silently end the relay inside `api`: log it and go on
                 FAILURES.inc()
                 log.exception("relay round failed unexpectedly, retrying in %.0f s", RETRY_DELAY_S)

@@ -162,9 +162,7 @@ async def run_sink(settings: Settings, *, stop: asyncio.Event, on_round: Callabl
     notices = RetryNotices()
 
     def round_done() -> None:
-        failed_rounds = notices.succeeded()
-        if failed_rounds:
-            log.info("sink works again, after %d failed round(s)", failed_rounds)
+        notices.log_success(log, "sink")
         on_round()
 
     while not stop.is_set():
@@ -177,7 +175,6 @@ async def run_sink(settings: Settings, *, stop: asyncio.Event, on_round: Callabl
             if quiet_rounds is not None:
                 log.warning("sink round failed: %s; resuming from the committed offsets, retrying every %.0f s%s",
                             reason, RETRY_DELAY_S,
-                            f" ({quiet_rounds} more failed rounds since the last warning)" if quiet_rounds
-                            else f", this warning repeats at most every {notices.every_s:.0f} s")
+                            notices.repeat_note(quiet_rounds))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), RETRY_DELAY_S)

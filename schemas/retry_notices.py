@@ -7,6 +7,7 @@ not bury the log); and once when a round works again.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import psycopg
@@ -57,3 +58,15 @@ class RetryNotices:
         """After failures: how many rounds failed in a row (log that it works again); otherwise None."""
         failing, self._failing_rounds, self._reason, self._quiet_rounds = self._failing_rounds, 0, None, 0
         return failing or None
+
+    def repeat_note(self, quiet_rounds: int, *, unit: str = "rounds") -> str:
+        """The end of a warning: how many failures went unlogged since the last one, or how often it repeats."""
+        if quiet_rounds:
+            return f" ({quiet_rounds} more failed {unit} since the last warning)"
+        return f", this warning repeats at most every {self.every_s:.0f} s"
+
+    def log_success(self, log: logging.Logger, service: str) -> None:
+        """After a round that worked: once, if rounds failed before it, say that `service` works again."""
+        failed_rounds = self.succeeded()
+        if failed_rounds:
+            log.info("%s works again, after %d failed round(s)", service, failed_rounds)

@@ -99,8 +99,7 @@ class KafkaGate:
                 quiet_rounds = notices.failed(reason, self._clock())
                 if quiet_rounds is not None:
                     log.warning("%s; retrying every %g s%s", reason, self.retry_s,
-                                f" ({quiet_rounds} more failed attempts since the last warning)" if quiet_rounds
-                                else f", this warning repeats at most every {notices.every_s:.0f} s")
+                                notices.repeat_note(quiet_rounds, unit="attempts"))
                 await asyncio.sleep(self.retry_s)
             else:  # the start's metadata answer lists no topic: the verdict stays void, the first probe asks
                 log.info("connected to Kafka at %s", self._producer.bootstrap)
