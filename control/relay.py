@@ -148,7 +148,8 @@ async def _started_producer(settings: Settings) -> AIOKafkaProducer:
 async def run_relay(settings: Settings, *, stop: asyncio.Event,
                     on_round: Callable[[], None] = lambda: None) -> None:
     """Relay until `stop` is set; PostgreSQL or Kafka failures are retried after a pause, and logged saying what
-    to check: at once, then at most every WARN_EVERY_S while they last, and once when the relay works again."""
+    to check: at once, then at most every WARN_EVERY_S while they last, and once when the relay works again.
+    An unexpected error (a bug) is retried and logged the same way, with its traceback the first time."""
     producer: AIOKafkaProducer | None = None
     notices = RetryNotices()
 
@@ -168,9 +169,14 @@ async def run_relay(settings: Settings, *, stop: asyncio.Event,
                 if quiet_rounds is not None:
                     log.warning("relay round failed: %s; retrying every %.0f s%s", reason, RETRY_DELAY_S,
                                 notices.repeat_note(quiet_rounds))
-            except Exception:  # a bug must not silently end the relay inside `api`: log it and go on
+            except Exception as error:  # a bug must not silently end the relay inside `api`: log it and go on
                 FAILURES.inc()
-                log.exception("relay round failed unexpectedly, retrying in %.0f s", RETRY_DELAY_S)
+                reason = failure_reason(error, bootstrap=settings.kafka_bootstrap)
+                traceback = error if notices.is_new(reason) else None  # once: the same one each second says nothing
+                quiet_rounds = notices.failed(reason, time.monotonic())
+                if quiet_rounds is not None:
+                    log.error("relay round failed unexpectedly: %s; retrying every %.0f s%s", reason, RETRY_DELAY_S,
+                              notices.repeat_note(quiet_rounds), exc_info=traceback)
             if not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RETRY_DELAY_S)

@@ -43,6 +43,11 @@ class RetryNotices:
     _quiet_rounds: int = 0
     _failing_rounds: int = 0
 
+    def is_new(self, reason: str) -> bool:
+        """Whether a round failing for `reason` would be a new failure, not a repeat of the one warned about (after a
+        success, every failure is new): a caller adds what only a new one is worth, such as a traceback."""
+        return reason != self._reason
+
     def failed(self, reason: str, now: float) -> int | None:
         """None: stay quiet (the same reason was logged less than `every_s` ago). Otherwise warn now: the number
         is how many failed rounds went unlogged since the last warning (0 for a new failure)."""

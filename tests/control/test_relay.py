@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from control.relay import APPLICATION_NAME, resync, run_relay
 from control.service import add_request, authenticate, edit_request, issue_token, remove_request, rotate_secret
@@ -146,6 +147,37 @@ async def test_relay_survives_losing_its_database_connections(conn: psycopg.Conn
     said = [record.getMessage() for record in caplog.records if record.name == "control.relay"]
     assert any("relay round failed" in line for line in said), said  # the lost connection was told
     assert any(line.startswith("relay works again") for line in said), said  # and that it was over
+
+
+def failed_rounds() -> float:
+    return REGISTRY.get_sample_value("callapi_relay_failures_total") or 0.0
+
+
+async def test_an_unexpected_failure_is_logged_once_with_its_traceback_and_the_relay_goes_on(
+        conn: psycopg.Connection[Any], settings: Settings, tenant: Tenant, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="control.relay")
+    saved = add_request(conn, settings, tenant.extension, {"type": 0, "url": URL}).request.id
+    # a row the database accepts but the published model refuses (an empty URL): each round fails the same way
+    conn.execute("UPDATE event_requests SET url = '' WHERE id = %s", (saved,))
+    try:
+        async with relay_running(settings):
+            before = failed_rounds()
+            for _ in range(300):
+                if failed_rounds() >= before + 3:
+                    break
+                await asyncio.sleep(0.1)
+            assert failed_rounds() >= before + 3
+            conn.execute("UPDATE event_requests SET url = %s WHERE id = %s", (URL, saved))
+            lists = await published_lists(settings, tenant.extension.number, until=lambda items: len(items) == 1)
+    finally:
+        conn.execute("UPDATE event_requests SET url = %s WHERE id = %s", (URL, saved))
+    assert [item.id for item in lists[-1]] == [saved]
+    told = [record for record in caplog.records if record.name == "control.relay"]
+    failures = [record for record in told if "relay round failed" in record.getMessage()]
+    assert len(failures) == 1, [record.getMessage() for record in told]  # not one each second
+    assert failures[0].exc_info is not None and "ValidationError" in failures[0].getMessage()
+    assert "this warning repeats at most every 60 s" in failures[0].getMessage()
+    assert any(record.getMessage().startswith("relay works again") for record in told), told
 
 
 async def test_expired_secrets_are_swept_and_their_list_republished(conn: psycopg.Connection[Any], settings: Settings,

@@ -45,3 +45,14 @@ def test_a_success_counts_the_failed_rounds_once_and_starts_over() -> None:
 ])
 def test_failure_reason_says_what_to_check(error: BaseException, said: str) -> None:
     assert said in failure_reason(error, bootstrap="127.0.0.1:9")
+
+
+def test_a_failure_is_new_until_warned_about_and_again_after_a_success() -> None:
+    notices = RetryNotices(every_s=60.0)
+    assert notices.is_new("a")
+    notices.failed("a", 0.0)
+    assert not notices.is_new("a") and notices.is_new("b")
+    notices.failed("a", 61.0)  # the repeat note a minute later is still the same failure
+    assert not notices.is_new("a")
+    notices.succeeded()
+    assert notices.is_new("a")
