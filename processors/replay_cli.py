@@ -31,7 +31,7 @@ def run_replay(
     try:
         with Progress(
             TextColumn(f"reading {source}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=console, transient=True,
+            console=console, transient=True, disable=not console.is_interactive,  # piped: no bar, no blank line
         ) as bar:
             task = bar.add_task("replay", total=None)
             asyncio.run(replay(

@@ -97,11 +97,13 @@ def redrives_unknown(error: RedrivesUnavailable) -> None:
 
 @contextmanager
 def reading_progress(topic: str, *, hidden: bool = False) -> Iterator[Callable[[int, int], None]]:
-    """A transient progress bar (on stderr) while a DLQ is read: one kept for weeks can be large."""
+    """A transient progress bar (on stderr) while a DLQ is read: one kept for weeks can be large. None when stderr
+    is not a terminal: there it would show nothing but the blank line rich ends it with."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(TextColumn(f"reading {topic}"), BarColumn(), MofNCompleteColumn(), console=notices,
-                  transient=True, disable=hidden, redirect_stdout=False, redirect_stderr=False) as bar:
+                  transient=True, disable=hidden or not notices.is_interactive, redirect_stdout=False,
+                  redirect_stderr=False) as bar:
         task = bar.add_task("read", total=None)
         yield lambda read, total: bar.update(task, completed=read, total=total)
 

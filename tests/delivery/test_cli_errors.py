@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from schemas.hints import KAFKA_NEXT_STEP
 from schemas.settings import Settings
 from tests.processes import Component, settings_env
 from tests.services import wait_until
@@ -46,6 +47,15 @@ def test_unreachable_kafka_is_one_line_saying_what_to_set(base_settings: Setting
     assert "Cannot reach Kafka at 127.0.0.1:1" in done.stderr and "CALLAPI_KAFKA_BOOTSTRAP" in done.stderr
     assert "Traceback" not in done.stderr
     assert "Unable connect" not in done.stderr, done.stderr  # aiokafka's own line would only repeat ours
+
+
+@pytest.mark.parametrize("args", [("dlq", "list"), ("dlq", "show", "msg_x"), ("dlq", "events", "list")])
+def test_a_dlq_read_without_kafka_prints_its_message_and_nothing_else(base_settings: Settings,
+                                                                       args: tuple[str, ...]) -> None:
+    done = cli(base_settings, *args, **UNREACHABLE)
+    assert done.returncode == 1, done.stdout + done.stderr
+    # piped, the progress bar shows nothing: not even the blank line rich ends it with
+    assert (done.stdout, done.stderr) == ("", f"Cannot reach Kafka at 127.0.0.1:1: {KAFKA_NEXT_STEP}.\n")
 
 
 @pytest.mark.parametrize(("option", "value", "said"), [

@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from deploy.topics import create_topics, delete_topics
+from schemas.hints import KAFKA_NEXT_STEP
 from schemas.settings import Settings
 from tests.processes import settings_env
 
@@ -35,6 +36,15 @@ def test_unreachable_kafka_is_one_line_saying_what_to_set(base_settings: Setting
     assert said in done.stderr and "CALLAPI_KAFKA_BOOTSTRAP" in done.stderr
     assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
     assert "Unable connect" not in done.stderr, done.stderr  # aiokafka's own line would only repeat ours
+
+
+@pytest.mark.parametrize("json_output", [(), ("--json",)])
+def test_a_replay_without_kafka_prints_its_message_and_nothing_else(base_settings: Settings,
+                                                                     json_output: tuple[str, ...]) -> None:
+    done = cli(base_settings, "replay", "--since", "1h", *json_output, CALLAPI_KAFKA_BOOTSTRAP="127.0.0.1:1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    # piped, the progress bar shows nothing: not even the blank line rich ends it with, on stdout or stderr
+    assert (done.stdout, done.stderr) == ("", f"replay: cannot reach Kafka at 127.0.0.1:1: {KAFKA_NEXT_STEP}\n")
 
 
 def test_replay_refuses_a_tenant_that_is_not_an_organization_code(base_settings: Settings) -> None:
