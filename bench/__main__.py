@@ -1,7 +1,6 @@
 """`python -m bench [--quick] [--only NAME]`: the same as `callapi-events bench`."""
 
-import typer
-
 from bench.cli import bench
+from schemas.help_text import run
 
-typer.run(bench)
+run(bench)

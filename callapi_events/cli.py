@@ -8,7 +8,6 @@ from enum import StrEnum
 import typer
 
 from bench.cli import register as register_bench
-from callapi_events.help_text import ReflowingGroup
 from callapi_events.logs import configure_logging
 from control.cli import register as register_control
 from delivery.cli import dlq_app
@@ -20,6 +19,7 @@ from processors.dlq_cli import events_app as dead_events_app
 from producers.cli import register as register_producers
 from producers.probe_cli import probe
 from schemas import __version__
+from schemas.help_text import ReflowingGroup
 
 app = typer.Typer(
     help="CallAPI Events: call events from a PBX become HTTP notifications to the URLs each extension "

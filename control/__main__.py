@@ -1,7 +1,6 @@
 """`python -m control`: serve the Control API (same options as `callapi-events api`)."""
 
-import typer
-
 from control.cli import api
+from schemas.help_text import run
 
-typer.run(api)
+run(api)

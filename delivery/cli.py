@@ -54,8 +54,10 @@ def deliver(host: str = HOST, port: int = PORT) -> None:
 
 
 def deliver_main() -> None:
+    from schemas.help_text import run
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    typer.run(deliver)
+    run(deliver)
 
 
 def _when(text: str | None, *, now: datetime) -> datetime | None:

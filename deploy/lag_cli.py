@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
 
 if __name__ == "__main__":
     from callapi_events.logs import configure_logging
+    from schemas.help_text import run
 
     configure_logging("INFO", json_format=False)
-    typer.run(lag_exporter)
+    run(lag_exporter)

@@ -1,7 +1,6 @@
 """`python -m processors` runs the processor."""
 
-import typer
-
 from processors.cli import processor
+from schemas.help_text import run
 
-typer.run(processor)
+run(processor)

@@ -1,7 +1,6 @@
 """`python -m producers`: the ingest endpoint (`callapi-events ingest`)."""
 
-import typer
-
 from producers.cli import ingest
+from schemas.help_text import run
 
-typer.run(ingest)
+run(ingest)

@@ -11,7 +11,7 @@ from typer.core import TyperCommand, TyperGroup
 from typer.testing import CliRunner
 
 from callapi_events.cli import app
-from callapi_events.help_text import reflow
+from schemas.help_text import reflow
 
 
 @pytest.mark.parametrize(("source", "shown"), [
@@ -65,3 +65,25 @@ def test_help_fits_the_terminal_and_joins_the_sources_lines(columns: int) -> Non
     assert "joined again with each extension's CURRENT requests" in " ".join(text.split()), done.stdout
     if columns == 160:  # the source breaks after "joined again with"; a wide terminal does not
         assert any("joined again with each extension's" in line for line in done.stdout.splitlines()), done.stdout
+
+
+def breaks_before_the_edge(help_text: str, columns: int) -> list[tuple[str, str]]:
+    """Lines of the description that end although the next line's first word would have fitted: a break the
+    source put there, not the terminal. Rich pads the text with a space on each side."""
+    description = help_text.split("╭", 1)[0].splitlines()
+    text_width = columns - 2
+    usage_end = next(index for index, line in enumerate(description) if index and not line.strip())
+    pairs = zip(description[usage_end:], description[usage_end + 1:], strict=False)
+    return [(line.strip(), following.strip()) for line, following in pairs if line.strip() and following.strip()
+            and len(line.strip()) + 1 + len(following.split()[0]) <= text_width]
+
+
+@pytest.mark.parametrize("entry_point", [["-m", "processors"], ["-m", "control"], ["-m", "producers"],
+                                         ["-m", "bench"], ["-m", "delivery"], ["-m", "deploy.lag_cli"]],
+                         ids=lambda args: args[-1])
+def test_a_components_own_entry_point_reflows_its_help_too(entry_point: list[str]) -> None:
+    done = subprocess.run([sys.executable, *entry_point, "--help"], capture_output=True, text=True, timeout=60,
+                          env={"COLUMNS": "60", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert max(len(line) for line in done.stdout.splitlines()) <= 60, done.stdout
+    assert breaks_before_the_edge(done.stdout, 60) == [], done.stdout

@@ -2,16 +2,18 @@
 
 Typer's rich help joins the lines of a command's first paragraph only, and prints the other paragraphs (and the
 first one, in a group's list of commands) with the source's line breaks: mid-sentence in a narrow terminal,
-ragged in a wide one. `ReflowingGroup` joins them once, for every command under the root, before Typer renders.
-Blank lines still separate paragraphs; indented lines (examples), list items and click's `\\b` paragraphs keep
-their line breaks.
+ragged in a wide one. `ReflowingGroup` joins them once, for every command under the root, before Typer renders;
+`run` does the same for a component's own entry point (`python -m processors`). Blank lines still separate
+paragraphs; indented lines (examples), list items and click's `\\b` paragraphs keep their line breaks.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
+import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 LIST_MARKERS = ("- ", "* ", "• ")
@@ -54,3 +56,18 @@ class ReflowingGroup(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         reflow_command(self)
+
+
+class ReflowingCommand(TyperCommand):
+    """A command run on its own, without a group above it: reflows its own help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        reflow_command(self)
+
+
+def run(function: Callable[..., Any]) -> None:
+    """`typer.run(function)`, with the help reflowed as under `callapi-events`."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command(cls=ReflowingCommand)(function)
+    app()
