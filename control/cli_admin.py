@@ -157,5 +157,5 @@ def client_revoke(client_id: str = typer.Argument(..., help="The client_id to re
         _emit(as_json, {"client_id": client_id, "revoked": revoked}, f"{escape(client_id)} revoked")
     else:
         notices.print(f"{escape(client_id)} was not active (unknown or already revoked)")
-    if not revoked:  # as `ingest-key revoke`: a mistyped id must not look like success to a script
-        raise typer.Exit(1)
+    if not revoked:  # a mistyped id must not look like success to a script; refused input, as the rest of `admin`
+        raise typer.Exit(2)

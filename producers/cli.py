@@ -69,9 +69,9 @@ def ingest_key_revoke(key_id: int = typer.Argument(..., help="The key's id, as p
     except psycopg.Error as error:
         err_console.print(f"[red]Cannot revoke the key:[/red] {error}{_hint(error)}")
         raise typer.Exit(1) from None
-    if not revoked:
+    if not revoked:  # refused input (unknown or already revoked), as `admin client revoke`: not the environment
         err_console.print(f"[red]No active ingest key {key_id}.[/red]")
-        raise typer.Exit(1)
+        raise typer.Exit(2)
     console.print(f"ingest key {key_id} revoked")
 
 

@@ -76,7 +76,7 @@ def test_admin_commands_then_api_with_relay(conn: psycopg.Connection[Any], setti
     revoked = cli_json(settings, "admin", "client", "revoke", client["client_id"])
     assert revoked == {"client_id": client["client_id"], "revoked": True}
     again = cli(settings, "admin", "client", "revoke", client["client_id"])  # a typo must not pass unseen
-    assert again.returncode == 1 and "not active" in again.stdout + again.stderr
+    assert again.returncode == 2 and "not active" in again.stdout + again.stderr  # refused input, as in `admin`
 
 
 def test_admin_errors_say_what_is_wrong(settings: Settings) -> None:
@@ -130,4 +130,4 @@ def test_text_postgresql_cannot_store_is_refused_with_a_message(settings: Settin
     refused = cli(settings, "admin", "provider", "create", undecodable)
     assert refused.returncode == 2 and "name_invalid" in refused.stderr, refused.stdout + refused.stderr
     unknown = cli(settings, "admin", "client", "revoke", "cli_\udcff")
-    assert unknown.returncode == 1 and "not active" in unknown.stderr, unknown.stdout + unknown.stderr
+    assert unknown.returncode == 2 and "not active" in unknown.stderr, unknown.stdout + unknown.stderr

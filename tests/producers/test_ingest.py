@@ -265,6 +265,8 @@ async def test_ingest_keys_from_the_command_line_work_until_revoked(
         assert other.status_code == 403
         revoked = await asyncio.to_thread(cli, "revoke", str(key["id"]))
         assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+        again = await asyncio.to_thread(cli, "revoke", str(key["id"]))  # refused input, as in `admin`: 2
+        assert again.returncode == 2 and f"No active ingest key {key['id']}" in again.stderr, again.stderr
         refused = await client.get(f"{url}/ingest/{tenant.code}/dial-in", params=params)
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
     missing = await asyncio.to_thread(cli, "create", "--org", "999999999")
