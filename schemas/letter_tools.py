@@ -158,7 +158,9 @@ def redrive_and_report(run: Callable[[Callable[[int, int], None], Redriven], Cor
 
     done = Redriven()
     try:
-        with Progress(console=console) as bar:
+        # transient, and off when stdout is not a terminal: the summary line says what went, a finished bar
+        # (or a failed one) would only add a stale line above it
+        with Progress(console=console, transient=True, disable=not console.is_interactive) as bar:
             task = bar.add_task("redriving", total=None)
             run_dlq_tool(run(lambda read, total: bar.update(task, completed=read, total=total), done))
     except KeyboardInterrupt:

@@ -176,8 +176,8 @@ async def resend(settings: Settings, chunks: AsyncIterator[list[L]], going_back:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     redrives = RedriveLog(settings.database_url, dlq)
     sending: asyncio.Future[None] | None = None
-    await producer.start()
     try:
+        await producer.start()  # inside: a failed start leaves its connections behind, unclosed
         async for chunk in chunks:
             chosen = [letter for letter in chunk if again or letter.redriven_at is None]
             done.before += len(chunk) - len(chosen)

@@ -49,12 +49,14 @@ def test_unreachable_kafka_is_one_line_saying_what_to_set(base_settings: Setting
     assert "Unable connect" not in done.stderr, done.stderr  # aiokafka's own line would only repeat ours
 
 
-@pytest.mark.parametrize("args", [("dlq", "list"), ("dlq", "show", "msg_x"), ("dlq", "events", "list")])
-def test_a_dlq_read_without_kafka_prints_its_message_and_nothing_else(base_settings: Settings,
+@pytest.mark.parametrize("args", [("dlq", "list"), ("dlq", "show", "msg_x"), ("dlq", "events", "list"),
+                                  ("dlq", "redrive", "--yes"), ("dlq", "events", "redrive", "--yes")])
+def test_a_dlq_tool_without_kafka_prints_its_message_and_nothing_else(base_settings: Settings,
                                                                        args: tuple[str, ...]) -> None:
     done = cli(base_settings, *args, **UNREACHABLE)
     assert done.returncode == 1, done.stdout + done.stderr
-    # piped, the progress bar shows nothing: not even the blank line rich ends it with
+    # piped, the progress bar shows nothing: not even the blank line rich ends it with; and a producer that could
+    # not start is closed (no "Unclosed AIOKafkaProducer" line)
     assert (done.stdout, done.stderr) == ("", f"Cannot reach Kafka at 127.0.0.1:1: {KAFKA_NEXT_STEP}.\n")
 
 
