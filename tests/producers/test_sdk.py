@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from producers.errors import DeliveryFailed, InvalidEvent, ProducerUnavailable
 from producers.sdk import CallEventProducer, Delivered, Failed
@@ -61,6 +62,22 @@ async def test_send_many_reports_each_event_and_sends_the_valid_ones_in_order(fr
     ids = [json.loads(r.value or b"")["event_id"] for r in sorted(records, key=lambda r: r.offset)]
     assert ids == [f"many-{i}" for i in range(50)]  # one extension: one partition, in order
     assert len({r.partition for r in records}) == 1
+
+
+async def test_each_extension_lands_on_the_partition_of_aiokafkas_default_partitioner(
+    fresh_settings: Settings,
+) -> None:
+    settings = fresh_settings
+    extensions = [f"{tenant:04d}*{number}" for tenant in range(1, 9) for number in range(201, 221)]
+    async with CallEventProducer(settings=settings) as producer:
+        outcomes = await producer.send_many([event(f"spread-{ext}", ext) for ext in extensions] * 2)
+    every = list(range(settings.partitions))
+    expected = {ext: DefaultPartitioner()(ext.encode(), every, every) for ext in extensions}
+    assert [(o.extension, o.partition) for o in outcomes if isinstance(o, Delivered)] == [
+        (ext, expected[ext]) for ext in extensions] * 2
+    records = await read_topic(settings, settings.topics.call_events, count=2 * len(extensions))
+    assert {(r.key, r.partition) for r in records} == {(ext.encode(), expected[ext]) for ext in extensions}
+    assert set(expected.values()) == set(every)
 
 
 async def test_an_invalid_event_is_refused_before_anything_is_sent(settings: Settings) -> None:
