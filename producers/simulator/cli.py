@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from schemas.settings import Settings
 if TYPE_CHECKING:
     from producers.simulator.generator import Plan, Timeline
 
+GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
 KAFKA_HINT = "Start the local stack with `callapi-events stack up`, or set CALLAPI_KAFKA_BOOTSTRAP."
 notices = stderr_console()  # problems: stdout stays the run's progress and summary
 
@@ -79,9 +81,18 @@ def simulate(
         _provision(plan, settings, api_url=api, receiver_url=receiver_url, credentials=credentials, console=console)
         if provision_only:
             return
+    _collect_less()
     timeline = Timeline(plan)  # before the start is taken: its warm-up takes seconds at high rates
+    gc.freeze()  # its calls in progress (~500,000 objects at 20,000 events/s) live on: out of full collections
     _traffic(timeline, settings, start=given_start, count=count, duration_s=duration, linger_ms=linger_ms,
              console=console)
+
+
+def _collect_less() -> None:
+    """At 20,000 events/s thousands of records are in flight: with the default thresholds they outlived young
+    collections, were promoted and walked again in full collections over the warm-up's objects, ~40 % of a
+    run's time (2.8 of 7 s for 60,000 events). Collected less often, most die young."""
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _provision(plan: Plan, settings: Settings, *, api_url: str, receiver_url: str,
