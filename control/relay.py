@@ -25,7 +25,7 @@ from prometheus_client import Counter, Histogram
 from control.errors import Unavailable
 from control.kafka import make_producer, publish_lists
 from schemas.hints import topic_missing
-from schemas.request_rows import extension_requests_async
+from schemas.request_rows import publishable_requests
 from schemas.retry_notices import RetryNotices, failure_reason
 from schemas.settings import Settings
 
@@ -43,6 +43,8 @@ PUBLISHED = Counter("callapi_relay_published_total", "extension lists published 
 ROWS = Counter("callapi_relay_outbox_rows_total", "outbox rows marked sent")
 TESTS = Counter("callapi_relay_test_notifications_total", "test notifications published to deliveries")
 FAILURES = Counter("callapi_relay_failures_total", "relay rounds that failed and will be retried")
+REFUSED = Counter("callapi_relay_refused_requests_total",
+                  "stored requests left out of their extension's published list: the model refuses them")
 LAG = Histogram("callapi_relay_lag_seconds", "outbox row written → its list acked by Kafka",
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
@@ -53,7 +55,14 @@ async def publish_extensions(conn: Conn, producer: AIOKafkaProducer, topic: str,
     """Inside the caller's transaction: lock each extension (sorted: no deadlocks), read and publish its list."""
     for extension in sorted(extensions):
         await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, extension))
-    lists = {extension: await extension_requests_async(conn, extension) for extension in sorted(extensions)}
+    lists = {}
+    for extension in sorted(extensions):
+        lists[extension], refused = await publishable_requests(conn, extension)
+        for row in refused:
+            REFUSED.inc()
+            log.error("request %s of extension %s is left out of its published list, its stored form is invalid "
+                      "(%s): edit it through the Control API or the UI, or remove it", row.request_id, extension,
+                      row.reason())
     await publish_lists(producer, topic, lists)
     PUBLISHED.inc(len(lists))
 

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from pydantic import ValidationError
 
 from schemas.requests import EventRequest
 
@@ -36,6 +38,27 @@ def extension_requests(conn: psycopg.Connection[Any], number: str) -> list[Event
     return [_request(number, row) for row in conn.execute(_REQUESTS_SQL, (number,)).fetchall()]
 
 
-async def extension_requests_async(conn: psycopg.AsyncConnection[Any], number: str) -> list[EventRequest]:
+@dataclass(frozen=True)
+class RefusedRow:
+    """A stored request the published model refuses: only a direct edit of the database, or a model stricter than
+    an older row, makes one."""
+
+    request_id: str
+    error: ValidationError
+
+    def reason(self) -> str:
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in self.error.errors())
+
+
+async def publishable_requests(conn: psycopg.AsyncConnection[Any],
+                               number: str) -> tuple[list[EventRequest], list[RefusedRow]]:
+    """The list the relay publishes, and apart from it the rows the model refuses: left out, so that one bad row
+    holds up neither its extension's other changes nor, failing the relay's batch, every other extension's."""
     cursor = await conn.execute(_REQUESTS_SQL, (number,))
-    return [_request(number, row) for row in await cursor.fetchall()]
+    published, refused = [], []
+    for row in await cursor.fetchall():
+        try:
+            published.append(_request(number, row))
+        except ValidationError as error:
+            refused.append(RefusedRow(request_id=row[0], error=error))
+    return published, refused

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
+from control import relay
 from control.relay import APPLICATION_NAME, resync, run_relay
 from control.service import add_request, authenticate, edit_request, issue_token, remove_request, rotate_secret
 from schemas.settings import Settings
@@ -153,29 +154,58 @@ def failed_rounds() -> float:
     return REGISTRY.get_sample_value("callapi_relay_failures_total") or 0.0
 
 
-async def test_an_unexpected_failure_is_logged_once_with_its_traceback_and_the_relay_goes_on(
+async def test_a_stored_request_the_model_refuses_is_left_out_and_holds_up_nothing(
         conn: psycopg.Connection[Any], settings: Settings, tenant: Tenant, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="control.relay")
+    number = tenant.extension.number
+    kept = add_request(conn, settings, tenant.extension, {"type": 0, "url": URL}).request.id
+    bad = add_request(conn, settings, tenant.extension, {"type": 1, "url": URL}).request.id
+    # a row the database accepts but the published model refuses (an empty URL)
+    conn.execute("UPDATE event_requests SET url = '' WHERE id = %s", (bad,))
+    async with relay_running(settings):
+        edit_request(conn, settings, tenant.extension, 0, kept, {"status": 0})
+        lists = await published_lists(settings, number, until=lambda items: len(items) == 1 and not items[0].enabled)
+        assert [item.id for item in lists[-1]] == [kept]
+        conn.execute("UPDATE event_requests SET url = %s WHERE id = %s", (URL, bad))
+        edit_request(conn, settings, tenant.extension, 1, bad, {"note": "fixed"})
+        lists = await published_lists(settings, number, until=lambda items: len(items) == 2)
+        await asyncio.sleep(0.5)
+    assert {item.id for item in lists[-1]} == {kept, bad}
+    refused = [r.getMessage() for r in caplog.records if r.name == "control.relay" and r.levelno == logging.ERROR]
+    assert refused and all(f"request {bad} of extension {number} is left out" in line for line in refused), refused
+    assert "url: String should have at least 1 character" in refused[0]
+    assert not any("relay round failed" in r.getMessage() for r in caplog.records), "the batch must not fail"
+    assert unsent(conn, number) == 0
+
+
+async def test_an_unexpected_failure_is_logged_once_with_its_traceback_and_the_relay_goes_on(
+        conn: psycopg.Connection[Any], settings: Settings, tenant: Tenant, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    caplog.set_level(logging.INFO, logger="control.relay")
+    broken = True
+    real_sweep = relay.sweep
+
+    async def sweep_with_a_bug(conn: Any) -> None:  # a bug in the relay's own code, until it is "fixed"
+        if broken:
+            raise ZeroDivisionError("division by zero")
+        await real_sweep(conn)
+
+    monkeypatch.setattr(relay, "sweep", sweep_with_a_bug)
     saved = add_request(conn, settings, tenant.extension, {"type": 0, "url": URL}).request.id
-    # a row the database accepts but the published model refuses (an empty URL): each round fails the same way
-    conn.execute("UPDATE event_requests SET url = '' WHERE id = %s", (saved,))
-    try:
-        async with relay_running(settings):
-            before = failed_rounds()
-            for _ in range(300):
-                if failed_rounds() >= before + 3:
-                    break
-                await asyncio.sleep(0.1)
-            assert failed_rounds() >= before + 3
-            conn.execute("UPDATE event_requests SET url = %s WHERE id = %s", (URL, saved))
-            lists = await published_lists(settings, tenant.extension.number, until=lambda items: len(items) == 1)
-    finally:
-        conn.execute("UPDATE event_requests SET url = %s WHERE id = %s", (URL, saved))
+    async with relay_running(settings):
+        before = failed_rounds()
+        for _ in range(300):
+            if failed_rounds() >= before + 3:
+                break
+            await asyncio.sleep(0.1)
+        assert failed_rounds() >= before + 3
+        broken = False
+        lists = await published_lists(settings, tenant.extension.number, until=lambda items: len(items) == 1)
     assert [item.id for item in lists[-1]] == [saved]
     told = [record for record in caplog.records if record.name == "control.relay"]
     failures = [record for record in told if "relay round failed" in record.getMessage()]
     assert len(failures) == 1, [record.getMessage() for record in told]  # not one each second
-    assert failures[0].exc_info is not None and "ValidationError" in failures[0].getMessage()
+    assert failures[0].exc_info is not None and "ZeroDivisionError" in failures[0].getMessage()
     assert "this warning repeats at most every 60 s" in failures[0].getMessage()
     assert any(record.getMessage().startswith("relay works again") for record in told), told
 
