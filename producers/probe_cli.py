@@ -80,8 +80,11 @@ def _followed(settings: Settings, planned: Probe, *, timeout_s: float, live: boo
         if not live:
             return asyncio.run(run_probe(settings, planned, timeout_s=timeout_s, on_change=lambda _: None))
         with Live(_table(planned), console=console, auto_refresh=False) as table:
-            return asyncio.run(run_probe(settings, planned, timeout_s=timeout_s,
+            done = asyncio.run(run_probe(settings, planned, timeout_s=timeout_s,
                                          on_change=lambda now: table.update(_table(now), refresh=True)))
+        if not console.is_terminal:  # piped, rich ends the table without a newline: the verdict goes below it
+            console.line()
+        return done
     except (KafkaConnectionError, ProducerUnavailable, DeliveryFailed) as error:
         notices.print(f"[red]The probe event was not written to Kafka at {settings.kafka_bootstrap} ({error}):"
                       f"[/red] {KAFKA_NEXT_STEP}.")
