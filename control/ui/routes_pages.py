@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 import psycopg
@@ -16,7 +16,7 @@ from control.api.deps import AppSettings, Db
 from control.errors import InvalidInput, LimitReached
 from control.service import DeliveryPage, ExtensionRef, RequestView
 from control.service.validation import parse_type
-from control.ui import session
+from control.ui import flash_secrets, session
 from control.ui.deps import PostedForm, SignedIn, UiRoute, UiSession, form_text, redirect
 from control.ui.forms import GENERAL, RequestForm
 from control.ui.render import PREFIX, extension_url, page, type_label
@@ -26,6 +26,8 @@ router = APIRouter(prefix=PREFIX, route_class=UiRoute, include_in_schema=False)
 MAX_TILES = 200
 MAX_ROWS = 1000
 LAST_ATTEMPTS = 3
+SECRET_GONE = ("Its signing secret can no longer be shown (it expired, or another tab showed it): use Rotate secret "
+               "on the request's page to get a new one.")
 
 
 class PostedRequest(BaseModel):
@@ -97,16 +99,34 @@ def _selected(params: Mapping[str, str]) -> EventType | None:
 def extension(request: Request, db: Db, signed_in: UiSession, number: str) -> HTMLResponse:
     """The page "CallAPI Published Events for Extension {ext_no}"; `?type=dial-in` shows one event type."""
     found = _extension(db, signed_in, number)
-    flash = session.decode_flash(request.cookies.get(session.FLASH_COOKIE), signed_in.token)
-    if flash is not None and flash.extension != found.number:
-        flash = None  # another extension's message (its secret too) is not shown here
+    flash = shown_flash(request, db, signed_in,  # another extension's message (its secret too) is not shown here
+                        lambda flash: flash.extension == found.number)
     response = extension_page(db, signed_in, found, selected=_selected(request.query_params), flash=flash)
     if session.FLASH_COOKIE in request.cookies:
         session.clear_cookie(response, session.FLASH_COOKIE)  # shown once
     return response
 
 
-def flash_redirect(url: str, signed_in: SignedIn, flash: session.Flash) -> Response:
+def shown_flash(request: Request, db: psycopg.Connection[Any], signed_in: SignedIn,
+                belongs_here: Callable[[session.Flash], bool]) -> session.Flash | None:
+    """The flash cookie's message if it belongs on this page, with its secret. The secret is taken (deleted) even
+    when the message is dropped, as the page then clears the cookie that referred to it: shown once, or never."""
+    flash = session.decode_flash(request.cookies.get(session.FLASH_COOKIE), signed_in.token)
+    if flash is None:
+        return None
+    secret = flash_secrets.take(db, flash.secret_ref) if flash.secret_ref else None
+    if not belongs_here(flash):
+        return None
+    if flash.secret_ref and secret is None:
+        return replace(flash, secret_ref=None, message=f"{flash.message} {SECRET_GONE}", warning=True)
+    return replace(flash, secret=secret, secret_ref=None)
+
+
+def flash_redirect(url: str, db: psycopg.Connection[Any], signed_in: SignedIn, flash: session.Flash) -> Response:
+    """Redirect to `url`, which shows `flash` once. A secret stays in PostgreSQL, the cookie carries its reference:
+    the cookie is signed, not encrypted, and the next page may be served by another replica."""
+    if flash.secret is not None:
+        flash = replace(flash, secret=None, secret_ref=flash_secrets.keep(db, flash.secret))
     response = redirect(url)
     session.set_cookie(response, session.FLASH_COOKIE, session.encode_flash(flash, signed_in.token),
                        max_age_s=session.FLASH_MAX_AGE_S)
@@ -138,4 +158,4 @@ def add(db: Db, settings: AppSettings, signed_in: UiSession, number: str, posted
         form.errors = {GENERAL: error.message}
         return extension_page(db, signed_in, found, form=form, status=409)
     url = f"{extension_url(found.number)}#request-{saved.request.id}"
-    return flash_redirect(url, signed_in, saved_flash(found, "added", saved))
+    return flash_redirect(url, db, signed_in, saved_flash(found, "added", saved))

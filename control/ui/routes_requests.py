@@ -17,7 +17,7 @@ from control.ui import session
 from control.ui.deps import Csrf, PostedForm, SignedIn, UiRoute, UiSession, form_text
 from control.ui.forms import RequestForm
 from control.ui.render import PREFIX, extension_url, page, request_url, type_label
-from control.ui.routes_pages import Posted, flash_redirect, saved_flash
+from control.ui.routes_pages import Posted, flash_redirect, saved_flash, shown_flash
 from schemas.jobs import DeliveryJob
 
 router = APIRouter(prefix=f"{PREFIX}/extensions/{{number}}/requests/{{type}}/{{id}}", route_class=UiRoute,
@@ -50,9 +50,8 @@ def show(request: Request, db: Db, settings: AppSettings, signed_in: UiSession, 
     """The edit page with the delivery log; it shows the message of a Send test made from it, once."""
     found = _extension(db, signed_in, number)
     current = service.get_request(db, found, type, id)
-    flash = session.decode_flash(request.cookies.get(session.FLASH_COOKIE), signed_in.token)
-    if flash is not None and (flash.extension, flash.request_id) != (found.number, current.id):
-        flash = None  # another page's message (a secret too) is not shown here, nor kept for later
+    flash = shown_flash(request, db, signed_in,  # another page's message (a secret too) is not shown here, nor kept
+                        lambda flash: (flash.extension, flash.request_id) == (found.number, current.id))
     response = request_page(db, signed_in, found, current, overlap_s=settings.secret_overlap_s, flash=flash)
     if session.FLASH_COOKIE in request.cookies:
         session.clear_cookie(response, session.FLASH_COOKIE)  # shown once, or dropped
@@ -70,7 +69,7 @@ def edit(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type:
         current = service.get_request(db, found, type, id)
         return request_page(db, signed_in, found, current, overlap_s=settings.secret_overlap_s,
                             form=form.fail(error, settings), status=400)
-    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
+    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", db, signed_in,
                           saved_flash(found, "saved", saved))
 
 
@@ -81,7 +80,7 @@ def set_status(db: Db, settings: AppSettings, signed_in: UiSession, number: str,
     found = _extension(db, signed_in, number)
     saved = service.edit_request(db, settings, found, type, id, {"status": form_text(form, "status")})
     verb = "enabled" if saved.request.enabled else "disabled"
-    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
+    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", db, signed_in,
                           saved_flash(found, verb, saved))
 
 
@@ -91,7 +90,7 @@ def remove(db: Db, signed_in: UiSession, number: str, type: str, id: str) -> Res
     current = service.get_request(db, found, type, id)
     service.remove_request(db, found, current.type, current.id)
     message = f"{type_label(current.type)} request {current.id} removed."
-    return flash_redirect(extension_url(found.number), signed_in, session.Flash(message, found.number))
+    return flash_redirect(extension_url(found.number), db, signed_in, session.Flash(message, found.number))
 
 
 @router.post("/rotate", dependencies=[Csrf])
@@ -99,7 +98,7 @@ def rotate(db: Db, settings: AppSettings, signed_in: UiSession, number: str, typ
     """A new signing secret, shown once on the next page; the previous one stays valid for the overlap."""
     found = _extension(db, signed_in, number)
     saved = service.rotate_secret(db, settings, found, type, id)
-    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", signed_in,
+    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", db, signed_in,
                           saved_flash(found, "has a new signing secret", saved))
 
 
@@ -132,4 +131,5 @@ def send_test(request: Request, db: Db, signed_in: UiSession, number: str, type:
         url = f"{extension_url(found.number)}#request-{quote(job.request_id, safe='')}"
     relay_here = bool(getattr(request.app.state, "relay", False))
     message = queued_text(job, relay_here=relay_here)
-    return flash_redirect(url, signed_in, session.Flash(message, found.number, job.request_id, warning=not relay_here))
+    return flash_redirect(url, db, signed_in,
+                          session.Flash(message, found.number, job.request_id, warning=not relay_here))

@@ -3,8 +3,9 @@
 The session cookie holds the access token issued at sign-in (the same token the REST API takes), so
 signing out revokes it like any other token. CSRF tokens are HMACs keyed by a cookie the page cannot
 read (HttpOnly), so another site can neither read nor forge them; before sign-in a random pre-session
-cookie plays that role. Flash messages (including a new signing secret, shown once) travel in a short-
-lived cookie signed with the session token, and are deleted by the page that shows them.
+cookie plays that role. Flash messages travel in a short-lived cookie signed (not encrypted) with the session
+token, and are deleted by the page that shows them. A new signing secret, shown once, never goes into that cookie:
+it waits in PostgreSQL (control.ui.flash_secrets) and the cookie carries only a random reference to it.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class Flash:
     message: str
     extension: str | None = None  # shown only on this extension's page
     request_id: str | None = None
-    secret: str | None = None
+    secret: str | None = None  # shown on the page; never encoded into the cookie
     warning: bool = False  # something still to do (shown in the warning style), not a plain success
+    secret_ref: str | None = None  # what the cookie carries instead of the secret (see control.ui.flash_secrets)
 
 
 def _mac(key: str, purpose: str) -> str:
@@ -56,6 +58,9 @@ def new_signin_nonce() -> str:
 
 
 def encode_flash(flash: Flash, key: str) -> str:
+    if flash.secret is not None:  # the cookie is readable in the browser's cookie store
+        raise ValueError("a signing secret does not go into the flash cookie: keep it with "
+                         "control.ui.flash_secrets.keep and put its reference in secret_ref")
     body = base64.urlsafe_b64encode(json.dumps(asdict(flash)).encode()).decode().rstrip("=")  # a cookie-safe value
     return f"{body}.{_mac(key, 'callapi-ui-flash:' + body)}"
 

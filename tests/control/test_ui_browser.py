@@ -19,7 +19,7 @@ from schemas.settings import Settings
 from tests.control.browser import ARTIFACTS, TIMEOUT_MS, launched_chromium
 from tests.control.server import ApiServer
 from tests.control.tenants import Tenant
-from tests.control.ui import attempt, write_attempts
+from tests.control.ui import attempt, readable_in_cookies, write_attempts
 
 pytestmark = pytest.mark.browser
 
@@ -169,3 +169,33 @@ def phone_layout(chromium: Browser, desktop: Any, base_url: str, number: str) ->
         page.screenshot(path=str(ARTIFACTS / "ui-extension-phone.png"), full_page=True)
     finally:
         phone.close()
+
+
+def test_a_new_signing_secret_is_shown_once_and_never_kept_in_a_cookie(
+    chromium: Browser, api: ApiServer, tenant: Tenant
+) -> None:
+    """The browser shows the secret after Add, but no cookie it received or keeps holds it, in any encoding."""
+    number = tenant.extension.number
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        sign_in_and_pick(page, api.url, tenant, number)
+        page.get_by_label("URL", exact=True).fill(HOOK)
+        page.get_by_label("Sign notifications (Standard Webhooks)").check()
+        with page.expect_response(lambda answer: answer.request.method == "POST") as added:
+            page.get_by_role("button", name="Add request").click()
+        expect(page.get_by_role("status")).to_contain_text("It will not be shown again.")
+        secret = page.get_by_label("Secret", exact=True).input_value()
+        assert secret.startswith("whsec_")
+        set_cookies = [header["value"] for header in added.value.headers_array()
+                       if header["name"].lower() == "set-cookie"]
+        assert any(header.startswith("__Host-callapi-flash=") for header in set_cookies)
+        assert readable_in_cookies(set_cookies, secret) == []
+        kept = [f"{cookie['name']}={cookie['value']}" for cookie in context.cookies()]
+        assert readable_in_cookies(kept, secret) == []
+        page.reload()
+        expect(page.get_by_role("heading", level=1)).to_contain_text(number)
+        assert "whsec_" not in page.content()
+    finally:
+        context.close()

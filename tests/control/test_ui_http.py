@@ -17,12 +17,13 @@ from control import service
 from control.errors import Unauthorized
 from control.service import admin
 from control.service.queries import DELIVERIES_COUNTED
+from control.ui import session
 from schemas.attempts import Outcome
 from schemas.events import EventType
 from schemas.settings import Settings
 from tests.control.server import ApiServer
 from tests.control.tenants import Tenant, make_tenant, new_org
-from tests.control.ui import Browser, attempt, write_attempts
+from tests.control.ui import Browser, attempt, readable_in_cookies, write_attempts
 
 PUBLIC_URL = "https://93.184.215.14/hook"  # a public address literal: no DNS needed
 CAP = 4
@@ -323,14 +324,63 @@ def test_a_new_signing_secret_is_shown_once(conn: psycopg.Connection[Any], tenan
     assert new_secret is not None and new_secret.group(1) != secret.group(1)
 
 
+def test_a_new_signing_secret_never_travels_in_a_cookie(
+    conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
+) -> None:
+    made = submit(browser, f"{page_of(tenant.extension.number)}/requests", url=PUBLIC_URL, signing="on")
+    shown = re.search(r'value="(whsec_[^"]+)"', browser.get(made.headers["location"]).text)
+    assert shown is not None
+    request = requests_of(conn, tenant)[0]
+    rotated = browser.post(f"{page_of(tenant.extension.number)}/requests/dial-in/{request.id}/rotate",
+                           data={"csrf": browser.csrf()})
+    new = re.search(r'value="(whsec_[^"]+)"', browser.get(rotated.headers["location"]).text)
+    assert new is not None and new.group(1) != shown.group(1)
+    assert browser.set_cookie_headers
+    for secret in (shown.group(1), new.group(1)):
+        assert not readable_in_cookies(browser.set_cookie_headers, secret)
+    assert "whsec_" not in browser.get(rotated.headers["location"]).text  # shown once
+    assert conn.execute("SELECT count(*) FROM ui_flash_secrets WHERE secret = ANY(%s)",
+                        ([shown.group(1), new.group(1)],)).fetchone() == (0,)  # deleted when shown
+
+
+def test_a_secret_made_through_one_replica_is_shown_by_another(
+    ui_settings: Settings, tenant: Tenant, browser: Browser
+) -> None:
+    """Behind a load balancer the page after Add may be served by another API process."""
+    made = submit(browser, f"{page_of(tenant.extension.number)}/requests", url=PUBLIC_URL, signing="on")
+    assert made.status_code == 303
+    with ApiServer(ui_settings) as replica, Browser(replica.url) as other:
+        other.cookies = dict(browser.cookies)
+        shown = other.get(made.headers["location"])
+        assert re.search(r'value="whsec_[^"]+"', shown.text) is not None
+        assert "whsec_" not in other.get(made.headers["location"]).text
+
+
+def test_an_expired_secret_is_not_shown_and_the_page_says_how_to_get_one(
+    conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
+) -> None:
+    made = submit(browser, f"{page_of(tenant.extension.number)}/requests", url=PUBLIC_URL, signing="on")
+    flash = session.decode_flash(browser.cookies[session.FLASH_COOKIE], browser.cookies[session.SESSION_COOKIE])
+    assert flash is not None and flash.secret is None and flash.secret_ref
+    conn.execute("UPDATE ui_flash_secrets SET expires_at = now() - interval '1 second' WHERE ref = %s",
+                 (flash.secret_ref,))
+    page = html.unescape(browser.get(made.headers["location"]).text)
+    assert "whsec_" not in page and f"request {flash.request_id} added." in page
+    assert "use Rotate secret on the request's page to get a new one." in page
+    assert conn.execute("SELECT count(*) FROM ui_flash_secrets WHERE ref = %s", (flash.secret_ref,)).fetchone() == (0,)
+
+
 def test_a_flash_left_behind_by_another_page_is_cleared_not_shown_later(
     ui_settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant, browser: Browser
 ) -> None:
     first = add(conn, ui_settings, tenant, url=PUBLIC_URL)
     made = submit(browser, f"{page_of(tenant.extension.number)}/requests", url=PUBLIC_URL, signing="on")
     assert made.status_code == 303  # its page is not opened: another request's edit page is
+    flash = session.decode_flash(browser.cookies[session.FLASH_COOKIE], browser.cookies[session.SESSION_COOKIE])
+    assert flash is not None and flash.secret_ref
     edit = browser.get(f"{page_of(tenant.extension.number)}/requests/dial-in/{first.id}")
     assert "whsec_" not in edit.text
+    assert conn.execute("SELECT count(*) FROM ui_flash_secrets WHERE ref = %s", (flash.secret_ref,)).fetchone() == (0,)
     assert "whsec_" not in browser.get(page_of(tenant.extension.number)).text
 
 

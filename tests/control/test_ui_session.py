@@ -36,9 +36,9 @@ def test_csrf_token_does_not_reveal_the_session_token() -> None:
     assert len(session.csrf_token(KEY)) == 64
 
 
-@given(message=st.text(), request_id=st.none() | st.text(), secret=st.none() | st.text())
-def test_flash_round_trips_and_is_cookie_safe(message: str, request_id: str | None, secret: str | None) -> None:
-    flash = session.Flash(message, "0003*210", request_id, secret)
+@given(message=st.text(), request_id=st.none() | st.text(), secret_ref=st.none() | st.text())
+def test_flash_round_trips_and_is_cookie_safe(message: str, request_id: str | None, secret_ref: str | None) -> None:
+    flash = session.Flash(message, "0003*210", request_id, secret_ref=secret_ref)
     value = session.encode_flash(flash, KEY)
     assert session.decode_flash(value, KEY) == flash
     response = Response()
@@ -46,6 +46,12 @@ def test_flash_round_trips_and_is_cookie_safe(message: str, request_id: str | No
     assert '"' not in response.headers["set-cookie"].split(";")[0]  # no quoting needed
     parsed = SimpleCookie(response.headers["set-cookie"])[session.FLASH_COOKIE]
     assert parsed.value == value
+
+
+def test_a_signing_secret_is_never_encoded_into_the_flash_cookie() -> None:
+    """The cookie is signed, not encrypted: the secret waits in PostgreSQL, the cookie carries a reference."""
+    with pytest.raises(ValueError, match="does not go into the flash cookie"):
+        session.encode_flash(session.Flash("hi", "0003*210", "r1", "whsec_c2VjcmV0"), KEY)
 
 
 @pytest.mark.parametrize("value", [

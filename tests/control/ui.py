@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +66,26 @@ class Browser:
     def sign_in(self, client_id: str, client_secret: str) -> httpx.Response:
         token = self.csrf("/ui/")
         return self.post("/ui/signin", data={"client_id": client_id, "client_secret": client_secret, "csrf": token})
+
+
+def _readings(set_cookie: str) -> list[bytes]:
+    """A Set-Cookie header's value as sent, and every base64 reading of it and of its dot-separated parts."""
+    values = [morsel.value for morsel in SimpleCookie(set_cookie).values()] + [set_cookie]
+    found = [value.encode() for value in values]
+    for value in values:
+        for part in [value, *value.split(".")]:
+            for decode in (base64.urlsafe_b64decode, base64.b64decode):
+                with contextlib.suppress(ValueError):  # binascii.Error too
+                    found.append(decode(part + "=" * (-len(part) % 4)))
+    return found
+
+
+def readable_in_cookies(set_cookie_headers: list[str], secret: str) -> list[str]:
+    """The Set-Cookie headers from which a signing secret (whsec_ + base64 key) can be read, as text or decoded."""
+    encoded = secret.removeprefix("whsec_")
+    needles = [secret.encode(), encoded.encode(), base64.b64decode(encoded)]
+    return [header for header in set_cookie_headers
+            if any(needle in reading for reading in _readings(header) for needle in needles)]
 
 
 def attempt(extension: ExtensionRef, request_id: str, event_type: EventType, *, number: int, outcome: Outcome,
