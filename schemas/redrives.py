@@ -54,7 +54,8 @@ class RedriveLog:
                 self._conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
             return self._conn.execute(query, params)
         except psycopg.OperationalError as error:
-            raise RedrivesUnavailable(f"PostgreSQL is unreachable ({error}); redrives are recorded there") from None
+            said = " ".join(str(error).split())  # libpq's hint comes on a line of its own: one message, one line
+            raise RedrivesUnavailable(f"PostgreSQL is unreachable ({said}); redrives are recorded there") from None
 
     def redriven_at(self, letters: Sequence[LetterKey]) -> dict[LetterKey, datetime]:
         """When each of these letters was redriven, for those that were."""
