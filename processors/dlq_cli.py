@@ -95,7 +95,8 @@ def events_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
 
 @events_app.command("show")
 def events_show(where: str = typer.Argument(..., help="The letter's PARTITION:OFFSET, as `list` shows it.")) -> None:
-    """Print one dead letter as JSON: why, where from, its key and value (text, or base64 when not UTF-8)."""
+    """Print one dead letter as JSON: why, where from, its key and value (`value` when it is JSON, else
+    `value_text`, or `value_base64` when it is not UTF-8)."""
     from processors.event_letters import event_letter_at
     from schemas.letter_tools import redrives_unknown, run_dlq_tool
 
@@ -105,12 +106,23 @@ def events_show(where: str = typer.Argument(..., help="The letter's PARTITION:OF
         notices.print(f"No dead letter at {where} on call-events.dlq. `callapi-events dlq events list` shows "
                       "what there is.")
         raise typer.Exit(1)
-    data = {**_summary(letter), "key": _text(letter.key)}
-    try:
-        data["value"] = None if letter.value is None else json.loads(letter.value)
-    except (UnicodeDecodeError, ValueError):
-        data["value_base64"] = base64.b64encode(letter.value or b"").decode()
+    data = {**_summary(letter), "key": _text(letter.key), **_value(letter.value)}
     print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _value(value: bytes | None) -> dict[str, Any]:
+    """`value` parsed when it is JSON, else `value_text` when it is UTF-8 (what an invalid_json letter holds, shown
+    as it was sent), else `value_base64`."""
+    if value is None:
+        return {"value": None}
+    try:
+        return {"value": json.loads(value)}
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        pass
+    try:
+        return {"value_text": value.decode()}
+    except UnicodeDecodeError:
+        return {"value_base64": base64.b64encode(value).decode()}
 
 
 def _place(where: str) -> tuple[int, int]:

@@ -84,6 +84,22 @@ def test_letters_are_listed_filtered_shown_and_redriven_once_the_cause_is_fixed(
     assert "1 event(s) back on call-events" in _cli(settings, "redrive", "--reason", "too_large", "--again")
 
 
+def test_show_prints_a_value_that_is_not_json_as_its_text_and_one_that_is_not_utf8_as_base64(
+    settings: Settings,
+) -> None:
+    sent = [(b"CallID=c1&CallFlow=IN", {"value_text": "CallID=c1&CallFlow=IN"}),
+            (b"\xff\xfe", {"value_base64": "//4="})]
+    for value, _ in sent:
+        asyncio.run(produce(settings, settings.topics.call_events_dlq, [("0406*300", value)],
+                            headers=[("error", b"invalid_json")]))
+    listed = _listed(settings, "--extension", "0406*300")
+    assert len(listed) == len(sent)
+    for letter, (_, shown) in zip(listed, sent, strict=True):
+        value = {name: text for name, text in json.loads(_json(settings, "show", str(letter["where"]))).items()
+                 if name.startswith("value")}
+        assert value == shown  # an operator reads what the producer sent, not its base64
+
+
 def test_a_letter_cut_to_fit_the_dlq_is_never_redriven(settings: Settings) -> None:
     cut = [("original-value-size", b"2000000"), ("error", b"too_large"), ("original-topic", b"call-events")]
     asyncio.run(produce(settings, settings.topics.call_events_dlq, [(A, b'{"event_id": "cut-off')], headers=cut))
