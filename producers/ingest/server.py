@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from aiohttp import web
@@ -18,24 +19,36 @@ from schemas.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class CannotListen(Exception):
+    """The address to serve on cannot be bound (a port another process holds, an address not of this host)."""
+
+
 async def serve(settings: Settings, *, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT; in-flight requests finish before Kafka is flushed and closed."""
+    """Serve until SIGTERM or SIGINT; in-flight requests finish before Kafka is flushed and closed.
+
+    Raises CannotListen, before connecting to PostgreSQL or Kafka, when host:port cannot be bound."""
     pool = AsyncConnectionPool(
         settings.database_url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}, name="ingest-auth",
     )
-    await pool.open(wait=False)
     gate = KafkaGate(
         producer=CallEventProducer(settings=settings, client_id="callapi-ingest"),
         ready_cache_s=settings.ingest_ready_cache_s, ready_timeout_s=settings.ingest_ready_timeout_s,
     )
-    gate.open()
     ctx = IngestContext(
         settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(settings.ingest_auth_cache_s))
     )
     runner = web.AppRunner(create_app(ctx), access_log=None, shutdown_timeout=settings.ingest_send_timeout_s + 5)
+    await pool.open(wait=False)
+    await runner.setup()
     try:
-        await runner.setup()
         await web.TCPSite(runner, host, port).start()
+    except OSError as error:  # bound before Kafka is connected: no producer is left half-started
+        await runner.cleanup()
+        await pool.close()
+        reason = os.strerror(error.errno) if error.errno else str(error)  # not the loop's "error while attempting…"
+        raise CannotListen(f"cannot listen on {host}:{port} ({reason})") from None
+    gate.open()
+    try:
         bound = runner.addresses[0]
         log.info("ingest listening on http://%s:%d (topic %s)", bound[0], bound[1], settings.topics.call_events)
         await _until_signalled()

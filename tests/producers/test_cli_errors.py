@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import uuid
@@ -57,3 +58,15 @@ def test_simulate_provision_without_postgres_says_what_to_set(base_settings: Set
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "CALLAPI_DATABASE_URL" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ingest_on_a_port_already_taken_says_so_in_one_line_and_exits_1(base_settings: Settings) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "callapi_events", "ingest", "--port", str(port)],
+                              env=settings_env(base_settings), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"cannot listen on 127.0.0.1:{port} (address already in use)" in done.stderr.lower()
+    assert "--port" in done.stderr and "Traceback" not in done.stderr and "Unclosed" not in done.stderr
