@@ -64,7 +64,8 @@ def ingest_key_create(
 
 @ingest_key_app.command("revoke")
 def ingest_key_revoke(key_id: int = typer.Argument(..., help="The key's id, as printed by `create`.")) -> None:
-    """Revoke an ingest key (the ingest endpoint forgets it within ingest_auth_cache_s)."""
+    """Revoke an ingest key (a running ingest endpoint forgets it within CALLAPI_INGEST_AUTH_CACHE_S, 30 s by
+    default)."""
     import psycopg
 
     from producers.ingest.keys import revoke_key
