@@ -38,7 +38,8 @@ def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         port: int = typer.Option(8080, help="Port to listen on."),
         no_relay: bool = typer.Option(False, "--no-relay", help="Do not run the outbox relay in this process "
                                       "(run `callapi-events relay` separately).")) -> None:
-    """Serve the Control API (OAuth tokens, the Event resource, /healthz, /readyz, /metrics, /openapi.json)."""
+    """Serve the Control API (OAuth tokens, the Event resource, /healthz, /readyz, /metrics, /openapi.json) and
+    the web management UI at /ui/, and run the outbox relay unless --no-relay."""
     import uvicorn
 
     from control.api import create_app
