@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from delivery.dlq import DeadLetter, Filters
     from schemas.letter_tools import Reading
 
-dlq_app = typer.Typer(help="Dead letters on deliveries.dlq: list them, show one, put them back on deliveries.")
+dlq_app = typer.Typer(help="Dead letters on deliveries.dlq: list them, show one, put them back on deliveries. "
+                      "`dlq events` does the same for call-events.dlq (events the processor could not use).")
 
 HOST = typer.Option("127.0.0.1", help="Address of the /healthz, /readyz and /metrics endpoint.")
 PORT = typer.Option(9102, help="Port of the ops endpoint (0 picks a free one).")
