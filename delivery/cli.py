@@ -118,8 +118,10 @@ def dlq_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, req
     if not as_json:
         unreadable = f" ({listed.stuck} unreadable, never redriven)" if listed.stuck else ""
         redrivable = listed.waiting > listed.stuck
-        console.print(f"{listed}{unreadable}" + (". `callapi-events dlq redrive` with the same filters puts those "
-                                                 "back." if redrivable else "."))
+        filtered = any((tenant, extension, request_id, since, until))  # unfiltered, redrive wants --yes
+        again = "` with the same filters" if filtered else " --yes`"
+        console.print(f"{listed}{unreadable}" + (f". `callapi-events dlq redrive{again} puts those back."
+                                                 if redrivable else "."))
 
 
 @dlq_app.command("show")

@@ -87,9 +87,10 @@ def events_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
         return
     cut = (f" ({listed.stuck} cut to fit the DLQ, not redrivable: the whole records are where 'from' says)"
            if listed.stuck else "")
+    again = "` with the same filters" if any((tenant, extension, reason, since, until)) else " --yes`"  # redrive wants
     console.print(f"{listed}{cut}"
                   + (". `callapi-events dlq events show PARTITION:OFFSET` shows one; `callapi-events dlq events "
-                     "redrive` with the same filters puts them back on call-events once the cause is fixed."
+                     f"redrive{again} puts them back on call-events once the cause is fixed."
                      if listed.waiting > listed.stuck else "."))
 
 

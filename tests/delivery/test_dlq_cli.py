@@ -45,6 +45,9 @@ def test_a_piped_listing_shows_whole_job_ids(settings: Settings) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert " INFO aiokafka" not in done.stderr, done.stderr  # the client's routine lines stay quiet
     assert all(job_id in done.stdout for job_id in job_ids), done.stdout
+    assert "`callapi-events dlq redrive` with the same filters puts those back." in _said(done.stdout)
+    unfiltered = _said(_cli(settings, "dlq", "list").stdout)  # a redrive without a filter needs --yes: say so
+    assert "`callapi-events dlq redrive --yes` puts those back." in unfiltered, unfiltered
 
 
 def test_a_long_listing_shows_the_oldest_rows_and_counts_every_match(settings: Settings) -> None:

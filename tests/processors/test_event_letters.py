@@ -63,6 +63,8 @@ def test_letters_are_listed_filtered_shown_and_redriven_once_the_cause_is_fixed(
     assert _listed(settings, "--extension", "0404100", "--reason", "schema_invalid") == []
     piped = _cli(settings, "list")  # not a terminal: the rows are printed whole, event ids included
     assert "2 dead letter(s), 2 not redriven yet" in piped and large.event_id in piped
+    assert "`callapi-events dlq events redrive --yes` puts them back" in piped  # no filter: redrive wants --yes
+    assert "redrive` with the same filters puts them back" in _cli(settings, "list", "--reason", "too_large")
 
     letter = json.loads(_json(settings, "show", str(too_large["where"])))
     assert letter["key"] == A and letter["value"]["event_id"] == large.event_id
