@@ -75,6 +75,12 @@ def configured_requests(database_url: str, extension: str) -> list[EventRequest]
         return extension_requests(conn, extension)
 
 
+def extension_exists(database_url: str, extension: str) -> bool:
+    """Whether the control plane has this extension (canonical form) at all."""
+    with psycopg.connect(database_url, connect_timeout=5) as conn:
+        return conn.execute("SELECT 1 FROM extensions WHERE number = %s", (extension,)).fetchone() is not None
+
+
 _ATTEMPTS_SQL = """
 SELECT job_id, attempt, outcome, status_code, error, attempted_at FROM delivery_log
 WHERE job_id = ANY(%s) AND attempted_at >= %s ORDER BY attempted_at, attempt

@@ -46,7 +46,7 @@ def _planned(settings: Settings, extension: str, event_type: str) -> Probe:
     """The probe's event and the jobs it owes; bad input exits 2, nothing to follow or no PostgreSQL exits 1."""
     import psycopg
 
-    from producers.probe import new_probe
+    from producers.probe import extension_exists, new_probe
     from schemas.events import EventType
     from schemas.extensions import canonical_extension
 
@@ -57,9 +57,14 @@ def _planned(settings: Settings, extension: str, event_type: str) -> Probe:
         raise typer.Exit(2) from None
     try:
         planned = new_probe(settings, number, kind)
+        exists = bool(planned.jobs) or extension_exists(settings.database_url, number)
     except psycopg.OperationalError as error:
         notices.print(f"[red]Cannot reach PostgreSQL ({str(error).strip()}).[/red] {DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
+    if not exists:
+        notices.print(f"There is no extension {number} in this database: check the number and CALLAPI_DATABASE_URL, "
+                      "or create it with `callapi-events admin extension create`.")
+        raise typer.Exit(1)
     if not planned.jobs:
         notices.print(f"Extension {number} has no enabled {kind.slug} request, so a {kind.slug} event sends "
                       "nothing. Add one (Control API or /ui/), or probe another --type.")

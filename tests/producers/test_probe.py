@@ -78,6 +78,14 @@ def test_bad_input_is_refused_before_anything_is_sent(settings: Settings, args: 
     assert done.returncode == 2 and said in " ".join(done.stderr.split())
 
 
+def test_an_extension_that_does_not_exist_is_said_rather_than_asking_for_a_request(settings: Settings) -> None:
+    missing = f"{free_tenant_base(settings.database_url, 1):04d}*210"
+    done = _probe(settings, missing)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1 and f"There is no extension {missing} in this database" in said, said
+    assert "admin extension create" in said
+
+
 def test_an_unreachable_database_is_said_with_what_to_do() -> None:
     no_db = Settings(database_url="postgresql://nobody@127.0.0.1:1/none")
     done = _probe(no_db, "0003*210")
