@@ -61,6 +61,10 @@ def _planned(settings: Settings, extension: str, event_type: str) -> Probe:
     except psycopg.OperationalError as error:
         notices.print(f"[red]Cannot reach PostgreSQL ({str(error).strip()}).[/red] {DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
+    except psycopg.errors.UndefinedTable:  # reachable, but not migrated (or another database)
+        notices.print("[red]The database has no callapi tables.[/red] Run `callapi-events db migrate`, or set "
+                      "CALLAPI_DATABASE_URL to the migrated database.")
+        raise typer.Exit(1) from None
     if not exists:
         notices.print(f"There is no extension {number} in this database: check the number and CALLAPI_DATABASE_URL, "
                       "or create it with `callapi-events admin extension create`.")

@@ -56,6 +56,10 @@ class RedriveLog:
         except psycopg.OperationalError as error:
             said = " ".join(str(error).split())  # libpq's hint comes on a line of its own: one message, one line
             raise RedrivesUnavailable(f"PostgreSQL is unreachable ({said}); redrives are recorded there") from None
+        except psycopg.errors.UndefinedTable:  # reachable, but not migrated (or another database)
+            raise RedrivesUnavailable("the database has no dlq_redrives table (run `callapi-events db migrate`, or set "
+                                      "CALLAPI_DATABASE_URL to the migrated database); redrives are recorded there"
+                                      ) from None
 
     def redriven_at(self, letters: Sequence[LetterKey]) -> dict[LetterKey, datetime]:
         """When each of these letters was redriven, for those that were."""
