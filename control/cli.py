@@ -94,6 +94,10 @@ def _resync(settings: Settings) -> None:
     except psycopg.OperationalError as error:
         notices.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\n{DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
+    except psycopg.errors.UndefinedTable:  # reachable, but not migrated (or another database)
+        notices.print("[red]The database has no callapi tables.[/red] Run `callapi-events db migrate`, or set "
+                      "CALLAPI_DATABASE_URL to the migrated database.")
+        raise typer.Exit(1) from None
     except Unavailable as error:
         notices.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None

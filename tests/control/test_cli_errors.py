@@ -39,6 +39,20 @@ def test_resync_without_kafka_or_postgres_says_what_to_set(settings: Settings, e
     assert "Unable connect" not in done.stderr, done.stderr  # aiokafka's own line would only repeat ours
 
 
+def test_resync_on_an_unmigrated_database_says_to_migrate(settings: Settings) -> None:
+    name = f"callapi_empty_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        done = cli(settings, "relay", "--resync",
+                   CALLAPI_DATABASE_URL=psycopg.conninfo.make_conninfo(settings.database_url, dbname=name))
+    finally:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "The database has no callapi tables. Run `callapi-events db migrate`" in " ".join(done.stderr.split())
+
+
 def test_resync_names_a_missing_topic_at_once(base_settings: Settings) -> None:
     prefix = f"missing.{uuid.uuid4().hex[:10]}."
     done = cli(base_settings, "relay", "--resync", CALLAPI_TOPIC_PREFIX=prefix)
