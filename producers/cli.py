@@ -86,6 +86,8 @@ def _hint(error: Exception) -> str:
 
     if isinstance(error, psycopg.OperationalError):
         return f"\n{DATABASE_NEXT_STEP}"
+    if isinstance(error, psycopg.errors.UndefinedTable):  # reachable, but not migrated (or another database)
+        return "\nRun `callapi-events db migrate`, or set CALLAPI_DATABASE_URL to the migrated database."
     return ""
 
 
