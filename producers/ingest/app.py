@@ -31,6 +31,7 @@ from producers.ingest.voipnow import event_from_json, event_from_notification
 from producers.sdk import Failed, to_record
 from schemas.events import CallEvent
 from schemas.extensions import organization_code
+from schemas.hints import topic_missing
 from schemas.ops import ops_app
 from schemas.settings import Settings
 
@@ -194,6 +195,8 @@ class IngestHandlers:
             self.ctx.gate.sent(acknowledged=False)
             metrics.EVENTS.labels("unavailable").inc(len(events))
             reason = str(error) or f"Kafka did not acknowledge within {timeout_s:g} s"
+            if isinstance(error, TimeoutError) and not producer.topic_known():  # Kafka answers, without the topic
+                reason = f"{reason}: {topic_missing(producer.topic, producer.bootstrap)}"
             raise IngestRejected(503, "kafka_unavailable", f"{reason}; retry later") from None
         failed = [outcome for outcome in outcomes if isinstance(outcome, Failed)]
         self.ctx.gate.sent(acknowledged=not failed)

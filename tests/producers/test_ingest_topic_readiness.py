@@ -72,3 +72,29 @@ async def test_readyz_is_503_while_call_events_was_never_created(own: Settings) 
         assert (await readyz()).json() == {"status": "not ready"}
         await create_topics(own.kafka_bootstrap, own.topic_specs())
         assert (await _until_status(readyz, 200)).json() == {"status": "ready"}
+
+
+@pytest.fixture
+def short_sends(make_settings: Callable[..., Settings]) -> Settings:
+    """As `own`, with a send given up after 2 s."""
+    return make_settings(partitions=2, ingest_ready_cache_s=0.5, ingest_ready_timeout_s=1.0, ingest_send_timeout_s=2.0)
+
+
+async def test_a_request_while_call_events_is_missing_names_the_topic(short_sends: Settings) -> None:
+    own = short_sends
+    await delete_topics(own.kafka_bootstrap, [own.topics.call_events])  # as with a wrong CALLAPI_TOPIC_PREFIX
+    tenant: IngestTenant = await asyncio.to_thread(make_tenant, own.database_url)
+    async with serving(own) as url, httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
+        for _ in range(120):  # connected, and Kafka answered without the topic
+            await client.get(f"{url}/readyz")
+            if _counter(await client.get(f"{url}/metrics"), TOPIC_MISSING_CHECK) > 0:
+                break
+            await asyncio.sleep(0.25)
+        else:
+            raise AssertionError("no readiness check found the topic missing")
+        refused = await client.get(f"{url}/ingest/{tenant.code}/dial-in", headers=bearer(tenant.org_token),
+                                   params=NINE | {"CalledExtension": f"{tenant.code}210"}, timeout=60)
+    assert refused.status_code == 503, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "kafka_unavailable"
+    assert f"topic {own.topics.call_events} does not exist" in error["message"], error  # what to fix, not a timeout
