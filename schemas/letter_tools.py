@@ -51,7 +51,7 @@ class Listed:
 
     def __str__(self) -> str:
         if not self.redrives_known:
-            return f"{self.matched} dead letter(s), redriven or not (PostgreSQL unreachable)"
+            return f"{self.matched} dead letter(s), redriven or not (PostgreSQL could not be read)"
         return f"{self.matched} dead letter(s), {self.waiting} not redriven yet"
 
 
