@@ -60,7 +60,8 @@ def parse_fields(data: Mapping[str, Any], settings: Settings, *, partial: bool) 
 def _check_cap(conn: psycopg.Connection[Any], extension: ExtensionRef, cap: int) -> None:
     row = conn.execute("SELECT count(*) FROM event_requests WHERE extension_id = %s", (extension.id,)).fetchone()
     if row is not None and row[0] >= cap:
-        raise LimitReached(f"extension {extension.number} already has {row[0]} requests, the maximum is {cap}")
+        raise LimitReached(f"extension {extension.number} already has {row[0]} requests, the maximum is {cap}: "
+                           "remove one to add another")
 
 
 def _insert(conn: psycopg.Connection[Any], extension: ExtensionRef, fields: dict[str, Any]) -> str:

@@ -286,6 +286,7 @@ def test_cap_per_extension(settings: Settings, tenant: Tenant) -> None:
         assert [client.post(path, json={"type": 0, "url": URL}).status_code for _ in range(2)] == [201, 201]
         over = client.post(path, json={"type": 0, "url": URL})
         assert (over.status_code, error_code(over)) == (409, "pce_limit_reached")
+        assert over.json()["error"]["message"].endswith("the maximum is 2: remove one to add another")  # what next
 
 
 def test_health_metrics_and_openapi(api: ApiServer) -> None:
