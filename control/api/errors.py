@@ -24,6 +24,8 @@ FIELD_CODES = {
     "startIndex": "paging_invalid", "grant_type": "invalid_request", "client_id": "invalid_request",
     "client_secret": "invalid_request", "token": "invalid_request",
 }
+REQUIRED = {"type": "0-4 or dial-in, dial-out, hangup, answer-in, answer-out",
+            "url": "the http(s) URL to notify"}  # what an Add must have, said as the service says it
 ROUTED_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")  # the Allow header lists those the path takes
 UI_PREFIX = "/ui/"
 UI_PAGES = {404: ("Not found", "There is no such page. Start again from your extensions."),
@@ -55,6 +57,11 @@ def _validation_error(_: Request, error: Exception) -> JSONResponse:
                               "send a JSON object, e.g. {\"type\": 0, \"url\": \"https://…\"}")
     field = location[1] if len(location) > 1 else None
     code = FIELD_CODES.get(field or "", "request_invalid")
+    if location == ["body"] and first.get("type") in ("model_type", "model_attributes_type", "dict_type"):
+        return error_response(400, code, "the request body must be a JSON object, e.g. "
+                              "{\"type\": 0, \"url\": \"https://…\"}")  # not a list, a string or a number
+    if first.get("type") == "missing" and field in REQUIRED:
+        return error_response(400, code, f"{field} is required: {REQUIRED[field]}")
     where = field or "request body"
     return error_response(400, code, f"{where}: {first.get('msg', 'invalid')}")
 

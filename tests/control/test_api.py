@@ -289,6 +289,18 @@ def test_cap_per_extension(settings: Settings, tenant: Tenant) -> None:
         assert over.json()["error"]["message"].endswith("the maximum is 2: remove one to add another")  # what next
 
 
+def test_an_add_missing_a_field_or_not_an_object_says_what_to_send(api: ApiServer, tenant: Tenant) -> None:
+    with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as client:
+        path = base(tenant.extension.number)
+        untyped, unaddressed, listed = (client.post(path, json=body) for body in ({"url": URL}, {"type": 0}, []))
+    assert (error_code(untyped), untyped.json()["error"]["message"]) == (
+        "pce_type_invalid", "type is required: 0-4 or dial-in, dial-out, hangup, answer-in, answer-out")
+    assert (error_code(unaddressed), unaddressed.json()["error"]["message"]) == (
+        "pce_url_invalid", "url is required: the http(s) URL to notify")
+    assert error_code(listed) == "request_invalid" and "must be a JSON object" in listed.json()["error"]["message"]
+    assert "AddRequestBody" not in listed.text  # no class name of the server's
+
+
 def test_health_metrics_and_openapi(api: ApiServer) -> None:
     with api.client() as client:
         assert client.get("/healthz").json() == {"status": "ok"}
