@@ -10,6 +10,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -38,6 +39,17 @@ def load_migrations(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise ValueError(f"two migrations share a version number in {folder}")
     return found
+
+
+def pending(conn: psycopg.Connection[Any], folder: Path = MIGRATIONS_DIR) -> list[str]:
+    """The migrations this code knows that the database has not applied (all of them on an empty database)."""
+    known = load_migrations(folder)
+    try:
+        with conn.transaction():
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    except psycopg.errors.UndefinedTable:
+        done = set()
+    return [m.name for m in known if m.version not in done]
 
 
 def migrate(conninfo: str, folder: Path = MIGRATIONS_DIR) -> list[str]:

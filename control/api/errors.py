@@ -1,5 +1,5 @@
 """Every failure answers `{"error": {"code", "message"}}`: ControlError codes, FastAPI's validation errors
-mapped to the offending field's code, unknown routes, and an unreachable database (503)."""
+mapped to the offending field's code, unknown routes, and an unreachable or unmigrated database (503)."""
 
 from __future__ import annotations
 
@@ -98,6 +98,12 @@ def _database_down(_: Request, error: Exception) -> JSONResponse:
     return error_response(503, "service_unavailable", "the database cannot be reached; retry shortly")
 
 
+def _not_migrated(_: Request, error: Exception) -> JSONResponse:
+    log.error("the database is not migrated (%s): run `callapi-events db migrate`", error)
+    return error_response(503, "service_unavailable",
+                          "the database is not migrated yet; retry once `callapi-events db migrate` has run")
+
+
 def _unstorable(_: Request, error: Exception) -> JSONResponse:
     return error_response(400, "request_invalid", f"a value cannot be stored: {error}")
 
@@ -112,5 +118,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(psycopg.OperationalError, _database_down)
+    app.add_exception_handler(psycopg.errors.UndefinedTable, _not_migrated)
     app.add_exception_handler(psycopg.DataError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

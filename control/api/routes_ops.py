@@ -1,4 +1,4 @@
-"""Operations: liveness, readiness (PostgreSQL and Kafka reachable) and Prometheus metrics."""
+"""Operations: liveness, readiness (PostgreSQL reachable and migrated, Kafka reachable) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from control.api.models import Status
+from control.migrate import pending
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -20,13 +21,17 @@ PROBE_TIMEOUT_S = 3.0
 
 
 def database_ok(pool: ConnectionPool) -> bool:
+    """Reachable and migrated up to this version: a replica started before the migrate Job ran (an upgrade that
+    adds a table) takes no traffic until it has."""
     try:
         with pool.connection(timeout=PROBE_TIMEOUT_S) as conn:
-            conn.execute("SELECT 1")
-        return True
+            missing = pending(conn)
     except Exception as error:  # any failure means not ready
         log.info("readiness: database not reachable: %s", error)
         return False
+    if missing:
+        log.info("readiness: the database lacks migration(s) %s: run `callapi-events db migrate`", ", ".join(missing))
+    return not missing
 
 
 async def kafka_ok(bootstrap: str) -> bool:
@@ -50,7 +55,7 @@ async def healthz() -> Status:
 
 @router.get("/readyz", response_model=Status, responses={503: {"model": Status, "description": "not ready"}})
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when PostgreSQL and Kafka both answer."""
+    """Ready when PostgreSQL (migrated) and Kafka both answer."""
     db, kafka = await asyncio.gather(run_in_threadpool(database_ok, request.app.state.pool),
                                      kafka_ok(request.app.state.settings.kafka_bootstrap))
     ready = db and kafka

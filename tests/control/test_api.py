@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from control.api.routes_oauth import client_credentials
+from control.migrate import migrate
 from control.service import issue_token, list_requests, parse_list_query, revoke_client
 from schemas.settings import Settings
 from tests.control.server import ApiServer
@@ -325,6 +326,18 @@ def test_database_down_answers_503(settings: Settings) -> None:
         assert (response.status_code, error_code(response)) == (503, "service_unavailable")
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
+
+
+def test_an_unmigrated_database_answers_503_and_is_not_ready_until_migrated(settings: Settings,
+                                                                           unmigrated_database_url: str) -> None:
+    unmigrated = settings.model_copy(update={"database_url": unmigrated_database_url})
+    with ApiServer(unmigrated) as api, api.client("some-token") as client:
+        response = client.get(base("0003*210"))
+        assert (response.status_code, error_code(response)) == (503, "service_unavailable")
+        assert "callapi-events db migrate" in response.json()["error"]["message"]
+        assert client.get("/readyz").status_code == 503
+        migrate(unmigrated_database_url)
+        assert client.get("/readyz").json() == {"status": "ready"}
 
 
 @pytest.mark.parametrize(("body", "code"), [
