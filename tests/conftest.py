@@ -55,6 +55,17 @@ def database_url(base_settings: Settings) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def unmigrated_database_url(base_settings: Settings) -> Iterator[str]:
+    """A database of its own that `db migrate` never ran on, dropped after the test."""
+    name = f"callapi_empty_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield psycopg.conninfo.make_conninfo(base_settings.database_url, dbname=name)
+    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def new_settings(base: Settings, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "kafka_bootstrap": base.kafka_bootstrap,

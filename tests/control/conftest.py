@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
-from schemas.settings import Settings
 from tests.control.tenants import Tenant, make_tenant
 
 
@@ -23,13 +21,3 @@ def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
 def tenant(conn: psycopg.Connection[Any]) -> Tenant:
     return make_tenant(conn)
 
-
-@pytest.fixture
-def empty_database(base_settings: Settings) -> Iterator[str]:
-    """A database of its own, without any migration, dropped afterwards."""
-    name = f"callapi_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield psycopg.conninfo.make_conninfo(base_settings.database_url, dbname=name)
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -10,7 +10,6 @@ import sys
 import uuid
 
 import httpx
-import psycopg
 import pytest
 
 from schemas.ops import free_port
@@ -39,16 +38,8 @@ def test_resync_without_kafka_or_postgres_says_what_to_set(settings: Settings, e
     assert "Unable connect" not in done.stderr, done.stderr  # aiokafka's own line would only repeat ours
 
 
-def test_resync_on_an_unmigrated_database_says_to_migrate(settings: Settings) -> None:
-    name = f"callapi_empty_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        done = cli(settings, "relay", "--resync",
-                   CALLAPI_DATABASE_URL=psycopg.conninfo.make_conninfo(settings.database_url, dbname=name))
-    finally:
-        with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def test_resync_on_an_unmigrated_database_says_to_migrate(settings: Settings, unmigrated_database_url: str) -> None:
+    done = cli(settings, "relay", "--resync", CALLAPI_DATABASE_URL=unmigrated_database_url)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "The database has no callapi tables. Run `callapi-events db migrate`" in " ".join(done.stderr.split())
 
@@ -74,16 +65,9 @@ def test_admin_without_postgres_says_so_on_stderr(base_settings: Settings) -> No
     assert done.stdout == "" and "Traceback" not in done.stderr, done.stdout
 
 
-def test_admin_on_an_unmigrated_database_says_to_migrate(base_settings: Settings) -> None:
-    name = f"callapi_empty_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        empty = psycopg.conninfo.make_conninfo(base_settings.database_url, dbname=name)
-        done = cli(base_settings, "admin", "provider", "create", "Acme", CALLAPI_DATABASE_URL=empty)
-    finally:
-        with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def test_admin_on_an_unmigrated_database_says_to_migrate(base_settings: Settings,
+                                                         unmigrated_database_url: str) -> None:
+    done = cli(base_settings, "admin", "provider", "create", "Acme", CALLAPI_DATABASE_URL=unmigrated_database_url)
     assert done.returncode == 1, done.stdout + done.stderr  # the environment, not the input
     assert "callapi-events db migrate" in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert done.stdout == ""

@@ -44,15 +44,15 @@ def test_a_five_digit_code_is_a_check_violation_and_four_digits_are_stored(datab
 
 
 def test_rows_stored_before_the_migration_stay_and_are_checked_when_updated(
-    empty_database: str, tmp_path: Path,
+    unmigrated_database_url: str, tmp_path: Path,
 ) -> None:
     for migration in sorted(MIGRATIONS_DIR.glob("000[1-3]_*.sql")):
         shutil.copy(migration, tmp_path)
-    migrate(empty_database, tmp_path)
-    with psycopg.connect(empty_database, autocommit=True) as conn:
+    migrate(unmigrated_database_url, tmp_path)
+    with psycopg.connect(unmigrated_database_url, autocommit=True) as conn:
         insert_organization(conn, "1234567")  # allowed by 0001's CHECK
-    assert "0004_organization_code_length" in migrate(empty_database)
-    with psycopg.connect(empty_database, autocommit=True) as conn:
+    assert "0004_organization_code_length" in migrate(unmigrated_database_url)
+    with psycopg.connect(unmigrated_database_url, autocommit=True) as conn:
         assert conn.execute("SELECT code FROM accounts WHERE kind = 'organization'").fetchall() == [("1234567",)]
         validated = conn.execute("SELECT convalidated FROM pg_constraint WHERE conname = %s", (CONSTRAINT,))
         assert validated.fetchone() == (False,)

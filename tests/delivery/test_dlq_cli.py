@@ -10,11 +10,8 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 
 from schemas.codec import encode
 from schemas.settings import Settings
@@ -98,17 +95,6 @@ def test_without_postgresql_a_listing_does_not_claim_letters_were_never_redriven
     assert warned.endswith("which letters were redriven is not shown."), done.stderr  # one line, for logs and grep
     with_db = _cli(settings, "dlq", "list", "--request-id", "nodb")
     assert "redriven" in with_db.stdout.splitlines()[1] and "2 not redriven yet" in _said(with_db.stdout)
-
-
-@pytest.fixture
-def unmigrated_database_url(base_settings: Settings) -> Iterator[str]:
-    """A database of the stack's PostgreSQL that `db migrate` never ran on (dropped after the test)."""
-    name = f"callapi_empty_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield psycopg.conninfo.make_conninfo(base_settings.database_url, dbname=name)
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_an_unmigrated_database_is_said_and_listing_goes_on_without_redrives(settings: Settings,

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import uuid
 
-import psycopg
 import pytest
 
 from schemas.settings import Settings
@@ -31,19 +30,11 @@ def test_ingest_keys_without_postgres_say_what_to_set(base_settings: Settings, a
 
 
 @pytest.mark.parametrize("args", [("ingest-key", "create", "--org", "1"), ("ingest-key", "revoke", "1")])
-def test_ingest_keys_on_an_unmigrated_database_say_to_migrate(base_settings: Settings, args: tuple[str, ...]) -> None:
-    name = f"callapi_empty_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        done = subprocess.run([sys.executable, "-m", "callapi_events", *args], capture_output=True, text=True,
-                              env={**settings_env(base_settings),
-                                   "CALLAPI_DATABASE_URL": psycopg.conninfo.make_conninfo(base_settings.database_url,
-                                                                                          dbname=name)},
-                              timeout=60)
-    finally:
-        with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def test_ingest_keys_on_an_unmigrated_database_say_to_migrate(base_settings: Settings, unmigrated_database_url: str,
+                                                              args: tuple[str, ...]) -> None:
+    done = subprocess.run([sys.executable, "-m", "callapi_events", *args], capture_output=True, text=True,
+                          env={**settings_env(base_settings), "CALLAPI_DATABASE_URL": unmigrated_database_url},
+                          timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "Run `callapi-events db migrate`" in done.stderr, done.stderr
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import psycopg
@@ -86,17 +84,6 @@ def test_an_extension_that_does_not_exist_is_said_rather_than_asking_for_a_reque
     said = " ".join(done.stderr.split())
     assert done.returncode == 1 and f"There is no extension {missing} in this database" in said, said
     assert "admin extension create" in said
-
-
-@pytest.fixture
-def unmigrated_database_url(base_settings: Settings) -> Iterator[str]:
-    """A database of the stack's PostgreSQL that `db migrate` never ran on (dropped after the test)."""
-    name = f"callapi_empty_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield psycopg.conninfo.make_conninfo(base_settings.database_url, dbname=name)
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_an_unmigrated_database_is_said_with_what_to_do(settings: Settings, unmigrated_database_url: str) -> None:
