@@ -74,7 +74,7 @@ def migrate(conninfo: str, folder: Path = MIGRATIONS_DIR) -> list[str]:
                         "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                         (migration.version, migration.name),
                     )
-                log.info("applied migration %s", migration.name)
+                log.debug("applied migration %s", migration.name)  # `db migrate` prints it on stdout
                 applied.append(migration.name)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))

@@ -58,6 +58,12 @@ def test_db_migrate_without_postgres_says_so_on_stderr(base_settings: Settings) 
     assert done.stdout == "" and "Traceback" not in done.stderr, done.stdout
 
 
+def test_db_migrate_says_each_migration_once(base_settings: Settings, unmigrated_database_url: str) -> None:
+    done = cli(base_settings, "db", "migrate", CALLAPI_DATABASE_URL=unmigrated_database_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "applied 0001_core" in done.stdout and "0001_core" not in done.stderr, done.stderr
+
+
 def test_admin_without_postgres_says_so_on_stderr(base_settings: Settings) -> None:
     done = cli(base_settings, "admin", "provider", "create", "Acme", CALLAPI_DATABASE_URL=NO_DATABASE)
     assert done.returncode == 1, done.stdout + done.stderr
