@@ -33,10 +33,21 @@ def quiet_kafka_client() -> None:
     command's own output on stderr, and its lines about an unreachable broker only repeat what the command says
     itself (see `drop_kafka_connection_errors`); its other warnings and errors still show, and --log-level DEBUG
     shows it all."""
-    kafka = logging.getLogger("aiokafka")
-    if kafka.getEffectiveLevel() == logging.INFO:
-        kafka.setLevel(logging.WARNING)
+    _warnings_only("aiokafka")
     drop_kafka_connection_errors()
+
+
+def quiet_http_client() -> None:
+    """For a command with a progress bar that makes HTTP calls: httpx logs each at INFO ("HTTP Request: POST …"),
+    a line per call between the bar's redraws. Its warnings still show, and --log-level DEBUG shows it all."""
+    _warnings_only("httpx")
+
+
+def _warnings_only(logger: str) -> None:
+    """Raise `logger` from INFO (the default level) to WARNING; a level chosen on purpose (DEBUG) is kept."""
+    client = logging.getLogger(logger)
+    if client.getEffectiveLevel() == logging.INFO:
+        client.setLevel(logging.WARNING)
 
 
 # The Kafka client's own words for a broker it cannot reach, logged once per attempt (aiokafka/client.py).

@@ -14,6 +14,7 @@ from producers.sdk import CallEventProducer
 from producers.simulator.generator import Plan, Timeline
 from producers.simulator.provision import ProvisionReport, provision
 from producers.simulator.runner import RunStats, run
+from schemas.consoles import quiet_http_client
 from schemas.events import EventType
 from schemas.hints import topic_missing
 from schemas.settings import Settings
@@ -88,6 +89,7 @@ async def provision_with_progress(
     plan: Plan, *, settings: Settings, api_url: str, receiver_url: str, credentials: tuple[str, str] | None,
     console: Console,
 ) -> ProvisionReport:
+    quiet_http_client()
     population = plan.population()
     steps = 2 * len(population.extensions)
     with _progress(console) as progress:

@@ -51,6 +51,7 @@ def tenant_base(e2e_settings: Settings, pipeline: Pipeline, e2e_receiver: Receiv
                        pipeline.api.url, "--tenant-base", str(base))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{ORGS} organizations, {ORGS * EXTENSIONS} extensions and {ORGS * EXTENSIONS * 5} requests" in result.stdout
+    assert "HTTP Request:" not in result.stderr, result.stderr  # no log line per call under the progress bar
     # every extension's requests are in the processor's table before any event is sent
     pipeline.processor.wait_metric("callapi_processor_table_extensions", ORGS * EXTENSIONS)
     return base
