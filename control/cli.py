@@ -8,7 +8,7 @@ import typer
 
 from control.cli_admin import admin_app
 from schemas.consoles import drop_kafka_connection_errors, quiet_kafka_client, stderr_console, stdout_console
-from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
+from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP, NOT_MIGRATED
 from schemas.settings import Settings
 
 console = stdout_console()
@@ -95,8 +95,7 @@ def _resync(settings: Settings) -> None:
         notices.print(f"[red]Cannot reach PostgreSQL:[/red] {error}\n{DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
     except psycopg.errors.UndefinedTable:  # reachable, but not migrated (or another database)
-        notices.print("[red]The database has no callapi tables.[/red] Run `callapi-events db migrate`, or set "
-                      "CALLAPI_DATABASE_URL to the migrated database.")
+        notices.print(NOT_MIGRATED)
         raise typer.Exit(1) from None
     except Unavailable as error:
         notices.print(f"[red]{error}[/red]")

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from schemas.consoles import stderr_console, stdout_console
+from schemas.hints import NOT_MIGRATED
 from schemas.settings import Settings
 
 console = stdout_console()
@@ -43,8 +44,7 @@ def _run(action: Callable[[Any], T]) -> T:
         notices.print(f"[red]Cannot reach PostgreSQL:[/red] {escape(str(error))}\nSet CALLAPI_DATABASE_URL or run "
                       "`callapi-events stack up`, then `callapi-events db migrate`.")
     except psycopg.errors.UndefinedTable:  # reachable, but not this project's schema (yet)
-        notices.print("[red]The database has no callapi tables.[/red] Run `callapi-events db migrate`, or set "
-                      "CALLAPI_DATABASE_URL to the migrated database.")
+        notices.print(NOT_MIGRATED)
     except ControlError as error:
         notices.print(f"[red]{error.code}:[/red] {escape(error.message)}")  # messages quote the input
         raise typer.Exit(1 if isinstance(error, Unavailable) else 2) from None

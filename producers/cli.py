@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from schemas.consoles import stderr_console, stdout_console
-from schemas.hints import DATABASE_NEXT_STEP
+from schemas.hints import DATABASE_NEXT_STEP, MIGRATE_NEXT_STEP
 from schemas.settings import Settings
 
 console = stdout_console()
@@ -87,7 +87,7 @@ def _hint(error: Exception) -> str:
     if isinstance(error, psycopg.OperationalError):
         return f"\n{DATABASE_NEXT_STEP}"
     if isinstance(error, psycopg.errors.UndefinedTable):  # reachable, but not migrated (or another database)
-        return "\nRun `callapi-events db migrate`, or set CALLAPI_DATABASE_URL to the migrated database."
+        return f"\n{MIGRATE_NEXT_STEP}"
     return ""
 
 

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from schemas.consoles import drop_kafka_connection_errors, stderr_console, stdout_console
-from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP
+from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP, NOT_MIGRATED
 from schemas.settings import Settings
 
 if TYPE_CHECKING:
@@ -62,8 +62,7 @@ def _planned(settings: Settings, extension: str, event_type: str) -> Probe:
         notices.print(f"[red]Cannot reach PostgreSQL ({str(error).strip()}).[/red] {DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
     except psycopg.errors.UndefinedTable:  # reachable, but not migrated (or another database)
-        notices.print("[red]The database has no callapi tables.[/red] Run `callapi-events db migrate`, or set "
-                      "CALLAPI_DATABASE_URL to the migrated database.")
+        notices.print(NOT_MIGRATED)
         raise typer.Exit(1) from None
     if not exists:
         notices.print(f"There is no extension {number} in this database: check the number and CALLAPI_DATABASE_URL, "

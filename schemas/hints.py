@@ -5,6 +5,10 @@ from __future__ import annotations
 KAFKA_NEXT_STEP = "set CALLAPI_KAFKA_BOOTSTRAP, or start the local stack with `callapi-events stack up`"
 DATABASE_NEXT_STEP = "Set CALLAPI_DATABASE_URL, or start the local stack with `callapi-events stack up`."
 DATABASE_NEXT_STEP_IN_LINE = "set CALLAPI_DATABASE_URL, or start the local stack with `callapi-events stack up`"
+MIGRATE_NEXT_STEP = "Run `callapi-events db migrate`, or set CALLAPI_DATABASE_URL to the migrated database."
+NOT_MIGRATED = f"[red]The database has no callapi tables.[/red] {MIGRATE_NEXT_STEP}"
+"""What a command prints when PostgreSQL answers but has none of the project's tables (never migrated, or another
+database)."""
 
 
 def topic_missing(topic: str, bootstrap: str) -> str:
