@@ -113,8 +113,8 @@ def _page_for(request: Request, error: Exception) -> Response:
         return error_page(400, "Invalid request", error.message)
     if isinstance(error, psycopg.DataError):
         return error_page(400, "Invalid request", "A value in this request cannot be stored. Check it and try again.")
-    if isinstance(error, Unavailable | psycopg.OperationalError):
-        log.warning("web UI: %s", error)
+    if isinstance(error, Unavailable | psycopg.OperationalError | psycopg.errors.UndefinedTable):
+        log.warning("web UI: %s", error)  # UndefinedTable: a database never migrated
         return error_page(503, "Temporarily unavailable", "The service cannot reach its database. "
                           "Try again in a moment.")
     assert isinstance(error, ControlError)
@@ -130,7 +130,7 @@ def _page_for(request: Request, error: Exception) -> Response:
     return error_page(error.status, "Not done", _sentence(error.message), back=back)
 
 
-UI_ERRORS = (ControlError, psycopg.OperationalError, psycopg.DataError)
+UI_ERRORS = (ControlError, psycopg.OperationalError, psycopg.DataError, psycopg.errors.UndefinedTable)
 
 
 class UiRoute(APIRoute):

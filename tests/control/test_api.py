@@ -15,6 +15,7 @@ import pytest
 from control.api.routes_oauth import client_credentials
 from control.migrate import migrate
 from control.service import issue_token, list_requests, parse_list_query, revoke_client
+from control.ui.session import SESSION_COOKIE
 from schemas.settings import Settings
 from tests.control.server import ApiServer
 from tests.control.tenants import Tenant, make_tenant
@@ -335,6 +336,9 @@ def test_an_unmigrated_database_answers_503_and_is_not_ready_until_migrated(sett
         response = client.get(base("0003*210"))
         assert (response.status_code, error_code(response)) == (503, "service_unavailable")
         assert "callapi-events db migrate" in response.json()["error"]["message"]
+        page = client.get("/ui/extensions", headers={"Cookie": f"{SESSION_COOKIE}=some-token"})
+        assert (page.status_code, page.headers["content-type"].split(";")[0]) == (503, "text/html")  # a page, not JSON
+        assert "Temporarily unavailable" in page.text
         assert client.get("/readyz").status_code == 503
         migrate(unmigrated_database_url)
         assert client.get("/readyz").json() == {"status": "ready"}
