@@ -29,7 +29,9 @@ REQUIRED = {"type": "0-4 or dial-in, dial-out, hangup, answer-in, answer-out",
 ROUTED_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")  # the Allow header lists those the path takes
 UI_PREFIX = "/ui/"
 UI_PAGES = {404: ("Not found", "There is no such page. Start again from your extensions."),
-            405: ("Not available", "This address does not answer that way. Start again from your extensions.")}
+            405: ("Not available", "This address does not answer that way. Start again from your extensions."),
+            500: ("Something went wrong", "An unexpected error occurred; it has been logged. Try again in a moment, "
+                  "or start again from your extensions.")}
 HTTP_CODES = {400: "request_invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed"}  # 400: e.g. a form the OAuth routes cannot read
 
@@ -108,8 +110,10 @@ def _unstorable(_: Request, error: Exception) -> JSONResponse:
     return error_response(400, "request_invalid", f"a value cannot be stored: {error}")
 
 
-def _unexpected(_: Request, error: Exception) -> JSONResponse:
+def _unexpected(request: Request, error: Exception) -> Response:
     log.exception("unexpected error", exc_info=error)
+    if request.url.path.startswith(UI_PREFIX):  # a person with a browser: a page, not JSON
+        return _ui_page(500, None)
     return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 

@@ -17,7 +17,7 @@ from control import service
 from control.errors import Unauthorized
 from control.service import admin
 from control.service.queries import DELIVERIES_COUNTED
-from control.ui import session
+from control.ui import routes_pages, session
 from schemas.attempts import Outcome
 from schemas.events import EventType
 from schemas.settings import Settings
@@ -59,6 +59,17 @@ def add(conn: psycopg.Connection[Any], settings: Settings, tenant: Tenant, **fie
 
 def requests_of(conn: psycopg.Connection[Any], tenant: Tenant) -> list[service.RequestView]:
     return service.list_requests(conn, tenant.extension, service.parse_list_query({})).items
+
+
+def test_an_unexpected_error_on_a_page_answers_a_page(browser: Browser, tenant: Tenant,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug")  # in the project's own code, not a refusal it knows
+
+    monkeypatch.setattr(routes_pages, "extension_page", broken)
+    answer = browser.get(page_of(tenant.extension.number))
+    assert (answer.status_code, answer.headers["content-type"].split(";")[0]) == (500, "text/html")
+    assert "Something went wrong" in answer.text and "internal_error" not in answer.text
 
 
 def test_signin_page_is_mobile_ready_accessible_and_locked_down(api: ApiServer) -> None:
