@@ -25,7 +25,7 @@ from prometheus_client import Counter, Histogram
 from control.errors import Unavailable
 from control.kafka import make_producer, publish_lists
 from schemas.hints import topic_missing
-from schemas.request_rows import publishable_requests
+from schemas.request_rows import publishable_requests_async
 from schemas.retry_notices import RetryNotices, failure_reason
 from schemas.settings import Settings
 
@@ -57,7 +57,7 @@ async def publish_extensions(conn: Conn, producer: AIOKafkaProducer, topic: str,
         await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, extension))
     lists = {}
     for extension in sorted(extensions):
-        lists[extension], refused = await publishable_requests(conn, extension)
+        lists[extension], refused = await publishable_requests_async(conn, extension)
         for row in refused:
             REFUSED.inc()
             log.error("request %s of extension %s is left out of its published list, its stored form is invalid "

@@ -33,11 +33,6 @@ def _request(number: str, row: tuple[Any, ...]) -> EventRequest:
     )
 
 
-def extension_requests(conn: psycopg.Connection[Any], number: str) -> list[EventRequest]:
-    """The full current list of one extension's requests (unexpired secrets included); [] when none."""
-    return [_request(number, row) for row in conn.execute(_REQUESTS_SQL, (number,)).fetchall()]
-
-
 @dataclass(frozen=True)
 class RefusedRow:
     """A stored request the published model refuses: only a direct edit of the database, or a model stricter than
@@ -50,15 +45,32 @@ class RefusedRow:
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in self.error.errors())
 
 
-async def publishable_requests(conn: psycopg.AsyncConnection[Any],
-                               number: str) -> tuple[list[EventRequest], list[RefusedRow]]:
-    """The list the relay publishes, and apart from it the rows the model refuses: left out, so that one bad row
-    holds up neither its extension's other changes nor, failing the relay's batch, every other extension's."""
-    cursor = await conn.execute(_REQUESTS_SQL, (number,))
+Publishable = tuple[list[EventRequest], list[RefusedRow]]
+"""An extension's list as the relay publishes it, and apart from it the rows the model refuses: left out, so that
+one bad row holds up neither its extension's other changes nor, failing the relay's batch, every other
+extension's."""
+
+
+def _publishable(number: str, rows: list[tuple[Any, ...]]) -> Publishable:
     published, refused = [], []
-    for row in await cursor.fetchall():
+    for row in rows:
         try:
             published.append(_request(number, row))
         except ValidationError as error:
             refused.append(RefusedRow(request_id=row[0], error=error))
     return published, refused
+
+
+def publishable_requests(conn: psycopg.Connection[Any], number: str) -> Publishable:
+    """The full current list of one extension's requests (unexpired secrets included), and the refused rows."""
+    return _publishable(number, conn.execute(_REQUESTS_SQL, (number,)).fetchall())
+
+
+async def publishable_requests_async(conn: psycopg.AsyncConnection[Any], number: str) -> Publishable:
+    cursor = await conn.execute(_REQUESTS_SQL, (number,))
+    return _publishable(number, await cursor.fetchall())
+
+
+def extension_requests(conn: psycopg.Connection[Any], number: str) -> list[EventRequest]:
+    """The list the relay publishes for one extension (a refused row left out); [] when none."""
+    return publishable_requests(conn, number)[0]

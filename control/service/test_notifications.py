@@ -6,17 +6,17 @@ only PostgreSQL), and a worker sends it as any other: signed, retried, logged in
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 
-from control.errors import Throttled
+from control.errors import InvalidInput, Throttled
 from control.service.queries import get_request
 from control.service.tenancy import ExtensionRef, lock_extension
 from schemas.codec import encode
 from schemas.jobs import DeliveryJob
 from schemas.join import join
-from schemas.request_rows import extension_requests
+from schemas.request_rows import RefusedRow, publishable_requests
 from schemas.synthetic import synthetic_event
 
 TESTS_PER_MINUTE = 10
@@ -44,10 +44,21 @@ def send_test_notification(conn: psycopg.Connection[Any], extension: ExtensionRe
         found = get_request(conn, extension, type_, request_id)
         lock_extension(conn, extension)  # two tests at once count each other
         _refuse_too_many(conn, extension, found.id)
-        (request,) = [r for r in extension_requests(conn, extension.number) if r.id == found.id]
+        published, refused = publishable_requests(conn, extension.number)
+        matching = [r for r in published if r.id == found.id]
+        if not matching:
+            _refuse_unsendable(found.id, refused)
+        (request,) = matching
         now = datetime.now(UTC)
         event = synthetic_event(extension.number, request.type, now=now, kind="test")
         (job,) = join(event, [request.model_copy(update={"enabled": True})], sequence=0, processed_at=now)
         conn.execute("INSERT INTO test_notifications (extension, request_id, job) VALUES (%s, %s, %s)",
                      (extension.number, found.id, encode(job).decode()))
     return job
+
+
+def _refuse_unsendable(request_id: str, refused: list[RefusedRow]) -> NoReturn:
+    """A stored request the relay leaves out of its list cannot be tested either: say what to edit."""
+    (row,) = [r for r in refused if r.request_id == request_id]
+    raise InvalidInput("request_invalid", f"request {request_id} is stored in a form that cannot be sent "
+                       f"({row.reason()}): edit it, then send the test again")

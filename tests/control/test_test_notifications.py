@@ -72,3 +72,17 @@ def test_a_request_is_sent_at_most_ten_tests_a_minute(make_settings: Callable[..
         assert (refused.status_code, refused.json()["error"]["code"]) == (429, "test_throttled")
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         assert http.post(f"{path}/0/{other['id']}/test").status_code == 202  # per request: the other is not held
+
+
+def test_a_request_stored_in_a_form_that_cannot_be_sent_is_refused_saying_what_to_edit(
+        make_settings: Callable[..., Settings], tenant: Tenant) -> None:
+    settings = make_settings()
+    path = f"/uapi/extensions/@me/{quote(tenant.extension.number, safe='')}/phoneCallEvents"
+    with ApiServer(settings) as api, \
+            api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as http:
+        added = http.post(path, json={"type": 0, "url": "https://93.184.215.14/hook"}).json()
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:  # only a direct edit makes one
+            conn.execute("UPDATE event_requests SET url = '' WHERE id = %s", (added["id"],))
+        refused = http.post(f"{path}/0/{added['id']}/test")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "request_invalid"), refused.text
+    assert f"request {added['id']} is stored in a form that cannot be sent (url: " in refused.json()["error"]["message"]
