@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from control import service
 from control.service import ExtensionRef
@@ -61,17 +62,27 @@ def row(page: Page, request_id: str) -> Any:
     return page.locator(f"#request-{request_id}")
 
 
+@contextmanager
+def signed_in_page(chromium: Browser, api: ApiServer, tenant: Tenant,
+                   number: str) -> Iterator[tuple[BrowserContext, Page]]:
+    """A desktop browser, signed in as `tenant` and on extension `number`'s page; closed afterwards."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        sign_in_and_pick(page, api.url, tenant, number)
+        yield context, page
+    finally:
+        context.close()
+
+
 def test_manage_requests_in_the_browser(
     chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
     database_url: str,
 ) -> None:
     seed(conn, settings, tenant.extension, database_url)
     number = tenant.extension.number
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    try:
-        sign_in_and_pick(page, api.url, tenant, number)
+    with signed_in_page(chromium, api, tenant, number) as (context, page):
         request_id = add_request(page)
         see_validation_errors(page)
         edit_request(page, request_id)
@@ -81,8 +92,6 @@ def test_manage_requests_in_the_browser(
         assert [r.id for r in service.list_requests(conn, tenant.extension, service.parse_list_query({})).items
                 if r.id == request_id] == []
         phone_layout(chromium, context, api.url, number)
-    finally:
-        context.close()
 
 
 def sign_in_and_pick(page: Page, base_url: str, tenant: Tenant, number: str) -> None:
@@ -176,11 +185,7 @@ def test_a_new_signing_secret_is_shown_once_and_never_kept_in_a_cookie(
 ) -> None:
     """The browser shows the secret after Add, but no cookie it received or keeps holds it, in any encoding."""
     number = tenant.extension.number
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    try:
-        sign_in_and_pick(page, api.url, tenant, number)
+    with signed_in_page(chromium, api, tenant, number) as (context, page):
         page.get_by_label("URL", exact=True).fill(HOOK)
         page.get_by_label("Sign notifications (Standard Webhooks)").check()
         with page.expect_response(lambda answer: answer.request.method == "POST") as added:
@@ -197,5 +202,3 @@ def test_a_new_signing_secret_is_shown_once_and_never_kept_in_a_cookie(
         page.reload()
         expect(page.get_by_role("heading", level=1)).to_contain_text(number)
         assert "whsec_" not in page.content()
-    finally:
-        context.close()
