@@ -63,7 +63,7 @@ def simulate(
     and --receiver-url, the tenants, extensions and one request per event type per extension are created
     first (admin CLI + Control API at --api), pointing at RECEIVER_URL/<extension>/<type>.
     """
-    from producers.simulator.generator import Plan, Timeline
+    from producers.simulator.generator import Plan
 
     console = stdout_console()
     if seed is None:
@@ -81,11 +81,19 @@ def simulate(
         _provision(plan, settings, api_url=api, receiver_url=receiver_url, credentials=credentials, console=console)
         if provision_only:
             return
-    _collect_less()
-    timeline = Timeline(plan)  # before the start is taken: its warm-up takes seconds at high rates
-    gc.freeze()  # its calls in progress (~500,000 objects at 20,000 events/s) live on: out of full collections
-    _traffic(timeline, settings, start=given_start, count=count, duration_s=duration, linger_ms=linger_ms,
+    _traffic(_warmed_up(plan), settings, start=given_start, count=count, duration_s=duration, linger_ms=linger_ms,
              console=console)
+
+
+def _warmed_up(plan: Plan) -> Timeline:
+    """The plan's timeline, built before the start is taken (its warm-up takes seconds at high rates), with the
+    garbage collector set for the run that follows."""
+    from producers.simulator.generator import Timeline
+
+    _collect_less()
+    timeline = Timeline(plan)
+    gc.freeze()  # its calls in progress (~500,000 objects at 20,000 events/s) live on: out of full collections
+    return timeline
 
 
 def _collect_less() -> None:
