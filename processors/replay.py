@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from processors.errors import TopicsMissing
+from processors.errors import ReplayError, TopicsMissing
 from processors.handler import apply_config, lookup_packed
-from processors.records import decode_event
+from processors.records import decode_event, decode_requests
+from processors.replay_check import ConfigSeen, refusal
 from processors.sink import KafkaSink, OutRecord
 from processors.topology import partition_counts
 from processors.window import ReplayFilter, Window
@@ -109,8 +110,10 @@ async def read_window(
         await consumer.stop()
 
 
-async def load_config(settings: Settings, wanted: ReplayFilter) -> dict[bytes, bytes]:
-    """The current config of the wanted extensions: `event-requests` read to its end, compact form."""
+async def load_config(settings: Settings, wanted: ReplayFilter, seen: ConfigSeen | None = None) -> dict[bytes, bytes]:
+    """The current config of the wanted extensions: `event-requests` read to its end, compact form.
+
+    `seen` learns which filter values the config knows (see `processors.replay_check`)."""
     topic = settings.topics.event_requests
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     store: dict[bytes, bytes] = {}
@@ -125,9 +128,31 @@ async def load_config(settings: Settings, wanted: ReplayFilter) -> dict[bytes, b
                 for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
                     if record.key is not None and wanted.wants_extension(_text(record.key)):
                         apply_config(store, record.key, record.value, partition=tp.partition)
+                        if seen is not None:
+                            _note(seen, record.key, record.value)
         return store
     finally:
         await consumer.stop()
+
+
+def _note(seen: ConfigSeen, key: bytes, value: bytes | None) -> None:
+    try:
+        extension, requests = decode_requests(key, value)
+    except InvalidRecord:
+        return  # apply_config logged it and kept the previous config
+    seen.note(extension.decode(), requests)
+
+
+async def checked_config(settings: Settings, wanted: ReplayFilter, *, from_deliveries: bool) -> dict[bytes, bytes]:
+    """The current config (as `load_config`), once the filters proved to name something in it.
+
+    Raises ReplayError naming each filter value that matches nothing, before the window is read."""
+    filtered = wanted.tenants or wanted.extensions or wanted.request_ids
+    seen = ConfigSeen(wanted) if filtered else None
+    config = await load_config(settings, wanted, seen) if seen is not None or not from_deliveries else {}
+    if seen is not None and (why := refusal(seen, from_deliveries=from_deliveries)):
+        raise ReplayError(why)
+    return config
 
 
 def _text(key: bytes) -> str:
@@ -172,6 +197,7 @@ async def replay(
     """Replay the window into `report` (a new one by default): the caller's report still tells, after Ctrl-C
     (KeyboardInterrupt out of asyncio.run), how many jobs went and how much of the window was read."""
     report = report if report is not None else ReplayReport(sent=not dry_run)
+    config = await checked_config(settings, wanted, from_deliveries=from_deliveries)
     sink = None if dry_run else KafkaSink(bootstrap=settings.kafka_bootstrap)
     if sink is not None:
         await sink.start()
@@ -180,7 +206,7 @@ async def replay(
         if from_deliveries:
             await _resend_recorded(settings, window, wanted, batcher, report, progress)
         else:
-            await _join_again(settings, window, wanted, batcher, report, progress, clock)
+            await _join_again(settings, window, config, wanted, batcher, report, progress, clock)
         await batcher.flush()
     finally:
         if sink is not None:
@@ -189,10 +215,9 @@ async def replay(
 
 
 async def _join_again(
-    settings: Settings, window: Window, wanted: ReplayFilter, batcher: _Batcher, report: ReplayReport,
-    progress: Progress, clock: Callable[[], datetime],
+    settings: Settings, window: Window, config: dict[bytes, bytes], wanted: ReplayFilter, batcher: _Batcher,
+    report: ReplayReport, progress: Progress, clock: Callable[[], datetime],
 ) -> None:
-    config = await load_config(settings, wanted)
     async for record in read_window(settings, settings.topics.call_events, window, progress, report):
         report.records_read += 1
         try:

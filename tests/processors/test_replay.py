@@ -31,7 +31,7 @@ T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
 SINCE, UNTIL = T0 + timedelta(minutes=30), T0 + timedelta(minutes=90)
 SLOTS = {"before": T0, "inside": T0 + timedelta(hours=1), "after": T0 + timedelta(hours=2)}
 CONFIG = {
-    X: [request(X, "rX1"), request(X, "rX2"), request(X, "rX3", EventType.HANGUP)],
+    X: [request(X, "rX1"), request(X, "rX2"), request(X, "rX3", EventType.HANGUP), request(X, "rXoff", enabled=False)],
     Y: [request(Y, "rY1")],
     Z: [request(Z, "rZ1")],
 }
@@ -71,6 +71,18 @@ def _replay(settings: Settings, *args: str) -> dict[str, Any]:
     return json.loads(result.stdout.decode().strip().splitlines()[-1])
 
 
+def _refused(settings: Settings, *args: str) -> str:
+    """What replay says on stderr when it refuses its filters; it must exit 2 and print no summary."""
+    result = subprocess.run(
+        [sys.executable, "-m", "callapi_events", "replay", "--since", SINCE.isoformat(),
+         "--until", UNTIL.isoformat(), "--json", *args],
+        env=settings_env(settings), capture_output=True, timeout=120, check=False, text=True,
+    )
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr, result.stderr
+    return result.stderr
+
+
 def _deliveries(settings: Settings, done: Callable[[list[DeliveryJob]], bool]) -> list[DeliveryJob]:
     reader = TopicReader(settings, settings.topics.deliveries)
     return jobs_of(reader.wait_for(lambda records: done(jobs_of(records)), timeout_s=60, settle_s=2))
@@ -94,7 +106,8 @@ def test_replay_of_a_window_redelivers_exactly_its_jobs_with_the_same_ids(
 ) -> None:
     report = _replay(settings)
     inside: list[CallEvent] = history["events"]["inside"]
-    expected = {job_id_for(e.event_id, r.id) for e in inside for r in CONFIG[e.extension] if r.type == e.type}
+    expected = {job_id_for(e.event_id, r.id) for e in inside for r in CONFIG[e.extension]
+                if r.type == e.type and r.enabled}
 
     jobs = [j for j in _deliveries(settings, lambda js: sum(j.replay for j in js) >= 8) if j.replay]
     assert report["jobs"] == len(expected) == 8
@@ -119,6 +132,33 @@ def test_replay_from_deliveries_resends_exactly_the_recorded_jobs(
     assert sorted(j.job_id for j in resent) == sorted(j.job_id for j in recorded)
     by_id = {j.job_id: j for j in recorded}
     assert all(j.model_copy(update={"replay": False}) == by_id[j.job_id] for j in resent)
+
+
+UNKNOWN_RX9 = "in the current config (event-requests), --request-id rX9 matches no request."
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("--request-id", "rX9"), UNKNOWN_RX9),
+    (("--extension", X, "--request-id", "rY1"), "--request-id rY1 matches no request of the selected extensions"),
+    (("--extension", "0303*999"), "--extension 0303*999 has no requests"),
+    (("--tenant", "9999"), "--tenant 9999 has no extension with requests"),
+    (("--request-id", "rXoff"), "--request-id rXoff is disabled, and a replay joins only enabled requests"),
+    (("--deliveries", "--request-id", "rX9"), UNKNOWN_RX9),
+])
+@pytest.mark.usefixtures("history")
+def test_a_filter_value_that_names_nothing_is_refused_with_exit_2(
+    settings: Settings, args: tuple[str, ...], said: str,
+) -> None:
+    before = asyncio.run(_records_on(settings, settings.topics.deliveries))
+    message = _refused(settings, *args)
+    assert message.startswith("replay: ") and said in message, message
+    assert "Nothing was replayed: check the value" in message
+    assert asyncio.run(_records_on(settings, settings.topics.deliveries)) == before  # nothing sent
+
+
+@pytest.mark.usefixtures("history")
+def test_a_disabled_request_is_accepted_when_recorded_jobs_are_resent(settings: Settings) -> None:
+    assert _replay(settings, "--dry-run", "--deliveries", "--request-id", "rXoff")["jobs"] == 0
 
 
 BIG_EVENTS, BIG_FAN_OUT = 2000, 20  # 40,000 jobs sent in batches of 500: still sending long after the first batch
