@@ -17,7 +17,13 @@ from schemas.settings import Settings
 if TYPE_CHECKING:
     from producers.probe import Probe
 
+WHOLE_WIDTH = 10_000
+"""Piped (a monitor's log, grep), rich would assume 80 columns and cut the title, the URLs and the Request IDs;
+there the table takes the width its content needs (rich tables do not stretch to the console's width)."""
+
 console = stdout_console()
+if not console.is_terminal:
+    console.width = WHOLE_WIDTH
 notices = stderr_console()
 
 

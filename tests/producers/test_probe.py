@@ -4,6 +4,7 @@ URL in the delivery log."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -67,6 +68,25 @@ def test_a_probe_is_followed_to_each_url_and_fails_while_one_is_not_delivered(
     unwatched = _probe(settings, f"{code}*210", "--timeout", "2")  # no processor, worker or sink now
     assert unwatched.returncode == 1
     assert unwatched.stdout.splitlines()[-1].startswith("No attempt in the delivery log within 2 s")
+
+
+def test_piped_output_keeps_the_whole_title_and_every_cell(settings: Settings) -> None:
+    code = f"{free_tenant_base(settings.database_url, 1):04d}"
+    url = "http://127.0.0.1:9/callapi/events/" + "a-long-path-segment/" * 4 + "dial-in?token=0123456789abcdef"
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        org = create_organization(conn, create_provider(conn, "probe").id, code, "probe")
+        saved = add_request(conn, settings, create_extension(conn, org.id, "210"),
+                            {"type": 0, "method": 1, "url": url})
+
+    done = _probe(settings, f"{code}*210", "--timeout", "1")  # no pipeline runs: the table stays at "waiting"
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    title = re.compile(rf"probe probe-[0-9a-f]+ \(dial-in for {code}\*210\), on call-events at \d+:\d+")
+    assert any(title.fullmatch(line.strip()) for line in lines), done.stdout
+    (row,) = [line for line in lines if "waiting" in line]
+    assert f" {url} " in row and f" {saved.request.id} " in row, done.stdout  # one line, each cell whole
+    assert lines[-1].startswith("No attempt in the delivery log within 1 s") and lines[-1].endswith(
+        "that the relay published the extension's requests.")
 
 
 @pytest.mark.parametrize(("args", "said"), [
