@@ -26,6 +26,7 @@ from producers.demo.receiver import DemoReceiver
 from producers.demo.view import Snapshot, latency_chart, live_table, snapshot, summary_table
 from producers.errors import DemoFailed
 from producers.sdk import CallEventProducer
+from producers.simulator.collector import sending_collector
 from producers.simulator.generator import Plan, Timeline
 from producers.simulator.provision import AdminCli, provision
 from producers.simulator.runner import RunStats, planned_events, run
@@ -114,29 +115,31 @@ async def provision_tenant(demo: Demo) -> None:
 
 
 async def traffic(demo: Demo, live: Live, progress: Progress) -> None:
-    timeline, expected = Timeline(demo.plan), Timeline(demo.plan)  # before the start is taken: see Timeline
-    task = progress.add_task("simulating", total=demo.options.duration_s)
-    async with CallEventProducer(settings=demo.settings, client_id="callapi-demo") as producer:
-        start = datetime.now(UTC)  # once connected: events due while it connected would all go at once
-        demo.receiver.restart_clock()
-        demo.receiver.occurred_at.update({
-            (f"/{extended_form(e.extension)}/{e.type.slug}", e.CallID): e.occurred_at
-            for e in planned_events(expected, start=start, duration_s=demo.options.duration_s)
-        })
-        sending = asyncio.create_task(run(timeline, producer=producer, start=start,
-                                          duration_s=demo.options.duration_s, on_event=_keep(demo)))
-        async def sent() -> bool:
-            return sending.done()
+    with sending_collector() as warmed_up:
+        timeline, expected = Timeline(demo.plan), Timeline(demo.plan)  # before the start is taken: see Timeline
+        task = progress.add_task("simulating", total=demo.options.duration_s)
+        async with CallEventProducer(settings=demo.settings, client_id="callapi-demo") as producer:
+            start = datetime.now(UTC)  # once connected: events due while it connected would all go at once
+            demo.receiver.restart_clock()
+            demo.receiver.occurred_at.update({
+                (f"/{extended_form(e.extension)}/{e.type.slug}", e.CallID): e.occurred_at
+                for e in planned_events(expected, start=start, duration_s=demo.options.duration_s)
+            })
+            warmed_up()  # the timeline and the events the receiver expects live through the run
+            sending = asyncio.create_task(run(timeline, producer=producer, start=start,
+                                              duration_s=demo.options.duration_s, on_event=_keep(demo)))
+            async def sent() -> bool:
+                return sending.done()
 
-        try:
-            await _refresh(demo, live, progress, sent, phase="simulating",
-                           tick=lambda: progress.update(task, completed=min(
-                               demo.options.duration_s, (datetime.now(UTC) - start).total_seconds())))
-            demo.stats = await sending
-        finally:  # interrupted: stop sending before the producer closes
-            sending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sending
+            try:
+                await _refresh(demo, live, progress, sent, phase="simulating",
+                               tick=lambda: progress.update(task, completed=min(
+                                   demo.options.duration_s, (datetime.now(UTC) - start).total_seconds())))
+                demo.stats = await sending
+            finally:  # interrupted: stop sending before the producer closes
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sending
     progress.update(task, completed=demo.options.duration_s)
 
 

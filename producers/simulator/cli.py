@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import random
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -17,7 +16,6 @@ from schemas.settings import Settings
 if TYPE_CHECKING:
     from producers.simulator.generator import Plan, Timeline
 
-GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (Python's default: 700)
 KAFKA_HINT = "Start the local stack with `callapi-events stack up`, or set CALLAPI_KAFKA_BOOTSTRAP."
 notices = stderr_console()  # problems: stdout stays the run's progress and summary
 
@@ -63,7 +61,8 @@ def simulate(
     and --receiver-url, the tenants, extensions and one request per event type per extension are created
     first (admin CLI + Control API at --api), pointing at RECEIVER_URL/<extension>/<type>.
     """
-    from producers.simulator.generator import Plan
+    from producers.simulator.collector import sending_collector
+    from producers.simulator.generator import Plan, Timeline
 
     console = stdout_console()
     if seed is None:
@@ -81,27 +80,11 @@ def simulate(
         _provision(plan, settings, api_url=api, receiver_url=receiver_url, credentials=credentials, console=console)
         if provision_only:
             return
-    _traffic(_warmed_up(plan), settings, start=given_start, count=count, duration_s=duration, linger_ms=linger_ms,
-             console=console)
-
-
-def _warmed_up(plan: Plan) -> Timeline:
-    """The plan's timeline, built before the start is taken (its warm-up takes seconds at high rates), with the
-    garbage collector set for the run that follows."""
-    from producers.simulator.generator import Timeline
-
-    _collect_less()
-    timeline = Timeline(plan)
-    gc.freeze()  # its calls in progress (~500,000 objects at 20,000 events/s) live on: out of full collections
-    return timeline
-
-
-def _collect_less() -> None:
-    """At 20,000 events/s thousands of records are in flight: with the default thresholds they outlived young
-    collections, were promoted and walked again in full collections over the warm-up's objects, ~40 % of a
-    run's time (2.8 of 7 s for 60,000 events). Collected less often, most die young: at 20,000 allocations
-    young collections still took ~0.6 s of such a run, at 50,000 ~0.05 s."""
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    with sending_collector() as warmed_up:
+        timeline = Timeline(plan)  # before the start is taken: its warm-up takes seconds at high rates
+        warmed_up()
+        _traffic(timeline, settings, start=given_start, count=count, duration_s=duration, linger_ms=linger_ms,
+                 console=console)
 
 
 def _provision(plan: Plan, settings: Settings, *, api_url: str, receiver_url: str,
