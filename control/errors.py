@@ -6,7 +6,8 @@ ControlError                      root; `code`, `status`, `message`
 │                                 pce_signing_invalid, extension_invalid, paging_invalid, filter_invalid,
 │                                 sort_invalid, request_invalid, field_unknown (a body field the resource
 │                                 does not have); `field` is the offending field or None
-├── Unauthorized (401)            unauthorized (bearer token), invalid_client (client credentials)
+├── Unauthorized (401)            unauthorized (bearer token), invalid_client (client credentials);
+│                                 `challenge` is the WWW-Authenticate answered: the scheme to authenticate with
 ├── Forbidden (403)               forbidden
 ├── NotFound (404)                not_found: missing, or outside the caller's tenancy (never told apart)
 ├── LimitReached (409)            pce_limit_reached: the extension has its maximum number of requests
@@ -42,6 +43,10 @@ class InvalidInput(ControlError):
 class Unauthorized(ControlError):
     status = 401
     default_code = "unauthorized"
+
+    def __init__(self, message: str, *, code: str | None = None, challenge: str = "Bearer") -> None:
+        super().__init__(message, code=code)
+        self.challenge = challenge
 
 
 class Forbidden(ControlError):

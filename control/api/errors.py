@@ -42,7 +42,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 def _control_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ControlError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else None
+    headers = {"WWW-Authenticate": error.challenge} if isinstance(error, Unauthorized) else None
     if isinstance(error, Throttled):
         headers = {"Retry-After": str(error.retry_after_s)}
     return error_response(error.status, error.code, error.message, headers)

@@ -39,7 +39,7 @@ from control.service.requests import (
 )
 from control.service.tenancy import Caller, ExtensionRef, list_extensions, resolve_extension
 from control.service.test_notifications import send_test_notification
-from control.service.throttle import SignInPolicy, sign_in
+from control.service.throttle import SignInPolicy, authenticate_client, sign_in
 from control.service.views import DeliveryPage, DeliveryView, RequestPage, RequestView, SavedRequest
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "SignInPolicy",
     "add_request",
     "authenticate",
+    "authenticate_client",
     "create_client",
     "create_extension",
     "create_extensions",

@@ -42,23 +42,30 @@ def _verify(secret_hash: str, secret: str) -> bool:
         return False
 
 
-def issue_token(conn: psycopg.Connection[Any], client_id: str, client_secret: str, *, ttl_s: int,
-                now: datetime) -> IssuedToken:
-    """A new bearer token for a valid, unrevoked client, valid `ttl_s` from `now`; else Unauthorized."""
+def verify_client(conn: psycopg.Connection[Any], client_id: str, client_secret: str) -> Caller:
+    """The valid, unrevoked client with these credentials, as a caller; else Unauthorized (invalid_client)."""
     try:
         clean_text(client_id, code="invalid_client", field="client_id")
     except InvalidInput:
         raise Unauthorized("unknown client or wrong secret", code="invalid_client") from None
     row = conn.execute(
-        "SELECT id, secret_hash, account_id FROM api_clients WHERE client_id = %s AND revoked_at IS NULL",
+        "SELECT c.id, c.secret_hash, a.id, a.kind FROM api_clients c JOIN accounts a ON a.id = c.account_id"
+        " WHERE c.client_id = %s AND c.revoked_at IS NULL",
         (client_id,),
     ).fetchone()
     if not _verify(row[1] if row else _DUMMY_HASH, client_secret) or row is None:
         raise Unauthorized("unknown client or wrong secret", code="invalid_client")
+    return Caller(account_id=row[2], kind=row[3], api_client_id=row[0])
+
+
+def issue_token(conn: psycopg.Connection[Any], client_id: str, client_secret: str, *, ttl_s: int,
+                now: datetime) -> IssuedToken:
+    """A new bearer token for a valid, unrevoked client, valid `ttl_s` from `now`; else Unauthorized."""
+    client = verify_client(conn, client_id, client_secret)
     token = secrets.token_urlsafe(32)
     conn.execute(
         "INSERT INTO access_tokens (token_hash, api_client_id, account_id, expires_at) VALUES (%s, %s, %s, %s)",
-        (token_digest(token), row[0], row[2], now + timedelta(seconds=ttl_s)),
+        (token_digest(token), client.api_client_id, client.account_id, now + timedelta(seconds=ttl_s)),
     )
     return IssuedToken(token, ttl_s)
 

@@ -12,19 +12,22 @@ limit still run: the overshoot is bounded by the attempts in flight at that mome
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import ip_address, ip_network
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
 from control.errors import Throttled, Unauthorized
-from control.service.auth import IssuedToken, issue_token
+from control.service.auth import IssuedToken, issue_token, verify_client
+from control.service.tenancy import Caller
 from schemas.settings import Settings
 
 MAX_CLIENT_ID_CHARS = 255  # longer (or unstorable) client_ids cannot exist: only their address is counted
 IPV6_PREFIX = 64  # one IPv6 subscriber usually holds a whole /64: count it as one source
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -107,15 +110,30 @@ def record_success(conn: psycopg.Connection[Any], client_id: str, *, now: dateti
                  (client_subject(client_id), now))
 
 
-def sign_in(conn: psycopg.Connection[Any], policy: SignInPolicy, client_id: str, client_secret: str, *,
-            address: str, ttl_s: int, now: datetime) -> IssuedToken:
-    """issue_token behind the throttle: Throttled (429) before checking the secret when a limit is reached,
-    Unauthorized (counted) for wrong credentials, else the token."""
+def _throttled_attempt(conn: psycopg.Connection[Any], policy: SignInPolicy, client_id: str, address: str, *,
+                       now: datetime, attempt: Callable[[], T]) -> T:
+    """`attempt` behind the throttle: Throttled (429) before checking the secret when a limit is reached,
+    Unauthorized (counted) for wrong credentials, else its result."""
     check(conn, policy, client_id, address, now=now)
     try:
-        issued = issue_token(conn, client_id, client_secret, ttl_s=ttl_s, now=now)
+        result = attempt()
     except Unauthorized:
         record_failure(conn, policy, client_id, address, now=now)
         raise
     record_success(conn, client_id, now=now)
-    return issued
+    return result
+
+
+def sign_in(conn: psycopg.Connection[Any], policy: SignInPolicy, client_id: str, client_secret: str, *,
+            address: str, ttl_s: int, now: datetime) -> IssuedToken:
+    """issue_token behind the throttle: Throttled, Unauthorized (counted), else the token."""
+    return _throttled_attempt(conn, policy, client_id, address, now=now,
+                              attempt=lambda: issue_token(conn, client_id, client_secret, ttl_s=ttl_s, now=now))
+
+
+def authenticate_client(conn: psycopg.Connection[Any], policy: SignInPolicy, client_id: str, client_secret: str, *,
+                        address: str, now: datetime) -> Caller:
+    """The client behind its credentials (POST /oauth/revoke by HTTP Basic), behind the same throttle and
+    counters as sign_in: a secret cannot be guessed there instead."""
+    return _throttled_attempt(conn, policy, client_id, address, now=now,
+                              attempt=lambda: verify_client(conn, client_id, client_secret))

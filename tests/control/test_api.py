@@ -62,7 +62,7 @@ def test_token_endpoint(api: ApiServer, tenant: Tenant) -> None:
         nul = client.post("/oauth/token", data={**form, "client_id": "cli_\u0000"})
         assert (nul.status_code, error_code(nul)) == (401, "invalid_client")
         missing = client.post("/oauth/token", data={"grant_type": "client_credentials"})
-        assert (missing.status_code, error_code(missing)) == (400, "invalid_request")
+        assert (missing.status_code, error_code(missing)) == (401, "invalid_client")  # RFC 6749 5.2
 
 
 def test_token_endpoint_takes_the_client_credentials_by_http_basic(api: ApiServer, tenant: Tenant) -> None:
@@ -78,7 +78,7 @@ def test_token_endpoint_takes_the_client_credentials_by_http_basic(api: ApiServe
                            auth=(client_id, secret))
         assert (both.status_code, error_code(both)) == (400, "invalid_request")
         garbled = client.post("/oauth/token", data=grant, headers={"Authorization": "Basic not*base64"})
-        assert (garbled.status_code, error_code(garbled)) == (400, "invalid_request")
+        assert (garbled.status_code, error_code(garbled)) == (401, "invalid_client")
     with api.client(good.json()["access_token"]) as signed_in:
         assert signed_in.get(base(tenant.extension.number)).status_code == 200
 
