@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException
 
 from control import service
 from control.api.deps import AppSettings, Db, SourceAddress
 from control.api.metrics import counting_sign_in
-from control.errors import Forbidden, Throttled, Unauthorized
+from control.errors import Forbidden, InvalidInput, Throttled, Unauthorized
 from control.ui import session
-from control.ui.deps import Csrf, UiRoute, UiSession, redirect
+from control.ui.deps import Csrf, UiRoute, UiSession, form_text, redirect
 from control.ui.render import PREFIX, STYLESHEET, page
 
 router = APIRouter(prefix=PREFIX, route_class=UiRoute, include_in_schema=False)
-FormText = Annotated[str | None, Form()]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 
 
@@ -50,28 +51,50 @@ def signin_form(request: Request) -> Response:
     return _signin_page(request, request.cookies.get(session.SIGNIN_COOKIE) or session.new_signin_nonce())
 
 
+@dataclass(frozen=True)
+class SignInForm:
+    nonce: str  # the pre-session cookie the form's CSRF token was derived from
+    client_id: str
+    client_secret: str
+
+
+async def posted_signin(request: Request) -> SignInForm:
+    """The sign-in form, its CSRF checked first: a cross-site post (SameSite=Lax keeps the pre-session cookie
+    home, and browsers mark it `Sec-Fetch-Site: cross-site`) is refused before its body is read, so it costs
+    nothing and gets the same 403 whatever it holds. Routes take the fields from here, not as FastAPI form
+    parameters, which would be read before any check."""
+    nonce = request.cookies.get(session.SIGNIN_COOKIE)
+    if not nonce or request.headers.get("sec-fetch-site") == "cross-site":
+        raise Forbidden("the sign-in form's security token is missing or stale", code="csrf_invalid")
+    try:
+        form = await request.form()
+    except HTTPException as error:  # Starlette's answer to a malformed multipart body
+        raise InvalidInput("form_invalid", f"The form could not be read ({error.detail}). Go back, reload the page "
+                           "and send it again.") from None
+    if not session.csrf_ok(nonce, form.get(session.CSRF_FIELD)):
+        raise Forbidden("the sign-in form's security token is missing or stale", code="csrf_invalid")
+    return SignInForm(nonce, form_text(form, "client_id") or "", form_text(form, "client_secret") or "")
+
+
 @router.post("/signin")
-def signin(request: Request, db: Db, settings: AppSettings, address: SourceAddress, client_id: FormText = None,
-           client_secret: FormText = None, csrf: FormText = None) -> Response:
+def signin(posted: Annotated[SignInForm, Depends(posted_signin)], request: Request, db: Db, settings: AppSettings,
+           address: SourceAddress) -> Response:
     """Client credentials → a bearer token in the session cookie (the same token POST /oauth/token issues),
     throttled like POST /oauth/token (the same counters)."""
-    nonce = request.cookies.get(session.SIGNIN_COOKIE)
-    if not session.csrf_ok(nonce, csrf):
-        raise Forbidden("the sign-in form's security token is missing or stale", code="csrf_invalid")
-    assert nonce is not None
+    nonce, client_id, client_secret = posted.nonce, posted.client_id, posted.client_secret
     try:
         with counting_sign_in("ui"):
-            issued = service.sign_in(db, service.SignInPolicy.from_settings(settings), (client_id or "").strip(),
-                                     client_secret or "", address=address, ttl_s=settings.token_ttl_s,
+            issued = service.sign_in(db, service.SignInPolicy.from_settings(settings), client_id.strip(),
+                                     client_secret, address=address, ttl_s=settings.token_ttl_s,
                                      now=datetime.now(UTC))
     except Throttled as throttled:
         refused = _signin_page(request, nonce, error=throttled_text(throttled.retry_after_s),
-                               client_id=client_id or "", status=429)
+                               client_id=client_id, status=429)
         refused.headers["Retry-After"] = str(throttled.retry_after_s)
         return refused
     except Unauthorized:
         return _signin_page(request, nonce, error="Unknown client ID or wrong client secret.",
-                            client_id=client_id or "", status=401)
+                            client_id=client_id, status=401)
     response = redirect(f"{PREFIX}/extensions")
     session.set_cookie(response, session.SESSION_COOKIE, issued.access_token, max_age_s=issued.expires_in)
     session.clear_cookie(response, session.SIGNIN_COOKIE)
