@@ -5,7 +5,7 @@ Wakes on NOTIFY callapi_outbox (a short poll is the fallback), reads unsent outb
 a transaction-scoped advisory lock per extension (so replicas never publish an older list after a newer
 one), publishes the lists, waits for the acks, and only then marks those rows sent: at least once, and a
 rolled-back change never becomes visible. Expired signing secrets are swept here too, which republishes
-the lists they were in, and so are expired access tokens.
+the lists they were in, and so are expired access tokens and the web UI's expired, never-shown new secrets.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ async def relay_tests(conn: Conn, producer: AIOKafkaProducer, topic: str, *, lim
 
 async def sweep(conn: Conn) -> None:
     """Delete rotated-out secrets past their expiry (queueing their extensions for republishing), outbox
-    rows sent more than OUTBOX_KEEP_S ago, and expired access tokens (a row per sign-in would pile up)."""
+    rows sent more than OUTBOX_KEEP_S ago, expired access tokens (a row per sign-in would pile up), and expired
+    signing secrets the web UI never showed."""
     await conn.execute(
         "WITH gone AS (DELETE FROM signing_secrets WHERE expires_at <= now() RETURNING extension_id)"
         " INSERT INTO outbox (extension)"
@@ -117,6 +118,8 @@ async def sweep(conn: Conn) -> None:
     await conn.execute("DELETE FROM test_notifications WHERE sent_at < now() - make_interval(secs => %s)",
                        (OUTBOX_KEEP_S,))
     await conn.execute("DELETE FROM access_tokens WHERE expires_at <= now()")
+    # a web UI signing secret never shown: a secret sits in the database no longer than its flash could show it
+    await conn.execute("DELETE FROM ui_flash_secrets WHERE expires_at <= now()")
 
 
 async def _wait_for_change(listener: Conn, timeout_s: float) -> None:

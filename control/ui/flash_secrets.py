@@ -2,7 +2,8 @@
 
 The flash cookie is signed, not encrypted: a secret in it would sit readable in the browser's cookie store until the
 next page. A row here is shared by every API replica behind the load balancer (a process's memory is not); it is
-deleted when taken and unusable after the flash's lifetime.
+deleted when taken, and unusable after the flash's lifetime. An expired row is deleted by every keep and take, by the
+relay's periodic sweep (control.relay.sweep) and at sign-out, so a secret never shown does not wait for a later one.
 """
 
 from __future__ import annotations

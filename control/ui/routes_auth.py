@@ -14,7 +14,7 @@ from control import service
 from control.api.deps import AppSettings, Db, SourceAddress
 from control.api.metrics import counting_sign_in
 from control.errors import Forbidden, InvalidInput, Throttled, Unauthorized
-from control.ui import session
+from control.ui import flash_secrets, session
 from control.ui.deps import Csrf, UiRoute, UiSession, form_text, redirect
 from control.ui.render import PREFIX, STYLESHEET, page
 
@@ -102,11 +102,17 @@ def signin(posted: Annotated[SignInForm, Depends(posted_signin)], request: Reque
 
 
 @router.post("/signout", dependencies=[Csrf])
-def signout(db: Db, signed_in: UiSession) -> Response:
-    """Revokes the session's token, so the cookie is worthless even if it was copied."""
+def signout(request: Request, db: Db, signed_in: UiSession) -> Response:
+    """Revokes the session's token, so the cookie is worthless even if it was copied, and deletes a new signing
+    secret its flash has not shown yet: no later page of this session could show it."""
     service.revoke_token(db, signed_in.caller, signed_in.token)
+    flash = session.decode_flash(request.cookies.get(session.FLASH_COOKIE), signed_in.token)
+    if flash is not None and flash.secret_ref:
+        flash_secrets.take(db, flash.secret_ref)
     response = redirect(f"{PREFIX}/")
     session.clear_cookie(response, session.SESSION_COOKIE)
+    if session.FLASH_COOKIE in request.cookies:
+        session.clear_cookie(response, session.FLASH_COOKIE)
     return response
 
 
