@@ -5,7 +5,8 @@
     GET      /healthz /readyz /metrics
 
 202 is answered only after Kafka acknowledged every record of the request (acks=all), so nothing
-acknowledged is lost; 503 with Retry-After when Kafka does not acknowledge within ingest_send_timeout_s.
+acknowledged is lost; 503 with Retry-After when Kafka does not acknowledge within ingest_send_timeout_s, and at
+once while Kafka's metadata lacks the call-events topic (gate.py).
 /readyz answers 503 while Kafka cannot be reached or lacks the call-events topic (gate.py), so traffic goes to
 pods that can write.
 """
@@ -188,7 +189,7 @@ class IngestHandlers:
     async def _send_acknowledged(self, events: list[CallEvent]) -> None:
         timeout_s = self.ctx.settings.ingest_send_timeout_s
         try:
-            producer = self.ctx.gate.producer()
+            producer = await self.ctx.gate.writable_producer()
             async with asyncio.timeout(timeout_s):
                 outcomes = await producer.send_many(events)
         except (ProducerUnavailable, TimeoutError) as error:

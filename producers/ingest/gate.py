@@ -4,6 +4,10 @@
 Readiness follows reachability (see readiness.py): /readyz turns 503 while Kafka cannot be reached, or
 answers without the call-events topic (deleted, or never created: every send would fail), so the pod leaves
 the Service's endpoints, and 200 again once a metadata request lists the topic or a send succeeds.
+
+While the producer's metadata lacks the topic, requests are refused at once (`writable_producer`) instead of
+each waiting out the send timeout in the Kafka client's metadata loop (which logs the topic missing every
+100 ms); the topic is looked up again at most every `ready_cache_s`, so creating it heals the endpoint.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -19,6 +24,7 @@ from producers.ingest import metrics
 from producers.ingest.readiness import Verdict
 from producers.sdk import CallEventProducer
 from schemas.consoles import kafka_connection_errors_dropped
+from schemas.hints import topic_missing
 from schemas.retry_notices import RetryNotices, failure_reason
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,7 @@ class KafkaGate:
         self._verdict = Verdict(fresh_s=ready_cache_s)
         self._check_lock = asyncio.Lock()  # one metadata request at a time; concurrent probes reuse its verdict
         self._last_check: str | None = None
+        self._topic_lookup_due_s = -math.inf
         self._task: asyncio.Task[None] | None = None
 
     async def ready(self) -> bool:
@@ -45,16 +52,24 @@ class KafkaGate:
             return False
         if (fresh := self._verdict.current(self._clock())) is not None:
             return fresh
+        check = await self._renewed()
+        if check is None:
+            return self._verdict.reachable  # another caller checked while this one waited
+        metrics.READY_CHECKS.labels(check).inc()
+        return check == "reachable"
+
+    async def _renewed(self) -> str | None:
+        """The result of one metadata request, recorded as the verdict (a change is logged); None when another
+        caller renewed the verdict while this one waited for the lock."""
         async with self._check_lock:
-            if (fresh := self._verdict.current(self._clock())) is not None:
-                return fresh  # another probe checked while this one waited
+            if self._verdict.current(self._clock()) is not None:
+                return None
             check = await self._check()
             self._verdict.record(check == "reachable", self._clock())
             if check != self._last_check:
                 self._log_change(check)
                 self._last_check = check
-        metrics.READY_CHECKS.labels(check).inc()
-        return check == "reachable"
+        return check
 
     async def _check(self) -> str:
         """One metadata request: "reachable" (with the topic), "topic_missing" or "unreachable"."""
@@ -84,6 +99,24 @@ class KafkaGate:
         if not self._producer.started:
             raise ProducerUnavailable(f"not connected to Kafka at {self._producer.bootstrap} yet")
         return self._producer
+
+    async def writable_producer(self) -> CallEventProducer:
+        """The started producer while its metadata lists the topic (a lookup in memory), else ProducerUnavailable
+        naming the topic, at once; the topic is looked up in Kafka again at most every `ready_cache_s`."""
+        producer = self.producer()
+        if producer.topic_known():
+            return producer
+        now_s = self._clock()
+        if now_s >= self._topic_lookup_due_s:
+            self._topic_lookup_due_s = now_s + self._verdict.fresh_s  # requests meanwhile do not wait for it
+            self._verdict.void()  # a verdict from before the topic went is no answer
+            await self._renewed()
+            if producer.topic_known():
+                return producer
+        if self._last_check == "unreachable":
+            raise ProducerUnavailable(f"Kafka at {producer.bootstrap} did not answer a metadata request within "
+                                      f"{self.ready_timeout_s:g} s")
+        raise ProducerUnavailable(topic_missing(producer.topic, producer.bootstrap))
 
     def open(self) -> None:
         self._task = asyncio.create_task(self._connect(), name="ingest-kafka-connect")

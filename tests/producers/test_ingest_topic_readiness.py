@@ -1,5 +1,6 @@
 """/readyz needs the call-events topic, not only a broker that answers: with the topic deleted (or never
 created) every ingest request would fail, so the pod must leave the Service's endpoints until it is back.
+Meanwhile requests are refused at once, naming the topic, and served again once it is created.
 
 The module's own topics on the shared broker, deleted and recreated with a real admin client.
 """
@@ -7,6 +8,8 @@ The module's own topics on the shared broker, deleted and recreated with a real 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Callable
 
 import httpx
@@ -14,11 +17,14 @@ import pytest
 
 from deploy.topics import create_topics, delete_topics
 from schemas.settings import Settings
+from tests.kafka import read_topic
 from tests.producers.helpers import IngestTenant, make_tenant
 from tests.producers.test_ingest import NINE, bearer, serving
 from tests.producers.test_ingest_faults import PROBE_TIMEOUT_S, _counter, _until_status
 
 TOPIC_MISSING_CHECK = 'callapi_ingest_ready_checks_total{result="topic_missing"}'
+REQUEST_TIMEOUT_S = 60.0
+"""Far below the hour a send may wait (`patient_sends`): a request that waits for the topic gets no answer."""
 
 
 @pytest.fixture
@@ -75,26 +81,76 @@ async def test_readyz_is_503_while_call_events_was_never_created(own: Settings) 
 
 
 @pytest.fixture
-def short_sends(make_settings: Callable[..., Settings]) -> Settings:
-    """As `own`, with a send given up after 2 s."""
-    return make_settings(partitions=2, ingest_ready_cache_s=0.5, ingest_ready_timeout_s=1.0, ingest_send_timeout_s=2.0)
+def patient_sends(make_settings: Callable[..., Settings]) -> Settings:
+    """As `own`, with sends (and the Kafka client's own requests) given an hour: a request answered while the topic
+    is missing was answered without waiting for Kafka."""
+    return make_settings(partitions=2, ingest_ready_cache_s=0.5, ingest_ready_timeout_s=1.0,
+                         ingest_send_timeout_s=3600.0, producer_request_timeout_ms=3_600_000)
 
 
-async def test_a_request_while_call_events_is_missing_names_the_topic(short_sends: Settings) -> None:
-    own = short_sends
+async def test_while_call_events_was_never_created_requests_are_refused_at_once_and_quietly(
+    patient_sends: Settings, caplog: pytest.LogCaptureFixture,
+) -> None:
+    own = patient_sends
     await delete_topics(own.kafka_bootstrap, [own.topics.call_events])  # as with a wrong CALLAPI_TOPIC_PREFIX
     tenant: IngestTenant = await asyncio.to_thread(make_tenant, own.database_url)
-    async with serving(own) as url, httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
-        for _ in range(120):  # connected, and Kafka answered without the topic
-            await client.get(f"{url}/readyz")
-            if _counter(await client.get(f"{url}/metrics"), TOPIC_MISSING_CHECK) > 0:
-                break
-            await asyncio.sleep(0.25)
-        else:
-            raise AssertionError("no readiness check found the topic missing")
-        refused = await client.get(f"{url}/ingest/{tenant.code}/dial-in", headers=bearer(tenant.org_token),
-                                   params=NINE | {"CalledExtension": f"{tenant.code}210"}, timeout=60)
-    assert refused.status_code == 503, refused.text
-    error = refused.json()["error"]
-    assert error["code"] == "kafka_unavailable"
-    assert f"topic {own.topics.call_events} does not exist" in error["message"], error  # what to fix, not a timeout
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="aiokafka")  # the session's stack probe silenced it
+    async with serving(own) as url, httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+        await _until_topic_missing_checked(client, url)
+        await _refused_until_created_then_accepted(own, tenant, client, url)
+    assert not [r.getMessage() for r in caplog.records if "not found in cluster metadata" in r.getMessage()]
+
+
+async def test_once_call_events_is_seen_deleted_requests_are_refused_at_once(patient_sends: Settings) -> None:
+    own = patient_sends
+    tenant: IngestTenant = await asyncio.to_thread(make_tenant, own.database_url)
+    async with serving(own) as url, httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+
+        async def readyz() -> httpx.Response:
+            return await client.get(f"{url}/readyz")
+
+        await _until_status(readyz, 200)
+        await delete_topics(own.kafka_bootstrap, [own.topics.call_events])
+        await _until_status(readyz, 503)  # a metadata request saw the topic gone
+        await _refused_until_created_then_accepted(own, tenant, client, url)
+
+
+async def _until_topic_missing_checked(client: httpx.AsyncClient, url: str) -> None:
+    for _ in range(120):  # connected, and Kafka answered without the topic
+        await client.get(f"{url}/readyz")
+        if _counter(await client.get(f"{url}/metrics"), TOPIC_MISSING_CHECK) > 0:
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError("no readiness check found the topic missing")
+
+
+async def _refused_until_created_then_accepted(
+    own: Settings, tenant: IngestTenant, client: httpx.AsyncClient, url: str,
+) -> None:
+    """Both routes answer 503 naming the topic and the setting while it is missing; once it is created, the same
+    process accepts events again and writes them."""
+    params = NINE | {"CalledExtension": f"{tenant.code}210"}
+    batch = [NINE | {"type": "dial-in", "extension": f"{tenant.code}*210"}]
+    notification = await client.get(f"{url}/ingest/{tenant.code}/dial-in", params=params,
+                                    headers=bearer(tenant.org_token))
+    batched = await client.post(f"{url}/ingest/{tenant.code}/events", json=batch, headers=bearer(tenant.org_token))
+    for refused in (notification, batched):
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == str(own.ingest_retry_after_s)
+        error = refused.json()["error"]
+        assert error["code"] == "kafka_unavailable", error
+        assert f"topic {own.topics.call_events} does not exist" in error["message"], error
+        assert "CALLAPI_TOPIC_PREFIX" in error["message"], error
+    assert (await client.get(f"{url}/readyz")).status_code == 503
+    await create_topics(own.kafka_bootstrap, own.topic_specs())
+    for _ in range(120):  # the missing topic is looked up again every few seconds, without a restart
+        accepted = await client.get(f"{url}/ingest/{tenant.code}/dial-in", params=params,
+                                    headers=bearer(tenant.org_token))
+        if accepted.status_code != 503:
+            break
+        await asyncio.sleep(0.25)
+    assert accepted.status_code == 202, accepted.text
+    on_topic = {json.loads(r.value or b"")["event_id"] for r in
+                await read_topic(own, own.topics.call_events, idle_s=2.0)}
+    assert on_topic == set(accepted.json()["event_ids"])  # nothing refused was written
