@@ -38,6 +38,7 @@ from schemas.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_JSON_TYPE = "application/json"  # request.content_type: lower case, without parameters such as charset
 
 
 def _utc_now() -> datetime:
@@ -97,13 +98,22 @@ async def read_fields(request: web.Request) -> dict[str, str]:
         if content_type in _FORM_TYPES:
             form = await request.post()
             return fields | {name: str(form.getone(name)) for name in form}
-        if content_type == "application/json":
+        if content_type == _JSON_TYPE:
             return fields | _json_fields(await request.read())
     except (ValueError, UnicodeDecodeError) as error:
         raise IngestRejected(400, "body_invalid", f"the body cannot be read: {error}") from None
-    raise IngestRejected(
-        415, "unsupported_media_type", f"send the parameters as a form or JSON object, not {content_type}"
-    )
+    raise _unsupported(f"the parameters as a form or JSON object, not {content_type}")
+
+
+async def read_batch(request: web.Request) -> bytes:
+    """The body of a batch: JSON, as the notification route takes it (any charset parameter), else 415."""
+    if request.body_exists and request.content_type != _JSON_TYPE:
+        raise _unsupported(f"the events as a JSON list (Content-Type: {_JSON_TYPE}), not {request.content_type}")
+    return await request.read()
+
+
+def _unsupported(what: str) -> IngestRejected:
+    return IngestRejected(415, "unsupported_media_type", f"send {what}")
 
 
 def _json_body(body: bytes) -> Any:
@@ -161,7 +171,7 @@ class IngestHandlers:
 
     async def batch(self, request: web.Request) -> web.Response:
         tenant = await self._authorize(request)
-        body = await request.read()
+        body = await read_batch(request)
         events = parse_batch(body, tenant, now=self.ctx.clock(), max_batch=self.ctx.settings.ingest_max_batch)
         return await self._send(events)
 

@@ -193,6 +193,33 @@ async def test_bad_requests_get_a_clear_4xx(
     assert error["code"] == code and error["message"]
 
 
+@pytest.mark.parametrize(("content_type", "status"), [
+    ("application/json", 202),
+    ("application/json; charset=utf-8", 202),
+    ("Application/JSON; Charset=UTF-8", 202),
+    ("text/plain", 415),
+    ("text/xml", 415),
+    ("application/x-www-form-urlencoded", 415),  # a form is a notification's, not a list of events
+    (None, 415),
+])
+async def test_the_batch_route_takes_the_json_content_types_the_notification_route_takes(
+    ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient, content_type: str | None, status: int,
+) -> None:
+    headers = bearer(tenant.org_token) | ({"Content-Type": content_type} if content_type else {})
+    batch = json.dumps([NINE | {"type": "dial-in", "extension": f"{tenant.code}*210"}]).encode()
+    batched = await client.post(f"{ingest_url}/ingest/{tenant.code}/events", content=batch, headers=headers)
+    assert batched.status_code == status, batched.text
+    if status == 415:
+        error = batched.json()["error"]
+        assert error["code"] == "unsupported_media_type" and "application/json" in error["message"], error
+    if content_type != "application/x-www-form-urlencoded":  # the notification route reads a form's fields
+        notification = json.dumps(NINE | {"CalledExtension": f"{tenant.code}210"}).encode()
+        single = await client.post(f"{ingest_url}/ingest/{tenant.code}/dial-in", content=notification,
+                                   headers=headers)
+        assert single.status_code == status, single.text
+        assert single.json().get("error", {}).get("code") == batched.json().get("error", {}).get("code")
+
+
 def _fill(value: object, code: str) -> object:
     if isinstance(value, str):
         return value.replace("{code}", code)
