@@ -21,8 +21,15 @@ async def _kafka_cluster(bootstrap: str) -> dict[str, Any] | None:
 
 
 def _describe_cluster(bootstrap: str) -> dict[str, Any] | None:
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected while starting
-    return asyncio.run(_kafka_cluster(bootstrap))
+    """The cluster's description, with the Kafka client's log quiet meanwhile: refusals are expected while
+    starting. Its level is restored after, so the caller's own Kafka clients still log."""
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(_kafka_cluster(bootstrap))
+    finally:
+        client_log.setLevel(level)
 
 
 def kafka_metadata_ok(bootstrap: str) -> bool:

@@ -95,7 +95,6 @@ async def test_while_call_events_was_never_created_requests_are_refused_at_once_
     await delete_topics(own.kafka_bootstrap, [own.topics.call_events])  # as with a wrong CALLAPI_TOPIC_PREFIX
     tenant: IngestTenant = await asyncio.to_thread(make_tenant, own.database_url)
     caplog.set_level(logging.INFO)
-    caplog.set_level(logging.INFO, logger="aiokafka")  # the session's stack probe silenced it
     async with serving(own) as url, httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
         await _until_topic_missing_checked(client, url)
         await _refused_until_created_then_accepted(own, tenant, client, url)
