@@ -15,6 +15,7 @@ from control import service
 from control.api.deps import AppSettings, Db, SourceAddress, bearer, get_caller
 from control.api.metrics import counting_sign_in
 from control.api.models import ErrorBody, Status, TokenOut
+from control.api.repeats import repeated, said_once
 from control.errors import InvalidInput, Unauthorized
 from control.service import Caller
 
@@ -58,12 +59,25 @@ def client_credentials(authorization: str | None, client_id: str | None, client_
     return user, unquote_plus(password)
 
 
+def refuse_repeated(items: list[tuple[str, object]]) -> None:
+    """RFC 6749 3.2 (and RFC 7009 2.1 after it): request parameters MUST NOT be included more than once."""
+    if names := repeated(items):
+        raise InvalidInput("invalid_request", said_once(names), field=names[0])
+
+
+async def form_parameters_once(request: Request) -> None:
+    """The token request's form and query, each parameter at most once (FastAPI would keep the last copy)."""
+    form = await request.form()  # the form FastAPI read for the route's fields, cached on the request
+    refuse_repeated([*form.multi_items(), *request.query_params.multi_items()])
+
+
 INVALID_CLIENT = {"model": ErrorBody, "headers": {"WWW-Authenticate": {
     "description": BASIC_CHALLENGE, "schema": {"type": "string"}}}}
 
 
 @router.post("/token", response_model=TokenOut, responses={
-    400: {"model": ErrorBody, "description": "invalid_request or unsupported_grant_type"},
+    400: {"model": ErrorBody, "description": "invalid_request (a parameter missing, or sent more than once) or "
+          "unsupported_grant_type"},
     401: {**INVALID_CLIENT, "description": "invalid_client: unknown client, wrong secret, or client credentials "
           "missing or unreadable; challenged for HTTP Basic"},
     429: {"model": ErrorBody, "description": "sign_in_throttled: too many failed sign-ins for this client_id "
@@ -73,6 +87,7 @@ INVALID_CLIENT = {"model": ErrorBody, "headers": {"WWW-Authenticate": {
     503: {"model": ErrorBody, "description": "the database cannot be reached"},
 })
 def token(db: Db, settings: AppSettings, address: SourceAddress, grant_type: FormText,
+          once: Annotated[None, Depends(form_parameters_once)],
           client_id: OptionalFormText = None, client_secret: OptionalFormText = None,
           authorization: Annotated[str | None, Header()] = None) -> TokenOut:
     """Client credentials (HTTP Basic, or form fields `client_id` and `client_secret`) → a bearer token valid for
@@ -119,6 +134,7 @@ async def token_to_revoke(request: Request, caller: Annotated[Caller, Depends(re
     """The form's `token`, read only once the caller is checked (`caller`, unused, puts that first): a caller
     without credentials is told to sign in (401) whatever its body, not about its multipart (400)."""
     async with request.form() as form:  # malformed multipart: Starlette's 400 request_invalid
+        refuse_repeated([*form.multi_items(), *request.query_params.multi_items()])
         token = form.get("token")
     if token is not None and not isinstance(token, str):
         raise InvalidInput("invalid_request", "token: send it as a form field, not a file")
@@ -126,8 +142,8 @@ async def token_to_revoke(request: Request, caller: Annotated[Caller, Depends(re
 
 
 @router.post("/revoke", response_model=Status, responses={
-    400: {"model": ErrorBody, "description": "invalid_request: no `token` (required with HTTP Basic) or not a "
-          "form field"},
+    400: {"model": ErrorBody, "description": "invalid_request: no `token` (required with HTTP Basic), not a "
+          "form field, or a parameter sent more than once"},
     401: {"model": ErrorBody, "description": "unauthorized: missing, expired or revoked bearer token "
           "(challenged for Bearer); invalid_client: wrong client credentials in HTTP Basic (challenged for Basic)"},
     429: {"model": ErrorBody, "description": "sign_in_throttled: too many failed sign-ins (HTTP Basic)"},
