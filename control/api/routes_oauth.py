@@ -124,6 +124,7 @@ def revoking_client(db: Db, settings: AppSettings, address: SourceAddress,
         raise client_refused(refused.message) from None
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 REVOKE_FORM = {"type": "object", "properties": {
     "token": {"type": "string", "description": "the token to revoke, one of the same client's; absent, with a "
               "bearer token: that token itself"},
@@ -132,7 +133,12 @@ REVOKE_FORM = {"type": "object", "properties": {
 
 async def token_to_revoke(request: Request, caller: Annotated[Caller, Depends(revoking_client)]) -> str | None:
     """The form's `token`, read only once the caller is checked (`caller`, unused, puts that first): a caller
-    without credentials is told to sign in (401) whatever its body, not about its multipart (400)."""
+    without credentials is told to sign in (401) whatever its body, not about its multipart (400). A body that is
+    not a form (JSON, text) is refused: read as no `token`, it would revoke the bearer token itself."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type not in FORM_TYPES and await request.body():
+        raise InvalidInput("invalid_request", "send the token to revoke as a form field, with Content-Type: "
+                           f"application/x-www-form-urlencoded (token=…), not {media_type or 'no Content-Type'}")
     async with request.form() as form:  # malformed multipart: Starlette's 400 request_invalid
         refuse_repeated([*form.multi_items(), *request.query_params.multi_items()])
         token = form.get("token")
@@ -143,7 +149,7 @@ async def token_to_revoke(request: Request, caller: Annotated[Caller, Depends(re
 
 @router.post("/revoke", response_model=Status, responses={
     400: {"model": ErrorBody, "description": "invalid_request: no `token` (required with HTTP Basic), not a "
-          "form field, or a parameter sent more than once"},
+          "form field, a body that is not a form, or a parameter sent more than once"},
     401: {"model": ErrorBody, "description": "unauthorized: missing, expired or revoked bearer token "
           "(challenged for Bearer); invalid_client: wrong client credentials in HTTP Basic (challenged for Basic)"},
     429: {"model": ErrorBody, "description": "sign_in_throttled: too many failed sign-ins (HTTP Basic)"},
