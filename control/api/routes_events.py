@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from control import service
 from control.api.bodies import AddBody, EditBody, documented
@@ -23,6 +23,7 @@ from control.api.models import (
     QueuedTest,
     Removed,
 )
+from control.api.repeats import repeated, said_once
 from control.errors import InvalidInput
 from control.service import ExtensionRef, RequestView, SavedRequest
 
@@ -41,6 +42,20 @@ StartIndex = Annotated[int | None, Query(ge=0, le=999_999_999, description="0-ba
 Text = Annotated[str | None, Query()]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=(
     "a key of the client's choosing (a UUID): a retried Add with it is not added twice"))]
+
+QUERY_CODES = {"type": "pce_type_invalid", "count": "paging_invalid", "startIndex": "paging_invalid",
+               "filterBy": "filter_invalid", "filterValue": "filter_invalid", "sortBy": "sort_invalid",
+               "sortOrder": "sort_invalid"}
+
+
+def query_once(request: Request, extension: Extension) -> None:
+    """A list's parameters at most once each (FastAPI would keep the last copy): `count=1&count=1000` is no page
+    size. `extension`, unused, checks the token and the tenancy first."""
+    if names := repeated(request.query_params.multi_items(), QUERY_CODES):
+        raise InvalidInput(QUERY_CODES[names[0]], said_once(names), field=names[0])
+
+
+QueryOnce = Annotated[None, Depends(query_once)]
 
 
 def resource(request: Request, extension: ExtensionRef, view: RequestView, secret: str | None = None) -> dict[str, Any]:
@@ -70,7 +85,7 @@ def _page(request: Request, extension: ExtensionRef, page: service.RequestPage) 
 
 
 @router.get("", response_model=EventRequestList, response_model_exclude_none=True, summary="ListAll")
-def list_all(request: Request, db: Db, extension: Extension, type: Text = None, count: Count = None,
+def list_all(request: Request, db: Db, extension: Extension, once: QueryOnce, type: Text = None, count: Count = None,
              startIndex: StartIndex = None, filterBy: Text = None, filterValue: Text = None,
              sortBy: Text = None, sortOrder: Text = None) -> dict[str, Any]:
     """The extension's requests; `filterBy` id/url/note (contains) or type/method/status (equals)."""
@@ -96,7 +111,7 @@ def add(request: Request, response: Response, db: Db, settings: AppSettings, ext
 
 @router.get("/{type}", response_model=EventRequestList, response_model_exclude_none=True,
             summary="ListAll of one type")
-def list_type(request: Request, db: Db, extension: Extension, type: str, count: Count = None,
+def list_type(request: Request, db: Db, extension: Extension, once: QueryOnce, type: str, count: Count = None,
               startIndex: StartIndex = None) -> dict[str, Any]:
     query = service.parse_list_query({"type": type, "count": count, "startIndex": startIndex})
     return _page(request, extension, service.list_requests(db, extension, query))
@@ -139,7 +154,7 @@ def rotate(request: Request, db: Db, settings: AppSettings, extension: Extension
 
 
 @router.get("/{type}/{id}/deliveries", response_model=DeliveryList, summary="Delivery log")
-def deliveries(db: Db, extension: Extension, type: str, id: str, count: Count = None,
+def deliveries(db: Db, extension: Extension, once: QueryOnce, type: str, id: str, count: Count = None,
                startIndex: StartIndex = None) -> DeliveryList:
     """The request's delivery attempts, newest first."""
     page = service.list_deliveries(db, extension, type, id, {"count": count, "startIndex": startIndex})

@@ -23,8 +23,7 @@ def api(settings: Settings) -> Iterator[ApiServer]:
 
 def signed_in(http: httpx.Client, tenant: Tenant, token: str) -> bool:
     """Whether `token` still reaches the tenant's extension."""
-    path = f"/uapi/extensions/@me/{tenant.extension.number.replace('*', '%2A')}/phoneCallEvents"
-    answer = http.get(path, headers={"Authorization": f"Bearer {token}"})
+    answer = http.get(resource(tenant), headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code in (200, 401), answer.text
     return answer.status_code == 200
 
@@ -76,3 +75,39 @@ def test_a_revoke_without_a_body_still_revokes_the_bearer_token_itself(api: ApiS
     with api.client(caller) as http:
         assert http.post("/oauth/revoke").status_code == 200
         assert not signed_in(http, tenant, caller)
+
+
+@pytest.fixture
+def http(api: ApiServer, tenant: Tenant) -> Iterator[httpx.Client]:
+    with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as client:
+        yield client
+
+
+def resource(tenant: Tenant) -> str:
+    return f"/uapi/extensions/@me/{tenant.extension.number.replace('*', '%2A')}/phoneCallEvents"
+
+
+@pytest.mark.parametrize(("suffix", "query", "code"), [
+    ("", "count=1&count=2", "paging_invalid"),
+    ("", "startIndex=0&startIndex=1", "paging_invalid"),
+    ("", "type=0&type=1", "pce_type_invalid"),
+    ("", "filterBy=note&filterBy=url&filterValue=x", "filter_invalid"),
+    ("", "filterBy=note&filterValue=a&filterValue=b", "filter_invalid"),
+    ("", "sortOrder=desc&sortOrder=asc", "sort_invalid"),
+    ("", "sortBy=id&sortBy=url", "sort_invalid"),
+    ("/0", "count=1&count=2", "paging_invalid"),
+    ("/0/{id}/deliveries", "count=1&count=2", "paging_invalid"),
+    ("/0/{id}/deliveries", "startIndex=0&startIndex=5", "paging_invalid"),
+])
+def test_a_list_parameter_sent_twice_is_refused_with_its_code(http: httpx.Client, tenant: Tenant, suffix: str,
+                                                               query: str, code: str) -> None:
+    added = http.post(resource(tenant), json={"type": 0, "url": "http://127.0.0.1:9/twice"})
+    assert added.status_code == 201, added.text
+    answer = http.get(resource(tenant) + suffix.format(id=added.json()["id"]) + "?" + query)
+    assert error(answer) == (400, code), answer.text
+    assert "more than once" in answer.json()["error"]["message"]
+
+
+def test_a_repeated_parameter_the_list_does_not_take_is_ignored_as_any_unknown_one(http: httpx.Client,
+                                                                                  tenant: Tenant) -> None:
+    assert http.get(resource(tenant) + "?utm=a&utm=b").status_code == 200
