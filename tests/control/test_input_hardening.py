@@ -111,3 +111,43 @@ def test_a_list_parameter_sent_twice_is_refused_with_its_code(http: httpx.Client
 def test_a_repeated_parameter_the_list_does_not_take_is_ignored_as_any_unknown_one(http: httpx.Client,
                                                                                   tenant: Tenant) -> None:
     assert http.get(resource(tenant) + "?utm=a&utm=b").status_code == 200
+
+
+def stored_urls(http: httpx.Client, tenant: Tenant) -> list[str]:
+    listed = http.get(resource(tenant), params={"count": 1000})
+    assert listed.status_code == 200, listed.text
+    return [entry["url"] for entry in listed.json()["entry"]]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"type": 0, "url": "http://127.0.0.1:9/first", "url": "http://127.0.0.1:9/second"}',
+    b'{"type": 0, "type": 1, "url": "http://127.0.0.1:9/typed"}',
+    b'{"type": 0, "url": "http://127.0.0.1:9/l", "links": {"self": "a", "self": "b"}}',
+    b'{"type": NaN, "url": "http://127.0.0.1:9/nan"}',
+    b'{"type": 0, "status": Infinity, "url": "http://127.0.0.1:9/inf"}',
+    b'{"type": 0, "method": -Infinity, "url": "http://127.0.0.1:9/minf"}',
+])
+def test_an_add_whose_json_repeats_a_field_or_holds_nan_is_refused_and_adds_nothing(
+        http: httpx.Client, tenant: Tenant, body: bytes) -> None:
+    """Which copy of a repeated field counts depends on the parser; NaN and Infinity are not JSON (RFC 8259 6)."""
+    before = stored_urls(http, tenant)
+    answer = http.post(resource(tenant), content=body, headers={"Content-Type": "application/json"})
+    assert error(answer) == (400, "request_invalid"), answer.text
+    assert stored_urls(http, tenant) == before
+
+
+def test_an_edit_whose_json_repeats_a_field_is_refused_and_changes_nothing(http: httpx.Client,
+                                                                           tenant: Tenant) -> None:
+    added = http.post(resource(tenant), json={"type": 0, "url": "http://127.0.0.1:9/kept", "note": "kept"}).json()
+    path = f"{resource(tenant)}/0/{added['id']}"
+    answer = http.put(path, content=b'{"note": "one", "note": "two"}', headers={"Content-Type": "application/json"})
+    assert error(answer) == (400, "request_invalid"), answer.text
+    assert http.get(path).json()["note"] == "kept"
+
+
+def test_numbers_sent_as_strings_still_work(http: httpx.Client, tenant: Tenant) -> None:
+    answer = http.post(resource(tenant), json={"type": "1", "method": "1", "status": "0", "signing": "1",
+                                              "url": "http://127.0.0.1:9/strings"})
+    assert answer.status_code == 201, answer.text
+    assert {k: answer.json()[k] for k in ("type", "method", "status", "signing")} == {
+        "type": 1, "method": 1, "status": 0, "signing": True}
