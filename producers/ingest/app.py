@@ -97,6 +97,9 @@ async def read_fields(request: web.Request) -> dict[str, str]:
     try:
         if content_type in _FORM_TYPES:
             form = await request.post()
+            if files := sorted({name for name, value in form.items() if not isinstance(value, str)}):
+                raise IngestRejected(400, "body_invalid", f"{', '.join(files)}: send each parameter as a form "
+                                     "field, not a file")
             return fields | {name: str(form.getone(name)) for name in form}
         if content_type == _JSON_TYPE:
             return fields | _json_fields(await request.read())
