@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -89,8 +89,8 @@ def error_middleware(retry_after_s: int) -> Any:
 
 
 async def read_fields(request: web.Request) -> dict[str, str]:
-    """Query fields, overlaid with form or JSON-object body fields (POST)."""
-    fields = {name: request.query.getone(name) for name in request.query}
+    """Query fields, overlaid with form or JSON-object body fields (POST); each at most once in either."""
+    fields = _once(request.query.items(), "the query string")
     if not request.body_exists:
         return fields
     content_type = request.content_type
@@ -100,12 +100,27 @@ async def read_fields(request: web.Request) -> dict[str, str]:
             if files := sorted({name for name, value in form.items() if not isinstance(value, str)}):
                 raise IngestRejected(400, "body_invalid", f"{', '.join(files)}: send each parameter as a form "
                                      "field, not a file")
-            return fields | {name: str(form.getone(name)) for name in form}
+            return fields | _once(((name, str(value)) for name, value in form.items()), "the form")
         if content_type == _JSON_TYPE:
             return fields | _json_fields(await request.read())
     except (ValueError, UnicodeDecodeError) as error:
         raise IngestRejected(400, "body_invalid", f"the body cannot be read: {error}") from None
     raise _unsupported(f"the parameters as a form or JSON object, not {content_type}")
+
+
+def _once(items: Iterable[tuple[str, str]], where: str) -> dict[str, str]:
+    """The fields of `items`; 400 parameter_repeated when one comes twice (which copy to keep is no one's guess)."""
+    fields: dict[str, str] = {}
+    repeated: set[str] = set()
+    for name, value in items:
+        if name in fields:
+            repeated.add(name)
+        fields[name] = value
+    if repeated:
+        names = ", ".join(sorted(repeated))
+        raise IngestRejected(400, "parameter_repeated", f"{names} sent more than once in {where}: send each "
+                             "parameter once")
+    return fields
 
 
 async def read_batch(request: web.Request) -> bytes:

@@ -71,3 +71,44 @@ async def test_a_multipart_form_of_fields_is_still_accepted(
                                       notification(tenant, event_id).items()})
     assert answer.status_code == 202, answer.text
     assert await on_topic(settings, event_id)
+
+
+@pytest.mark.parametrize("repeat", ["CallID=1795773600.43", "CalledExtension={code}211", "CallFlow=OUT",
+                                    "event_id=another", "CallerIDName=ACME%20Pty"])
+async def test_a_parameter_sent_twice_in_the_query_is_refused(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient, repeat: str,
+) -> None:
+    event_id = f"twice-{uuid.uuid4().hex}"
+    query = httpx.QueryParams(notification(tenant, event_id))
+    answer = await client.get(f"{ingest_url}/ingest/{tenant.code}/dial-in?{query}&{repeat.format(code=tenant.code)}",
+                              headers=bearer(tenant.org_token))
+    assert refusal(answer) == (400, "parameter_repeated"), answer.text
+    assert repeat.partition("=")[0] in answer.json()["error"]["message"]
+    assert not await on_topic(settings, event_id)
+
+
+@pytest.mark.parametrize("multipart", [False, True], ids=["urlencoded", "multipart"])
+async def test_a_parameter_sent_twice_in_the_form_is_refused(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient, multipart: bool,
+) -> None:
+    event_id = f"twice-{uuid.uuid4().hex}"
+    fields = [*notification(tenant, event_id).items(), ("CallID", "1795773600.43")]
+    url, headers = f"{ingest_url}/ingest/{tenant.code}/dial-in", bearer(tenant.org_token)
+    if multipart:
+        answer = await client.post(url, headers=headers, files=[(n, (None, v.encode())) for n, v in fields])
+    else:
+        answer = await client.post(url, content=str(httpx.QueryParams(fields)).encode(),
+                                   headers=headers | {"Content-Type": "application/x-www-form-urlencoded"})
+    assert refusal(answer) == (400, "parameter_repeated"), answer.text
+    assert not await on_topic(settings, event_id)
+
+
+async def test_a_form_field_may_still_stand_in_for_the_querys(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient,
+) -> None:
+    """The URL's own query and the body are two sources: the body's value wins, as before."""
+    event_id = f"overlay-{uuid.uuid4().hex}"
+    answer = await client.post(f"{ingest_url}/ingest/{tenant.code}/dial-in", params={"CallID": "from-the-url"},
+                               data=notification(tenant, event_id), headers=bearer(tenant.org_token))
+    assert answer.status_code == 202, answer.text
+    assert await on_topic(settings, event_id)
