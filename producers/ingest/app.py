@@ -134,17 +134,33 @@ def _unsupported(what: str) -> IngestRejected:
     return IngestRejected(415, "unsupported_media_type", f"send {what}")
 
 
+def _fields_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's fields; a name given twice is refused (json.loads would keep the last copy, others the first)."""
+    fields: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise IngestRejected(400, "invalid_json", f"the body names {name!r} twice in one object: send each "
+                                 "field once")
+        fields[name] = value
+    return fields
+
+
+def _not_a_number(name: str) -> Any:
+    raise IngestRejected(400, "invalid_json", f"the body is not JSON: {name} is not a JSON number")
+
+
 def _json_body(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_fields_once, parse_constant=_not_a_number)
     except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than the parser goes
         raise IngestRejected(400, "invalid_json", f"the body is not JSON: {error}") from None
 
 
 def _json_fields(body: bytes) -> dict[str, str]:
     data = _json_body(body)
-    if not isinstance(data, dict) or any(isinstance(v, dict | list) for v in data.values()):
-        raise IngestRejected(400, "body_invalid", "the body must be a JSON object of parameter values")
+    if not isinstance(data, dict) or any(isinstance(v, dict | list | bool) for v in data.values()):
+        raise IngestRejected(400, "body_invalid", "the body must be a JSON object of parameter values: text, "
+                             "numbers or null")
     return {str(k): "" if v is None else str(v) for k, v in data.items()}
 
 

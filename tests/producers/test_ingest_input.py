@@ -112,3 +112,49 @@ async def test_a_form_field_may_still_stand_in_for_the_querys(
                                data=notification(tenant, event_id), headers=bearer(tenant.org_token))
     assert answer.status_code == 202, answer.text
     assert await on_topic(settings, event_id)
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    ('{"CallID": "1.1", "CallID": "2.2", %s}', "invalid_json"),
+    ('{"CallID": NaN, %s}', "invalid_json"),
+    ('{"CallID": Infinity, %s}', "invalid_json"),
+    ('{"CallID": true, %s}', "body_invalid"),
+])
+async def test_a_json_notification_with_a_repeated_name_nan_or_a_boolean_is_refused(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient, body: str, code: str,
+) -> None:
+    event_id = f"json-{uuid.uuid4().hex}"
+    rest = f'"CalledExtension": "{tenant.code}210", "CallFlow": "IN", "event_id": "{event_id}"'
+    answer = await client.post(f"{ingest_url}/ingest/{tenant.code}/dial-in", content=(body % rest).encode(),
+                               headers=bearer(tenant.org_token) | JSON)
+    assert refusal(answer) == (400, code), answer.text
+    assert not await on_topic(settings, event_id)
+
+
+@pytest.mark.parametrize("item", ['{"type": "dial-in", "type": "hangup", %s}', '{"type": "dial-in", %s, "x": NaN}',
+                                  '{"type": "dial-in", %s, "x": {"a": 1, "a": 2}}'])
+async def test_a_batch_with_a_repeated_name_or_nan_is_refused_whole(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient, item: str,
+) -> None:
+    good_id, bad_id = f"good-{uuid.uuid4().hex}", f"bad-{uuid.uuid4().hex}"
+    common = f'"extension": "{tenant.code}*210", "CallFlow": "IN", "CallStatus": "CALLING"'
+    good = f'{{"type": "dial-in", {common}, "event_id": "{good_id}"}}'
+    bad = item % f'{common}, "event_id": "{bad_id}"'
+    answer = await client.post(f"{ingest_url}/ingest/{tenant.code}/events", content=f"[{good}, {bad}]".encode(),
+                               headers=bearer(tenant.org_token) | JSON)
+    assert refusal(answer) == (400, "invalid_json"), answer.text
+    assert not await on_topic(settings, good_id) and not await on_topic(settings, bad_id)
+
+
+async def test_numbers_in_a_json_notification_still_arrive_as_text(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient,
+) -> None:
+    event_id = f"numbers-{uuid.uuid4().hex}"
+    answer = await client.post(f"{ingest_url}/ingest/{tenant.code}/dial-in", headers=bearer(tenant.org_token),
+                               json={"CallID": 1795773600.42, "CalledExtension": int(f"{tenant.code}210"),
+                                     "CallFlow": "IN", "event_id": event_id})
+    assert answer.status_code == 202, answer.text
+    assert await on_topic(settings, event_id)
