@@ -103,6 +103,9 @@ def add(request: Request, response: Response, db: Db, settings: AppSettings, ext
     """Add a request; with `signing: true` the answer carries its secret, this once. With an `Idempotency-Key`,
     a retry of the same Add (within 24 hours) answers with the request the first one made, marked
     `Idempotent-Replayed: true`, instead of adding a second."""
+    if len(request.headers.getlist("idempotency-key")) > 1:  # FastAPI would use the first: a retry may not match
+        raise InvalidInput("idempotency_key_invalid", "send one Idempotency-Key header, not several",
+                           field="Idempotency-Key")
     result = service.add_request(db, settings, extension, body.present(), idempotency_key=idempotency_key)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -151,3 +151,12 @@ def test_numbers_sent_as_strings_still_work(http: httpx.Client, tenant: Tenant) 
     assert answer.status_code == 201, answer.text
     assert {k: answer.json()[k] for k in ("type", "method", "status", "signing")} == {
         "type": 1, "method": 1, "status": 0, "signing": True}
+
+
+def test_an_add_with_two_idempotency_keys_is_refused_and_adds_nothing(http: httpx.Client, tenant: Tenant) -> None:
+    """Which of two keys counts is the server's guess: a retry sending them in the other order would add twice."""
+    before = stored_urls(http, tenant)
+    answer = http.post(resource(tenant), json={"type": 0, "url": "http://127.0.0.1:9/keys"},
+                       headers=[("Idempotency-Key", "first"), ("Idempotency-Key", "second")])
+    assert error(answer) == (400, "idempotency_key_invalid"), answer.text
+    assert stored_urls(http, tenant) == before
