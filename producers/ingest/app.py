@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from producers.errors import IngestRejected, InvalidEvent, ProducerUnavailable
 from producers.ids import new_event_id
@@ -39,6 +40,9 @@ from schemas.settings import Settings
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _JSON_TYPE = "application/json"  # request.content_type: lower case, without parameters such as charset
+UNREADABLE = (ValueError, UnicodeDecodeError, HttpProcessingError, LookupError, RuntimeError)
+"""What aiohttp raises for a body it cannot read: bad percent-encoding or UTF-8, a malformed multipart part (HTTP
+parser errors), a part in an unknown charset (LookupError) or Content-Transfer-Encoding (RuntimeError)."""
 
 
 def _utc_now() -> datetime:
@@ -103,9 +107,16 @@ async def read_fields(request: web.Request) -> dict[str, str]:
             return fields | _once(((name, str(value)) for name, value in form.items()), "the form")
         if content_type == _JSON_TYPE:
             return fields | _json_fields(await request.read())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise IngestRejected(400, "body_invalid", f"the body cannot be read: {error}") from None
+    except UNREADABLE as error:
+        raise IngestRejected(400, "body_invalid", f"the body cannot be read: {_reason(error)}") from None
     raise _unsupported(f"the parameters as a form or JSON object, not {content_type}")
+
+
+def _reason(error: Exception) -> str:
+    """The error in one line: aiohttp's parser errors are `400, message:` and the reason on a line of its own."""
+    if isinstance(error, HttpProcessingError):
+        return " ".join(error.message.split()) or type(error).__name__
+    return str(error)
 
 
 def _once(items: Iterable[tuple[str, str]], where: str) -> dict[str, str]:

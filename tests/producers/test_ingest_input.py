@@ -158,3 +158,24 @@ async def test_numbers_in_a_json_notification_still_arrive_as_text(
                                      "CallFlow": "IN", "event_id": event_id})
     assert answer.status_code == 202, answer.text
     assert await on_topic(settings, event_id)
+
+
+PART = b'--x\r\nContent-Disposition: form-data; name="CallID"\r\n'
+
+
+@pytest.mark.parametrize("body", [
+    b"--x\r\nbroken",
+    b"--x\r\nbroken\r\n\r\nvalue\r\n--x--\r\n",
+    PART + b"\r\n1.1",
+    b"--x\r\nContent-Disposition: form-data\r\n\r\n1.1\r\n--x--\r\n",
+    PART + b"Content-Transfer-Encoding: bogus\r\n\r\n1\r\n--x--\r\n",
+    PART + b"Content-Type: text/plain; charset=nope\r\n\r\n1\r\n--x--\r\n",
+    PART + b"Content-Type: multipart/mixed; boundary=y\r\n\r\n--y\r\n\r\n1\r\n--y--\r\n--x--\r\n",
+    b"garbage before the first boundary",
+])
+async def test_a_malformed_multipart_body_is_body_invalid(
+    ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient, body: bytes,
+) -> None:
+    answer = await client.post(f"{ingest_url}/ingest/{tenant.code}/dial-in", content=body,
+                               headers=bearer(tenant.org_token) | {"Content-Type": "multipart/form-data; boundary=x"})
+    assert refusal(answer) == (400, "body_invalid"), answer.text
