@@ -134,12 +134,17 @@ REVOKE_FORM = {"type": "object", "properties": {
 async def token_to_revoke(request: Request, caller: Annotated[Caller, Depends(revoking_client)]) -> str | None:
     """The form's `token`, read only once the caller is checked (`caller`, unused, puts that first): a caller
     without credentials is told to sign in (401) whatever its body, not about its multipart (400). A body that is
-    not a form (JSON, text) is refused: read as no `token`, it would revoke the bearer token itself."""
+    not a form (JSON, text), or a form of which nothing can be read (a truncated multipart), is refused: read as
+    no `token`, it would revoke the bearer token itself."""
+    raw = await request.body()  # kept on the request: the form is parsed from it below
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type not in FORM_TYPES and await request.body():
+    if media_type not in FORM_TYPES and raw:
         raise InvalidInput("invalid_request", "send the token to revoke as a form field, with Content-Type: "
                            f"application/x-www-form-urlencoded (token=…), not {media_type or 'no Content-Type'}")
     async with request.form() as form:  # malformed multipart: Starlette's 400 request_invalid
+        if raw and not form:
+            raise InvalidInput("invalid_request", "no form field can be read from the body: send the token to "
+                               "revoke as application/x-www-form-urlencoded (token=…)")
         refuse_repeated([*form.multi_items(), *request.query_params.multi_items()])
         token = form.get("token")
     if token is not None and not isinstance(token, str):

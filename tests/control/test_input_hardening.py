@@ -57,15 +57,20 @@ def test_a_revoke_with_token_sent_twice_is_invalid_request_and_revokes_neither(a
         assert all(signed_in(http, tenant, token) for token in (first, second, caller))
 
 
-@pytest.mark.parametrize(("body", "content_type"), [('{"token": "%s"}', "application/json"), ("token=%s", "text/plain"),
-                                                    ("token=%s", None)])
+@pytest.mark.parametrize(("body", "content_type"), [
+    ('{"token": "%s"}', "application/json"),
+    ("token=%s", "text/plain"),
+    ("token=%s", None),
+    ("--x\r\nContent-Disposition: form-data; name=token\r\n\r\n%s", "multipart/form-data; boundary=x"),
+    ("--x\r\nbroken", "multipart/form-data; boundary=x"),  # truncated: read as a form without fields
+])
 def test_a_revoke_whose_body_is_not_a_form_is_refused_and_revokes_nothing(
         api: ApiServer, tenant: Tenant, body: str, content_type: str | None) -> None:
     """Read as a form without `token`, such a body would revoke the caller's own token instead of the one sent."""
     other, caller = (api.token(tenant.client.client_id, tenant.client.client_secret) for _ in range(2))
-    headers = {"Content-Type": content_type} if content_type else {}
+    headers = {"Content-Type": content_type} if content_type else {}  # None: httpx sends no type
     with api.client(caller) as http:
-        answer = http.post("/oauth/revoke", content=(body % other).encode(), headers=headers)  # None: no type
+        answer = http.post("/oauth/revoke", content=body.replace("%s", other).encode(), headers=headers)
         assert error(answer) == (400, "invalid_request"), answer.text
         assert all(signed_in(http, tenant, token) for token in (other, caller))
 
