@@ -28,12 +28,13 @@ REQUIRED = {"type": "0-4 or dial-in, dial-out, hangup, answer-in, answer-out",
             "url": "the http(s) URL to notify"}  # what an Add must have, said as the service says it
 ROUTED_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")  # the Allow header lists those the path takes
 UI_PREFIX = "/ui/"
+OAUTH_PREFIX = "/oauth/"
 UI_PAGES = {404: ("Not found", "There is no such page. Start again from your extensions."),
             405: ("Not available", "This address does not answer that way. Start again from your extensions."),
             500: ("Something went wrong", "An unexpected error occurred; it has been logged. Try again in a moment, "
                   "or start again from your extensions.")}
 HTTP_CODES = {400: "request_invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed"}  # 400: e.g. a form the OAuth routes cannot read
+              405: "method_not_allowed"}  # 400: e.g. a multipart body Starlette cannot read
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -78,6 +79,8 @@ def _allowed_methods(request: Request) -> str:
 def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     code = HTTP_CODES.get(error.status_code, "http_error")
+    if error.status_code == 400 and request.url.path.startswith(OAUTH_PREFIX):
+        code = "invalid_request"  # RFC 6749 5.2 and RFC 7009 2.2.1 name a request they cannot read so
     headers = getattr(error, "headers", None)
     if error.status_code == 405 and (allowed := _allowed_methods(request)):
         headers = {**(headers or {}), "Allow": allowed}

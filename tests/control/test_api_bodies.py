@@ -76,7 +76,7 @@ def test_revoke_asks_for_a_token_before_reading_its_form(api: ApiServer, tenant:
     kept, other = (api.token(tenant.client.client_id, tenant.client.client_secret) for _ in range(2))
     path = base(tenant.extension.number)
     with api.client(kept) as client, api.client(other) as victim:
-        assert error(client.post("/oauth/revoke", **broken)) == (400, "request_invalid")
+        assert error(client.post("/oauth/revoke", **broken)) == (400, "invalid_request")
         assert client.get(path).status_code == 200  # the malformed revoke revoked nothing
         assert client.post("/oauth/revoke", data={"token": other}).json() == {"status": "revoked"}
         assert (client.get(path).status_code, victim.get(path).status_code) == (200, 401)

@@ -165,3 +165,19 @@ def test_an_add_with_two_idempotency_keys_is_refused_and_adds_nothing(http: http
                        headers=[("Idempotency-Key", "first"), ("Idempotency-Key", "second")])
     assert error(answer) == (400, "idempotency_key_invalid"), answer.text
     assert stored_urls(http, tenant) == before
+
+
+@pytest.mark.parametrize(("path", "body", "content_type"), [
+    ("/oauth/token", b"--x\r\nbroken\r\n\r\nvalue\r\n--x--\r\n", "multipart/form-data; boundary=x"),
+    ("/oauth/token", b"grant_type=client_credentials", "multipart/form-data"),  # no boundary
+    ("/oauth/token", "&".join(f"f{n}=1" for n in range(1001)).encode(), "application/x-www-form-urlencoded"),
+    ("/oauth/revoke", b"garbage before the first boundary", "multipart/form-data; boundary=x"),
+])
+def test_a_form_the_oauth_endpoints_cannot_read_is_invalid_request(api: ApiServer, tenant: Tenant, path: str,
+                                                                   body: bytes, content_type: str) -> None:
+    """RFC 6749 5.2 and RFC 7009 2.2.1: a malformed request is invalid_request, whoever finds it malformed."""
+    caller = api.token(tenant.client.client_id, tenant.client.client_secret)
+    with api.client(caller if path == "/oauth/revoke" else None) as http:
+        answer = http.post(path, content=body, headers={"Content-Type": content_type})
+        assert error(answer) == (400, "invalid_request"), answer.text
+        assert signed_in(http, tenant, caller)
