@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from control.api import errors, metrics, openapi, routes_events, routes_oauth, routes_ops
 from control.api.addresses import parse_networks
 from control.api.bodylimit import BodyLimit
+from control.api.credentials import one_authorization
 from control.api.forwarded import ForwardedScheme
 from schemas import __version__
 from schemas.settings import Settings
@@ -54,6 +55,7 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)  # a bad value stops the start-up
     errors.install(app)
     app.add_middleware(BodyLimit)  # before anything reads a body
+    app.middleware("http")(one_authorization)  # inside metrics and never_cached: its 401s are counted, not cached
     app.middleware("http")(metrics.measure)  # outside BodyLimit: its 413s are counted too
     app.middleware("http")(never_cached)
     app.add_middleware(ForwardedScheme, trusted=app.state.trusted_proxies)  # outermost: every part sees the scheme

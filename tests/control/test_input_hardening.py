@@ -3,6 +3,7 @@ a 4xx in the error shape, and a refused request changes nothing."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
 import httpx
@@ -181,3 +182,22 @@ def test_a_form_the_oauth_endpoints_cannot_read_is_invalid_request(api: ApiServe
         answer = http.post(path, content=body, headers={"Content-Type": content_type})
         assert error(answer) == (400, "invalid_request"), answer.text
         assert signed_in(http, tenant, caller)
+
+
+def test_two_authorization_headers_are_refused_whichever_comes_first(api: ApiServer, tenant: Tenant) -> None:
+    """The API would read the first header; a proxy or log in front of it may have judged the other."""
+    client_id, secret = tenant.client.client_id, tenant.client.client_secret
+    good = api.token(client_id, secret)
+    with api.client() as http:
+        for pair in ([f"Bearer {good}", "Bearer nope"], ["Bearer nope", f"Bearer {good}"]):
+            answer = http.get(resource(tenant), headers=[("Authorization", value) for value in pair])
+            assert error(answer) == (401, "unauthorized"), answer.text
+            assert answer.headers["www-authenticate"] == "Bearer"
+        basic = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        answer = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                           headers=[("Authorization", basic), ("Authorization", basic)])
+        assert error(answer) == (401, "invalid_client"), answer.text
+        assert answer.headers["cache-control"] == "no-store"
+        revoke = http.post("/oauth/revoke", headers=[("Authorization", f"Bearer {good}"), ("Authorization", "x")])
+        assert error(revoke) == (401, "invalid_client"), revoke.text
+        assert signed_in(http, tenant, good)
