@@ -222,6 +222,8 @@ class IngestHandlers:
 
     async def _authorize(self, request: web.Request) -> str:
         tenant = tenant_code(request.match_info["tenant"])
+        if len(request.headers.getall("Authorization", [])) > 1:  # which one counts is no one's guess: refuse
+            raise IngestRejected(401, "unauthorized", "send one Authorization header, not several")
         token = credential(request.headers.get("Authorization"), request.query.get("key"))
         try:
             await self.ctx.auth.check(token, tenant, now=self.ctx.clock().timestamp())

@@ -179,3 +179,14 @@ async def test_a_malformed_multipart_body_is_body_invalid(
     answer = await client.post(f"{ingest_url}/ingest/{tenant.code}/dial-in", content=body,
                                headers=bearer(tenant.org_token) | {"Content-Type": "multipart/form-data; boundary=x"})
     assert refusal(answer) == (400, "body_invalid"), answer.text
+
+
+async def test_two_authorization_headers_are_refused_whichever_comes_first(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient,
+) -> None:
+    for pair in ([tenant.org_token, "nope"], ["nope", tenant.org_token]):
+        event_id = f"auth-{uuid.uuid4().hex}"
+        answer = await client.get(f"{ingest_url}/ingest/{tenant.code}/dial-in", params=notification(tenant, event_id),
+                                  headers=[("Authorization", f"Bearer {token}") for token in pair])
+        assert refusal(answer) == (401, "unauthorized"), answer.text
+        assert not await on_topic(settings, event_id)
