@@ -34,12 +34,6 @@ def api(settings: Settings) -> Iterator[ApiServer]:
         yield server
 
 
-@pytest.fixture
-def http(api: ApiServer, tenant: Tenant) -> Iterator[httpx.Client]:
-    with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as client:
-        yield client
-
-
 def error_code(response: httpx.Response) -> str:
     body = response.json()
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body

@@ -50,12 +50,6 @@ def api(settings: Settings) -> Iterator[ApiServer]:
         yield server
 
 
-@pytest.fixture
-def http(api: ApiServer, tenant: Tenant) -> Iterator[httpx.Client]:
-    with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as client:
-        yield client
-
-
 @pytest.mark.parametrize("body", MALFORMED, ids=list(MALFORMED))
 @pytest.mark.parametrize(("method", "suffix"), ROUTES, ids=[f"{m} {s or '/'}" for m, s in ROUTES])
 def test_a_caller_without_a_valid_token_is_unauthorized_whatever_its_body(

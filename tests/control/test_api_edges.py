@@ -37,12 +37,6 @@ def api(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) 
         yield server
 
 
-@pytest.fixture
-def http(api: ApiServer, tenant: Tenant) -> Iterator[httpx.Client]:
-    with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as client:
-        yield client
-
-
 @pytest.mark.parametrize("url", BAD_HOSTS, ids=["empty-label", "leading-dot", "label-over-63"])
 def test_host_names_the_idna_codec_refuses_are_a_400(http: httpx.Client, conn: psycopg.Connection[Any],
                                                      tenant: Tenant, url: str) -> None:

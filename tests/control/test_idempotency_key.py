@@ -25,12 +25,6 @@ def api(make_settings: Callable[..., Settings]) -> Iterator[ApiServer]:
         yield server
 
 
-@pytest.fixture
-def http(api: ApiServer, tenant: Tenant) -> Iterator[httpx.Client]:
-    with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as client:
-        yield client
-
-
 def _path(tenant: Tenant) -> str:
     return f"/uapi/extensions/@me/{quote(tenant.extension.number, safe='')}/phoneCallEvents"
 

@@ -83,12 +83,6 @@ def test_a_revoke_without_a_body_still_revokes_the_bearer_token_itself(api: ApiS
         assert not signed_in(http, tenant, caller)
 
 
-@pytest.fixture
-def http(api: ApiServer, tenant: Tenant) -> Iterator[httpx.Client]:
-    with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as client:
-        yield client
-
-
 def resource(tenant: Tenant) -> str:
     return f"/uapi/extensions/@me/{tenant.extension.number.replace('*', '%2A')}/phoneCallEvents"
 

@@ -27,13 +27,6 @@ def api(settings: Settings) -> Iterator[ApiServer]:
         yield server
 
 
-@pytest.fixture
-def browser(api: ApiServer, tenant: Tenant) -> Iterator[Browser]:
-    with Browser(api.url) as signed_in:
-        assert signed_in.sign_in(tenant.client.client_id, tenant.client.client_secret).status_code == 303
-        yield signed_in
-
-
 def unshown_secret(browser: Browser, tenant: Tenant) -> str:
     """Adds a signing request through the UI and leaves its page unopened: the reference of the secret it made."""
     made = browser.post(f"/ui/extensions/{quote(tenant.extension.number, safe='*')}/requests", data={

@@ -41,13 +41,6 @@ def api(ui_settings: Settings) -> Iterator[ApiServer]:
         yield server
 
 
-@pytest.fixture
-def browser(api: ApiServer, tenant: Tenant) -> Iterator[Browser]:
-    with Browser(api.url) as signed_in:
-        assert signed_in.sign_in(tenant.client.client_id, tenant.client.client_secret).status_code == 303
-        yield signed_in
-
-
 def page_of(number: str) -> str:
     return f"/ui/extensions/{quote(number, safe='*')}"
 

@@ -3,76 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from aiohttp import web
-from psycopg_pool import AsyncConnectionPool
 
-from producers.ingest.app import IngestContext, create_app
-from producers.ingest.auth import GrantCache, TenantAuth
-from producers.ingest.gate import KafkaGate
 from producers.ingest.keys import create_key, revoke_key
-from producers.sdk import CallEventProducer
 from schemas.events import CallEvent
 from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.kafka import read_topic
 from tests.processes import settings_env
 from tests.producers.helpers import IngestTenant, insert_token, make_tenant
-
-NINE = {"CallID": "1795773600.42", "CallerIDNum": "+61299990000", "CallerIDName": "ACME Pty",
-        "CalledDID": "+61280001234", "CalledExtension": "", "CallStatus": "CALLING", "CallFlow": "IN",
-        "CallerExtension": "", "CalledNumber": "+61280001234"}
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings, *, cache_s: float = 30.0) -> AsyncIterator[str]:
-    """The ingest app on 127.0.0.1:<free port>, with its own pool and producer; yields its base URL."""
-    pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
-    await pool.open()
-    gate = KafkaGate(producer=CallEventProducer(settings=settings), retry_s=0.5,
-                     ready_cache_s=settings.ingest_ready_cache_s, ready_timeout_s=settings.ingest_ready_timeout_s)
-    gate.open()
-    ctx = IngestContext(settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(cache_s)))
-    runner = web.AppRunner(create_app(ctx), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
-        await gate.close()
-        await pool.close()
-
-
-@pytest.fixture(scope="module")
-async def ingest_url(settings: Settings) -> AsyncIterator[str]:
-    async with serving(settings) as url, httpx.AsyncClient() as client:
-        await _until_ready(client, url)  # the producer connects in the background
-        yield url
-
-
-@pytest.fixture(scope="module")
-def tenant(settings: Settings) -> IngestTenant:
-    return make_tenant(settings.database_url)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as http:
-        yield http
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.producers.ingest_server import NINE, bearer, serving, until_ready
 
 
 async def events_on_topic(settings: Settings, event_ids: list[str]) -> list[CallEvent]:
@@ -286,7 +233,7 @@ async def test_ingest_keys_from_the_command_line_work_until_revoked(
     assert key["tenant"] == tenant.code and key["key"].startswith("cik_")
     params = NINE | {"CalledExtension": f"{tenant.code}210", "key": key["key"]}
     async with serving(settings, cache_s=0) as url:
-        await _until_ready(client, url)
+        await until_ready(client, url)
         assert (await client.get(f"{url}/ingest/{tenant.code}/dial-in", params=params)).status_code == 202
         other = await client.get(f"{url}/ingest/0000/dial-in", params=params)
         assert other.status_code == 403
@@ -298,10 +245,3 @@ async def test_ingest_keys_from_the_command_line_work_until_revoked(
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
     missing = await asyncio.to_thread(cli, "create", "--org", "999999999")
     assert missing.returncode == 2 and "not an organization" in missing.stdout + missing.stderr  # refused input
-
-
-async def _until_ready(client: httpx.AsyncClient, url: str) -> None:
-    for _ in range(100):
-        if (await client.get(f"{url}/readyz")).status_code == 200:
-            return
-        await asyncio.sleep(0.1)

@@ -18,7 +18,7 @@ from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.kafka import read_topic
 from tests.producers.helpers import IngestTenant, make_tenant
-from tests.producers.test_ingest import NINE, bearer, serving
+from tests.producers.ingest_server import NINE, bearer, serving
 
 pytestmark = pytest.mark.faults
 PROBE_TIMEOUT_S = 5.0

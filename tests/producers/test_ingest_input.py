@@ -4,33 +4,14 @@ in the error shape, and nothing of a refused request reaches call-events."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from schemas.settings import Settings
 from tests.kafka import read_topic
-from tests.producers.helpers import IngestTenant, make_tenant
-from tests.producers.test_ingest import NINE, _until_ready, bearer, serving
-
-
-@pytest.fixture(scope="module")
-async def ingest_url(settings: Settings) -> AsyncIterator[str]:
-    async with serving(settings) as url, httpx.AsyncClient() as client:
-        await _until_ready(client, url)
-        yield url
-
-
-@pytest.fixture(scope="module")
-def tenant(settings: Settings) -> IngestTenant:
-    return make_tenant(settings.database_url)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as http:
-        yield http
+from tests.producers.helpers import IngestTenant
+from tests.producers.ingest_server import NINE, bearer
 
 
 def refusal(response: httpx.Response) -> tuple[int, str]:

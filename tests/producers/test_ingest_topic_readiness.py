@@ -19,7 +19,7 @@ from deploy.topics import create_topics, delete_topics
 from schemas.settings import Settings
 from tests.kafka import read_topic
 from tests.producers.helpers import IngestTenant, make_tenant
-from tests.producers.test_ingest import NINE, bearer, serving
+from tests.producers.ingest_server import NINE, bearer, serving
 from tests.producers.test_ingest_faults import PROBE_TIMEOUT_S, _counter, _until_status
 
 TOPIC_MISSING_CHECK = 'callapi_ingest_ready_checks_total{result="topic_missing"}'
