@@ -65,8 +65,7 @@ def simulate(
     from producers.simulator.generator import Plan, Timeline
 
     console = stdout_console()
-    if seed is None:
-        seed = random.SystemRandom().randrange(1, 1_000_000)
+    seed = seed if seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     given_start = _start(start)
     if duration is None and count is None:
         duration = 10.0
@@ -74,10 +73,8 @@ def simulate(
     plan = Plan(seed=seed, organizations=organizations, extensions=extensions, rate_eps=rate, skew=skew,
                 answered_ratio=answered, tenant_base=tenant_base)
     if provision or provision_only:
-        if not receiver_url:
-            raise typer.BadParameter("--provision needs --receiver-url", param_hint="--receiver-url")
-        credentials = (client_id, client_secret) if client_id and client_secret else None
-        _provision(plan, settings, api_url=api, receiver_url=receiver_url, credentials=credentials, console=console)
+        _provision(plan, settings, api_url=api, receiver_url=receiver_url, client_id=client_id,
+                   client_secret=client_secret, console=console)
         if provision_only:
             return
     with sending_collector() as warmed_up:
@@ -87,14 +84,17 @@ def simulate(
                  console=console)
 
 
-def _provision(plan: Plan, settings: Settings, *, api_url: str, receiver_url: str,
-               credentials: tuple[str, str] | None, console: Console) -> None:
+def _provision(plan: Plan, settings: Settings, *, api_url: str, receiver_url: str | None, client_id: str | None,
+               client_secret: str | None, console: Console) -> None:
     import psycopg
 
     from producers.errors import ProvisionError
     from producers.simulator.command import provision_with_progress
     from schemas.hints import DATABASE_NEXT_STEP
 
+    if not receiver_url:
+        raise typer.BadParameter("--provision needs --receiver-url", param_hint="--receiver-url")
+    credentials = (client_id, client_secret) if client_id and client_secret else None
     try:
         asyncio.run(provision_with_progress(plan, settings=settings, api_url=api_url, receiver_url=receiver_url,
                                             credentials=credentials, console=console))
