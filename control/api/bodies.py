@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from control.api.deps import Extension
 from control.api.models import AddRequestBody, EditRequestBody
 from control.errors import InvalidInput
+from schemas import strict_json
 
 Body = TypeVar("Body", bound=EditRequestBody)
 MODELS: tuple[type[EditRequestBody], ...] = (AddRequestBody, EditRequestBody)  # openapi.py lists their schemas
@@ -48,27 +49,6 @@ def _not_json(reason: str, position: int | None = None) -> RequestValidationErro
                                     "msg": "JSON decode error", "input": {}, "ctx": {"error": reason}}])
 
 
-class _RepeatedField(Exception):
-    """An object names a field twice: json.loads would keep the last copy, another parser the first."""
-
-
-class _NotANumber(Exception):
-    """NaN, Infinity or -Infinity: Python reads them, but they are not JSON (RFC 8259 6)."""
-
-
-def _fields_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in fields:
-            raise _RepeatedField(name)
-        fields[name] = value
-    return fields
-
-
-def _no_constant(name: str) -> Any:
-    raise _NotANumber(name)
-
-
 async def _json(request: Request) -> Any:
     raw = await request.body()
     if not raw:
@@ -77,11 +57,11 @@ async def _json(request: Request) -> Any:
         raise InvalidInput("request_invalid", "send the body as JSON with Content-Type: application/json, "
                            f"{EXAMPLE}")
     try:
-        return json.loads(raw, object_pairs_hook=_fields_once, parse_constant=_no_constant)
-    except _RepeatedField as error:
-        raise InvalidInput("request_invalid", f"the body names {str(error)!r} more than once: send each field "
+        return strict_json.loads(raw)
+    except strict_json.RepeatedName as error:
+        raise InvalidInput("request_invalid", f"the body names {error.name!r} more than once: send each field "
                            "once") from None
-    except _NotANumber as error:
+    except strict_json.NotANumber as error:
         raise _not_json(f"{error} is not a JSON number") from None
     except json.JSONDecodeError as error:
         raise _not_json(error.msg, error.pos) from None

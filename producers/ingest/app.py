@@ -14,7 +14,6 @@ pods that can write.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from producers.ingest.auth import TenantAuth, credential
 from producers.ingest.gate import KafkaGate
 from producers.ingest.voipnow import event_from_json, event_from_notification
 from producers.sdk import Failed, to_record
+from schemas import strict_json
 from schemas.events import CallEvent
 from schemas.extensions import organization_code
 from schemas.hints import topic_missing
@@ -145,24 +145,14 @@ def _unsupported(what: str) -> IngestRejected:
     return IngestRejected(415, "unsupported_media_type", f"send {what}")
 
 
-def _fields_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object's fields; a name given twice is refused (json.loads would keep the last copy, others the first)."""
-    fields: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in fields:
-            raise IngestRejected(400, "invalid_json", f"the body names {name!r} twice in one object: send each "
-                                 "field once")
-        fields[name] = value
-    return fields
-
-
-def _not_a_number(name: str) -> Any:
-    raise IngestRejected(400, "invalid_json", f"the body is not JSON: {name} is not a JSON number")
-
-
 def _json_body(body: bytes) -> Any:
     try:
-        return json.loads(body, object_pairs_hook=_fields_once, parse_constant=_not_a_number)
+        return strict_json.loads(body)
+    except strict_json.RepeatedName as error:
+        raise IngestRejected(400, "invalid_json", f"the body names {error.name!r} twice in one object: send each "
+                             "field once") from None
+    except strict_json.NotANumber as error:
+        raise IngestRejected(400, "invalid_json", f"the body is not JSON: {error} is not a JSON number") from None
     except (ValueError, RecursionError) as error:  # RecursionError: nested deeper than the parser goes
         raise IngestRejected(400, "invalid_json", f"the body is not JSON: {error}") from None
 
