@@ -14,6 +14,7 @@ pods that can write.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from schemas.extensions import organization_code
 from schemas.hints import topic_missing
 from schemas.ops import ops_app
 from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -84,6 +87,10 @@ def error_middleware(retry_after_s: int) -> Any:
             if error.status < 400:
                 raise
             rejected = IngestRejected(error.status, _http_code(error.status), error.reason)
+            response = error_response(rejected, retry_after_s=retry_after_s)
+        except Exception:  # a defect: logged with its traceback, answered (and counted) in the error shape
+            log.exception("ingest %s %s failed", request.method, request.path)
+            rejected = IngestRejected(500, "internal_error", "the endpoint failed unexpectedly; its log says why")
             response = error_response(rejected, retry_after_s=retry_after_s)
         metrics.REQUESTS.labels(route, str(response.status)).inc()
         metrics.DURATION.labels(route).observe(time.perf_counter() - started)
