@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+BATCH = "events"  # /ingest/{tenant}/events: the batch route, beside the notification route /ingest/{tenant}/{type}
 _JSON_TYPE = "application/json"  # request.content_type: lower case, without parameters such as charset
 UNREADABLE = (ValueError, UnicodeDecodeError, HttpProcessingError, LookupError, RuntimeError)
 """What aiohttp raises for a body it cannot read: bad percent-encoding or UTF-8, a malformed multipart part (HTTP
@@ -88,6 +89,8 @@ def error_middleware(retry_after_s: int) -> Any:
                 raise
             rejected = IngestRejected(error.status, _http_code(error.status), error.reason)
             response = error_response(rejected, retry_after_s=retry_after_s)
+            if "Allow" in error.headers:  # a 405 says which methods the route takes (RFC 9110 15.5.6)
+                response.headers["Allow"] = error.headers["Allow"]
         except Exception:  # a defect: logged with its traceback, answered (and counted) in the error shape
             log.exception("ingest %s %s failed", request.method, request.path)
             rejected = IngestRejected(500, "internal_error", "the endpoint failed unexpectedly; its log says why")
@@ -203,6 +206,8 @@ class IngestHandlers:
         self.ctx = ctx
 
     async def notification(self, request: web.Request) -> web.Response:
+        if request.match_info["type"] == BATCH:  # the batch route's path, with a method it does not take
+            raise web.HTTPMethodNotAllowed(request.method, ["POST"])
         tenant = await self._authorize(request)
         fields = await read_fields(request)
         fields.pop("key", None)
@@ -269,7 +274,7 @@ def create_app(ctx: IngestContext) -> web.Application:
         client_max_size=settings.ingest_max_body_bytes, middlewares=[error_middleware(settings.ingest_retry_after_s)]
     )
     handlers = IngestHandlers(ctx=ctx)
-    app.router.add_resource("/ingest/{tenant}/events", name="batch").add_route("POST", handlers.batch)
+    app.router.add_resource(f"/ingest/{{tenant}}/{BATCH}", name="batch").add_route("POST", handlers.batch)
     notification = app.router.add_resource("/ingest/{tenant}/{type}", name="notification")
     notification.add_route("GET", handlers.notification)
     notification.add_route("POST", handlers.notification)

@@ -171,3 +171,14 @@ async def test_two_authorization_headers_are_refused_whichever_comes_first(
                                   headers=[("Authorization", f"Bearer {token}") for token in pair])
         assert refusal(answer) == (401, "unauthorized"), answer.text
         assert not await on_topic(settings, event_id)
+
+
+async def test_a_method_a_route_does_not_take_answers_405_naming_the_methods_it_takes(
+    ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient,
+) -> None:
+    batch = await client.get(f"{ingest_url}/ingest/{tenant.code}/events", headers=bearer(tenant.org_token))
+    assert (batch.status_code, batch.headers.get("Allow")) == (405, "POST"), batch.text
+    assert batch.json()["error"]["code"] == "method_not_allowed"
+    put = await client.put(f"{ingest_url}/ingest/{tenant.code}/dial-in", headers=bearer(tenant.org_token))
+    assert put.status_code == 405 and put.json()["error"]["code"] == "method_not_allowed", put.text
+    assert {method.strip() for method in put.headers.get("Allow", "").split(",")} >= {"GET", "POST"}
