@@ -56,3 +56,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """A loopback port free right now whose next port is free too (the local Kafka's controller takes port + 1):
+    a port any socket holds, even a client connection's own end, cannot be listened on."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise OSError("no two adjacent loopback ports are free")

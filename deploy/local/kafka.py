@@ -132,6 +132,12 @@ class Kafka:
             if self.service.running():
                 return f"already running (pid {self.service.pid()}) on 127.0.0.1:{self.port}"
             self.service.check_port_free()
+            if port_in_use(self.controller_port):  # else the broker starts, fails to bind it and exits
+                raise StackError(
+                    f"Port {self.controller_port} on 127.0.0.1, where Kafka's controller listens (the broker's port "
+                    "+ 1), is already in use by another program, so kafka cannot start. Stop that program, or set "
+                    "CALLAPI_KAFKA_BOOTSTRAP to another port."
+                )
             return self.launch()
 
     def launch(self) -> str:

@@ -24,7 +24,7 @@ from deploy.local.errors import StackError
 from deploy.local.kafka import Kafka
 from deploy.local.postgres import Postgres, ensure_installed
 from deploy.local.stack import Stack
-from schemas.ops import free_port
+from schemas.ops import free_port, free_port_pair
 from schemas.settings import Settings
 
 
@@ -105,6 +105,22 @@ def test_a_kafka_port_taken_by_another_program_names_that_program(
     assert left_behind == []
 
 
+def test_a_taken_kafka_controller_port_is_named_before_kafka_starts(
+    base_settings: Settings, stack_folders: tuple[Path, Path],
+) -> None:
+    port = free_port_pair()
+    kafka = Kafka(stack_dir=stack_folders[0], cache_dir=base_settings.cache_dir / "maven", port=port,
+                  controller_port=port + 1)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port + 1))
+        holder.listen()
+        with pytest.raises(StackError) as raised:
+            kafka.up()
+    assert f"Port {port + 1} on 127.0.0.1, where Kafka's controller listens" in str(raised.value)
+    assert not kafka.service.running()
+    assert processes_mentioning(str(stack_folders[0])) == []
+
+
 def test_a_postgres_port_taken_after_the_free_port_check_is_a_conflict_not_started(
     stack_folders: tuple[Path, Path],
 ) -> None:
@@ -133,7 +149,7 @@ def test_two_stack_ups_of_one_folder_at_once_start_one_of_each(
     base_settings: Settings, stack_folders: tuple[Path, Path],
 ) -> None:
     folder = stack_folders[0]
-    port = free_port()
+    port = free_port_pair()
     env = {**os.environ, "COLUMNS": "200", "CALLAPI_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"}
     command = [sys.executable, "-m", "callapi_events", "stack", "up", "--stack-dir", str(folder)]
     try:
