@@ -23,9 +23,9 @@ from control.api.models import (
     QueuedTest,
     Removed,
 )
-from control.api.repeats import repeated, said_once
 from control.errors import InvalidInput
 from control.service import ExtensionRef, RequestView, SavedRequest
+from schemas.repeats import repeated, said_once
 
 BASE = "/uapi/extensions/{userId}/{extension}/phoneCallEvents"
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -15,9 +15,9 @@ from control import service
 from control.api.deps import AppSettings, Db, SourceAddress, bearer, get_caller
 from control.api.metrics import counting_sign_in
 from control.api.models import ErrorBody, Status, TokenOut
-from control.api.repeats import repeated, said_once
 from control.errors import InvalidInput, Unauthorized
 from control.service import Caller
+from schemas.repeats import repeated, said_once
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 BASIC_CHALLENGE = 'Basic realm="callapi", charset="UTF-8"'

@@ -36,6 +36,7 @@ from schemas.events import CallEvent
 from schemas.extensions import organization_code
 from schemas.hints import topic_missing
 from schemas.ops import ops_app
+from schemas.repeats import repeated
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -131,17 +132,11 @@ def _reason(error: Exception) -> str:
 
 def _once(items: Iterable[tuple[str, str]], where: str) -> dict[str, str]:
     """The fields of `items`; 400 parameter_repeated when one comes twice (which copy to keep is no one's guess)."""
-    fields: dict[str, str] = {}
-    repeated: set[str] = set()
-    for name, value in items:
-        if name in fields:
-            repeated.add(name)
-        fields[name] = value
-    if repeated:
-        names = ", ".join(sorted(repeated))
-        raise IngestRejected(400, "parameter_repeated", f"{names} sent more than once in {where}: send each "
-                             "parameter once")
-    return fields
+    pairs = list(items)
+    if names := repeated(pairs):
+        raise IngestRejected(400, "parameter_repeated", f"{', '.join(names)} sent more than once in {where}: send "
+                             "each parameter once")
+    return dict(pairs)
 
 
 async def read_batch(request: web.Request) -> bytes:

@@ -1,5 +1,6 @@
-"""Parameters sent more than once: a client that repeats one (a query string built by appending, a form merged
-from two sources) would have whichever copy the framework keeps. The API refuses them instead of guessing."""
+"""Parameters sent more than once (Control API and ingest): a client that repeats one (a query string built by
+appending, a form merged from two sources) would have whichever copy the framework keeps. Both refuse them
+instead of guessing."""
 
 from __future__ import annotations
 
