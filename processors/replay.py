@@ -22,6 +22,7 @@ from processors.errors import ReplayError, TopicsMissing
 from processors.handler import apply_config, lookup_packed
 from processors.records import decode_event, decode_requests
 from processors.replay_check import ConfigSeen, refusal
+from processors.replay_check_db import known_in_control_plane
 from processors.sink import KafkaSink, OutRecord
 from processors.topology import partition_counts
 from processors.window import ReplayFilter, Window
@@ -146,8 +147,13 @@ def _note(seen: ConfigSeen, key: bytes, value: bytes | None) -> None:
 async def checked_config(settings: Settings, wanted: ReplayFilter, *, from_deliveries: bool) -> dict[bytes, bytes]:
     """The current config (as `load_config`), once the filters proved to name something in it.
 
-    Raises ReplayError naming each filter value that matches nothing, before the window is read."""
+    Raises ReplayError naming each filter value that matches nothing, before the window is read. Recorded jobs
+    are resent without config, so there the control plane's PostgreSQL is asked first (a query instead of the
+    whole topic); the topic is read only when PostgreSQL does not show every value."""
     filtered = wanted.tenants or wanted.extensions or wanted.request_ids
+    if from_deliveries and filtered and await known_in_control_plane(settings.database_url, wanted,
+                                                                     from_deliveries=True):
+        return {}
     seen = ConfigSeen(wanted) if filtered else None
     config = await load_config(settings, wanted, seen) if seen is not None or not from_deliveries else {}
     if seen is not None and (why := refusal(seen, from_deliveries=from_deliveries)):

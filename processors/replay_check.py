@@ -24,8 +24,12 @@ class ConfigSeen:
     def note(self, extension: str, requests: list[EventRequest]) -> None:
         """One `event-requests` record of a selected extension (the latest record of a key wins)."""
         ids = {r.id: r.enabled for r in requests if self.wanted.wants_request(r.id)}
+        self.note_ids(extension, ids, has_requests=bool(requests))
+
+    def note_ids(self, extension: str, ids: dict[str, bool], *, has_requests: bool) -> None:
+        """What one selected extension holds: whether it has requests, and the wanted IDs among them."""
         by_place = self.wanted.extensions or self.wanted.tenants  # then any request proves the value exists
-        if requests and (ids or by_place):
+        if has_requests and (ids or by_place):
             self.extensions[extension] = ids
         else:
             self.extensions.pop(extension, None)
