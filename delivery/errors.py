@@ -3,7 +3,8 @@
 DeliveryError
 ├── TransportError: no HTTP status came back; `error_class` is the short code recorded in the delivery log
 │   ├── RequestTimeout: the connect or total timeout passed (`timeout`, `connect_timeout`)
-│   ├── ConnectionFailed: refused, reset, DNS failure, TLS or protocol error (`connect_error`, …)
+│   ├── ConnectionFailed: refused, reset, DNS or TLS failure, closed before the reply head ended (`connect_error`, …)
+│   ├── InvalidReply: the reply head is not HTTP a client can parse (`invalid_reply`); retried, as a 5xx is
 │   └── DestinationRefused: the resolved address is not allowed (`unsafe_url`); never retried
 ├── DisableFailed: PostgreSQL could not record that a request is gone (the job is retried, not lost)
 ├── HostStalled: the destination is at its concurrency cap and completes nothing (the job is deferred)
@@ -33,6 +34,12 @@ class RequestTimeout(TransportError):
 
 class ConnectionFailed(TransportError):
     error_class = "connect_error"
+
+
+class InvalidReply(TransportError):
+    """The receiver answered, but not with an HTTP reply head (a bad status line, header or Content-Length)."""
+
+    error_class = "invalid_reply"
 
 
 class DestinationRefused(TransportError):

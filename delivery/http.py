@@ -10,7 +10,10 @@ Both behave the same towards the delivery log: a reply is an `HttpResponse` what
 never followed) once its head came, even if its body then breaks off (the connection closes early, or stalls past
 the request timeout: the status decides, and the connection is dropped); no reply head is one of the
 delivery/errors.py transport errors with the same `error_class`:
-`connect_timeout`, `timeout`, `connect_error`, `dns_error`, `connection_error`, `unsafe_url`, `invalid_url`.
+`connect_timeout`, `timeout`, `connect_error`, `dns_error`, `connection_error`, `invalid_reply`, `unsafe_url`,
+`invalid_url`. A reply head that has begun counts by how it ends: stalled past the request timeout `timeout`,
+cut off by the receiver closing the connection `connection_error`, not parseable as HTTP `invalid_reply`
+(the details below say which, the same words from both clients).
 Both check the address actually connected to against the URL guard (DNS rebinding), keep connections alive,
 read a reply body up to MAX_BODY_BYTES and drop the connection past it.
 """
@@ -26,6 +29,10 @@ from schemas.settings import Settings
 MAX_BODY_BYTES = 65_536
 """Reply bodies are read (to keep the connection reusable) up to this size, then the connection is dropped."""
 READ_CHUNK_BYTES = 16_384
+
+HEAD_TIMED_OUT = "no complete reply head within the request timeout"
+HEAD_CUT_OFF = "the connection closed before the reply head was complete"
+HEAD_INVALID = "the reply head is not valid HTTP"
 
 
 @dataclass(frozen=True)

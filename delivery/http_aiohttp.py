@@ -18,8 +18,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from delivery.errors import ConnectionFailed, DestinationRefused, RequestTimeout, TransportError
-from delivery.http import MAX_BODY_BYTES, READ_CHUNK_BYTES, HttpResponse
+from delivery.errors import ConnectionFailed, DestinationRefused, InvalidReply, RequestTimeout, TransportError
+from delivery.http import HEAD_CUT_OFF, HEAD_INVALID, HEAD_TIMED_OUT, MAX_BODY_BYTES, READ_CHUNK_BYTES, HttpResponse
 from delivery.pinning import Check, Resolve
 from delivery.request import OutgoingRequest
 from schemas.urlguard import UnsafeUrl, check_addresses
@@ -148,8 +148,12 @@ def transport_error(error: BaseException) -> TransportError:
     detail = str(error) or type(error).__name__
     if isinstance(error, aiohttp.ConnectionTimeoutError):
         return RequestTimeout(detail, error_class="connect_timeout")
-    if isinstance(error, asyncio.TimeoutError):
-        return RequestTimeout(detail or "no complete reply within the request timeout")
+    if isinstance(error, asyncio.TimeoutError):  # a body's timeout is _drain's: this one is the head's
+        return RequestTimeout(HEAD_TIMED_OUT if detail == type(error).__name__ else f"{HEAD_TIMED_OUT} ({detail})")
+    if isinstance(error, aiohttp.ServerDisconnectedError):  # its message may be the half-parsed head's repr
+        return ConnectionFailed(HEAD_CUT_OFF, error_class="connection_error")
+    if isinstance(error, aiohttp.ClientResponseError):  # the head's parser failed; its "400" is no reply's status
+        return InvalidReply(f"{HEAD_INVALID}: {_one_line(error.message)}")
     if isinstance(error, aiohttp.ClientConnectorDNSError):
         return ConnectionFailed(detail, error_class="dns_error")
     if isinstance(error, aiohttp.ClientConnectorError):
@@ -161,3 +165,8 @@ def transport_error(error: BaseException) -> TransportError:
     if isinstance(error, Exception):
         return TransportError(detail, error_class=type(error).__name__)
     raise error
+
+
+def _one_line(message: str) -> str:
+    """aiohttp's parser errors span lines (the offending bytes, a caret under them): one line for the log."""
+    return " ".join(part for line in message.splitlines() if (part := line.strip()) and part != "^")

@@ -38,8 +38,8 @@ from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.http import Url
 from pyreqwest.response import Response
 
-from delivery.errors import ConnectionFailed, DestinationRefused, RequestTimeout, TransportError
-from delivery.http import MAX_BODY_BYTES, READ_CHUNK_BYTES, HttpResponse
+from delivery.errors import ConnectionFailed, DestinationRefused, InvalidReply, RequestTimeout, TransportError
+from delivery.http import HEAD_CUT_OFF, HEAD_INVALID, HEAD_TIMED_OUT, MAX_BODY_BYTES, READ_CHUNK_BYTES, HttpResponse
 from delivery.http_aiohttp import AiohttpClient, FunctionResolver
 from delivery.pinning import Check, PinnedClients, Resolve, system_addresses
 from delivery.request import OutgoingRequest
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 _ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")
 _CONNECTING = frozenset({"client error (Connect)", "tcp connect error"})
 _CONNECT_FAILURES = frozenset({"connect_error", "connect_timeout"})
+_CLOSED_MID_HEAD = "connection closed before message completed"  # hyper's, with or without part of a head
 
 
 @dataclass(frozen=True)
@@ -189,11 +190,15 @@ def transport_error(error: Exception) -> TransportError:
     if isinstance(error, exceptions.RequestTimeoutError):  # the total timeout too is a ConnectTimeoutError
         if _CONNECTING.intersection(causes):
             return RequestTimeout(f"no connection within the connect timeout ({detail})", error_class="connect_timeout")
-        return RequestTimeout(f"no complete reply within the request timeout ({detail})")
+        return RequestTimeout(f"{HEAD_TIMED_OUT} ({detail})")  # a body's timeout is _drain's: this is the head's
     if isinstance(error, exceptions.ConnectError):  # also a reset after connecting: only its causes tell
         if "dns error" in causes:
             return ConnectionFailed(detail, error_class="dns_error")
+        if _CLOSED_MID_HEAD in causes:
+            return ConnectionFailed(HEAD_CUT_OFF, error_class="connection_error")
         return ConnectionFailed(detail, error_class=None if _CONNECTING.intersection(causes) else "connection_error")
+    if isinstance(error, exceptions.DecodeError):  # before the head came (a body's is _drain's): hyper's parser
+        return InvalidReply(f"{HEAD_INVALID}: {detail}")
     if isinstance(error, ValueError):  # BuilderError, and the URL parser's own errors
         return DestinationRefused(detail, error_class="invalid_url")
     if isinstance(error, exceptions.PyreqwestError | OSError):

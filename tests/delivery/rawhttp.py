@@ -5,6 +5,11 @@ connection and local address each request came on, and misbehaves on demand, by 
     /slow            204 after SLOW_S
     /hang            reads the request, never answers
     /hang-head       sends the status line of a 200, then nothing (the head never ends)
+    /hang-mid-head   sends the status line of a 200 and half a header name, then nothing
+    /cut-head        sends the status line of a 200 and half a header name, then closes the connection
+    /cut-status      sends half a status line, then closes the connection
+    /close           closes the connection without a byte of reply
+    /bad-head/<name> the malformed head BAD_HEADS[name], then closes the connection
     /stall-body/<code>     that status, Content-Length 100 and 10 bytes of it, then nothing
     /short-body/<code>     that status, Content-Length 100 and 10 bytes of it, then closes the connection
     /short-chunked/<code>  that status, chunked, one chunk, then closes without the last chunk
@@ -23,6 +28,14 @@ import struct
 from dataclasses import dataclass, field
 
 SLOW_S = 0.5
+PARTIAL_HEAD = b"HTTP/1.1 200 OK\r\nContent-Le"
+CUT_REPLIES = {"/cut-head": PARTIAL_HEAD, "/cut-status": b"HTTP/1.1 20", "/close": b""}
+BAD_HEADS = {
+    "status-line": b"garbage garbage\r\n\r\n",
+    "status-code": b"HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n",
+    "header": b"HTTP/1.1 200 OK\r\nfoo bar\r\nContent-Length: 0\r\n\r\n",
+    "content-length": b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+}
 ENDLESS_CAP_BYTES = 64 * 1024 * 1024
 
 
@@ -91,10 +104,13 @@ class RawServer:
     async def _reply(self, target: str, headers: dict[str, str], writer: asyncio.StreamWriter) -> bool:
         path = target.split("?", 1)[0]
         extra = "".join(f"{name[8:]}: {value}\r\n" for name, value in headers.items() if name.startswith("x-reply-"))
-        if path in ("/hang", "/hang-head"):
-            if path == "/hang-head":
-                writer.write(b"HTTP/1.1 200 OK\r\n")
+        if path in ("/hang", "/hang-head", "/hang-mid-head"):
+            writer.write({"/hang": b"", "/hang-head": b"HTTP/1.1 200 OK\r\n", "/hang-mid-head": PARTIAL_HEAD}[path])
             await asyncio.sleep(60)
+            return False
+        if path in CUT_REPLIES or path.startswith("/bad-head/"):
+            writer.write(CUT_REPLIES.get(path) or BAD_HEADS[path.removeprefix("/bad-head/")])
+            await writer.drain()
             return False
         kind, _, code = path[1:].partition("/")
         if kind in BROKEN_BODIES:

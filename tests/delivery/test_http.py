@@ -12,15 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pyreqwest.http import Url
 
-from delivery.errors import ConnectionFailed, TransportError
-from delivery.http import MAX_BODY_BYTES, HttpClient, new_client
+from delivery.errors import ConnectionFailed, InvalidReply, RequestTimeout, TransportError
+from delivery.http import HEAD_CUT_OFF, HEAD_INVALID, HEAD_TIMED_OUT, MAX_BODY_BYTES, HttpClient, new_client
 from delivery.http_reqwest import PyreqwestClient
 from delivery.pinning import PinnedClients, choose_address
 from delivery.request import OutgoingRequest, build_request
 from schemas.settings import Settings
 from schemas.urlguard import UnsafeUrl
 from tests.delivery.jobs import make_job
-from tests.delivery.rawhttp import RawServer
+from tests.delivery.rawhttp import BAD_HEADS, CUT_REPLIES, RawServer
 
 CLIENTS = ["pyreqwest", "aiohttp"]
 CONNECT_TIMEOUT_S = 0.3
@@ -95,14 +95,39 @@ async def test_a_name_that_does_not_resolve_is_a_dns_error(name: str, allow_priv
 
 
 @pytest.mark.parametrize("name", CLIENTS)
-@pytest.mark.parametrize("path", ["/hang", "/hang-head"])
+@pytest.mark.parametrize("path", ["/hang", "/hang-head", "/hang-mid-head"])
 async def test_no_reply_head_within_the_request_timeout_is_a_timeout(name: str, path: str) -> None:
     async with RawServer() as server, open_client(name) as client:
         started_s = asyncio.get_running_loop().time()
         error = await error_of(client, get(server.url() + path))
         elapsed_s = asyncio.get_running_loop().time() - started_s
-    assert error.error_class == "timeout"
+    assert (type(error), error.error_class, error.retryable) == (RequestTimeout, "timeout", True)
+    assert str(error).startswith(HEAD_TIMED_OUT)
     assert REQUEST_TIMEOUT_S <= elapsed_s < 5  # bounded by the request timeout, not the server's 60 s
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("path", sorted(CUT_REPLIES))
+async def test_a_reply_head_cut_off_by_a_close_is_a_connection_error_not_a_timeout(name: str, path: str) -> None:
+    """The receiver hung up in the middle of (or before) its reply head: retried as a connection error, said in
+    the same words by both clients (aiohttp's own is the repr of the half-parsed head)."""
+    async with RawServer() as server, open_client(name) as client:
+        error = await error_of(client, get(server.url() + path))
+    assert (type(error), error.error_class, error.retryable) == (ConnectionFailed, "connection_error", True)
+    assert str(error) == HEAD_CUT_OFF
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("bad", sorted(BAD_HEADS))
+async def test_a_malformed_reply_head_is_an_invalid_reply(name: str, bad: str) -> None:
+    """Not a connection failure (the connection worked) and not a 400 (aiohttp's parser error carries one):
+    its own class, retried as a 5xx is, with the parser's complaint on one line. The next request works."""
+    async with RawServer() as server, open_client(name) as client:
+        error = await error_of(client, get(f"{server.url()}/bad-head/{bad}"))
+        assert (await client.send(get(f"{server.url()}/x"))).status_code == 204
+    assert (type(error), error.error_class, error.retryable) == (InvalidReply, "invalid_reply", True)
+    assert str(error).startswith(f"{HEAD_INVALID}: ") and "\n" not in str(error) and "400" not in str(error)
+    assert [seen.connection for seen in server.seen] == [1, 2]
 
 
 @pytest.mark.parametrize("name", CLIENTS)

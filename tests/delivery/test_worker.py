@@ -113,6 +113,18 @@ async def test_a_reply_whose_body_breaks_off_counts_by_its_status(settings: Sett
     assert [(a.outcome, a.status_code, a.error) for a in retried[:1]] == [(Outcome.RETRY, 503, None)]
 
 
+async def test_a_reply_head_that_breaks_off_or_is_not_http_is_logged_as_such(settings: Settings) -> None:
+    async with RawServer() as server:
+        cut = make_job(server.url() + "/cut-head", request_id="cuthead")
+        bad = make_job(server.url() + "/bad-head/status-code", request_id="badhead")
+        await produce_jobs(settings, [cut, bad])
+        [cut_attempt, *_] = await attempts_of(settings, cut.job_id, count=1)
+        [bad_attempt, *_] = await attempts_of(settings, bad.job_id, count=1)
+    assert (cut_attempt.outcome, cut_attempt.status_code, cut_attempt.error) == (
+        Outcome.RETRY, None, "connection_error")
+    assert (bad_attempt.outcome, bad_attempt.status_code, bad_attempt.error) == (Outcome.RETRY, None, "invalid_reply")
+
+
 async def test_always_failing_goes_to_the_dlq_then_redrive_delivers(settings: Settings, receiver: Receiver) -> None:
     receiver.script("/down", then=500)
     job = make_job(receiver.url + "/down", request_id="down", secrets_=(new_secret(),))
