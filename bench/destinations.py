@@ -129,7 +129,8 @@ async def _reporting(metrics: CountingMetrics, case: Case, say: Say) -> None:
 
 async def measure(case: Case, settings: Settings, *, port: int, say: Say) -> dict[str, Any]:
     """The worker with this case's client, in this process, draining jobs spread over `case.hosts` names."""
-    from delivery.worker import run_worker, tune_garbage_collector
+    from delivery.worker import run_worker
+    from schemas.collector import DELIVERY_YOUNG_THRESHOLD, collect_less_often
 
     say(f"{case.label}: writing {case.backlog:,} jobs")
     jobs = (notification(f"http://{host_name(i % case.hosts)}:{port}/hook", number=i, extension=f"0003*{i % 997}")
@@ -137,7 +138,7 @@ async def measure(case: Case, settings: Settings, *, port: int, say: Say) -> dic
     await publish(settings, settings.topics.deliveries, ((job.extension.encode(), encode(job)) for job in jobs))
     rss_before_mb, metrics = rss_mb(), CountingMetrics()
     client = bench_client(settings, case.client, max_destinations=case.max_destinations)
-    tune_garbage_collector()
+    collect_less_often(DELIVERY_YOUNG_THRESHOLD)
     worker = asyncio.create_task(run_worker(settings, host="127.0.0.1", port=0, metrics=metrics, client=client))
     reporter = asyncio.create_task(_reporting(metrics, case, say))
     try:

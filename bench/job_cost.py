@@ -31,8 +31,9 @@ from delivery.metrics import DeliveryMetrics
 from delivery.policy import AttemptResult, Decision, decide
 from delivery.records import attempt_record
 from delivery.request import OutgoingRequest, build_request
-from delivery.worker import new_consumer, new_producer, run_worker, tune_garbage_collector
+from delivery.worker import new_consumer, new_producer, run_worker
 from schemas.codec import decode, encode
+from schemas.collector import DELIVERY_YOUNG_THRESHOLD, collect_less_often
 from schemas.jobs import DeliveryJob
 from schemas.publisher import RecordPublisher
 from schemas.settings import Settings
@@ -128,7 +129,7 @@ async def worker_without_http(settings: Settings, jobs: int) -> dict[str, float]
     """The worker in this process, with the instant client; measured after the first WARM_UP_JOBS."""
     await publish_backlog(settings, URL, jobs)
     metrics = CountedMetrics(WARM_UP_JOBS, jobs)
-    tune_garbage_collector()
+    collect_less_often(DELIVERY_YOUNG_THRESHOLD)
     worker = asyncio.create_task(run_worker(settings, host="127.0.0.1", port=0, metrics=metrics,
                                             client=InstantClient()))
     try:

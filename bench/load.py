@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from producers.sdk import CallEventProducer, Failed
-from producers.simulator.collector import sending_collector
 from producers.simulator.generator import Plan, Timeline
 from producers.simulator.runner import planned_events
+from schemas.collector import SENDING_YOUNG_THRESHOLD, collecting_less_often
 from schemas.events import CallEvent
 from schemas.jobs import job_id_for
 from schemas.requests import EventRequest
@@ -46,7 +46,7 @@ async def _backlog(settings: Settings, events: list[CallEvent]) -> Sent:
 
 def backlog(settings: Settings, plan: Plan, count: int) -> Sent:
     """`count` simulated events written as fast as the SDK goes, stamped with the time they are built."""
-    with sending_collector() as warmed_up:
+    with collecting_less_often(SENDING_YOUNG_THRESHOLD) as warmed_up:
         now = datetime.now(UTC)
         events = [e.model_copy(update={"occurred_at": now}) for e in planned_events(plan, start=now, count=count)]
         warmed_up()  # the events live through the run

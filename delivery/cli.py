@@ -44,10 +44,11 @@ def deliver(host: str = HOST, port: int = PORT) -> None:
     import uvloop
     from aiokafka.errors import KafkaConnectionError
 
-    from delivery.worker import run_worker, tune_garbage_collector
+    from delivery.worker import run_worker
+    from schemas.collector import DELIVERY_YOUNG_THRESHOLD, collect_less_often
 
     settings = Settings()
-    tune_garbage_collector()
+    collect_less_often(DELIVERY_YOUNG_THRESHOLD)
     try:
         uvloop.run(run_worker(settings, host=host, port=port))
     except KafkaConnectionError:

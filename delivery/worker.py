@@ -7,7 +7,6 @@ finished and leave the group, so the partitions move to another worker at once.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import re
 import signal
@@ -33,7 +32,6 @@ from schemas.publisher import RecordPublisher
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
-GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
 
 
 def group_id(settings: Settings) -> str:
@@ -93,14 +91,6 @@ def new_deliverer(settings: Settings, *, client: HttpClient, publisher: RecordPu
         hosts=HostLimiter(max_per_host=settings.max_per_host, max_waiting_per_host=settings.max_waiting_per_host,
                           stall_s=settings.host_stall_s, monotonic_s=time.monotonic),
     )
-
-
-def tune_garbage_collector() -> None:
-    """A job's objects die young and form no cycles, yet each job allocates enough to run a young collection
-    every few jobs: collect less often (measured ~7 % more jobs/s), and keep start-up objects out of the
-    full collections."""
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 async def warn_if_missing(consumer: AIOKafkaConsumer, settings: Settings) -> None:

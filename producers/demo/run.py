@@ -26,10 +26,10 @@ from producers.demo.receiver import DemoReceiver
 from producers.demo.view import Snapshot, latency_chart, live_table, snapshot, summary_table
 from producers.errors import DemoFailed
 from producers.sdk import CallEventProducer
-from producers.simulator.collector import sending_collector
 from producers.simulator.generator import Plan, Timeline
 from producers.simulator.provision import AdminCli, provision
 from producers.simulator.runner import RunStats, planned_events, run
+from schemas.collector import SENDING_YOUNG_THRESHOLD, collecting_less_often
 from schemas.extensions import extended_form
 from schemas.ops import free_port
 from schemas.settings import Settings
@@ -115,7 +115,7 @@ async def provision_tenant(demo: Demo) -> None:
 
 
 async def traffic(demo: Demo, live: Live, progress: Progress) -> None:
-    with sending_collector() as warmed_up:
+    with collecting_less_often(SENDING_YOUNG_THRESHOLD) as warmed_up:
         timeline, expected = Timeline(demo.plan), Timeline(demo.plan)  # before the start is taken: see Timeline
         task = progress.add_task("simulating", total=demo.options.duration_s)
         async with CallEventProducer(settings=demo.settings, client_id="callapi-demo") as producer:

@@ -61,8 +61,8 @@ def simulate(
     and --receiver-url, the tenants, extensions and one request per event type per extension are created
     first (admin CLI + Control API at --api), pointing at RECEIVER_URL/<extension>/<type>.
     """
-    from producers.simulator.collector import sending_collector
     from producers.simulator.generator import Plan, Timeline
+    from schemas.collector import SENDING_YOUNG_THRESHOLD, collecting_less_often
 
     console = stdout_console()
     seed = seed if seed is not None else random.SystemRandom().randrange(1, 1_000_000)
@@ -77,7 +77,7 @@ def simulate(
                    client_secret=client_secret, console=console)
         if provision_only:
             return
-    with sending_collector() as warmed_up:
+    with collecting_less_often(SENDING_YOUNG_THRESHOLD) as warmed_up:
         timeline = Timeline(plan)  # before the start is taken: its warm-up takes seconds at high rates
         warmed_up()
         _traffic(timeline, settings, start=given_start, count=count, duration_s=duration, linger_ms=linger_ms,
