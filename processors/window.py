@@ -31,14 +31,19 @@ class Window:
 
     @property
     def since_ms(self) -> int:
-        return int(self.since.timestamp() * 1000)
+        return _epoch_ms(self.since)
 
     @property
     def until_ms(self) -> int:
-        return int(self.until.timestamp() * 1000)
+        return _epoch_ms(self.until)
 
     def contains_ms(self, timestamp_ms: int) -> bool:
         return self.since_ms <= timestamp_ms < self.until_ms
+
+
+def _epoch_ms(moment: datetime) -> int:
+    """Milliseconds since 1970, the earliest a record's timestamp (and Kafka's search by time) can be."""
+    return max(0, int(moment.timestamp() * 1000))
 
 
 @dataclass(frozen=True)

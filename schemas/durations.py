@@ -33,6 +33,9 @@ def parse_when(text: str, *, now: datetime) -> datetime:
         return now - timedelta(seconds=parse_duration_s(value))
     except ValueError:
         pass
+    except OverflowError:  # more days ago than a date can hold (year 1)
+        raise ValueError(f"{text!r} reaches back before the year 1: give a shorter duration, or a time such as "
+                         "2026-11-27T10:00:00Z") from None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

@@ -81,6 +81,9 @@ def test_a_window_may_be_given_as_durations_ago_as_for_replay(settings: Settings
     assert older.returncode == 0 and older.stdout == "", older.stdout + older.stderr
     done = _cli(settings, "dlq", "list", "--since", "yesterday")
     assert done.returncode == 2 and "nor a duration ago like 2h" in _said(done.stderr), done.stdout + done.stderr
+    for command in ("list", "redrive"):  # more days ago than a date holds
+        done = _cli(settings, "dlq", command, "--since", "999999999d")
+        assert done.returncode == 2 and "reaches back before the year 1" in _said(done.stderr), done.stderr
 
 
 def test_without_postgresql_a_listing_does_not_claim_letters_were_never_redriven(settings: Settings) -> None:

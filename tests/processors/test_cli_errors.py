@@ -90,3 +90,11 @@ def test_replay_help_says_the_window_ends_now_by_default(base_settings: Settings
     assert done.returncode == 0, done.stdout + done.stderr
     until = next(line for line in done.stdout.splitlines() if "--until" in line)
     assert "[default: (now)]" in until and "0s" not in until, until
+
+
+@pytest.mark.parametrize("since", ["999999999d", "99999999999999999999999d"])
+def test_a_duration_reaching_before_the_year_1_is_refused_with_exit_2(base_settings: Settings, since: str) -> None:
+    done = cli(base_settings, "replay", "--since", since, "--dry-run")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"replay: '{since}' reaches back before the year 1: give a shorter duration" in done.stderr
+    assert "Traceback" not in done.stderr

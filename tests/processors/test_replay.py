@@ -101,6 +101,16 @@ def test_dry_run_counts_and_sends_nothing(settings: Settings, history: dict[str,
     assert len(_deliveries(settings, lambda jobs: len(jobs) >= total)) == total
 
 
+def test_a_window_from_before_1970_reads_from_the_first_record(settings: Settings, history: dict[str, Any]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "callapi_events", "replay", "--since", "1900-01-01T00:00:00Z", "--until",
+         UNTIL.isoformat(), "--dry-run", "--json"],
+        env=settings_env(settings), capture_output=True, timeout=120, check=False, text=True,
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert json.loads(result.stdout)["records_read"] == 12  # the slots before and inside the window
+
+
 def test_replay_of_a_window_redelivers_exactly_its_jobs_with_the_same_ids(
     settings: Settings, history: dict[str, Any],
 ) -> None:
