@@ -108,6 +108,14 @@ async def read_fields(request: web.Request) -> dict[str, str]:
     fields = _once(request.query.items(), "the query string")
     if not request.body_exists:
         return fields
+    body = await _body_fields(request)
+    if "key" in body:  # not read as a credential there: beside the one that was, it is a second method
+        raise IngestRejected(400, "invalid_request", "send the ingest key as ?key= in the URL (or the token in "
+                             "the Authorization header), not in the body")
+    return fields | body
+
+
+async def _body_fields(request: web.Request) -> dict[str, str]:
     content_type = request.content_type
     try:
         if content_type in _FORM_TYPES:
@@ -115,9 +123,9 @@ async def read_fields(request: web.Request) -> dict[str, str]:
             if files := sorted({name for name, value in form.items() if not isinstance(value, str)}):
                 raise IngestRejected(400, "body_invalid", f"{', '.join(files)}: send each parameter as a form "
                                      "field, not a file")
-            return fields | _once(((name, str(value)) for name, value in form.items()), "the form")
+            return _once(((name, str(value)) for name, value in form.items()), "the form")
         if content_type == _JSON_TYPE:
-            return fields | _json_fields(await request.read())
+            return _json_fields(await request.read())
     except UNREADABLE as error:
         raise IngestRejected(400, "body_invalid", f"the body cannot be read: {_reason(error)}") from None
     raise _unsupported(f"the parameters as a form or JSON object, not {content_type}")
@@ -221,7 +229,10 @@ class IngestHandlers:
         tenant = tenant_code(request.match_info["tenant"])
         if len(request.headers.getall("Authorization", [])) > 1:  # which one counts is no one's guess: refuse
             raise IngestRejected(401, "unauthorized", "send one Authorization header, not several")
-        token = credential(request.headers.get("Authorization"), request.query.get("key"))
+        if len(keys := request.query.getall("key", [])) > 1:
+            raise IngestRejected(400, "parameter_repeated", "key sent more than once in the query string: send it "
+                                 "once")
+        token = credential(request.headers.get("Authorization"), keys[0] if keys else None)
         try:
             await self.ctx.auth.check(token, tenant, now=self.ctx.clock().timestamp())
         except IngestRejected as error:

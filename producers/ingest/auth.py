@@ -48,7 +48,11 @@ def token_hash(token: str) -> bytes:
 
 
 def credential(authorization: str | None, key: str | None) -> str:
-    """The token from `Authorization: Bearer …` or the `key` query field; 401 when neither is there."""
+    """The token from `Authorization: Bearer …` or the `key` query field; 401 when neither is there, 400
+    invalid_request when both are (RFC 6750 2: one method per request, so which one counts is no one's guess)."""
+    if authorization is not None and key is not None:
+        raise IngestRejected(400, "invalid_request", "send the token or ingest key once: in the Authorization "
+                             "header or as ?key= in the URL, not both")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 
+from producers.ingest.keys import create_key
 from schemas.settings import Settings
 from tests.kafka import read_topic
 from tests.producers.helpers import IngestTenant
@@ -182,3 +183,66 @@ async def test_a_method_a_route_does_not_take_answers_405_naming_the_methods_it_
     put = await client.put(f"{ingest_url}/ingest/{tenant.code}/dial-in", headers=bearer(tenant.org_token))
     assert put.status_code == 405 and put.json()["error"]["code"] == "method_not_allowed", put.text
     assert {method.strip() for method in put.headers.get("Allow", "").split(",")} >= {"GET", "POST"}
+
+
+@pytest.mark.parametrize(("header", "key"), [("org token", "bogus"), ("bogus", "ingest key"),
+                                             ("ingest key", "ingest key"), ("org token", "")],
+                         ids=["header-valid", "key-valid", "same-key-twice", "empty-key"])
+@pytest.mark.parametrize("route", ["dial-in", "events"])
+async def test_a_token_in_the_header_and_a_key_in_the_url_are_refused_not_one_picked(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient, header: str, key: str,
+    route: str,
+) -> None:
+    """RFC 6750 2: a client uses one method to send its token, so which of two the endpoint should judge is
+    no one's guess."""
+    ingest_key = create_key(settings.database_url, tenant.org_id).key
+    chosen = {"org token": tenant.org_token, "ingest key": ingest_key, "bogus": "not-a-token", "": ""}
+    event_id = f"methods-{uuid.uuid4().hex}"
+    url, params = f"{ingest_url}/ingest/{tenant.code}/{route}", {"key": chosen[key]}
+    if route == "events":
+        answer = await client.post(url, params=params, headers=bearer(chosen[header]),
+                                   json=[NINE | {"type": "dial-in", "extension": f"{tenant.code}*210",
+                                                 "event_id": event_id}])
+    else:
+        answer = await client.get(url, params=notification(tenant, event_id) | params,
+                                  headers=bearer(chosen[header]))
+    assert refusal(answer) == (400, "invalid_request"), answer.text
+    message = answer.json()["error"]["message"]
+    assert "Authorization" in message and "?key=" in message and "not both" in message, message
+    assert not await on_topic(settings, event_id)
+
+
+async def test_a_key_sent_twice_in_the_url_of_a_batch_is_refused(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient,
+) -> None:
+    ingest_key = create_key(settings.database_url, tenant.org_id).key
+    event_id = f"keys-{uuid.uuid4().hex}"
+    answer = await client.post(f"{ingest_url}/ingest/{tenant.code}/events?key={ingest_key}&key=not-a-key",
+                               json=[NINE | {"type": "dial-in", "extension": f"{tenant.code}*210",
+                                             "event_id": event_id}])
+    assert refusal(answer) == (400, "parameter_repeated"), answer.text
+    assert not await on_topic(settings, event_id)
+
+
+@pytest.mark.parametrize("body", ["form", "json"])
+@pytest.mark.parametrize("credential", ["header", "url"])
+async def test_a_key_in_the_body_is_refused_not_ignored(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient, body: str, credential: str,
+) -> None:
+    """The body is not where the endpoint reads a key: one there beside the URL's or the header's credential
+    is a second method, and alone it is no credential at all."""
+    ingest_key = create_key(settings.database_url, tenant.org_id).key
+    event_id = f"body-key-{uuid.uuid4().hex}"
+    fields = notification(tenant, event_id) | {"key": ingest_key}
+    sent = {"data": fields} if body == "form" else {"json": fields}
+    url = f"{ingest_url}/ingest/{tenant.code}/dial-in"
+    if credential == "header":
+        answer = await client.post(url, headers=bearer(tenant.org_token), **sent)  # type: ignore[arg-type]
+    else:
+        answer = await client.post(url, params={"key": ingest_key}, **sent)  # type: ignore[arg-type]
+    assert refusal(answer) == (400, "invalid_request"), answer.text
+    assert "?key=" in answer.json()["error"]["message"], answer.text
+    alone = await client.post(url, **sent)  # type: ignore[arg-type]
+    assert refusal(alone) == (401, "unauthorized"), alone.text
+    assert not await on_topic(settings, event_id)
+

@@ -112,11 +112,18 @@ def test_a_json_event_defaults_tenant_id_and_time_and_refuses_another_tenant() -
 
 @pytest.mark.parametrize(("authorization", "key", "expected"), [
     ("Bearer abc", None, "abc"),
-    ("bearer  abc ", "ignored", "abc"),
+    ("bearer  abc ", None, "abc"),
     (None, "cik_x", "cik_x"),
 ])
 def test_credentials(authorization: str | None, key: str | None, expected: str) -> None:
     assert credential(authorization, key) == expected
+
+
+@pytest.mark.parametrize(("authorization", "key"), [("Bearer abc", "cik_x"), ("Bearer abc", ""), ("", "cik_x")])
+def test_a_header_and_a_key_together_are_invalid_request(authorization: str, key: str) -> None:
+    with pytest.raises(IngestRejected) as caught:
+        credential(authorization, key)
+    assert (caught.value.status, caught.value.code) == (400, "invalid_request")
 
 
 @pytest.mark.parametrize(("authorization", "key"), [(None, None), ("Basic dXNlcjpwdw==", None), ("Bearer ", None)])
