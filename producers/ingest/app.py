@@ -29,7 +29,7 @@ from producers.ids import new_event_id
 from producers.ingest import metrics
 from producers.ingest.auth import TenantAuth, credential
 from producers.ingest.gate import KafkaGate
-from producers.ingest.voipnow import event_from_json, event_from_notification
+from producers.ingest.voipnow import event_from_json, event_from_notification, parameter_text
 from producers.sdk import Failed, to_record
 from schemas import strict_json
 from schemas.events import CallEvent
@@ -172,10 +172,13 @@ def _json_body(body: bytes) -> Any:
 
 def _json_fields(body: bytes) -> dict[str, str]:
     data = _json_body(body)
-    if not isinstance(data, dict) or any(isinstance(v, dict | list | bool) for v in data.values()):
+    try:
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return {str(k): parameter_text(v) for k, v in data.items()}
+    except ValueError:
         raise IngestRejected(400, "body_invalid", "the body must be a JSON object of parameter values: text, "
-                             "numbers or null")
-    return {str(k): "" if v is None else str(v) for k, v in data.items()}
+                             "numbers or null") from None
 
 
 def parse_batch(body: bytes, tenant: str, *, now: datetime, max_batch: int) -> list[CallEvent]:

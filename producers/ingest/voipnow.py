@@ -26,6 +26,20 @@ from schemas.extensions import canonical_extension
 
 _IN_TYPES = {EventType.DIAL_IN, EventType.ANSWER_IN}
 _OUT_TYPES = {EventType.DIAL_OUT, EventType.ANSWER_OUT}
+TEXT_FIELDS = (*PARAMETER_NAMES, "extension", "event_id", "tenant")
+"""The fields of a JSON batch's event that a JSON notification would take as text (parameter_text)."""
+
+
+def parameter_text(value: object) -> str:
+    """A JSON value as a notification's parameter: text as is, a number as its text (`1001` → "1001"), null as "";
+    ValueError for true/false, objects and arrays, whose text would be Python's, not the sender's."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError("a parameter value is text, a number or null")
 
 
 def parse_type(text: str) -> EventType:
@@ -110,12 +124,22 @@ def event_from_json(
     if not isinstance(item, dict):
         raise IngestRejected(400, "schema_invalid", f"an event must be a JSON object, not {type(item).__name__}")
     data = dict(item)
+    for name in TEXT_FIELDS:  # as a JSON notification reads them; the CallEvent schema itself stays strict
+        if name in data:
+            try:
+                data[name] = parameter_text(data[name])
+            except ValueError as error:
+                raise IngestRejected(400, "schema_invalid", f"{name}: {error}, not {_json_kind(data[name])}") from None
     data.setdefault("tenant", tenant)
     if not data.get("occurred_at"):
         data["occurred_at"] = now
     if not data.get("event_id"):
         data["event_id"] = new_id(now)
     return _validated(data, tenant)
+
+
+def _json_kind(value: object) -> str:
+    return "true or false" if isinstance(value, bool) else "an array" if isinstance(value, list) else "an object"
 
 
 def _validated(data: dict[str, Any], tenant: str) -> CallEvent:

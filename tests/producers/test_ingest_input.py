@@ -3,12 +3,14 @@ in the error shape, and nothing of a refused request reaches call-events."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
 import pytest
 
 from producers.ingest.keys import create_key
+from schemas.events import CallEvent
 from schemas.settings import Settings
 from tests.kafka import read_topic
 from tests.producers.helpers import IngestTenant
@@ -246,3 +248,42 @@ async def test_a_key_in_the_body_is_refused_not_ignored(
     assert refusal(alone) == (401, "unauthorized"), alone.text
     assert not await on_topic(settings, event_id)
 
+
+NUMBERS = {"CallID": 1795773600.42, "CallerIDNum": 1001, "CalledDID": 61280001234, "CallerIDName": None}
+
+
+async def test_numbers_and_null_in_a_batch_arrive_as_the_same_text_a_json_notification_makes_of_them(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient,
+) -> None:
+    single_id, batched_id = f"single-{uuid.uuid4().hex}", f"batched-{uuid.uuid4().hex}"
+    single = await client.post(f"{ingest_url}/ingest/{tenant.code}/dial-in", headers=bearer(tenant.org_token),
+                               json=NINE | NUMBERS | {"CalledExtension": int(f"{tenant.code}210"),
+                                                      "event_id": single_id})
+    batched = await client.post(f"{ingest_url}/ingest/{tenant.code}/events", headers=bearer(tenant.org_token),
+                                json=[NINE | NUMBERS | {"type": "dial-in", "extension": int(f"{tenant.code}210"),
+                                                        "CalledExtension": int(f"{tenant.code}210"),
+                                                        "event_id": batched_id}])
+    assert (single.status_code, batched.status_code) == (202, 202), (single.text, batched.text)
+    records = await read_topic(settings, settings.topics.call_events, idle_s=1.0)
+    events = {event.event_id: event for event in
+              (CallEvent.model_validate_json(record.value or b"") for record in records)}
+    assert events[batched_id].parameters == events[single_id].parameters
+    assert events[batched_id].parameters | {"CalledExtension": ""} == NINE | {
+        "CallID": "1795773600.42", "CallerIDNum": "1001", "CalledDID": "61280001234", "CallerIDName": ""}
+    assert events[batched_id].extension == f"{tenant.code}*210"
+
+
+@pytest.mark.parametrize("value", ["true", "false", '{"n": 1001}', "[1001]"])
+@pytest.mark.parametrize("field", ["CallerIDNum", "extension"])
+async def test_a_batch_refuses_what_a_json_notification_refuses_as_a_parameter_value(
+    settings: Settings, ingest_url: str, tenant: IngestTenant, client: httpx.AsyncClient, value: str, field: str,
+) -> None:
+    event_id = f"refused-{uuid.uuid4().hex}"
+    item = NINE | {"type": "dial-in", "extension": f"{tenant.code}*210", "event_id": event_id}
+    body = json.dumps([item | {field: "VALUE"}]).replace('"VALUE"', value)
+    answer = await client.post(f"{ingest_url}/ingest/{tenant.code}/events", content=body.encode(),
+                               headers=bearer(tenant.org_token) | JSON)
+    assert refusal(answer) == (400, "schema_invalid"), answer.text
+    message = answer.json()["error"]["message"]
+    assert message.startswith(f"events[0]: {field}:") and "text, a number or null" in message, message
+    assert not await on_topic(settings, event_id)

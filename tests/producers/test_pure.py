@@ -13,7 +13,13 @@ from producers.errors import IngestRejected, InvalidEvent
 from producers.ids import new_event_id, uuid7
 from producers.ingest.auth import GrantCache, credential
 from producers.ingest.readiness import Verdict
-from producers.ingest.voipnow import event_from_json, event_from_notification, owning_extension, parse_occurred_at
+from producers.ingest.voipnow import (
+    event_from_json,
+    event_from_notification,
+    owning_extension,
+    parameter_text,
+    parse_occurred_at,
+)
 from producers.sdk import to_event, to_record
 from schemas.events import EventType
 
@@ -97,6 +103,18 @@ def test_a_notification_keeps_the_nine_parameters_exactly() -> None:
 ])
 def test_occurred_at_forms(text: str, expected: datetime) -> None:
     assert parse_occurred_at(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(("value", "text"), [("+61 2", "+61 2"), (1001, "1001"), (1795773600.42, "1795773600.42"),
+                                            (-0.5, "-0.5"), (None, "")])
+def test_a_json_value_as_parameter_text(value: object, text: str) -> None:
+    assert parameter_text(value) == text
+
+
+@pytest.mark.parametrize("value", [True, False, {"n": 1}, [1]])
+def test_json_values_that_are_no_parameter(value: object) -> None:
+    with pytest.raises(ValueError):
+        parameter_text(value)
 
 
 def test_a_json_event_defaults_tenant_id_and_time_and_refuses_another_tenant() -> None:
