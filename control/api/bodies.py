@@ -65,8 +65,8 @@ async def _json(request: Request) -> Any:
         raise _not_json(f"{error} is not a JSON number") from None
     except json.JSONDecodeError as error:
         raise _not_json(error.msg, error.pos) from None
-    except UnicodeDecodeError as error:
-        raise _not_json("it is not UTF-8", error.start) from None
+    except strict_json.NotUtf8 as error:
+        raise _not_json(str(error)) from None
     except ValueError:  # the only other one: an integer past Python's limit of digits
         raise _not_json("a number has too many digits") from None
     except RecursionError:

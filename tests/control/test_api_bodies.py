@@ -117,6 +117,29 @@ def test_a_body_without_a_content_type_is_read_as_json(http: httpx.Client, tenan
     assert response.json()["url"] == URL
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_json_in_another_encoding_than_utf_8_is_refused_and_nothing_changes(
+        http: httpx.Client, conn: psycopg.Connection[Any], tenant: Tenant, encoding: str) -> None:
+    """RFC 8259 8.1: JSON exchanged between systems is UTF-8; json.loads would read these too."""
+    path = base(tenant.extension.number)
+    add = http.post(path, content=f'{{"type": 0, "url": "{URL}"}}'.encode(encoding), headers=JSON)
+    assert error(add) == (400, "request_invalid"), add.text
+    assert "not UTF-8" in add.json()["error"]["message"]
+    assert list_requests(conn, tenant.extension, parse_list_query({})).total == 0
+    added = http.post(path, json={"type": 0, "url": URL}).json()
+    item = f"{path}/0/{added['id']}"
+    edit = http.put(item, content='{"note": "edited"}'.encode(encoding), headers=JSON)
+    assert error(edit) == (400, "request_invalid"), edit.text
+    assert http.get(item).json() == added
+
+
+def test_utf_8_with_a_byte_order_mark_is_read(http: httpx.Client, tenant: Tenant) -> None:
+    """RFC 8259 8.1 lets a parser ignore a BOM, and clients that write one would gain nothing from a refusal."""
+    response = http.post(base(tenant.extension.number), content=f'{{"type": 0, "url": "{URL}"}}'.encode("utf-8-sig"),
+                         headers=JSON)
+    assert response.status_code == 201, response.text
+
+
 def test_a_misspelt_field_on_edit_is_refused_and_nothing_changes(http: httpx.Client, tenant: Tenant) -> None:
     path = base(tenant.extension.number)
     added = http.post(path, json={"type": 0, "url": URL}).json()
