@@ -15,6 +15,7 @@ from control.api.addresses import parse_networks
 from control.api.bodylimit import BodyLimit
 from control.api.credentials import one_authorization
 from control.api.forwarded import ForwardedScheme
+from control.api.paths import EncodedSlash
 from schemas import __version__
 from schemas.settings import Settings
 
@@ -47,13 +48,15 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
                 await task
             app.state.pool.close()
 
-    app = FastAPI(title="CallAPI Control", version=__version__, lifespan=lifespan,
+    # redirect_slashes off: a trailing slash answers 404 (errors.py), not a 307 that a client follows with its body
+    app = FastAPI(title="CallAPI Control", version=__version__, lifespan=lifespan, redirect_slashes=False,
                   description="The Event resource of CallAPI Events (VoipNow UnifiedAPI shaped), with "
                   "multi-tenant OAuth 2.0 client credentials.")
     app.state.settings = settings
     app.state.relay = relay  # the web UI tells whether a queued test notification gets sent
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)  # a bad value stops the start-up
     errors.install(app)
+    app.add_middleware(EncodedSlash)  # innermost, as routing is: its 404s are counted and never cached as others
     app.add_middleware(BodyLimit)  # before anything reads a body
     app.middleware("http")(one_authorization)  # inside metrics and never_cached: its 401s are counted, not cached
     app.middleware("http")(metrics.measure)  # outside BodyLimit: its 413s are counted too

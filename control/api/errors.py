@@ -33,6 +33,7 @@ UI_PAGES = {404: ("Not found", "There is no such page. Start again from your ext
             405: ("Not available", "This address does not answer that way. Start again from your extensions."),
             500: ("Something went wrong", "An unexpected error occurred; it has been logged. Try again in a moment, "
                   "or start again from your extensions.")}
+TRAILING_SLASH = "Not Found: no API path ends with '/'; send the path without the trailing slash"
 HTTP_CODES = {400: "request_invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed"}  # 400: e.g. a multipart body Starlette cannot read
 
@@ -76,17 +77,26 @@ def _allowed_methods(request: Request) -> str:
         route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes))
 
 
+def refusal(request: Request, status: int, message: str) -> Response:
+    """The answer to a request refused before routing: JSON in the error shape, or a page under /ui/."""
+    return _http_error(request, HTTPException(status, message))
+
+
 def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     code = HTTP_CODES.get(error.status_code, "http_error")
-    if error.status_code == 400 and request.url.path.startswith(OAUTH_PREFIX):
+    message = str(error.detail)
+    path = request.url.path
+    if error.status_code == 404 and path.endswith("/") and path != "/" and message == "Not Found":
+        message = TRAILING_SLASH  # app.py turns Starlette's redirect off: a client would resend a POST body
+    if error.status_code == 400 and path.startswith(OAUTH_PREFIX):
         code = "invalid_request"  # RFC 6749 5.2 and RFC 7009 2.2.1 name a request they cannot read so
     headers = getattr(error, "headers", None)
     if error.status_code == 405 and (allowed := _allowed_methods(request)):
         headers = {**(headers or {}), "Allow": allowed}
-    if request.url.path.startswith(UI_PREFIX):  # a person with a browser: a page, not JSON
+    if path.startswith(UI_PREFIX):  # a person with a browser: a page, not JSON
         return _ui_page(error.status_code, headers)
-    return error_response(error.status_code, code, str(error.detail), headers)
+    return error_response(error.status_code, code, message, headers)
 
 
 def _ui_page(status: int, headers: dict[str, str] | None) -> Response:

@@ -43,6 +43,12 @@ def throttled_text(retry_after_s: int) -> str:
             f"about {wait}; check your client ID and client secret, then try again.")
 
 
+@router.get("")
+def without_slash() -> Response:
+    """`/ui` as people type it, to the sign-in page: the app redirects no other path to its slashed twin."""
+    return redirect(f"{PREFIX}/")
+
+
 @router.get("/")
 def signin_form(request: Request) -> Response:
     """The sign-in page; a signed-in browser goes straight to its extensions."""
