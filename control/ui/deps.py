@@ -39,6 +39,20 @@ class SignedIn:
     csrf: str
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def same_site(request: Request) -> None:
+    """Every UI route's first check: a form posted from another site (the browser marks it `Sec-Fetch-Site:
+    cross-site`) is refused before the session or the body is read, besides each form's CSRF token. Same-origin
+    and same-site posts pass, and so does one without the header (older browsers, scripts): the token guards them."""
+    if request.method not in SAFE_METHODS and request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+        raise Forbidden("the form was posted from another site", code="csrf_invalid")
+
+
+SameSite = Depends(same_site)
+
+
 def get_session(request: Request, db: Db) -> SignedIn:
     token = request.cookies.get(session.SESSION_COOKIE)
     if not token:
