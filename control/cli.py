@@ -43,6 +43,7 @@ def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     import uvicorn
 
     from control.api import create_app
+    from control.api.http_protocol import ApiHttpProtocol
 
     if not no_relay:
         drop_kafka_connection_errors()  # the relay warns itself, naming CALLAPI_KAFKA_BOOTSTRAP
@@ -52,7 +53,7 @@ def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         notices.print(f"[red]Bad setting:[/red] {error}")
         raise typer.Exit(2) from None
     # proxy_headers off: only CALLAPI_TRUSTED_PROXIES decides whose X-Forwarded-For is believed
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, http=ApiHttpProtocol)
 
 
 def relay(resync: bool = typer.Option(False, "--resync", help="Republish every extension's list once, then exit."),

@@ -11,6 +11,7 @@ import httpx
 import uvicorn
 
 from control.api import create_app
+from control.api.http_protocol import ApiHttpProtocol
 from schemas.settings import Settings
 
 
@@ -19,7 +20,7 @@ class ApiServer:
 
     def __init__(self, settings: Settings, *, relay: bool = False) -> None:
         config = uvicorn.Config(create_app(settings, relay=relay), host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on", proxy_headers=False)  # as `callapi-events api` serves it
+                                lifespan="on", proxy_headers=False, http=ApiHttpProtocol)  # as `api` serves it
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = ""
