@@ -103,6 +103,8 @@ def test_an_encoded_slash_in_a_segment_is_not_a_separator(
         assert "%2F" in answer.json()["error"]["message"]
     read = http.get(f"{extension}/0/{request_id}")
     assert (read.status_code, read.json()["note"], read.json()["signing"]) == (200, "", False)  # untouched
+    found = http.get(f"{extension}?filterBy=url&filterValue={URL.replace('/', slash)}")  # the query is not the path
+    assert [item["id"] for item in found.json()["entry"]] == [request_id], found.text
 
 
 def test_an_encoded_slash_in_a_web_ui_address_is_a_not_found_page(
