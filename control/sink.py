@@ -1,7 +1,10 @@
 """The delivery-log sink: `delivery-attempts` → the partitioned delivery_log table.
 
 Consumes in a consumer group, writes a batch in one transaction (COPY; a batch read again skips the rows already
-there), and commits the offsets only after the database commit: at least once, and a repeat changes nothing.
+there), and commits the batch's offsets only after the database commit: at least once, and a repeat changes nothing.
+While a batch is written the next one is read (up to BATCH_RECORDS): a record left in aiokafka's buffer for over
+0.1 s makes it fetch that broker's other partitions without the record's one, and the next attempt there then
+waits for that fetch to end, up to fetch_max_wait_ms (500 ms), before it can reach the delivery log.
 Kafka or PostgreSQL failures are retried; a missing `delivery-attempts` topic (a wrong CALLAPI_TOPIC_PREFIX, or
 `topics create` not run) stops the sink at once, exit 1, with the one line the other commands print.
 """
@@ -12,14 +15,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
-from prometheus_client import Counter
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import Counter, Gauge
 
 from control import partitions
 from schemas.attempts import DeliveryAttempt
@@ -41,6 +45,10 @@ APPLICATION_NAME = "callapi-sink"
 ROWS = Counter("callapi_sink_attempts_total", "delivery attempts written to the delivery log")
 INVALID = Counter("callapi_sink_invalid_total", "records on delivery-attempts that are not a DeliveryAttempt")
 FAILURES = Counter("callapi_sink_failures_total", "sink rounds that failed and will be retried")
+PENDING = Gauge("callapi_sink_pending_attempts", "delivery attempts read from Kafka, not yet in the delivery log")
+READ_WAIT_MS = 500  # an idle sink waits this long per fetch round: no busy loop
+
+Records: TypeAlias = "list[ConsumerRecord[bytes, bytes]]"
 
 # A batch is COPied straight into the table: the cheapest way in for the sink and for PostgreSQL (bench/delivery_log.py
 # and the README compare it with one INSERT per row). A batch read again (after a crash or a rebalance) holds rows
@@ -142,17 +150,60 @@ async def _sink_connected(settings: Settings, stop: asyncio.Event, on_round: Cal
             await consumer.start()  # inside: a failed start leaves connections behind too
             await _subscribe(consumer, settings)
             writer, checked_at = LogWriter(conn=conn), 0.0
+            following: Records = []
             while not stop.is_set():
                 if time.monotonic() - checked_at > RETENTION_CHECK_S:
                     await writer.drop_expired(settings.delivery_log_retention_days)
                     checked_at = time.monotonic()
-                batch = await consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
-                await writer.write(decode_attempts(record for part in batch.values() for record in part))
-                if batch:
-                    await consumer.commit()  # only after the rows are committed
+                batch = following or _records(await consumer.getmany(timeout_ms=READ_WAIT_MS,
+                                                                      max_records=BATCH_RECORDS))
+                following = await _write_reading_on(consumer, writer, batch) if batch else []
+                if offsets := _next_offsets(batch, still_assigned=consumer.assignment()):
+                    await consumer.commit(offsets)  # only after the rows are committed, and only theirs
                 on_round()
         finally:
+            PENDING.set(0)
             await consumer.stop()
+
+
+def _records(fetched: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]) -> Records:
+    return [record for part in fetched.values() for record in part]
+
+
+async def _write_reading_on(consumer: AIOKafkaConsumer, writer: LogWriter, batch: Records) -> Records:
+    """Write `batch`; meanwhile read what follows it (up to BATCH_RECORDS), so that no record waits in aiokafka's
+    buffer (see the top of this module). Returns what was read, to be written next."""
+    following: Records = []
+    PENDING.set(len(batch))
+    write = asyncio.ensure_future(writer.write(decode_attempts(batch)))
+    read: asyncio.Future[dict[TopicPartition, Records]] | None = None
+    try:
+        while not write.done() and len(following) < BATCH_RECORDS:
+            read = asyncio.ensure_future(consumer.getmany(timeout_ms=READ_WAIT_MS,
+                                                          max_records=BATCH_RECORDS - len(following)))
+            await asyncio.wait({write, read}, return_when=asyncio.FIRST_COMPLETED)
+            if read.done():
+                following += _records(read.result())
+                PENDING.set(len(batch) + len(following))
+        await write
+    finally:
+        for task in (write, read):  # cancelled while waiting: a getmany cancelled before it returns took nothing
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    PENDING.set(len(following))
+    return following
+
+
+def _next_offsets(batch: Records, *, still_assigned: set[TopicPartition]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """Where each partition of `batch` goes on from. A partition taken away meanwhile is left to its new owner,
+    which reads its records again from the last commit (rows already there are skipped)."""
+    offsets: dict[TopicPartition, int] = {}
+    for record in batch:
+        tp = TopicPartition(record.topic, record.partition)
+        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    return {tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items() if tp in still_assigned}
 
 
 async def run_sink(settings: Settings, *, stop: asyncio.Event, on_round: Callable[[], None] = lambda: None) -> None:

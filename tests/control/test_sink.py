@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
+from prometheus_client import REGISTRY
 
 from control import partitions
 from control.service import add_request
@@ -184,6 +185,53 @@ async def test_sink_resumes_after_losing_its_database_connection(conn: psycopg.C
         stop.set()
         await asyncio.wait_for(task, 30)
     assert [row[1] for row in logged(conn, request_id)] == [1, 2]
+
+
+def pending() -> float | None:
+    return REGISTRY.get_sample_value("callapi_sink_pending_attempts")
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 30) -> bool:
+    for _ in range(int(timeout_s * 10)):
+        if condition():
+            return True
+        await asyncio.sleep(0.1)
+    return condition()
+
+
+@pytest.fixture
+def own_settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Topics and a consumer group of its own: nothing another test left unread."""
+    return make_settings()
+
+
+async def test_attempts_are_read_on_while_a_batch_waits_for_the_database(
+    conn: psycopg.Connection[Any], database_url: str, own_settings: Settings, tenant: Tenant, request_id: str,
+) -> None:
+    """An attempt published while the sink writes is read at once. Left in the Kafka client's buffer for over
+    0.1 s, it would make the client fetch the other partitions without its own, and the next attempt of that
+    partition would wait for that fetch to end (up to 500 ms) before it could reach the delivery log."""
+    settings = own_settings
+    now = datetime.now(UTC)
+    held = [(tenant.extension.number, encode(attempt(tenant, request_id, n, now, job="msg_held"))) for n in (1, 2)]
+    locker = await psycopg.AsyncConnection.connect(database_url)
+    await locker.execute("LOCK TABLE delivery_log IN ACCESS EXCLUSIVE MODE")  # the sink's write waits for it
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_sink(settings, stop=stop))
+    try:
+        await produce(settings, settings.topics.delivery_attempts, held[:1])
+        assert await until(lambda: pending() == 1)  # read; its write waits
+        await produce(settings, settings.topics.delivery_attempts, held[1:])
+        assert await until(lambda: pending() == 2), pending()  # read while the first still waits
+        await locker.rollback()
+        await wait_rows(conn, request_id, 2)
+        assert await until(lambda: pending() == 0)
+        assert await committed_everything(settings)
+    finally:
+        stop.set()
+        await locker.close()  # also when the test failed holding the lock: the sink can then stop
+        await asyncio.wait_for(task, 30)
+    assert [row[:2] for row in logged(conn, request_id)] == [("msg_held", 1), ("msg_held", 2)]
 
 
 async def test_text_postgresql_cannot_store_does_not_stop_the_sink(conn: psycopg.Connection[Any], settings: Settings,
