@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -41,18 +42,33 @@ class RedrivesUnavailable(RuntimeError):
 
 
 class RedriveLog:
-    """The `dlq_redrives` rows of one DLQ topic, over one connection kept for the whole command."""
+    """The `dlq_redrives` rows of one DLQ topic, over one connection kept for the whole command.
+
+    Statements run in a worker thread (asyncio.to_thread); one stopped by Ctrl-C goes on there while the command
+    closes, so `close` waits for it (a read is cancelled first): a connection closed under a statement in flight
+    corrupts the process's memory (an abort, "corrupted double-linked list")."""
 
     def __init__(self, database_url: str, topic: str) -> None:
         self.database_url, self.topic = database_url, topic
         self._conn: psycopg.Connection[Any] | None = None
         self._pruned = False
+        self._busy = threading.Lock()
+        self._reading = False
 
-    def _execute(self, query: LiteralString, params: tuple[Any, ...]) -> psycopg.Cursor[Any]:
+    def _execute(self, query: LiteralString, params: tuple[Any, ...], *, reading: bool = False) -> list[Any]:
+        with self._busy:
+            self._reading = reading
+            try:
+                return self._rows(query, params)
+            finally:
+                self._reading = False
+
+    def _rows(self, query: LiteralString, params: tuple[Any, ...]) -> list[Any]:
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
-            return self._conn.execute(query, params)
+            cursor = self._conn.execute(query, params)
+            return cursor.fetchall() if cursor.description is not None else []
         except psycopg.OperationalError as error:
             said = " ".join(str(error).split())  # libpq's hint comes on a line of its own: one message, one line
             raise RedrivesUnavailable(f"PostgreSQL is unreachable ({said}); redrives are recorded there") from None
@@ -69,8 +85,8 @@ class RedriveLog:
         rows = self._execute(
             'SELECT partition, "offset", job_id, redriven_at FROM dlq_redrives WHERE topic = %s'
             ' AND (partition, "offset", job_id) IN (SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::text[]))',
-            (self.topic, list(partitions), list(offsets), list(job_ids)),
-        ).fetchall()
+            (self.topic, list(partitions), list(offsets), list(job_ids)), reading=True,
+        )
         return {(partition, offset, job_id): at for partition, offset, job_id, at in rows}
 
     def record(self, letters: Sequence[LetterKey], *, retention_h: int) -> None:
@@ -89,8 +105,15 @@ class RedriveLog:
             self._pruned = True
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        if not self._busy.acquire(blocking=False):  # a statement in flight in a worker thread
+            if self._reading and (conn := self._conn) is not None:
+                conn.cancel_safe(timeout=5)  # not needed any more; a record is let finish: Kafka has those letters
+            self._busy.acquire()
+        try:
+            if self._conn is not None:
+                self._conn.close()
+        finally:
+            self._busy.release()
 
 
 class Letter(Protocol):
@@ -201,6 +224,8 @@ async def resend(settings: Settings, chunks: AsyncIterator[list[L]], going_back:
             await sending
         raise
     finally:
+        if isinstance(chunks, AsyncGenerator):  # closed here, not by asyncio.run's shutdown: that closes each nested
+            await chunks.aclose()               # generator at once, and logs "already running" tracebacks
         await producer.stop()
         redrives.close()
 

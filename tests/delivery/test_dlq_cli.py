@@ -147,7 +147,33 @@ def test_ctrl_c_in_a_redrive_finishes_the_letters_in_flight_and_says_what_went(s
     assert redrive.returncode == 130, said
     assert "Interrupted: 1000 job(s) back on deliveries and recorded as redriven; the letters after those were not" \
         in said
+    assert "Traceback" not in said, said  # the DLQ's reading closed in order, not by asyncio's shutdown
     with psycopg.connect(settings.database_url) as conn:
         recorded = conn.execute("SELECT count(*) FROM dlq_redrives WHERE topic = %s", (topic,)).fetchone()
     assert recorded == (1000,)
     assert len(read_topic_sync(settings, settings.topics.deliveries)) == 1000
+
+
+def test_ctrl_c_in_a_listing_stops_its_read_of_redrives_before_closing_the_connection(settings: Settings) -> None:
+    """The read runs in a worker thread; closing its connection under it could corrupt the process's memory."""
+    _dead(settings, 1, "locked")
+    waiting = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+               " AND wait_event_type = 'Lock' AND query LIKE 'SELECT partition, \"offset\"%%'")
+    with psycopg.connect(settings.database_url) as holder, \
+            psycopg.connect(settings.database_url, autocommit=True) as watcher:
+        holder.execute("LOCK TABLE dlq_redrives IN ACCESS EXCLUSIVE MODE")  # the listing's read waits on it
+        listing = subprocess.Popen(
+            [sys.executable, "-m", "callapi_events", "dlq", "list", "--request-id", "locked"],
+            env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=ctrl_c_enabled,
+        )
+        try:
+            assert eventually(lambda: watcher.execute(waiting).fetchone()[0]), "the listing never read redrives"
+            listing.send_signal(signal.SIGINT)
+            _, said = listing.communicate(timeout=60)
+            left = watcher.execute(waiting).fetchone()  # while the lock is still held
+        finally:
+            listing.kill()
+            holder.rollback()
+    assert listing.returncode == 130 and "Traceback" not in said, said
+    assert left == (0,), "the listing's read still waits in PostgreSQL, its connection closed under it"
