@@ -164,11 +164,19 @@ def redrive_and_report(run: Callable[[Callable[[int, int], None], Redriven], Cor
             task = bar.add_task("redriving", total=None)
             run_dlq_tool(run(lambda read, total: bar.update(task, completed=read, total=total), done))
     except KeyboardInterrupt:
-        console.print(f"Interrupted: {done.sent} {went} and recorded as redriven; the letters after those were not "
-                      "redriven. Run the same command again for the rest (those redriven are left out).")
+        console.print(f"Interrupted: {done.sent} {went} and recorded as redriven; " + _after(done)
+                      + " Run the same command again for the rest (those redriven are left out).")
         raise typer.Exit(130) from None
     console.print(f"{done.sent} {went}{skipped(done.skipped)}"
                   + (f"; {done.before} redriven before, left out (--again sends them too)." if done.before else "."))
+
+
+def _after(done: Redriven) -> str:
+    """What became of the letters after those counted: a second Ctrl-C may have cut a chunk short."""
+    if not done.unsettled:
+        return "the letters after those were not redriven."
+    return (f"the next {done.unsettled} were in flight when a second Ctrl-C stopped it: they may have gone without "
+            "being recorded, and would then go again with the same command (receivers dedupe by webhook-id).")
 
 
 def refuse_unfiltered(filtered: bool, options: str) -> None:

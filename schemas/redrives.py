@@ -192,6 +192,9 @@ class Redriven:
     """Letters that cannot go back (unreadable, cut to fit the DLQ)."""
     before: int = 0
     """Letters redriven before, left out."""
+    unsettled: int = 0
+    """Letters of the chunk in flight: handed to Kafka, not yet known to be there and recorded. Not 0 only when a
+    second Ctrl-C stopped the redrive at once: those may have gone without being recorded."""
 
 
 async def resend(settings: Settings, chunks: AsyncIterator[list[L]], going_back: Callable[[L], Resend | None], *,
@@ -233,10 +236,12 @@ async def resend(settings: Settings, chunks: AsyncIterator[list[L]], going_back:
 async def _resend_chunk(producer: AIOKafkaProducer, redrives: RedriveLog, part: Sequence[Resend | None],
                         done: Redriven, *, to: str, retention_h: int) -> None:
     going = [item for item in part if item is not None]
+    done.unsettled = len(going)
     await asyncio.gather(*[await producer.send(to, item.value, key=item.key) for item in going])
     if going:  # only once Kafka has them: a crash before this repeats them, never loses them
         await asyncio.to_thread(redrives.record, [item.letter for item in going], retention_h=retention_h)
     done.sent += len(going)
+    done.unsettled = 0
     done.skipped += len(part) - len(going)
 
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 
 import psycopg
 
@@ -152,6 +153,52 @@ def test_ctrl_c_in_a_redrive_finishes_the_letters_in_flight_and_says_what_went(s
         recorded = conn.execute("SELECT count(*) FROM dlq_redrives WHERE topic = %s", (topic,)).fetchone()
     assert recorded == (1000,)
     assert len(read_topic_sync(settings, settings.topics.deliveries)) == 1000
+
+
+def test_a_second_ctrl_c_in_a_redrive_says_the_letters_in_flight_may_go_again(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    _dead(settings, 1500, "twice")
+    listed = [json.loads(line) for line in _cli(settings, "dlq", "list", "--json").stdout.splitlines()]
+    partition, offset = map(int, listed[700]["where"].split(":"))  # a letter of the second chunk
+    topic = settings.topics.deliveries_dlq
+    recording = ("FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                 " AND query LIKE 'INSERT INTO dlq_redrives%%'")
+    with psycopg.connect(settings.database_url) as holder, \
+            psycopg.connect(settings.database_url, autocommit=True) as watcher:
+        # the second chunk's record waits on this row, already on Kafka: there a second Ctrl-C stops the redrive
+        holder.execute('INSERT INTO dlq_redrives (topic, partition, "offset", job_id) VALUES (%s, %s, %s, %s)',
+                       (topic, partition, offset, listed[700]["job_id"]))
+        holder.commit()
+        holder.execute('SELECT 1 FROM dlq_redrives WHERE topic = %s AND partition = %s AND "offset" = %s FOR UPDATE',
+                       (topic, partition, offset))
+        redrive = subprocess.Popen(
+            [sys.executable, "-m", "callapi_events", "dlq", "redrive", "--yes", "--again"], env=settings_env(settings),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_enabled,
+        )
+        errors: list[str] = []
+        reader = threading.Thread(target=lambda: errors.extend(redrive.stderr or []), daemon=True)
+        reader.start()
+        try:
+            assert eventually(lambda: watcher.execute(f"SELECT count(*) {recording}").fetchone()[0]), errors
+            redrive.send_signal(signal.SIGINT)
+            assert eventually(lambda: any("finishing" in line for line in errors)), errors
+            redrive.send_signal(signal.SIGINT)
+            watcher.execute(f"SELECT pg_cancel_backend(pid) {recording}")  # the record fails: those go unrecorded
+            out, _ = redrive.communicate(timeout=120)
+        finally:
+            redrive.kill()
+            holder.rollback()
+    reader.join(timeout=10)
+    said = _said(out + "".join(errors))
+    assert redrive.returncode == 130 and "Traceback" not in said, said
+    assert ("Interrupted: 500 job(s) back on deliveries and recorded as redriven; the next 500 were in flight when a "
+            "second Ctrl-C stopped it: they may have gone without being recorded, and would then go again") in said
+    with psycopg.connect(settings.database_url) as conn:
+        recorded = conn.execute("SELECT count(*) FROM dlq_redrives WHERE topic = %s", (topic,)).fetchone()
+    assert recorded == (501,)  # the first chunk, and the row held above
+    assert len(read_topic_sync(settings, settings.topics.deliveries)) == 1000  # the second chunk went, unrecorded
 
 
 def test_ctrl_c_in_a_listing_stops_its_read_of_redrives_before_closing_the_connection(settings: Settings) -> None:
