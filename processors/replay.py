@@ -203,6 +203,8 @@ async def replay(
     """Replay the window into `report` (a new one by default): the caller's report still tells, after Ctrl-C
     (KeyboardInterrupt out of asyncio.run), how many jobs went and how much of the window was read."""
     report = report if report is not None else ReplayReport(sent=not dry_run)
+    if not dry_run:  # before anything is read: a send to a missing topic would wait for it, then fail
+        await _partitions(settings, settings.topics.deliveries)
     config = await checked_config(settings, wanted, from_deliveries=from_deliveries)
     sink = None if dry_run else KafkaSink(bootstrap=settings.kafka_bootstrap)
     if sink is not None:

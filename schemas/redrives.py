@@ -19,8 +19,9 @@ import psycopg
 from aiokafka import AIOKafkaProducer
 
 from schemas.extensions import canonical_extension, organization_code
+from schemas.hints import topic_missing
 from schemas.settings import Settings
-from schemas.topic_snapshot import Record, records_oldest_first
+from schemas.topic_snapshot import Record, TopicMissing, records_oldest_first
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,8 @@ async def resend(settings: Settings, chunks: AsyncIterator[list[L]], going_back:
     sending: asyncio.Future[None] | None = None
     try:
         await producer.start()  # inside: a failed start leaves its connections behind, unclosed
+        if to not in (await producer.client.fetch_all_metadata()).topics():  # a send would wait for it, then fail
+            raise TopicMissing(topic_missing(to, settings.kafka_bootstrap))
         async for chunk in chunks:
             chosen = [letter for letter in chunk if again or letter.redriven_at is None]
             done.before += len(chunk) - len(chosen)

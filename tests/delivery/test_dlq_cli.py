@@ -10,10 +10,12 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 
 import psycopg
 
+from deploy.topics import create_topics, delete_topics
 from schemas.codec import encode
 from schemas.settings import Settings
 from tests.delivery.jobs import make_job
@@ -224,3 +226,17 @@ def test_ctrl_c_in_a_listing_stops_its_read_of_redrives_before_closing_the_conne
             holder.rollback()
     assert listing.returncode == 130 and "Traceback" not in said, said
     assert left == (0,), "the listing's read still waits in PostgreSQL, its connection closed under it"
+
+
+def test_a_redrive_to_a_missing_deliveries_topic_exits_1_naming_it(base_settings: Settings, database_url: str) -> None:
+    settings = Settings(kafka_bootstrap=base_settings.kafka_bootstrap, database_url=database_url, partitions=2,
+                        topic_prefix=f"test.{uuid.uuid4().hex[:10]}.")
+    specs = [s for s in settings.topic_specs() if s.name == settings.topics.deliveries_dlq]
+    asyncio.run(create_topics(settings.kafka_bootstrap, specs))
+    try:
+        _dead(settings, 1, "nowhere")
+        done = _cli(settings, "dlq", "redrive", "--yes")  # it waited for the topic, then failed with a traceback
+    finally:
+        asyncio.run(delete_topics(settings.kafka_bootstrap, [s.name for s in specs]))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert f"topic {settings.topics.deliveries} does not exist" in _said(done.stderr)

@@ -98,3 +98,17 @@ def test_a_duration_reaching_before_the_year_1_is_refused_with_exit_2(base_setti
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"replay: '{since}' reaches back before the year 1: give a shorter duration" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_replay_to_a_missing_deliveries_topic_exits_1_before_reading(base_settings: Settings) -> None:
+    settings = Settings(kafka_bootstrap=base_settings.kafka_bootstrap, partitions=2,
+                        topic_prefix=f"test.{uuid.uuid4().hex[:10]}.")
+    specs = [s for s in settings.topic_specs() if s.name != settings.topics.deliveries]
+    asyncio.run(create_topics(settings.kafka_bootstrap, specs))
+    try:  # sending, it waited for the topic forever
+        done = cli(base_settings, "replay", "--since", "1h", CALLAPI_TOPIC_PREFIX=settings.topic_prefix)
+    finally:
+        asyncio.run(delete_topics(settings.kafka_bootstrap, [s.name for s in specs]))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"replay: topic {settings.topics.deliveries} does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
