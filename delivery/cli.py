@@ -152,7 +152,8 @@ def dlq_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
                       "--tenant/--extension/--request-id/--since/--until")
     reading = _dead_letters(_filters(tenant, extension, request_id, since, until))
     redrive_and_report(lambda progress, done: redrive(Settings(), reading(progress, None), again=again, done=done),
-                       went="job(s) back on deliveries", skipped=lambda n: f"; {n} unreadable record(s) skipped")
+                       went="job(s) back on deliveries", skipped=lambda n: f"; {n} unreadable record(s) skipped",
+                       lister="callapi-events dlq list")
 
 
 def register(app: typer.Typer) -> None:

@@ -153,4 +153,5 @@ def events_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSIO
         lambda progress, done: redrive_events(Settings(), reading(progress, None), again=again, done=done),
         went="event(s) back on call-events",
         skipped=lambda n: f"; {n} cut to fit the DLQ, skipped (the whole records are where `list` says they came "
-                          "from)" if n else "")
+                          "from)" if n else "",
+        lister="callapi-events dlq events list")

@@ -148,10 +148,11 @@ def found(topic: str, reading: Reading[L]) -> list[L]:
 
 
 def redrive_and_report(run: Callable[[Callable[[int, int], None], Redriven], Coroutine[Any, Any, None]], *,
-                       went: str, skipped: Callable[[int], str]) -> None:
+                       went: str, skipped: Callable[[int], str], lister: str) -> None:
     """Run a redrive (`run(progress, done)`) under a progress bar of the DLQ read so far, then say what it did:
-    `went` names what went where ("job(s) back on deliveries"), `skipped(n)` the letters that cannot go back.
-    Ctrl-C stops it after the chunk in flight, says what went, and exits 130."""
+    `went` names what went where ("job(s) back on deliveries"), `skipped(n)` the letters that cannot go back,
+    `lister` the command that lists the letters. Ctrl-C stops it after the chunk in flight, says what went, and
+    exits 130."""
     from rich.progress import Progress
 
     from schemas.redrives import Redriven
@@ -167,6 +168,10 @@ def redrive_and_report(run: Callable[[Callable[[int, int], None], Redriven], Cor
         console.print(f"Interrupted: {done.sent} {went} and recorded as redriven; " + _after(done)
                       + " Run the same command again for the rest (those redriven are left out).")
         raise typer.Exit(130) from None
+    if not (done.sent or done.skipped or done.before):  # a mistyped filter, or an empty DLQ: say so, not "0 went"
+        console.print(f"No dead letter matches: nothing was redriven. `{lister}` with the same filters shows what "
+                      "there is.")
+        return
     console.print(f"{done.sent} {went}{skipped(done.skipped)}"
                   + (f"; {done.before} redriven before, left out (--again sends them too)." if done.before else "."))
 

@@ -69,6 +69,16 @@ def test_a_long_listing_shows_the_oldest_rows_and_counts_every_match(settings: S
     assert "1 unreadable, never redriven" in everything, everything
 
 
+def test_a_redrive_that_matches_nothing_says_so_and_where_to_look(settings: Settings) -> None:
+    _dead(settings, 1, "there")
+    for command in (("dlq",), ("dlq", "events")):
+        done = _cli(settings, *command, "redrive", "--extension", "0003*999999")
+        assert done.returncode == 0, done.stdout + done.stderr
+        lister = " ".join(("callapi-events", *command, "list"))
+        assert _said(done.stdout) == (f"No dead letter matches: nothing was redriven. `{lister}` with the same "
+                                      "filters shows what there is.")
+
+
 def test_a_window_given_backwards_is_refused_rather_than_matching_nothing(settings: Settings) -> None:
     for command in ("list", "redrive"):
         done = _cli(settings, "dlq", command, "--since", "2026-11-28T10:00:00Z", "--until", "2026-11-28T09:00:00Z")
