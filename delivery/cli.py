@@ -15,6 +15,7 @@ from schemas.letter_tools import (
     kafka_unreachable,
     list_letters,
     notices,
+    one_line,
     redrive_and_report,
     refuse_unfiltered,
 )
@@ -97,7 +98,8 @@ def _as_dict(letter: DeadLetter) -> dict[str, Any]:
 def _row(letter: DeadLetter) -> list[str]:
     job = letter.job
     return [_time(letter.dead_at), letter.where, job.job_id if job else "(unreadable)", job.extension if job else "",
-            job.request_id if job else "", str(job.attempt) if job else "", letter.error, _time(letter.redriven_at)]
+            job.request_id if job else "", str(job.attempt) if job else "", one_line(letter.error),
+            _time(letter.redriven_at)]
 
 
 def _time(moment: datetime | None) -> str:

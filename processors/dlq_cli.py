@@ -67,8 +67,10 @@ def _summary(letter: EventLetter) -> dict[str, Any]:
 
 
 def _row(x: EventLetter) -> list[str]:
+    from schemas.letter_tools import one_line
+
     return [_when(x.dead_at), x.where, x.reason + (" (cut)" if x.cut else ""), x.extension or "", x.event_id or "",
-            x.came_from, x.detail[:80], _when(x.redriven_at)]
+            x.came_from, one_line(x.detail)[:80], _when(x.redriven_at)]
 
 
 @events_app.command("list")

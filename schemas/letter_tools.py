@@ -128,6 +128,11 @@ def run_dlq_tool(work: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(1) from None
 
 
+def one_line(text: str) -> str:
+    """A table cell on one line (an error may carry a library's multi-line message): piped, one row is one line."""
+    return " ".join(text.split())
+
+
 def print_whole(table: Table) -> None:
     """Piped (to grep, a file), the table as wide as its rows: not cut to the 80 columns assumed there."""
     from rich.measure import Measurement

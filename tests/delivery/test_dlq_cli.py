@@ -53,6 +53,19 @@ def test_a_piped_listing_shows_whole_job_ids(settings: Settings) -> None:
     assert "`callapi-events dlq redrive --yes` puts those back." in unfiltered, unfiltered
 
 
+def test_a_piped_listing_keeps_a_multi_line_error_on_its_row(settings: Settings) -> None:
+    job = make_job("http://127.0.0.1:9/down", request_id="lines").model_copy(
+        update={"attempt": 1, "last_error": "disable_failed: connection failed\n\tIs the server running?"})
+    asyncio.run(produce(settings, settings.topics.deliveries_dlq, [(job.extension, encode(job))]))
+    asyncio.run(produce(settings, settings.topics.call_events_dlq, [("0003*210", b"{")],
+                        headers=[("error", b"invalid_json"), ("error-detail", b"Expecting value:\nline 1 column 2")]))
+    listed = _cli(settings, "dlq", "list", "--request-id", "lines").stdout.splitlines()
+    (row,) = [line for line in listed if job.job_id in line]
+    assert "disable_failed: connection failed Is the server running?" in row, listed
+    events = _cli(settings, "dlq", "events", "list", "--reason", "invalid_json").stdout.splitlines()
+    assert any("invalid_json" in line and "Expecting value: line 1 column 2" in line for line in events), events
+
+
 def test_a_long_listing_shows_the_oldest_rows_and_counts_every_match(settings: Settings) -> None:
     job_ids = _dead(settings, 30, "many")
     asyncio.run(produce(settings, settings.topics.deliveries_dlq, [("0003*250", b"{unreadable")]))
