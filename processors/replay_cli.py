@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -45,6 +45,8 @@ def run_replay(
                           "source": source, "dry_run": dry_run}))
     else:
         console.print(_summary(report, window, source, dry_run))
+        if report.window_records == 0:
+            console.print(nothing_in(window, source, retention_h=settings.call_events_retention_h, now=now))
 
 
 def _summary(report: ReplayReport, window: Window, source: str, dry_run: bool) -> Table:
@@ -56,6 +58,15 @@ def _summary(report: ReplayReport, window: Window, source: str, dry_run: bool) -
     table.add_row("unreadable, skipped", str(report.skipped_invalid))
     table.add_row("jobs that would be sent" if dry_run else "jobs sent", str(report.jobs))
     return table
+
+
+def nothing_in(window: Window, source: str, *, retention_h: int, now: datetime) -> str:
+    """What to check when the window holds no record at all."""
+    if window.since < now - timedelta(hours=retention_h):
+        return (f"Nothing on {source} in this window: the topic keeps records {retention_h} h "
+                "(CALLAPI_CALL_EVENTS_RETENTION_H), so older ones may be deleted already.")
+    return (f"Nothing on {source} in this window: check --since and --until (record times, UTC), and "
+            "CALLAPI_TOPIC_PREFIX.")
 
 
 def interrupted(report: ReplayReport, source: str, target: str, dry_run: bool) -> str:

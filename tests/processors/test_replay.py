@@ -111,6 +111,22 @@ def test_a_window_from_before_1970_reads_from_the_first_record(settings: Setting
     assert json.loads(result.stdout)["records_read"] == 12  # the slots before and inside the window
 
 
+@pytest.mark.parametrize(("since", "until", "said"), [
+    ("30d", "20d", "Nothing on {source} in this window: the topic keeps records 168 h "
+                   "(CALLAPI_CALL_EVENTS_RETENTION_H), so older ones may be deleted already."),
+    ("2m", "1m", "Nothing on {source} in this window: check --since and --until (record times, UTC), and "
+                 "CALLAPI_TOPIC_PREFIX."),
+])
+@pytest.mark.usefixtures("history")
+def test_a_window_with_no_record_says_what_to_check(settings: Settings, since: str, until: str, said: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "callapi_events", "replay", "--since", since, "--until", until, "--dry-run"],
+        env=settings_env(settings), capture_output=True, timeout=120, check=False, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert said.format(source=settings.topics.call_events) in result.stdout, result.stdout
+
+
 def test_replay_of_a_window_redelivers_exactly_its_jobs_with_the_same_ids(
     settings: Settings, history: dict[str, Any],
 ) -> None:
