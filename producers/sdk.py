@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -141,6 +141,13 @@ class CallEventProducer:
     def topic_known(self) -> bool:
         """Whether the latest metadata answer (e.g. of `reachable`) lists the topic; False when not started."""
         return self._producer is not None and self._producer.client.cluster.partitions_for_topic(self.topic) is not None
+
+    def on_metadata_update(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after each metadata update of the started producer, e.g. to act at once when one no
+        longer lists the topic (`topic_known()`); ProducerUnavailable when not started."""
+        if self._producer is None:
+            raise ProducerUnavailable("the producer is not started (use `async with` or await start())")
+        self._producer.client.cluster.add_listener(lambda _cluster: callback())
 
     async def reachable(self, *, timeout_s: float) -> bool:
         """Whether a broker answers a metadata request within `timeout_s`; False when not started.

@@ -6,14 +6,13 @@
 
 202 is answered only after Kafka acknowledged every record of the request (acks=all), so nothing
 acknowledged is lost; 503 with Retry-After when Kafka does not acknowledge within ingest_send_timeout_s, and at
-once while Kafka's metadata lacks the call-events topic (gate.py).
+once while Kafka's metadata lacks the call-events topic, or as soon as it does for a request waiting (gate.py).
 /readyz answers 503 while Kafka cannot be reached or lacks the call-events topic (gate.py), so traffic goes to
 pods that can write.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -258,14 +257,13 @@ class IngestHandlers:
         timeout_s = self.ctx.settings.ingest_send_timeout_s
         try:
             producer = await self.ctx.gate.writable_producer()
-            async with asyncio.timeout(timeout_s):
-                outcomes = await producer.send_many(events)
+            outcomes = await self.ctx.gate.acknowledged(producer.send_many(events), timeout_s=timeout_s)
         except (ProducerUnavailable, TimeoutError) as error:
             self.ctx.gate.sent(acknowledged=False)
             metrics.EVENTS.labels("unavailable").inc(len(events))
             reason = str(error) or f"Kafka did not acknowledge within {timeout_s:g} s"
-            if isinstance(error, TimeoutError) and not producer.topic_known():  # Kafka answers, without the topic
-                reason = f"{reason}: {topic_missing(producer.topic, producer.bootstrap)}"
+            if isinstance(error, TimeoutError) and not producer.topic_known():  # the topic went while waiting
+                reason = topic_missing(producer.topic, producer.bootstrap)
             raise IngestRejected(503, "kafka_unavailable", f"{reason}; retry later") from None
         failed = [outcome for outcome in outcomes if isinstance(outcome, Failed)]
         self.ctx.gate.sent(acknowledged=not failed)

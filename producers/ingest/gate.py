@@ -8,6 +8,9 @@ the Service's endpoints, and 200 again once a metadata request lists the topic o
 While the producer's metadata lacks the topic, requests are refused at once (`writable_producer`) instead of
 each waiting out the send timeout in the Kafka client's metadata loop (which logs the topic missing every
 100 ms); the topic is looked up again at most every `ready_cache_s`, so creating it heals the endpoint.
+The requests already waiting for acknowledgements when the topic goes (the first to find it deleted: Kafka answers
+their records "unknown topic" and the client retries them until its request timeout) stop waiting at the metadata
+update that no longer lists it (`acknowledged`), a round trip after their records were refused.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from producers.errors import ProducerUnavailable
 from producers.ingest import metrics
@@ -28,6 +32,8 @@ from schemas.hints import topic_missing
 from schemas.retry_notices import RetryNotices, failure_reason
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class KafkaGate:
@@ -43,6 +49,7 @@ class KafkaGate:
         self._check_lock = asyncio.Lock()  # one metadata request at a time; concurrent probes reuse its verdict
         self._last_check: str | None = None
         self._topic_lookup_due_s = -math.inf
+        self._waiting: set[asyncio.Timeout] = set()  # the bounds of the sends waiting for Kafka's acknowledgement
         self._task: asyncio.Task[None] | None = None
 
     async def ready(self) -> bool:
@@ -118,6 +125,27 @@ class KafkaGate:
                                       f"{self.ready_timeout_s:g} s")
         raise ProducerUnavailable(topic_missing(producer.topic, producer.bootstrap))
 
+    async def acknowledged(self, sending: Awaitable[T], *, timeout_s: float) -> T:
+        """`await sending` for at most timeout_s, and no longer once a metadata update lacks the topic: TimeoutError
+        then (`topic_known()` tells which)."""
+        async with asyncio.timeout(timeout_s) as bound:
+            self._waiting.add(bound)
+            try:
+                return await sending
+            finally:
+                self._waiting.discard(bound)
+
+    def _metadata_updated(self) -> None:
+        """Ends the waits of `acknowledged` when the topic is gone: its records are only retried until the Kafka
+        client's request timeout, and then fail."""
+        if not self._waiting or self._producer.topic_known():
+            return
+        waiting, self._waiting = self._waiting, set()
+        now = asyncio.get_running_loop().time()
+        for bound in waiting:
+            if not bound.expired():  # reschedule() refuses a bound that is already expiring
+                bound.reschedule(now)
+
     def open(self) -> None:
         self._task = asyncio.create_task(self._connect(), name="ingest-kafka-connect")
 
@@ -135,6 +163,7 @@ class KafkaGate:
                                 notices.repeat_note(quiet_rounds, unit="attempts"))
                 await asyncio.sleep(self.retry_s)
             else:  # the start's metadata answer lists no topic: the verdict stays void, the first probe asks
+                self._producer.on_metadata_update(self._metadata_updated)
                 log.info("connected to Kafka at %s", self._producer.bootstrap)
                 return
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -153,3 +153,48 @@ async def _refused_until_created_then_accepted(
     on_topic = {json.loads(r.value or b"")["event_id"] for r in
                 await read_topic(own, own.topics.call_events, idle_s=2.0)}
     assert on_topic == set(accepted.json()["event_ids"])  # nothing refused was written
+
+
+async def test_requests_waiting_when_call_events_is_deleted_are_answered_once_kafka_says_it_is_gone(
+    patient_sends: Settings,
+) -> None:
+    """No probe looks first: the requests that find the topic gone are the first to learn it (aiokafka retries their
+    records for as long as a send may wait, an hour here), and are answered 503 as soon as Kafka's metadata lacks
+    the topic, as every later request is."""
+    own = patient_sends
+    tenant: IngestTenant = await asyncio.to_thread(make_tenant, own.database_url)
+    params = NINE | {"CalledExtension": f"{tenant.code}210"}
+    async with serving(own) as url, httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+
+        async def send() -> httpx.Response:
+            return await client.get(f"{url}/ingest/{tenant.code}/dial-in", params=params,
+                                    headers=bearer(tenant.org_token))
+
+        await _until_status(lambda: client.get(f"{url}/readyz"), 200)
+        assert (await send()).status_code == 202
+        await delete_topics(own.kafka_bootstrap, [own.topics.call_events])
+        try:
+            refused = await _first_refused(send)
+        finally:  # also lets aiokafka write the records it still holds, so the producer can stop
+            await create_topics(own.kafka_bootstrap, own.topic_specs())
+        for answer in refused:
+            error = answer.json()["error"]
+            assert error["code"] == "kafka_unavailable", error
+            assert f"topic {own.topics.call_events} does not exist" in error["message"], error
+            assert answer.headers["Retry-After"] == str(own.ingest_retry_after_s)
+        for _ in range(120):  # looked up again every ingest_ready_cache_s
+            if (accepted := await send()).status_code != 503:
+                break
+            await asyncio.sleep(0.25)
+        assert accepted.status_code == 202, accepted.text
+
+
+async def _first_refused(send: Callable[[], Awaitable[httpx.Response]]) -> list[httpx.Response]:
+    """The 503s of the first round of three concurrent requests that has any; the broker may still take a record or
+    two while it removes the topic."""
+    for _ in range(120):
+        answers = await asyncio.gather(send(), send(), send())
+        assert {answer.status_code for answer in answers} <= {202, 503}, [a.text for a in answers]
+        if refused := [answer for answer in answers if answer.status_code == 503]:
+            return refused
+    raise AssertionError("the topic was deleted, yet every request was still accepted")
