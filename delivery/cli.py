@@ -129,16 +129,17 @@ def dlq_list(tenant: str | None = TENANT, extension: str | None = EXTENSION, req
 
 @dlq_app.command("show")
 def dlq_show(job_id: str = typer.Argument(..., help="The job id (webhook-id, msg_…).")) -> None:
-    """Print every dead letter of one job as JSON; signing secrets are redacted."""
+    """Print the job's dead letter as one JSON object, or, when the job was dead-lettered more than once, every one
+    (oldest first) as one JSON array; signing secrets are redacted."""
     from delivery.dlq import redacted
 
     letters = found(Settings().topics.deliveries_dlq, _dead_letters(_filters(None, None, None, None, None, job_id)))
     if not letters:
         notices.print(f"No dead letter with job id {job_id}. `callapi-events dlq list` shows what there is.")
         raise typer.Exit(1)
-    for x in letters:
-        assert x.job is not None
-        print(json.dumps({"where": x.where, "dead_at": x.dead_at.isoformat(), "job": redacted(x.job)}, indent=2))
+    shown = [{"where": x.where, "dead_at": x.dead_at.isoformat(), "job": redacted(x.job)}
+             for x in letters if x.job is not None]
+    print(json.dumps(shown[0] if len(shown) == 1 else shown, indent=2))  # one document: json.load reads it too
 
 
 @dlq_app.command("redrive")

@@ -263,3 +263,19 @@ def test_a_redrive_to_a_missing_deliveries_topic_exits_1_naming_it(base_settings
         asyncio.run(delete_topics(settings.kafka_bootstrap, [s.name for s in specs]))
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
     assert f"topic {settings.topics.deliveries} does not exist" in _said(done.stderr)
+
+
+def test_show_prints_one_json_document_for_a_job_dead_lettered_once_or_twice(settings: Settings) -> None:
+    job = make_job("http://127.0.0.1:9/down", request_id="twice-dead").model_copy(
+        update={"attempt": 3, "last_error": "HTTP 503 (gave up after 3 attempts)"})
+    asyncio.run(produce(settings, settings.topics.deliveries_dlq, [(job.extension, encode(job))]))
+    once = _cli(settings, "dlq", "show", job.job_id)
+    assert once.returncode == 0, once.stdout + once.stderr
+    assert json.loads(once.stdout)["job"]["job_id"] == job.job_id  # one letter: the object, as before
+    asyncio.run(produce(settings, settings.topics.deliveries_dlq, [(job.extension, encode(job))]))  # dead again
+    twice = _cli(settings, "dlq", "show", job.job_id)
+    assert twice.returncode == 0, twice.stdout + twice.stderr
+    shown = json.loads(twice.stdout)  # two objects back to back would not load
+    assert [x["job"]["job_id"] for x in shown] == [job.job_id, job.job_id]
+    assert [x["dead_at"] for x in shown] == sorted(x["dead_at"] for x in shown)
+
