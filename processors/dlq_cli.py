@@ -106,8 +106,8 @@ def events_show(where: str = typer.Argument(..., help="The letter's PARTITION:OF
     partition, offset = _place(where)
     letter = run_dlq_tool(event_letter_at(Settings(), partition, offset, unavailable=redrives_unknown))
     if letter is None:
-        notices.print(f"No dead letter at {where} on call-events.dlq. `callapi-events dlq events list` shows "
-                      "what there is.")
+        notices.print(f"No dead letter at {where} on {Settings().topics.call_events_dlq}. `callapi-events dlq "
+                      "events list` shows what there is.")
         raise typer.Exit(1)
     data = {**_summary(letter), "key": _text(letter.key), **_value(letter.value)}
     print(json.dumps(data, indent=2, ensure_ascii=False))

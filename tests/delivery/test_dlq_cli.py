@@ -279,3 +279,8 @@ def test_show_prints_one_json_document_for_a_job_dead_lettered_once_or_twice(set
     assert [x["job"]["job_id"] for x in shown] == [job.job_id, job.job_id]
     assert [x["dead_at"] for x in shown] == sorted(x["dead_at"] for x in shown)
 
+
+def test_events_show_of_no_letter_names_the_topic_it_read(settings: Settings) -> None:
+    done = _cli(settings, "dlq", "events", "show", "99:0")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"No dead letter at 99:0 on {settings.topics.call_events_dlq}." in _said(done.stderr), done.stderr
