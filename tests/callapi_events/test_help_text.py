@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.testing import CliRunner
 
-from callapi_events.cli import app
+from callapi_events.commands import app
 from schemas.help_text import reflow
 
 
