@@ -46,7 +46,7 @@ class RedriveLog:
     """The `dlq_redrives` rows of one DLQ topic, over one connection kept for the whole command.
 
     Statements run in a worker thread (asyncio.to_thread); one stopped by Ctrl-C goes on there while the command
-    closes, so `close` waits for it (a read is cancelled first): a connection closed under a statement in flight
+    closes, so `close` cancels it and waits for it to end: a connection closed under a statement in flight
     corrupts the process's memory (an abort, "corrupted double-linked list")."""
 
     def __init__(self, database_url: str, topic: str) -> None:
@@ -54,15 +54,10 @@ class RedriveLog:
         self._conn: psycopg.Connection[Any] | None = None
         self._pruned = False
         self._busy = threading.Lock()
-        self._reading = False
 
-    def _execute(self, query: LiteralString, params: tuple[Any, ...], *, reading: bool = False) -> list[Any]:
+    def _execute(self, query: LiteralString, params: tuple[Any, ...]) -> list[Any]:
         with self._busy:
-            self._reading = reading
-            try:
-                return self._rows(query, params)
-            finally:
-                self._reading = False
+            return self._rows(query, params)
 
     def _rows(self, query: LiteralString, params: tuple[Any, ...]) -> list[Any]:
         try:
@@ -86,7 +81,7 @@ class RedriveLog:
         rows = self._execute(
             'SELECT partition, "offset", job_id, redriven_at FROM dlq_redrives WHERE topic = %s'
             ' AND (partition, "offset", job_id) IN (SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::text[]))',
-            (self.topic, list(partitions), list(offsets), list(job_ids)), reading=True,
+            (self.topic, list(partitions), list(offsets), list(job_ids)),
         )
         return {(partition, offset, job_id): at for partition, offset, job_id, at in rows}
 
@@ -107,8 +102,11 @@ class RedriveLog:
 
     def close(self) -> None:
         if not self._busy.acquire(blocking=False):  # a statement in flight in a worker thread
-            if self._reading and (conn := self._conn) is not None:
-                conn.cancel_safe(timeout=5)  # not needed any more; a record is let finish: Kafka has those letters
+            # Not needed any more: a read's letters go unused, and a record is in flight only when a second Ctrl-C
+            # stopped the redrive at once (a first one lets it finish): those letters, on Kafka already, are said
+            # to be unrecorded and go again with the next redrive (at least once, never lost).
+            if (conn := self._conn) is not None:
+                conn.cancel_safe(timeout=5)
             self._busy.acquire()
         try:
             if self._conn is not None:
@@ -226,7 +224,8 @@ async def resend(settings: Settings, chunks: AsyncIterator[list[L]], going_back:
         # stopped half-way, a chunk would be sent without being recorded, and go twice on the next redrive
         if sending is not None and not sending.done():
             if isinstance(error, asyncio.CancelledError):
-                log.warning("interrupted: finishing the letters in flight, then stopping (Ctrl-C again stops at once)")
+                log.warning("interrupted: finishing the letters in flight, then stopping (Ctrl-C again stops at once; "
+                            "letters in flight then go again with the next redrive)")
             await sending
         raise
     finally:
