@@ -208,8 +208,10 @@ async def resend(settings: Settings, chunks: AsyncIterator[list[L]], going_back:
     sending: asyncio.Future[None] | None = None
     try:
         await producer.start()  # inside: a failed start leaves its connections behind, unclosed
-        if to not in (await producer.client.fetch_all_metadata()).topics():  # a send would wait for it, then fail
-            raise TopicMissing(topic_missing(to, settings.kafka_bootstrap))
+        topics = (await producer.client.fetch_all_metadata()).topics()
+        for needed in (dlq, to):  # the DLQ read first, as `list` says; a send to a missing `to` waits, then fails
+            if needed not in topics:
+                raise TopicMissing(topic_missing(needed, settings.kafka_bootstrap))
         async for chunk in chunks:
             chosen = [letter for letter in chunk if again or letter.redriven_at is None]
             done.before += len(chunk) - len(chosen)
