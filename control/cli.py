@@ -43,17 +43,19 @@ def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     import uvicorn
 
     from control.api import create_app
-    from control.api.http_protocol import ApiHttpProtocol
+    from control.api.http_protocol import limited_to
 
     if not no_relay:
         drop_kafka_connection_errors()  # the relay warns itself, naming CALLAPI_KAFKA_BOOTSTRAP
     try:
-        app = create_app(Settings(), relay=not no_relay)
+        settings = Settings()
+        app = create_app(settings, relay=not no_relay)
     except ValueError as error:
         notices.print(f"[red]Bad setting:[/red] {error}")
         raise typer.Exit(2) from None
     # proxy_headers off: only CALLAPI_TRUSTED_PROXIES decides whose X-Forwarded-For is believed
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, http=ApiHttpProtocol)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
+                http=limited_to(settings.max_request_head_bytes))
 
 
 def relay(resync: bool = typer.Option(False, "--resync", help="Republish every extension's list once, then exit."),

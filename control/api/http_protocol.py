@@ -1,35 +1,174 @@
-"""The HTTP/1.1 protocol the API is served with: uvicorn's (httptools), answering a request it cannot parse in the
-API's error shape.
+"""The HTTP/1.1 protocol the API is served with: uvicorn's (httptools), with a bounded request head, answering a
+request it refuses or cannot parse in the API's error shape.
 
-Uvicorn refuses such a request itself, before any ASGI app runs, with a plain-text 400 ("Invalid HTTP request
-received."). The likeliest one a client sends is a URL over 65,535 bytes, the longest httptools parses: that one
-answers 414 `uri_too_long`, any other 400 `request_invalid`. Serve the API with `http=ApiHttpProtocol`.
+httptools reads a request head of any size whole into memory (a 1 MB header, thousands of headers), so each
+connection could be made to hold megabytes before any route runs. Like nginx, Node and h11 (8-16 KiB), this
+protocol reads at most `max_head_bytes` (CALLAPI_MAX_REQUEST_HEAD_BYTES) of request line and headers, counted as
+they arrive, and at most MAX_HEADER_FIELDS headers: past either it answers 431 `request_header_fields_too_large`
+at once (414 `uri_too_long` when the URL alone is over), without reading the rest of the head.
+
+Uvicorn refuses a request it cannot parse itself, before any ASGI app runs, with a plain-text 400 ("Invalid HTTP
+request received."). Here a URL over 65,535 bytes, the longest httptools parses, answers 414 `uri_too_long`, any
+other 400 `request_invalid`. Serve the API with `http=limited_to(settings.max_request_head_bytes)`.
 """
 
 from __future__ import annotations
 
 import json
 from http import HTTPStatus
+from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_URL_BYTES = 65_535  # httptools.parse_url refuses a longer one
+DEFAULT_MAX_HEAD_BYTES = 65_536
+MAX_HEADER_FIELDS = 100  # Apache's LimitRequestFields: browsers send about 20, proxies add a few
+# Bytes of a head besides its method, URL and headers: " " and " HTTP/1.1\r\n" around the URL, the final "\r\n"
+REQUEST_LINE_AND_END_BYTES = 14
+# How long a refused request's unread rest is read and dropped before the connection closes. Closing at once
+# with unread bytes sends a TCP reset, which can destroy the answer before the client reads it (nginx's
+# lingering close does the same).
+LINGER_S = 5.0
+
+Refusal = tuple[HTTPStatus, str, str]
+
+
+class HeadRefused(Exception):
+    """Raised from a parser callback to stop httptools in the middle of a read; data_received answers."""
 
 
 class ApiHttpProtocol(HttpToolsProtocol):
+    max_head_bytes = DEFAULT_MAX_HEAD_BYTES
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True  # reading a request line and headers (per request: reset when a request completes)
+        self._head_received = 0  # bytes received since it began: while it is unfinished, at least its size
+        self._head_parsed = 0  # its size as parsed so far (URL, headers and their separators)
+        self._refusal: Refusal | None = None  # set before raising HeadRefused, or kept until an earlier answer ends
+        self._refused = False
+
+    # Parser callbacks: a length add and a comparison per call on the normal path
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_parsed = REQUEST_LINE_AND_END_BYTES
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._head_parsed += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._head_parsed += len(name) + len(value) + 4  # ": " and "\r\n"
+        if self._head_parsed > self.max_head_bytes:
+            self._stop(self._head_too_large())
+        if len(self.headers) > MAX_HEADER_FIELDS:
+            self._stop((HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request_header_fields_too_large",
+                        f"the request has more than {MAX_HEADER_FIELDS} header fields, the most this server reads; "
+                        "send fewer"))
+
+    def on_headers_complete(self) -> None:
+        if self._head_parsed + len(self.parser.get_method()) > self.max_head_bytes:
+            self._stop(self._head_too_large())
+        super().on_headers_complete()
+        self._in_head = False  # this request has its cycle (self.cycle); a refusal from now on is of its body
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_received = True, 0
+
+    def data_received(self, data: bytes) -> None:  # uvicorn's, answering refusals in the API's shape
+        if self._refused:
+            return  # the rest of a refused request, dropped
+        if self._in_head:
+            self._head_received += len(data)
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._answer(self._refusal or self._unparsable())
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        # the header being received is buffered inside httptools, unseen by on_header: count what came
+        if self._in_head and self._head_received > self.max_head_bytes:
+            self._answer(self._head_too_large())
+
     def send_400_response(self, msg: str) -> None:  # uvicorn's only answer to an unparsable request
-        url = getattr(self, "url", b"")  # set once a request line begins
+        self._answer(self._unparsable())
+
+    def _stop(self, refusal: Refusal) -> None:
+        self._refusal = refusal
+        raise HeadRefused(refusal[1])
+
+    def _head_too_large(self) -> Refusal:
+        url, url_limit = len(getattr(self, "url", b"")), min(self.max_head_bytes, MAX_URL_BYTES)
+        if url > url_limit:
+            return (HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long",
+                    f"the URL is over {url_limit} bytes, the longest this server reads: no path or query of this "
+                    "API needs that many; shorten it")
+        return (HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request_header_fields_too_large",
+                f"the request line and headers are over {self.max_head_bytes} bytes, the most this server reads; "
+                "send fewer or shorter headers (a large Cookie?)")
+
+    def _unparsable(self) -> Refusal:
+        url = getattr(self, "url", b"")
         if len(url) > MAX_URL_BYTES:
-            status, code = HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long"
-            message = (f"the URL is {len(url)} bytes long, over the {MAX_URL_BYTES} this server reads: no path or "
-                       "query of this API needs that many; shorten it")
-        else:
-            status, code = HTTPStatus.BAD_REQUEST, "request_invalid"
-            message = "the request is not valid HTTP/1.1 (request line or headers); check what the client sends"
+            return (HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long",
+                    f"the URL is {len(url)} bytes long, over the {MAX_URL_BYTES} this server reads: no path or "
+                    "query of this API needs that many; shorten it")
+        return (HTTPStatus.BAD_REQUEST, "request_invalid",
+                "the request is not valid HTTP/1.1 (request line or headers); check what the client sends")
+
+    def _answer(self, refusal: Refusal) -> None:
+        """Answers `refusal` and ends the connection, reading no more of the request into memory."""
+        self._refused = True
+        self.logger.warning("%s:%s - %d %s", *(self.client or ("-", "-")), refusal[0].value, refusal[1])
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            self._write(refusal)
+        elif self._in_head:
+            self._refusal = refusal  # an earlier request is still answered (a pipelined one, or its last write)
+        else:  # this request's body or trailers: its app reads no more of it
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if cycle.response_started:
+                self.transport.close()
+            else:
+                self._write(refusal)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refused and self._refusal is not None and self.cycle.response_complete:
+            self._write(self._refusal)
+
+    def _write(self, refusal: Refusal) -> None:
+        self._refusal = None
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        status, code, message = refusal
         body = json.dumps({"error": {"code": code, "message": message}}).encode()
         head = [f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode()]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
         head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
                  b"connection: close\r\n", b"\r\n"]
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # the answer ends here; the client's own end (eof_received) closes at once
+        self.loop.call_later(LINGER_S, self.transport.close)
+
+
+def limited_to(max_head_bytes: int) -> type[ApiHttpProtocol]:
+    """ApiHttpProtocol reading request heads of at most `max_head_bytes` (CALLAPI_MAX_REQUEST_HEAD_BYTES)."""
+
+    class Limited(ApiHttpProtocol):
+        pass
+
+    Limited.max_head_bytes = max_head_bytes
+    return Limited

@@ -1,16 +1,17 @@
-"""Requests the HTTP server cannot parse, sent over a raw socket to `callapi-events api` run as a real subprocess:
-they answer in the API's error shape (a URL too long to parse: 414 uri_too_long), not in uvicorn's plain text."""
+"""Requests the HTTP server cannot parse or refuses to read, sent over a raw socket to `callapi-events api` run as a
+real subprocess: they answer in the API's error shape (a URL too long to parse: 414 uri_too_long; a request head over
+CALLAPI_MAX_REQUEST_HEAD_BYTES: 431 request_header_fields_too_large), not in uvicorn's plain text."""
 
 from __future__ import annotations
 
 import json
 import socket
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
-from control.api.http_protocol import MAX_URL_BYTES
+from control.api.http_protocol import MAX_HEADER_FIELDS, MAX_URL_BYTES
 from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.control.test_cli import wait_healthy
@@ -23,6 +24,19 @@ def api(settings: Settings) -> Iterator[tuple[str, int]]:
     with Component(settings, "api", "--no-relay", "--port", str(port)) as component:
         wait_healthy(f"http://127.0.0.1:{port}", component)
         yield "127.0.0.1", port
+
+
+@pytest.fixture(scope="module")
+def small_head_api(settings: Settings) -> Iterator[tuple[str, int]]:
+    """An API reading request heads of at most SMALL_HEAD_BYTES (CALLAPI_MAX_REQUEST_HEAD_BYTES)."""
+    port = free_port()
+    small = settings.model_copy(update={"max_request_head_bytes": SMALL_HEAD_BYTES})
+    with Component(small, "api", "--no-relay", "--port", str(port)) as component:
+        wait_healthy(f"http://127.0.0.1:{port}", component)
+        yield "127.0.0.1", port
+
+
+SMALL_HEAD_BYTES = 16_384
 
 
 def exchange(address: tuple[str, int], request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -68,3 +82,86 @@ def test_an_unparsable_request_answers_400_in_the_error_shape(api: tuple[str, in
     status, headers, body = exchange(api, request_bytes)
     assert (status, error_of(headers, body)["code"]) == (400, "request_invalid")
     assert headers["connection"] == "close"
+
+
+def padded(head_bytes: int, *, path: bytes = b"/healthz", close: bool = True) -> bytes:
+    """A GET of `path` whose request line and headers are exactly `head_bytes` long, padded by an X-Pad header."""
+    start = b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (b"Connection: close\r\n" if close else b"")
+    frame = start + b"X-Pad: \r\n\r\n"
+    return start + b"X-Pad: " + b"a" * (head_bytes - len(frame)) + b"\r\n\r\n"
+
+
+def read_answer(stream: BinaryIO) -> tuple[int, dict[str, str], bytes]:
+    """One answer read from a kept-alive connection: status, headers, body (by its content-length)."""
+    status_line = stream.readline()
+    assert status_line, "the server closed the connection without an answer"
+    headers = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.lower()] = value.strip()
+    return int(status_line.split()[1]), headers, stream.read(int(headers["content-length"]))
+
+
+def test_a_head_at_the_cap_is_served_on_each_request_of_a_connection_and_one_byte_more_answers_431(
+        api: tuple[str, int], settings: Settings) -> None:
+    cap = settings.max_request_head_bytes
+    with socket.create_connection(api, timeout=30) as connection, connection.makefile("rb") as stream:
+        for _ in range(3):  # the count starts again with each request: together they are well over the cap
+            connection.sendall(padded(cap, close=False))
+            status, _, body = read_answer(stream)
+            assert status == 200, body[:200]
+        connection.sendall(padded(cap + 1, close=False))
+        status, headers, body = read_answer(stream)
+        assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+        assert str(cap) in error_of(headers, body)["message"] and headers["connection"] == "close"
+        assert stream.read() == b""  # and the connection ends
+
+
+def test_a_head_over_the_setting_answers_431_and_a_url_over_it_414(small_head_api: tuple[str, int]) -> None:
+    status, headers, body = exchange(small_head_api, padded(SMALL_HEAD_BYTES + 1))
+    assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+    status, headers, body = exchange(small_head_api, get(b"/uapi/" + b"a" * SMALL_HEAD_BYTES))
+    assert (status, error_of(headers, body)["code"]) == (414, "uri_too_long")
+    assert str(SMALL_HEAD_BYTES) in error_of(headers, body)["message"]
+    status, _, body = exchange(small_head_api, padded(SMALL_HEAD_BYTES))
+    assert status == 200, body[:200]
+
+
+def test_a_head_over_the_cap_is_answered_before_the_client_has_sent_the_rest(
+        api: tuple[str, int], settings: Settings) -> None:
+    """The server stops reading the head at the cap: it answers while the client is still sending its header."""
+    unfinished = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * settings.max_request_head_bytes
+    with socket.create_connection(api, timeout=30) as connection, connection.makefile("rb") as stream:
+        connection.sendall(unfinished)  # of a 1 MB header, never finished
+        status, headers, body = read_answer(stream)
+        assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+        assert stream.read() == b""
+
+
+def test_a_1_mb_header_sent_whole_answers_431_which_the_client_reads(api: tuple[str, int]) -> None:
+    """The server drops the rest of the megabyte instead of resetting the connection, which could lose the answer."""
+    status, headers, body = exchange(api, padded(1_048_576))
+    assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+
+
+def test_more_header_fields_than_the_cap_answer_431(api: tuple[str, int]) -> None:
+    def with_fields(count: int) -> bytes:  # Host and Connection, then X-0, X-1, …
+        fields = b"".join(b"X-%d: 1\r\n" % n for n in range(count - 2))
+        return b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + fields + b"\r\n"
+
+    status, _, body = exchange(api, with_fields(MAX_HEADER_FIELDS))
+    assert status == 200, body[:200]
+    status, headers, body = exchange(api, with_fields(MAX_HEADER_FIELDS + 1))
+    assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+    assert str(MAX_HEADER_FIELDS) in error_of(headers, body)["message"]
+
+
+def test_a_pipelined_head_over_the_cap_is_answered_after_the_request_sent_before_it(
+        api: tuple[str, int], settings: Settings) -> None:
+    with socket.create_connection(api, timeout=30) as connection, connection.makefile("rb") as stream:
+        connection.sendall(padded(100, close=False) + padded(settings.max_request_head_bytes + 1, close=False))
+        status, _, body = read_answer(stream)
+        assert status == 200, body[:200]
+        status, headers, body = read_answer(stream)
+        assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+        assert stream.read() == b""
