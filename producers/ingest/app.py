@@ -25,7 +25,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from producers.errors import IngestRejected, InvalidEvent, ProducerUnavailable
 from producers.ids import new_event_id
-from producers.ingest import metrics
+from producers.ingest import forms, metrics
 from producers.ingest.auth import TenantAuth, credential
 from producers.ingest.gate import KafkaGate
 from producers.ingest.voipnow import event_from_json, event_from_notification, parameter_text
@@ -41,12 +41,13 @@ from schemas.settings import Settings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_MULTIPART_TYPE = "multipart/form-data"
+_FORM_TYPES = ("application/x-www-form-urlencoded", _MULTIPART_TYPE)
 BATCH = "events"  # /ingest/{tenant}/events: the batch route, beside the notification route /ingest/{tenant}/{type}
 _JSON_TYPE = "application/json"  # request.content_type: lower case, without parameters such as charset
 UNREADABLE = (ValueError, UnicodeDecodeError, HttpProcessingError, LookupError, RuntimeError)
-"""What aiohttp raises for a body it cannot read: bad percent-encoding or UTF-8, a malformed multipart part (HTTP
-parser errors), a part in an unknown charset (LookupError) or Content-Transfer-Encoding (RuntimeError)."""
+"""What a body that cannot be read raises: text not in the charset it declares (ValueError), a malformed multipart
+part (HTTP parser errors), a part in an unknown charset (LookupError) or Content-Transfer-Encoding (RuntimeError)."""
 
 
 def _utc_now() -> datetime:
@@ -102,27 +103,31 @@ def error_middleware(retry_after_s: int) -> Any:
     return middleware
 
 
-async def read_fields(request: web.Request) -> dict[str, str]:
+async def read_fields(request: web.Request, *, max_body_bytes: int) -> dict[str, str]:
     """Query fields, overlaid with form or JSON-object body fields (POST); each at most once in either."""
-    fields = _once(request.query.items(), "the query string")
+    fields = _once(((f.name, f.value) for f in forms.query_fields(request)), "the query string")
     if not request.body_exists:
         return fields
-    body = await _body_fields(request)
+    body = await _body_fields(request, max_body_bytes=max_body_bytes)
     if "key" in body:  # not read as a credential there: beside the one that was, it is a second method
         raise IngestRejected(400, "invalid_request", "send the ingest key as ?key= in the URL (or the token in "
                              "the Authorization header), not in the body")
     return fields | body
 
 
-async def _body_fields(request: web.Request) -> dict[str, str]:
+async def _body_fields(request: web.Request, *, max_body_bytes: int) -> dict[str, str]:
     content_type = request.content_type
     try:
         if content_type in _FORM_TYPES:
-            form = await request.post()
-            if files := sorted({name for name, value in form.items() if not isinstance(value, str)}):
-                raise IngestRejected(400, "body_invalid", f"{', '.join(files)}: send each parameter as a form "
-                                     "field, not a file")
-            return _once(((name, str(value)) for name, value in form.items()), "the form")
+            files: list[str] = []
+            if content_type == _MULTIPART_TYPE:
+                form, files = await forms.multipart_fields(request, max_size=max_body_bytes)
+            else:
+                form = await forms.urlencoded_fields(request)
+            if files:
+                raise IngestRejected(400, "body_invalid", f"{', '.join(sorted(set(files)))}: send each parameter "
+                                     "as a form field, not a file")
+            return _once(((f.name, f.value) for f in form), "the form")
         if content_type == _JSON_TYPE:
             return _json_fields(await request.read())
     except UNREADABLE as error:
@@ -214,7 +219,7 @@ class IngestHandlers:
         if request.match_info["type"] == BATCH:  # the batch route's path, with a method it does not take
             raise web.HTTPMethodNotAllowed(request.method, ["POST"])
         tenant = await self._authorize(request)
-        fields = await read_fields(request)
+        fields = await read_fields(request, max_body_bytes=self.ctx.settings.ingest_max_body_bytes)
         fields.pop("key", None)
         event = event_from_notification(
             tenant, request.match_info["type"], fields, now=self.ctx.clock(), new_id=new_event_id

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from producers.errors import IngestRejected, InvalidEvent
 from producers.ids import new_event_id, uuid7
 from producers.ingest.auth import GrantCache, credential
+from producers.ingest.charset import WINDOWS_1252, decode_form, text_of
+from producers.ingest.forms import Occasionally
 from producers.ingest.readiness import Verdict
 from producers.ingest.voipnow import (
     event_from_json,
@@ -228,3 +230,31 @@ def test_readiness_verdict_answers_from_its_recording_until_fresh_s_and_never_af
     younger_s, older_s = sorted((age_a_s, age_b_s))
     if verdict.current(at_s + older_s) is not None:  # still fresh when older: fresh when younger too
         assert verdict.current(at_s + younger_s) is reachable
+
+
+@given(st.binary(max_size=64))
+def test_parameter_bytes_always_read_as_text_utf8_first_else_one_character_per_byte(raw: bytes) -> None:
+    text, fell_back = text_of(raw)
+    if fell_back:
+        assert len(text) == len(raw) and "\ufffd" not in text
+        assert all(WINDOWS_1252.index(char) == byte for char, byte in zip(text, raw, strict=True))
+    else:
+        assert text.encode() == raw
+
+
+def test_form_pairs_split_as_parse_qsl_does() -> None:
+    assert [(d.name, d.value, d.fallback) for d in decode_form(b"a=1&&b&=c&d=x=y&e=%zz+%2B&M%FC=%FC&n=%00")] == [
+        ("a", "1", False), ("b", "", False), ("", "c", False), ("d", "x=y", False), ("e", "%zz +", False),
+        ("Mü", "ü", True), ("n", "\x00", False)]
+
+
+def test_the_fallback_warning_is_logged_at_most_once_an_interval_and_says_how_many_it_held(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    occasionally = Occasionally(interval_s=60, clock=lambda: now[0])
+    for at in (0.0, 1.0, 59.0, 60.0, 61.0):
+        now[0] = at
+        occasionally.warn("not UTF-8")
+    assert [record.getMessage() for record in caplog.records] == [
+        "not UTF-8", "not UTF-8 (2 more since the last such line)"]

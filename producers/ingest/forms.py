@@ -1,0 +1,109 @@
+"""A notification's parameters from the query string and form bodies, each name and value read as charset.py says
+(UTF-8, else Windows-1252; a declared charset followed). aiohttp's own readers would put U+FFFD in place of bytes
+that are not UTF-8 (the query, an urlencoded body) or fail the whole form (a multipart part), so these read the
+bytes themselves, with aiohttp's bounds. Each fallback is counted in callapi_ingest_latin1_fallback_total{source}
+and logged at most once a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import BodyPartReader, hdrs, web
+
+from producers.ingest import metrics
+from producers.ingest.charset import Decoded, NotInCharset, decode_form, in_charset
+
+log = logging.getLogger(__name__)
+
+MAX_FORM_FIELDS = 1000
+"""Fields of one body at most (413 beyond), as aiohttp's own form reading bounds them (client_max_fields)."""
+
+
+@dataclass
+class Occasionally:
+    """A warning at most once per `interval_s`, saying how many were held back since the last one."""
+
+    interval_s: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _next_at: float = field(default=float("-inf"))
+    _held: int = 0
+
+    def warn(self, message: str) -> None:
+        now = self.clock()
+        if now < self._next_at:
+            self._held += 1
+            return
+        held, self._held, self._next_at = self._held, 0, now + self.interval_s
+        log.warning("%s%s", message, f" ({held} more since the last such line)" if held else "")
+
+
+_FALLBACK_LOG = Occasionally()
+
+
+def _noted(request: web.Request, source: str, fields: list[Decoded]) -> list[Decoded]:
+    if fell_back := [decoded.name for decoded in fields if decoded.fallback]:
+        metrics.LATIN1_FALLBACK.labels(source).inc(len(fell_back))
+        _FALLBACK_LOG.warn(f"ingest for tenant {request.match_info.get('tenant', '?')}: {', '.join(fell_back)} in "
+                           f"the {source} not UTF-8, read as Windows-1252 (ISO-8859-1)")
+    return fields
+
+
+def query_fields(request: web.Request) -> list[Decoded]:
+    """The query string's parameters. aiohttp keeps the request target as UTF-8 with surrogate escapes (raw bytes
+    reach here only from its pure-Python parser; the C parser refuses them), so encoding it so gives its bytes."""
+    raw = request.rel_url.raw_query_string.encode("utf-8", "surrogateescape")
+    return _noted(request, "query", decode_form(raw))
+
+
+async def urlencoded_fields(request: web.Request) -> list[Decoded]:
+    """An application/x-www-form-urlencoded body's parameters, in the charset its Content-Type declares if any.
+    ValueError (NotInCharset) for one not in that charset, LookupError for a charset Python does not know."""
+    body = (await request.read()).rstrip()  # read() answers 413 past client_max_size
+    if body.count(b"&") >= MAX_FORM_FIELDS:
+        raise _too_many_fields()
+    return _noted(request, "form", decode_form(body, request.charset))
+
+
+async def multipart_fields(request: web.Request, *, max_size: int) -> tuple[list[Decoded], list[str]]:
+    """A multipart/form-data body's fields and the names of its files (a part with a filename, or of a type other
+    than text/*, which aiohttp reads as a file too). A text part is read in its declared charset, else UTF-8, else
+    Windows-1252; 413 past `max_size` bytes of body. ValueError, LookupError and
+    RuntimeError as aiohttp's post() raises them."""
+    content = request.content
+    fields: list[Decoded] = []
+    files: list[str] = []
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise ValueError("a multipart part holds a multipart of its own: send each parameter as a field")
+        if part.name is None:
+            raise ValueError("a multipart part has no name")
+        if len(fields) + len(files) >= MAX_FORM_FIELDS:
+            raise _too_many_fields()
+        raw = bytearray()
+        while chunk := await part.read_chunk():
+            if 0 < max_size < content.total_bytes:
+                raise web.HTTPRequestEntityTooLarge(max_size, content.total_bytes)
+            raw.extend(chunk)
+        content_type = part.headers.get(hdrs.CONTENT_TYPE)
+        if part.filename or not (content_type is None or content_type.startswith("text/")):
+            files.append(part.name)
+            continue
+        decoded = bytearray()
+        async for piece in part.decode_iter(raw):  # Content-Transfer-Encoding (RuntimeError for an unknown one)
+            decoded.extend(piece)
+        charset = part.get_charset(default="") or None
+        try:
+            value, fell_back = in_charset(bytes(decoded), charset)
+        except UnicodeDecodeError:
+            raise NotInCharset(part.name, str(charset)) from None
+        fields.append(Decoded(part.name, value, fell_back))
+    return _noted(request, "multipart", fields), files
+
+
+def _too_many_fields() -> web.HTTPRequestEntityTooLarge:
+    return web.HTTPRequestEntityTooLarge(MAX_FORM_FIELDS, text=f"more than {MAX_FORM_FIELDS} form fields")
