@@ -12,6 +12,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -40,6 +41,29 @@ def _dead(settings: Settings, count: int, request_id: str) -> list[str]:
             for n in range(count)]
     asyncio.run(produce(settings, settings.topics.deliveries_dlq, [(job.extension, encode(job)) for job in jobs]))
     return [job.job_id for job in jobs]
+
+
+def _hold_record_of(holder: psycopg.Connection[Any], topic: str, letter: dict[str, str]) -> None:
+    """A row a redrive records for `letter` (as `dlq list --json` shows it), held locked by `holder`'s open
+    transaction: the redrive's record of the letter's chunk waits until `holder` lets it go."""
+    partition, offset = map(int, letter["where"].split(":"))
+    holder.execute('INSERT INTO dlq_redrives (topic, partition, "offset", job_id) VALUES (%s, %s, %s, %s)',
+                   (topic, partition, offset, letter["job_id"]))
+    holder.commit()
+    holder.execute('SELECT 1 FROM dlq_redrives WHERE topic = %s AND partition = %s AND "offset" = %s FOR UPDATE',
+                   (topic, partition, offset))
+
+
+def _redrive(settings: Settings, *args: str) -> tuple[subprocess.Popen[str], list[str], threading.Thread]:
+    """`dlq redrive` running, Ctrl-C enabled; its stderr lines collected as they come."""
+    redrive = subprocess.Popen(
+        [sys.executable, "-m", "callapi_events", "dlq", "redrive", *args], env=settings_env(settings),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_enabled,
+    )
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.extend(redrive.stderr or []), daemon=True)
+    reader.start()
+    return redrive, errors, reader
 
 
 def test_a_piped_listing_shows_whole_job_ids(settings: Settings) -> None:
@@ -143,23 +167,11 @@ def test_ctrl_c_in_a_redrive_finishes_the_letters_in_flight_and_says_what_went(s
     _dead(settings, 1500, "bulk")  # three chunks of 500
     listed = [json.loads(line) for line in _cli(settings, "dlq", "list", "--request-id", "bulk", "--json")
               .stdout.splitlines()]
-    partition, offset = map(int, listed[700]["where"].split(":"))  # a letter of the second chunk
-    topic = settings.topics.deliveries_dlq
+    topic = settings.topics.deliveries_dlq  # listed[700]: a letter of the second chunk
     with psycopg.connect(settings.database_url) as holder:
         # the second chunk's record waits on this row: the redrive is held there, mid-way, until it is let go
-        holder.execute('INSERT INTO dlq_redrives (topic, partition, "offset", job_id) VALUES (%s, %s, %s, %s)',
-                       (topic, partition, offset, listed[700]["job_id"]))
-        holder.commit()
-        holder.execute('SELECT 1 FROM dlq_redrives WHERE topic = %s AND partition = %s AND "offset" = %s FOR UPDATE',
-                       (topic, partition, offset))
-        redrive = subprocess.Popen(
-            [sys.executable, "-m", "callapi_events", "dlq", "redrive", "--request-id", "bulk", "--again"],
-            env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            preexec_fn=ctrl_c_enabled,
-        )
-        errors: list[str] = []
-        reader = threading.Thread(target=lambda: errors.extend(redrive.stderr or []), daemon=True)
-        reader.start()
+        _hold_record_of(holder, topic, listed[700])
+        redrive, errors, reader = _redrive(settings, "--request-id", "bulk", "--again")
         with psycopg.connect(settings.database_url, autocommit=True) as watcher:
             held = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                     " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO dlq_redrives%'")
@@ -186,25 +198,14 @@ def test_a_second_ctrl_c_in_a_redrive_says_the_letters_in_flight_may_go_again(
     settings = make_settings()
     _dead(settings, 1500, "twice")
     listed = [json.loads(line) for line in _cli(settings, "dlq", "list", "--json").stdout.splitlines()]
-    partition, offset = map(int, listed[700]["where"].split(":"))  # a letter of the second chunk
-    topic = settings.topics.deliveries_dlq
+    topic = settings.topics.deliveries_dlq  # listed[700]: a letter of the second chunk
     recording = ("FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
                  " AND query LIKE 'INSERT INTO dlq_redrives%%'")
     with psycopg.connect(settings.database_url) as holder, \
             psycopg.connect(settings.database_url, autocommit=True) as watcher:
         # the second chunk's record waits on this row, already on Kafka: there a second Ctrl-C stops the redrive
-        holder.execute('INSERT INTO dlq_redrives (topic, partition, "offset", job_id) VALUES (%s, %s, %s, %s)',
-                       (topic, partition, offset, listed[700]["job_id"]))
-        holder.commit()
-        holder.execute('SELECT 1 FROM dlq_redrives WHERE topic = %s AND partition = %s AND "offset" = %s FOR UPDATE',
-                       (topic, partition, offset))
-        redrive = subprocess.Popen(
-            [sys.executable, "-m", "callapi_events", "dlq", "redrive", "--yes", "--again"], env=settings_env(settings),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_enabled,
-        )
-        errors: list[str] = []
-        reader = threading.Thread(target=lambda: errors.extend(redrive.stderr or []), daemon=True)
-        reader.start()
+        _hold_record_of(holder, topic, listed[700])
+        redrive, errors, reader = _redrive(settings, "--yes", "--again")
         try:
             assert eventually(lambda: watcher.execute(f"SELECT count(*) {recording}").fetchone()[0]), errors
             redrive.send_signal(signal.SIGINT)
