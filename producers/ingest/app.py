@@ -26,7 +26,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from producers.errors import IngestRejected, InvalidEvent, ProducerUnavailable
 from producers.ids import new_event_id
 from producers.ingest import forms, metrics
-from producers.ingest.auth import TenantAuth, credential
+from producers.ingest.auth import CredentialRequestInvalid, TenantAuth, challenge, credential
 from producers.ingest.gate import KafkaGate
 from producers.ingest.voipnow import event_from_json, event_from_notification, parameter_text
 from producers.sdk import Failed, to_record
@@ -66,8 +66,8 @@ class IngestContext:
 
 def error_response(error: IngestRejected, *, retry_after_s: int) -> web.Response:
     headers = {"Retry-After": str(retry_after_s)} if error.status == 503 else {}
-    if error.status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="callapi-ingest"'
+    if authenticate := challenge(error):
+        headers["WWW-Authenticate"] = authenticate
     body = {"error": {"code": error.code, "message": error.message}}
     return web.json_response(body, status=error.status, headers=headers)
 
@@ -110,8 +110,8 @@ async def read_fields(request: web.Request, *, max_body_bytes: int) -> dict[str,
         return fields
     body = await _body_fields(request, max_body_bytes=max_body_bytes)
     if "key" in body:  # not read as a credential there: beside the one that was, it is a second method
-        raise IngestRejected(400, "invalid_request", "send the ingest key as ?key= in the URL (or the token in "
-                             "the Authorization header), not in the body")
+        raise CredentialRequestInvalid("invalid_request", "send the ingest key as ?key= in the URL (or the token "
+                                       "in the Authorization header), not in the body")
     return fields | body
 
 
@@ -237,8 +237,8 @@ class IngestHandlers:
         if len(request.headers.getall("Authorization", [])) > 1:  # which one counts is no one's guess: refuse
             raise IngestRejected(401, "unauthorized", "send one Authorization header, not several")
         if len(keys := request.query.getall("key", [])) > 1:
-            raise IngestRejected(400, "parameter_repeated", "key sent more than once in the query string: send it "
-                                 "once")
+            raise CredentialRequestInvalid("parameter_repeated", "key sent more than once in the query string: "
+                                           "send it once")
         token = credential(request.headers.get("Authorization"), keys[0] if keys else None)
         try:
             await self.ctx.auth.check(token, tenant, now=self.ctx.clock().timestamp())

@@ -47,12 +47,34 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+REALM = "callapi-ingest"
+
+
+class CredentialRequestInvalid(IngestRejected):
+    """400 on a request that tried bearer authentication but sent its credential wrongly (two ways, twice, in the
+    body): RFC 6750 3 answers it with a `WWW-Authenticate: Bearer … error="invalid_request"` challenge."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(400, code, message)
+
+
+def challenge(error: IngestRejected) -> str | None:
+    """The WWW-Authenticate answered with `error`: the realm on a 401; the realm, error and error_description on a
+    CredentialRequestInvalid (the description in the characters RFC 6750 3 allows); None otherwise."""
+    if error.status == 401:
+        return f'Bearer realm="{REALM}"'
+    if isinstance(error, CredentialRequestInvalid):
+        description = "".join(c if " " <= c <= "~" and c not in '"\\' else "'" for c in error.message)
+        return f'Bearer realm="{REALM}", error="invalid_request", error_description="{description}"'
+    return None
+
+
 def credential(authorization: str | None, key: str | None) -> str:
     """The token from `Authorization: Bearer …` or the `key` query field; 401 when neither is there, 400
     invalid_request when both are (RFC 6750 2: one method per request, so which one counts is no one's guess)."""
     if authorization is not None and key is not None:
-        raise IngestRejected(400, "invalid_request", "send the token or ingest key once: in the Authorization "
-                             "header or as ?key= in the URL, not both")
+        raise CredentialRequestInvalid("invalid_request", "send the token or ingest key once: in the Authorization "
+                                       "header or as ?key= in the URL, not both")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

@@ -29,6 +29,11 @@ async def on_topic(settings: Settings, event_id: str) -> bool:
     return any(f'"event_id":"{event_id}"'.encode() in (record.value or b"") for record in records)
 
 
+def bearer_challenge(error: str, description: str) -> str:
+    """RFC 6750 3: the challenge on an answer to a request that tried bearer authentication, with the 401s' realm."""
+    return f'Bearer realm="callapi-ingest", error="{error}", error_description="{description}"'
+
+
 def notification(tenant: IngestTenant, event_id: str) -> dict[str, str]:
     return NINE | {"CalledExtension": f"{tenant.code}210", "event_id": event_id}
 
@@ -68,6 +73,7 @@ async def test_a_parameter_sent_twice_in_the_query_is_refused(
                               headers=bearer(tenant.org_token))
     assert refusal(answer) == (400, "parameter_repeated"), answer.text
     assert repeat.partition("=")[0] in answer.json()["error"]["message"]
+    assert "WWW-Authenticate" not in answer.headers  # not a credential's fault: no bearer challenge
     assert not await on_topic(settings, event_id)
 
 
@@ -211,6 +217,7 @@ async def test_a_token_in_the_header_and_a_key_in_the_url_are_refused_not_one_pi
     assert refusal(answer) == (400, "invalid_request"), answer.text
     message = answer.json()["error"]["message"]
     assert "Authorization" in message and "?key=" in message and "not both" in message, message
+    assert answer.headers.get("WWW-Authenticate") == bearer_challenge("invalid_request", message), answer.headers
     assert not await on_topic(settings, event_id)
 
 
@@ -223,6 +230,8 @@ async def test_a_key_sent_twice_in_the_url_of_a_batch_is_refused(
                                json=[NINE | {"type": "dial-in", "extension": f"{tenant.code}*210",
                                              "event_id": event_id}])
     assert refusal(answer) == (400, "parameter_repeated"), answer.text
+    assert answer.headers.get("WWW-Authenticate") == bearer_challenge(  # RFC 6750 3.1: "repeats the same parameter"
+        "invalid_request", answer.json()["error"]["message"]), answer.headers
     assert not await on_topic(settings, event_id)
 
 
@@ -244,6 +253,8 @@ async def test_a_key_in_the_body_is_refused_not_ignored(
         answer = await client.post(url, params={"key": ingest_key}, **sent)  # type: ignore[arg-type]
     assert refusal(answer) == (400, "invalid_request"), answer.text
     assert "?key=" in answer.json()["error"]["message"], answer.text
+    assert answer.headers.get("WWW-Authenticate") == bearer_challenge(
+        "invalid_request", answer.json()["error"]["message"]), answer.headers
     alone = await client.post(url, **sent)  # type: ignore[arg-type]
     assert refusal(alone) == (401, "unauthorized"), alone.text
     assert not await on_topic(settings, event_id)
