@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.topics import create_topics, delete_topics
 from schemas.settings import Settings
@@ -57,8 +58,28 @@ async def test_readyz_is_503_while_call_events_is_deleted_and_200_once_it_is_rec
     assert accepted.status_code == 202, accepted.text
 
 
+async def _deleted(settings: Settings, topic: str) -> None:
+    """Delete `topic`, created by the fixture an instant ago, once the broker's metadata lists it (else there is
+    nothing to delete yet, and it appears later), and wait until the metadata no longer does (else an endpoint
+    started meanwhile finds it there)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        for listed in (True, False):
+            for _ in range(120):
+                if (topic in await admin.list_topics()) is listed:
+                    break
+                await asyncio.sleep(0.25)
+            else:
+                raise AssertionError(f"{topic} {'never came into' if listed else 'stayed in'} Kafka's metadata")
+            if listed:
+                await admin.delete_topics([topic])
+    finally:
+        await admin.close()
+
+
 async def test_readyz_is_503_while_call_events_was_never_created(own: Settings) -> None:
-    await delete_topics(own.kafka_bootstrap, [own.topics.call_events])  # as if `topics create` had not run
+    await _deleted(own, own.topics.call_events)  # as if `topics create` had not run
     async with serving(own) as url, httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
 
         async def readyz() -> httpx.Response:
@@ -92,7 +113,7 @@ async def test_while_call_events_was_never_created_requests_are_refused_at_once_
     patient_sends: Settings, caplog: pytest.LogCaptureFixture,
 ) -> None:
     own = patient_sends
-    await delete_topics(own.kafka_bootstrap, [own.topics.call_events])  # as with a wrong CALLAPI_TOPIC_PREFIX
+    await _deleted(own, own.topics.call_events)  # as with a wrong CALLAPI_TOPIC_PREFIX
     tenant: IngestTenant = await asyncio.to_thread(make_tenant, own.database_url)
     caplog.set_level(logging.INFO)
     async with serving(own) as url, httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
