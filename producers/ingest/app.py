@@ -105,7 +105,7 @@ def error_middleware(retry_after_s: int) -> Any:
 
 async def read_fields(request: web.Request, *, max_body_bytes: int) -> dict[str, str]:
     """Query fields, overlaid with form or JSON-object body fields (POST); each at most once in either."""
-    fields = _once(((f.name, f.value) for f in forms.query_fields(request)), "the query string")
+    fields = _once(forms.query_fields(request), "the query string")
     if not request.body_exists:
         return fields
     body = await _body_fields(request, max_body_bytes=max_body_bytes)
