@@ -41,6 +41,15 @@ async def fallbacks(client: httpx.AsyncClient, url: str, source: str) -> float:
     return 0.0
 
 
+async def notify(client: httpx.AsyncClient, ingest_url: str, tenant: IngestTenant, sent: str, *,
+                 via: str) -> httpx.Response:
+    """A Dial-In notification of the form-encoded `sent`, in the query string (GET) or as a form body (POST)."""
+    url = f"{ingest_url}/ingest/{tenant.code}/dial-in"
+    if via == "query":
+        return await client.get(f"{url}?{sent}", headers=bearer(tenant.org_token))
+    return await client.post(url, content=sent.encode(), headers=bearer(tenant.org_token) | FORM)
+
+
 @pytest.mark.parametrize(("escaped", "name"), [
     ("M%FCller", "Müller"),                  # ISO-8859-1, as legacy PBXs send display names
     ("Jos%E9+Pe%F1a", "José Peña"),
@@ -55,11 +64,7 @@ async def test_a_latin1_parameter_arrives_as_the_callers_name_not_replacement_ch
     event_id = f"latin1-{uuid.uuid4().hex}"
     before = await fallbacks(client, ingest_url, via)
     sent = f"{notification(tenant, event_id)}&CallerIDName={escaped}"
-    url = f"{ingest_url}/ingest/{tenant.code}/dial-in"
-    if via == "query":
-        answer = await client.get(f"{url}?{sent}", headers=bearer(tenant.org_token))
-    else:
-        answer = await client.post(url, content=sent.encode(), headers=bearer(tenant.org_token) | FORM)
+    answer = await notify(client, ingest_url, tenant, sent, via=via)
     assert answer.status_code == 202, answer.text
     assert (await published(settings, event_id)).parameters["CallerIDName"] == name
     assert await fallbacks(client, ingest_url, via) == before + 1
@@ -72,11 +77,7 @@ async def test_utf8_parameters_stay_utf8_and_are_not_counted_as_a_fallback(
     event_id = f"utf8-{uuid.uuid4().hex}"
     before = await fallbacks(client, ingest_url, via)
     sent = f"{notification(tenant, event_id)}&CallerIDName=M%C3%BCller+%E2%82%AC+%E5%BC%A0%E4%BC%9F+a%2Bb%26c%3Dd"
-    url = f"{ingest_url}/ingest/{tenant.code}/dial-in"
-    if via == "query":
-        answer = await client.get(f"{url}?{sent}", headers=bearer(tenant.org_token))
-    else:
-        answer = await client.post(url, content=sent.encode(), headers=bearer(tenant.org_token) | FORM)
+    answer = await notify(client, ingest_url, tenant, sent, via=via)
     assert answer.status_code == 202, answer.text
     assert (await published(settings, event_id)).parameters["CallerIDName"] == "Müller € 张伟 a+b&c=d"
     assert await fallbacks(client, ingest_url, via) == before
@@ -160,10 +161,6 @@ async def test_a_nul_in_a_parameter_is_kept_as_sent(
     form and query carry it (as %00), so it is accepted, not refused."""
     event_id = f"nul-{uuid.uuid4().hex}"
     sent = f"{notification(tenant, event_id)}&CallerIDName=ACME%00Pty"
-    url = f"{ingest_url}/ingest/{tenant.code}/dial-in"
-    if via == "query":
-        answer = await client.get(f"{url}?{sent}", headers=bearer(tenant.org_token))
-    else:
-        answer = await client.post(url, content=sent.encode(), headers=bearer(tenant.org_token) | FORM)
+    answer = await notify(client, ingest_url, tenant, sent, via=via)
     assert answer.status_code == 202, answer.text
     assert (await published(settings, event_id)).parameters["CallerIDName"] == "ACME\x00Pty"
