@@ -31,8 +31,8 @@ SOURCES = {
     "callapi-delivery": "delivery/worker.py", "callapi-lag-exporter": "deploy/lag.py",
     "callapi-migrate": "control/migrate.py", "callapi-topics": "deploy/topics.py",
 }
-OPERATOR_TOOLS = {"processors/replay.py", "processors/replay_cli.py", "processors/dlq_cli.py",
-                  "processors/event_letters.py"}
+OPERATOR_TOOLS = {"processors/replay.py", "processors/replay_cli.py", "processors/replay_check_db.py",
+                  "processors/dlq_cli.py", "processors/event_letters.py"}
 """Commands an operator runs from a shell, not code of the Deployment whose package holds them."""
 NOT_SETTINGS = {"CALLAPI_LOG_LEVEL", "CALLAPI_LOG_FORMAT"}  # read by the entry point, not by Settings
 PRIVATE_SAMPLES = ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "fd00::1")
