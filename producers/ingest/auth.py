@@ -50,22 +50,32 @@ def token_hash(token: str) -> bytes:
 REALM = "callapi-ingest"
 
 
-class CredentialRequestInvalid(IngestRejected):
+class BearerRefused(IngestRejected):
+    """A refusal of a credential that RFC 6750 3.1 names in the `WWW-Authenticate` challenge: `bearer_error` is
+    invalid_request (400), invalid_token (401) or insufficient_scope (403)."""
+
+    def __init__(self, status: int, code: str, message: str, *, bearer_error: str) -> None:
+        super().__init__(status, code, message)
+        self.bearer_error = bearer_error
+
+
+class CredentialRequestInvalid(BearerRefused):
     """400 on a request that tried bearer authentication but sent its credential wrongly (two ways, twice, in the
-    body): RFC 6750 3 answers it with a `WWW-Authenticate: Bearer … error="invalid_request"` challenge."""
+    body)."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(400, code, message)
+        super().__init__(400, code, message, bearer_error="invalid_request")
 
 
 def challenge(error: IngestRejected) -> str | None:
-    """The WWW-Authenticate answered with `error`: the realm on a 401; the realm, error and error_description on a
-    CredentialRequestInvalid (the description in the characters RFC 6750 3 allows); None otherwise."""
+    """The WWW-Authenticate answered with `error`: the realm, error and error_description on a BearerRefused (the
+    description in the characters RFC 6750 3 allows); the realm alone on another 401 (no credential, or not a
+    bearer one: RFC 6750 3.1 names no error then); None otherwise."""
+    if isinstance(error, BearerRefused):
+        description = "".join(c if " " <= c <= "~" and c not in '"\\' else "'" for c in error.message)
+        return f'Bearer realm="{REALM}", error="{error.bearer_error}", error_description="{description}"'
     if error.status == 401:
         return f'Bearer realm="{REALM}"'
-    if isinstance(error, CredentialRequestInvalid):
-        description = "".join(c if " " <= c <= "~" and c not in '"\\' else "'" for c in error.message)
-        return f'Bearer realm="{REALM}", error="invalid_request", error_description="{description}"'
     return None
 
 
@@ -127,9 +137,11 @@ class TenantAuth:
             return
         grant, expires_at = await self._lookup(key[0], tenant)
         if grant is Grant.UNKNOWN:
-            raise IngestRejected(401, "unauthorized", "the token or ingest key is unknown, expired or revoked")
+            raise BearerRefused(401, "unauthorized", "the token or ingest key is unknown, expired or revoked",
+                                bearer_error="invalid_token")
         if grant is Grant.OTHER_TENANT:
-            raise IngestRejected(403, "forbidden", f"the credential does not grant tenant {tenant}")
+            raise BearerRefused(403, "forbidden", f"the credential does not grant tenant {tenant}",
+                                bearer_error="insufficient_scope")
         self.cache.remember(key, now, expires_at)
 
     async def _lookup(self, digest: bytes, tenant: str) -> tuple[Grant, float]:

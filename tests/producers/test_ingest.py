@@ -98,8 +98,11 @@ async def test_bad_credentials_are_refused(
                                 headers=bearer(token) if token else {})
     assert response.status_code == status
     assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
-    if status == 401:
-        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    # RFC 6750 3.1: the challenge names the error once a bearer credential came, and only then
+    error = {"missing": None, "other tenant": "insufficient_scope"}.get(case, "invalid_token")
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="callapi-ingest"'), challenge
+    assert (f'error="{error}"' in challenge if error else "error=" not in challenge), challenge
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status", "code"), [
