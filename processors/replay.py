@@ -151,8 +151,7 @@ async def checked_config(settings: Settings, wanted: ReplayFilter, *, from_deliv
     are resent without config, so there the control plane's PostgreSQL is asked first (a query instead of the
     whole topic); the topic is read only when PostgreSQL does not show every value."""
     filtered = wanted.tenants or wanted.extensions or wanted.request_ids
-    if from_deliveries and filtered and await known_in_control_plane(settings.database_url, wanted,
-                                                                     from_deliveries=True):
+    if from_deliveries and filtered and await known_in_control_plane(settings.database_url, wanted):
         return {}
     seen = ConfigSeen(wanted) if filtered else None
     config = await load_config(settings, wanted, seen) if seen is not None or not from_deliveries else {}

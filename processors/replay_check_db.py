@@ -36,14 +36,15 @@ GROUP BY e.number
 """
 
 
-async def known_in_control_plane(database_url: str, wanted: ReplayFilter, *, from_deliveries: bool) -> bool:
-    """True when PostgreSQL shows every filter value naming something; False when it does not, or cannot say."""
+async def known_in_control_plane(database_url: str, wanted: ReplayFilter) -> bool:
+    """True when PostgreSQL shows every filter value naming something recorded jobs can be resent for (as
+    `--deliveries` checks them); False when it does not, or cannot say."""
     try:
         seen = await _seen(database_url, wanted)
     except psycopg.Error as error:  # unreachable, not migrated, another schema: event-requests answers instead
         log.debug("replay filters not checked in PostgreSQL (%s); reading event-requests", error)
         return False
-    return refusal(seen, from_deliveries=from_deliveries) is None
+    return refusal(seen, from_deliveries=True) is None
 
 
 async def _seen(database_url: str, wanted: ReplayFilter) -> ConfigSeen:

@@ -106,24 +106,24 @@ class ApiHttpProtocol(HttpToolsProtocol):
         self._refusal = refusal
         raise HeadRefused(refusal[1])
 
+    def _url_over(self, limit: int) -> Refusal | None:
+        """414 when the URL read so far is over `limit` bytes."""
+        if len(getattr(self, "url", b"")) <= limit:  # `url` is set once a request line begins
+            return None
+        return (HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long",
+                f"the URL is over {limit} bytes, the longest this server reads: no path or query of this API needs "
+                "that many; shorten it")
+
     def _head_too_large(self) -> Refusal:
-        url, url_limit = len(getattr(self, "url", b"")), min(self.max_head_bytes, MAX_URL_BYTES)
-        if url > url_limit:
-            return (HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long",
-                    f"the URL is over {url_limit} bytes, the longest this server reads: no path or query of this "
-                    "API needs that many; shorten it")
-        return (HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request_header_fields_too_large",
-                f"the request line and headers are over {self.max_head_bytes} bytes, the most this server reads; "
-                "send fewer or shorter headers (a large Cookie?)")
+        return self._url_over(min(self.max_head_bytes, MAX_URL_BYTES)) or (
+            HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request_header_fields_too_large",
+            f"the request line and headers are over {self.max_head_bytes} bytes, the most this server reads; send "
+            "fewer or shorter headers (a large Cookie?)")
 
     def _unparsable(self) -> Refusal:
-        url = getattr(self, "url", b"")
-        if len(url) > MAX_URL_BYTES:
-            return (HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long",
-                    f"the URL is {len(url)} bytes long, over the {MAX_URL_BYTES} this server reads: no path or "
-                    "query of this API needs that many; shorten it")
-        return (HTTPStatus.BAD_REQUEST, "request_invalid",
-                "the request is not valid HTTP/1.1 (request line or headers); check what the client sends")
+        return self._url_over(MAX_URL_BYTES) or (
+            HTTPStatus.BAD_REQUEST, "request_invalid",
+            "the request is not valid HTTP/1.1 (request line or headers); check what the client sends")
 
     def _answer(self, refusal: Refusal) -> None:
         """Answers `refusal` and ends the connection, reading no more of the request into memory."""
