@@ -55,7 +55,7 @@ def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         raise typer.Exit(2) from None
     # proxy_headers off: only CALLAPI_TRUSTED_PROXIES decides whose X-Forwarded-For is believed
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
-                http=limited_to(settings.max_request_head_bytes))
+                http=limited_to(settings.max_request_head_bytes, settings.request_head_timeout_s))
 
 
 def relay(resync: bool = typer.Option(False, "--resync", help="Republish every extension's list once, then exit."),

@@ -7,13 +7,20 @@ protocol reads at most `max_head_bytes` (CALLAPI_MAX_REQUEST_HEAD_BYTES) of requ
 they arrive, and at most MAX_HEADER_FIELDS headers: past either it answers 431 `request_header_fields_too_large`
 at once (414 `uri_too_long` when the URL alone is over), without reading the rest of the head.
 
+Uvicorn's keep-alive timer stops at a connection's first byte, and nothing bounds the time a head then takes: a
+client sending a byte every few seconds would hold a connection forever (slowloris). A head must arrive whole
+within `head_timeout_s` (CALLAPI_REQUEST_HEAD_TIMEOUT_S) of its first byte, or it answers 408 `request_timeout` and
+the connection closes. A body is not timed: an upload may be slow, and the app reading it decides.
+
 Uvicorn refuses a request it cannot parse itself, before any ASGI app runs, with a plain-text 400 ("Invalid HTTP
 request received."). Here a URL over 65,535 bytes, the longest httptools parses, answers 414 `uri_too_long`, any
-other 400 `request_invalid`. Serve the API with `http=limited_to(settings.max_request_head_bytes)`.
+other 400 `request_invalid`. Serve the API with `http=limited_to(settings.max_request_head_bytes,
+settings.request_head_timeout_s)`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from http import HTTPStatus
 from typing import Any
@@ -23,6 +30,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_URL_BYTES = 65_535  # httptools.parse_url refuses a longer one
 DEFAULT_MAX_HEAD_BYTES = 65_536
+# A client sends a head of a few KiB in one write; 10 s leaves room for three TCP retransmissions on a lossy link
+# (1 + 2 + 4 s) and holds a connection far less than nginx's 60 s client_header_timeout, made for slow dial-ups
+DEFAULT_HEAD_TIMEOUT_S = 10.0
 MAX_HEADER_FIELDS = 100  # Apache's LimitRequestFields: browsers send about 20, proxies add a few
 # Bytes of a head besides its method, URL and headers: " " and " HTTP/1.1\r\n" around the URL, the final "\r\n"
 REQUEST_LINE_AND_END_BYTES = 14
@@ -40,6 +50,7 @@ class HeadRefused(Exception):
 
 class ApiHttpProtocol(HttpToolsProtocol):
     max_head_bytes = DEFAULT_MAX_HEAD_BYTES
+    head_timeout_s = DEFAULT_HEAD_TIMEOUT_S
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -48,11 +59,13 @@ class ApiHttpProtocol(HttpToolsProtocol):
         self._head_parsed = 0  # its size as parsed so far (URL, headers and their separators)
         self._refusal: Refusal | None = None  # set before raising HeadRefused, or kept until an earlier answer ends
         self._refused = False
+        self._head_timer: asyncio.TimerHandle | None = None  # runs from a head's first byte until it is complete
 
     # Parser callbacks: a length add and a comparison per call on the normal path
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_parsed = REQUEST_LINE_AND_END_BYTES
+        self._time_head()  # a head begun in the read that ended the previous request
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -69,6 +82,7 @@ class ApiHttpProtocol(HttpToolsProtocol):
                         "send fewer"))
 
     def on_headers_complete(self) -> None:
+        self._untime_head()
         if self._head_parsed + len(self.parser.get_method()) > self.max_head_bytes:
             self._stop(self._head_too_large())
         super().on_headers_complete()
@@ -83,6 +97,7 @@ class ApiHttpProtocol(HttpToolsProtocol):
             return  # the rest of a refused request, dropped
         if self._in_head:
             self._head_received += len(data)
+            self._time_head()  # from the first byte, even one the parser skips (empty lines before a request)
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -101,6 +116,28 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:  # uvicorn's only answer to an unparsable request
         self._answer(self._unparsable())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._untime_head()
+        super().connection_lost(exc)
+
+    def _time_head(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)
+
+    def _untime_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.flow.read_paused:  # this server stopped reading (pipelined requests queued): not the client's delay
+            self._time_head()
+            return
+        self._answer((HTTPStatus.REQUEST_TIMEOUT, "request_timeout",
+                      f"the request line and headers did not all arrive within {self.head_timeout_s:g} s of their "
+                      "first byte; send the whole request head at once"))
 
     def _stop(self, refusal: Refusal) -> None:
         self._refusal = refusal
@@ -128,6 +165,7 @@ class ApiHttpProtocol(HttpToolsProtocol):
     def _answer(self, refusal: Refusal) -> None:
         """Answers `refusal` and ends the connection, reading no more of the request into memory."""
         self._refused = True
+        self._untime_head()
         self.logger.warning("%s:%s - %d %s", *(self.client or ("-", "-")), refusal[0].value, refusal[1])
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
@@ -164,11 +202,12 @@ class ApiHttpProtocol(HttpToolsProtocol):
         self.loop.call_later(LINGER_S, self.transport.close)
 
 
-def limited_to(max_head_bytes: int) -> type[ApiHttpProtocol]:
-    """ApiHttpProtocol reading request heads of at most `max_head_bytes` (CALLAPI_MAX_REQUEST_HEAD_BYTES)."""
+def limited_to(max_head_bytes: int, head_timeout_s: float = DEFAULT_HEAD_TIMEOUT_S) -> type[ApiHttpProtocol]:
+    """ApiHttpProtocol reading request heads of at most `max_head_bytes` (CALLAPI_MAX_REQUEST_HEAD_BYTES) arriving
+    within `head_timeout_s` of their first byte (CALLAPI_REQUEST_HEAD_TIMEOUT_S)."""
 
     class Limited(ApiHttpProtocol):
         pass
 
-    Limited.max_head_bytes = max_head_bytes
+    Limited.max_head_bytes, Limited.head_timeout_s = max_head_bytes, head_timeout_s
     return Limited
