@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from producers.ingest.app import IngestContext, create_app
 from producers.ingest.auth import GrantCache, TenantAuth
 from producers.ingest.gate import KafkaGate
+from producers.ingest.protocol import IngestRunner
 from producers.sdk import CallEventProducer
 from schemas.settings import Settings
 
@@ -37,7 +38,7 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
     ctx = IngestContext(
         settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(settings.ingest_auth_cache_s))
     )
-    runner = web.AppRunner(create_app(ctx), access_log=None, shutdown_timeout=settings.ingest_send_timeout_s + 5)
+    runner = IngestRunner(create_app(ctx), access_log=None, shutdown_timeout=settings.ingest_send_timeout_s + 5)
     await pool.open(wait=False)
     await runner.setup()
     try:

@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from producers.ingest.app import IngestContext, create_app
 from producers.ingest.auth import GrantCache, TenantAuth
 from producers.ingest.gate import KafkaGate
+from producers.ingest.protocol import IngestRunner
 from producers.sdk import CallEventProducer
 from schemas.settings import Settings
 
@@ -30,7 +31,7 @@ async def serving(settings: Settings, *, cache_s: float = 30.0) -> AsyncIterator
                      ready_cache_s=settings.ingest_ready_cache_s, ready_timeout_s=settings.ingest_ready_timeout_s)
     gate.open()
     ctx = IngestContext(settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(cache_s)))
-    runner = web.AppRunner(create_app(ctx), access_log=None)
+    runner = IngestRunner(create_app(ctx), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
