@@ -15,7 +15,7 @@ from control.api.addresses import parse_networks
 from control.api.bodylimit import BodyLimit
 from control.api.credentials import one_authorization
 from control.api.forwarded import ForwardedScheme
-from control.api.paths import EncodedSlash
+from control.api.paths import EncodedSeparators
 from schemas import __version__
 from schemas.settings import Settings
 
@@ -56,7 +56,7 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
     app.state.relay = relay  # the web UI tells whether a queued test notification gets sent
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)  # a bad value stops the start-up
     errors.install(app)
-    app.add_middleware(EncodedSlash)  # innermost, as routing is: its 404s are counted and never cached as others
+    app.add_middleware(EncodedSeparators)  # innermost, as routing is: its 404s are counted and never cached as others
     app.add_middleware(BodyLimit)  # before anything reads a body
     app.middleware("http")(one_authorization)  # inside metrics and never_cached: its 401s are counted, not cached
     app.middleware("http")(metrics.measure)  # outside BodyLimit: its 413s are counted too

@@ -1,6 +1,7 @@
 """Paths over real HTTP (uvicorn on a free port) against the real PostgreSQL: a path is answered as sent. A trailing
 slash answers 404 like any unknown path (not a redirect a client follows with its body), and an encoded slash
-(`%2F`) is not decoded into a separator that routes to another resource."""
+(`%2F`) is not decoded into a separator that routes to another resource; nor is an encoded backslash (`%5C`) or NUL
+(`%00`) decoded into an identifier, which none contains."""
 
 from __future__ import annotations
 
@@ -85,8 +86,8 @@ def test_the_web_ui_keeps_its_addresses(api: ApiServer, browser: Browser) -> Non
     assert slashed.status_code == 404 and slashed.headers["content-type"].startswith(HTML)  # a page, not JSON
 
 
-@pytest.mark.parametrize("slash", ["%2F", "%2f"])
-def test_an_encoded_slash_in_a_segment_is_not_a_separator(
+@pytest.mark.parametrize("slash", ["%2F", "%2f", "%5C", "%5c", "%00"])
+def test_an_encoded_slash_backslash_or_nul_in_a_segment_is_not_a_separator(
         api: ApiServer, http: httpx.Client, conn: psycopg.Connection[Any], tenant: Tenant, slash: str) -> None:
     request_id = added(http, tenant)
     extension = base(tenant.extension.number)
@@ -100,18 +101,20 @@ def test_an_encoded_slash_in_a_segment_is_not_a_separator(
     for method, path, body in encoded:
         answer = http.request(method, path, json=body)
         assert (answer.status_code, error_code(answer)) == (404, code), (method, path, answer.text)
-        assert "%2F" in answer.json()["error"]["message"]
+        assert slash.upper() in answer.json()["error"]["message"]
     read = http.get(f"{extension}/0/{request_id}")
     assert (read.status_code, read.json()["note"], read.json()["signing"]) == (200, "", False)  # untouched
-    found = http.get(f"{extension}?filterBy=url&filterValue={URL.replace('/', slash)}")  # the query is not the path
+    found = http.get(f"{extension}?filterBy=url&filterValue={URL.replace('/', '%2F')}")  # the query is not the path
     assert [item["id"] for item in found.json()["entry"]] == [request_id], found.text
 
 
-def test_an_encoded_slash_in_a_web_ui_address_is_a_not_found_page(
-        api: ApiServer, http: httpx.Client, tenant: Tenant, browser: Browser) -> None:
+@pytest.mark.parametrize("escape", ["%2F", "%5C", "%00"])
+def test_an_encoded_slash_backslash_or_nul_in_a_web_ui_address_is_a_not_found_page(
+        api: ApiServer, http: httpx.Client, tenant: Tenant, browser: Browser, escape: str) -> None:
     request_id = added(http, tenant)
     page = f"/ui/extensions/{tenant.extension.number}"
     assert browser.get(f"{page}/requests/0/{request_id}").status_code == 200
-    for path in (f"{page}/requests/0%2F{request_id}", f"{page}%2Frequests/0/{request_id}"):
+    for path in (f"{page}/requests/0{escape}{request_id}", f"{page}{escape}requests/0/{request_id}",
+                 f"{page}/requests/0/{request_id}{escape}"):
         answer = browser.get(path)
         assert answer.status_code == 404 and answer.headers["content-type"].startswith(HTML), (path, answer.text)
