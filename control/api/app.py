@@ -56,7 +56,12 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
     app.state.relay = relay  # the web UI tells whether a queued test notification gets sent
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)  # a bad value stops the start-up
     errors.install(app)
-    app.add_middleware(EncodedSeparators)  # innermost, as routing is: its 404s are counted and never cached as others
+    from control.ui import router as ui_router  # here, not at the top: control.ui imports control.api.deps
+    from control.ui.deps import SameSite
+
+    # These two next to routing, as if they were routes: their 403s and 404s are counted and never cached as others
+    app.add_middleware(SameSite)  # the UI's cross-site refusal, for every route under /ui however it was added
+    app.add_middleware(EncodedSeparators)
     app.add_middleware(BodyLimit)  # before anything reads a body
     app.middleware("http")(one_authorization)  # inside metrics and never_cached: its 401s are counted, not cached
     app.middleware("http")(metrics.measure)  # outside BodyLimit: its 413s are counted too
@@ -65,7 +70,6 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
     app.include_router(routes_oauth.router)
     app.include_router(routes_events.router)
     app.include_router(routes_ops.router)
-    from control.ui import router as ui_router  # here, not at the top: control.ui imports control.api.deps
     app.include_router(ui_router)
     openapi.install(app)
     return app

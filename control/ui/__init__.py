@@ -9,9 +9,8 @@ API's FastAPI app.
 from fastapi import APIRouter
 
 from control.ui import routes_auth, routes_pages, routes_requests
-from control.ui.deps import SameSite
 
-router = APIRouter(include_in_schema=False, dependencies=[SameSite])  # before each route's own dependencies
+router = APIRouter(include_in_schema=False)  # cross-site posts are refused before it, by deps.SameSite in the app
 router.include_router(routes_auth.router)
 router.include_router(routes_pages.router)
 router.include_router(routes_requests.router)

@@ -1,4 +1,5 @@
-"""The web UI's dependencies and its route class, which turns control-plane errors into pages.
+"""The web UI's dependencies, its route class, which turns control-plane errors into pages, and `SameSite`, the
+app's refusal of cross-site posts to it.
 
 `UiSession` is the signed-in caller (from the session cookie) with the CSRF token of its forms;
 `PostedForm` is a POST form, read after the session is checked and returned only with that token in its hidden
@@ -19,8 +20,9 @@ import psycopg
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, Headers
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from control.api.deps import Db
 from control.errors import ControlError, Forbidden, InvalidInput, NotFound, Throttled, Unauthorized, Unavailable
@@ -42,15 +44,23 @@ class SignedIn:
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def same_site(request: Request) -> None:
-    """Every UI route's first check: a form posted from another site (the browser marks it `Sec-Fetch-Site:
-    cross-site`) is refused before the session or the body is read, besides each form's CSRF token. Same-origin
-    and same-site posts pass, and so does one without the header (older browsers, scripts): the token guards them."""
-    if request.method not in SAFE_METHODS and request.headers.get("sec-fetch-site", "").lower() == "cross-site":
-        raise Forbidden("the form was posted from another site", code="csrf_invalid")
+class SameSite:
+    """The app's check of every request under /ui that changes state, before any route: a form posted from another
+    site (the browser marks it `Sec-Fetch-Site: cross-site`) is refused before the session or the body is read,
+    besides each form's CSRF token. Same-origin and same-site posts pass, and so does one without the header (older
+    browsers, scripts): the token guards them. Being the app's, not a router's, it covers a route added anywhere."""
 
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
 
-SameSite = Depends(same_site)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] not in SAFE_METHODS
+                and (scope["path"] == PREFIX or scope["path"].startswith(f"{PREFIX}/"))
+                and Headers(scope=scope).get("sec-fetch-site", "").lower() == "cross-site"):
+            refused = Forbidden("the form was posted from another site", code="csrf_invalid")
+            await _page_for(Request(scope), refused)(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
 
 
 def get_session(request: Request, db: Db) -> SignedIn:

@@ -66,7 +66,7 @@ class SignInForm:
 
 async def posted_signin(request: Request) -> SignInForm:
     """The sign-in form, its CSRF checked first: a cross-site post (SameSite=Lax keeps the pre-session cookie
-    home, and deps.same_site refuses one the browser marks `Sec-Fetch-Site: cross-site`) is refused before its
+    home, and deps.SameSite refuses one the browser marks `Sec-Fetch-Site: cross-site`) is refused before its
     body is read, so it costs nothing and gets the same 403 whatever it holds. Routes take the fields from here,
     not as FastAPI form parameters, which would be read before any check."""
     nonce = request.cookies.get(session.SIGNIN_COOKIE)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from control.api import create_app
 from control.api.http_protocol import ApiHttpProtocol
@@ -16,10 +17,11 @@ from schemas.settings import Settings
 
 
 class ApiServer:
-    """`with ApiServer(settings) as api:` serves on `api.url`; `api.client()` is an httpx.Client for it."""
+    """`with ApiServer(settings) as api:` serves on `api.url`; `api.client()` is an httpx.Client for it. `app`: one
+    made by create_app and changed by the test, instead of a new one."""
 
-    def __init__(self, settings: Settings, *, relay: bool = False) -> None:
-        config = uvicorn.Config(create_app(settings, relay=relay), host="127.0.0.1", port=0, log_level="warning",
+    def __init__(self, settings: Settings, *, relay: bool = False, app: FastAPI | None = None) -> None:
+        config = uvicorn.Config(app or create_app(settings, relay=relay), host="127.0.0.1", port=0, log_level="warning",
                                 lifespan="on", proxy_headers=False, http=ApiHttpProtocol)  # as `api` serves it
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
