@@ -38,7 +38,10 @@ def replay(
                               "duration ago such as 2h."),
     until: str = typer.Option("0s", show_default="now", help="End of the window (exclusive), same forms."),
     tenant: list[str] = typer.Option([], "--tenant", help="Only this tenant (organization code); repeatable."),
-    extension: list[str] = typer.Option([], "--extension", help="Only this extension; repeatable."),
+    extension: list[str] = typer.Option(
+        [], "--extension", help="Only this extension; repeatable. Topics are then read only on its partition (the "
+        "partitioner's, over today's partition count; all of them when one may be newer than the window).",
+    ),
     request_id: list[str] = typer.Option([], "--request-id", help="Only this Request ID; repeatable."),
     deliveries: bool = typer.Option(
         False, "--deliveries", help="Resend the jobs recorded on `deliveries` in the window, exactly as they "

@@ -3,9 +3,9 @@
 From `call-events` (default) the events are joined again against the CURRENT config, read from the
 compacted `event-requests` topic, with the pure join the processor uses: same job ids (webhook-id), same
 sequence (the event's offset), `replay=True`. With `--deliveries` the jobs recorded on `deliveries` in the
-window are sent again as they were (marked `replay=True`). Receivers dedupe by webhook-id, so an
-interrupted replay is simply run again. Ctrl-C finishes the batch in flight, so the report then says exactly
-how many jobs went.
+window are sent again as they were (marked `replay=True`). With `--extension` each topic is read only on the
+partitions that can hold those extensions' records. Receivers dedupe by webhook-id, so an interrupted replay is
+simply run again. Ctrl-C finishes the batch in flight, so the report then says exactly how many jobs went.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from schemas.extensions import canonical_extension
 from schemas.hints import topic_missing
 from schemas.jobs import DeliveryJob
 from schemas.join import join, unpack_requests
+from schemas.publisher import partition_for
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ class ReplayReport:
     """Records in the window's offset ranges (found by time), once they are known."""
     records_scanned: int = 0
     """Of those, the records read so far (`records_read` counts only those timestamped in the window)."""
+    partitions: int = 0
+    """The source topic's partition count."""
+    partitions_read: list[int] | None = None
+    """Its partitions whose window was read: with --extension only those that can hold its records."""
 
 
 async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
@@ -65,33 +70,52 @@ async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in range(count)]
 
 
+def holding(tps: list[TopicPartition], wanted: ReplayFilter) -> list[TopicPartition]:
+    """Of a topic's partitions, those that can hold the --extension values' records: every writer (producer SDK,
+    relay, processor) keys a record by the canonical extension and lets the default partitioner place it,
+    murmur2 of the key over the topic's partition count (`partition_for`). All of them without --extension."""
+    if not wanted.extensions:
+        return tps
+    picked = {partition_for(extension.encode(), len(tps)) for extension in wanted.extensions}
+    return [tp for tp in tps if tp.partition in picked]
+
+
 async def _window_ranges(
-    settings: Settings, consumer: AIOKafkaConsumer, topic: str, window: Window,
+    settings: Settings, consumer: AIOKafkaConsumer, topic: str, window: Window, wanted: ReplayFilter,
+    report: ReplayReport,
 ) -> dict[TopicPartition, tuple]:
-    """Per partition: [first offset at/after since, first offset at/after until) — found by time."""
+    """Per partition read: [first offset at/after since, first offset at/after until) — found by time."""
     tps = await _partitions(settings, topic)
     starts = await consumer.offsets_for_times({tp: window.since_ms for tp in tps})
     ends = await consumer.offsets_for_times({tp: window.until_ms for tp in tps})
+    firsts = await consumer.beginning_offsets(tps)
     log_ends = await consumer.end_offsets(tps)
-    ranges = {}
+    ranges, older = {}, []
     for tp in tps:
         start = starts[tp].offset if starts[tp] is not None else log_ends[tp]
         end = ends[tp].offset if ends[tp] is not None else log_ends[tp]
+        older.append(start > firsts[tp])  # it holds a record from before the window
         if start < end:
             ranges[tp] = (start, end)
-    return ranges
+    # Keys move when partitions are added. A partition holding a record from before the window existed then;
+    # when all do, the window was written with today's count. Otherwise (one was added since, or is merely
+    # quiet or emptied by retention) every partition is read.
+    read = holding(tps, wanted) if all(older) else tps
+    report.partitions, report.partitions_read = len(tps), [tp.partition for tp in read]
+    return {tp: ranges[tp] for tp in read if tp in ranges}
 
 
 async def read_window(
-    settings: Settings, topic: str, window: Window, progress: Progress, report: ReplayReport,
+    settings: Settings, topic: str, window: Window, wanted: ReplayFilter, progress: Progress, report: ReplayReport,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
-    """The records of `topic` whose timestamps fall in the window, partition by partition in offset order.
+    """The records of `topic` whose timestamps fall in the window, partition by partition in offset order; with
+    --extension only on the partitions that can hold them (`holding`).
 
     `report` learns the window's size and how far the reading got (what an interrupted replay left)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     try:
         await consumer.start()  # inside: a start that fails still closes what it opened
-        ranges = await _window_ranges(settings, consumer, topic, window)
+        ranges = await _window_ranges(settings, consumer, topic, window, wanted, report)
         total = report.window_records = sum(end - start for start, end in ranges.values())
         done = 0
         progress(done, total)
@@ -112,7 +136,8 @@ async def read_window(
 
 
 async def load_config(settings: Settings, wanted: ReplayFilter, seen: ConfigSeen | None = None) -> dict[bytes, bytes]:
-    """The current config of the wanted extensions: `event-requests` read to its end, compact form.
+    """The current config of the wanted extensions: `event-requests` read to its end, compact form; with
+    --extension only the partitions holding those keys, where the relay writes them and the processor reads them.
 
     `seen` learns which filter values the config knows (see `processors.replay_check`)."""
     topic = settings.topics.event_requests
@@ -120,7 +145,7 @@ async def load_config(settings: Settings, wanted: ReplayFilter, seen: ConfigSeen
     store: dict[bytes, bytes] = {}
     try:
         await consumer.start()
-        tps = await _partitions(settings, topic)
+        tps = holding(await _partitions(settings, topic), wanted)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
@@ -225,7 +250,7 @@ async def _join_again(
     settings: Settings, window: Window, config: dict[bytes, bytes], wanted: ReplayFilter, batcher: _Batcher,
     report: ReplayReport, progress: Progress, clock: Callable[[], datetime],
 ) -> None:
-    async for record in read_window(settings, settings.topics.call_events, window, progress, report):
+    async for record in read_window(settings, settings.topics.call_events, window, wanted, progress, report):
         report.records_read += 1
         try:
             event = decode_event(record.key, record.value, max_bytes=settings.max_event_bytes)
@@ -246,7 +271,7 @@ async def _resend_recorded(
     progress: Progress,
 ) -> None:
     seen: set[str] = set()  # a job recorded twice (at-least-once) is sent once
-    async for record in read_window(settings, settings.topics.deliveries, window, progress, report):
+    async for record in read_window(settings, settings.topics.deliveries, window, wanted, progress, report):
         report.records_read += 1
         try:
             job = decode(DeliveryJob, record.value or b"")

@@ -53,6 +53,8 @@ def _summary(report: ReplayReport, window: Window, source: str, dry_run: bool) -
     table = Table(title="replay" + (" (dry run: nothing sent)" if dry_run else ""), show_header=False)
     table.add_row("window", f"{window.since:%Y-%m-%d %H:%M:%S} to {window.until:%Y-%m-%d %H:%M:%S} UTC")
     table.add_row("read from", source)
+    if report.partitions_read is not None:
+        table.add_row("partitions read", f"{len(report.partitions_read)} of {report.partitions}")
     table.add_row("records in window", str(report.records_read))
     table.add_row("selected by the filters", str(report.selected))
     table.add_row("unreadable, skipped", str(report.skipped_invalid))
