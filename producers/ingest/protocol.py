@@ -6,17 +6,22 @@ headers, a malformed request line) before any handler or middleware runs, with a
 first ~100 bytes sent. Here such a request answers `{"error": {"code", "message"}}` without the client's bytes:
 414 `uri_too_long` for a request line over the bound, 431 `request_header_fields_too_large` for a header or headers
 too large or too many, 400 `request_invalid` otherwise (the Control API's codes, control/api/http_protocol.py).
-Serve the app with IngestRunner instead of web.AppRunner.
+
+aiohttp bounds each line of a head and the count of headers, not their sum: 128 headers of 8,190 bytes, ~1 MiB per
+request, held in memory before any route runs. Here a head is also bounded as a whole, by `max_head_bytes`
+(CALLAPI_MAX_REQUEST_HEAD_BYTES, as the Control API), counted as its bytes arrive: past it, 431 at once.
+Serve the app with IngestRunner(app, max_head_bytes=...) instead of web.AppRunner.
 """
 
 from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, InvalidURLError, LineTooLong
+from aiohttp.http_parser import RawRequestMessage
 
 from producers.ingest import metrics
 
@@ -24,6 +29,9 @@ log = logging.getLogger(__name__)
 
 TOO_MANY_HEADERS = "Too many headers received"  # aiohttp's BadHttpMessage past max_headers
 MAX_LINE_BYTES = 8190  # of a request line: aiohttp's max_line_size, which bounds the URL alone
+DEFAULT_MAX_HEAD_BYTES = 65_536
+LINGER_S = 5.0  # how long a refused request's rest is read and dropped before the connection closes
+NOTHING_PARSED = ((), False, b"")  # what the parser's feed_data answers for bytes that complete nothing
 
 
 class Refused(HttpProcessingError):
@@ -54,44 +62,75 @@ def refusal(error: HttpProcessingError) -> Refused:
 
 
 class HeadReader:
-    """aiohttp's request parser, behind a watch on each request head: a request line over MAX_LINE_BYTES is refused
-    414 here (aiohttp's own LineTooLong does not tell a URL from a header)."""
+    """aiohttp's request parser, behind a bound on each request head: a request line over MAX_LINE_BYTES is refused
+    414 here (aiohttp's own LineTooLong does not tell a URL from a header), and a head over `max_head_bytes` 431,
+    counted as it arrives. Once a request is refused, the rest of the connection's bytes are dropped unparsed."""
 
-    def __init__(self, parser: Any) -> None:
+    def __init__(self, parser: Any, max_head_bytes: int) -> None:
         self._parser = parser
+        self.max_head_bytes = max_head_bytes
+        self.max_line_bytes = min(MAX_LINE_BYTES, max_head_bytes)
+        self._head_bytes = 0  # received since the current head began (with the body bytes of its last read)
         self._line_bytes: int | None = 0  # of the request line received so far; None once it is whole
         self._body: Any = None  # the payload of the last request whose head was parsed, until it is received
+        self._refused = False
 
     def feed_data(self, data: bytes) -> Any:
         if self._body is not None:
             if not self._body.is_eof():
-                return self._parser.feed_data(data)  # a body: nothing to watch
-            self._body, self._line_bytes = None, 0  # a new head begins
+                return self._parser.feed_data(data)  # a body: nothing to count
+            self._body, self._head_bytes, self._line_bytes = None, 0, 0  # a new head begins
+        if self._refused:
+            return NOTHING_PARSED
+        self._head_bytes += len(data)
         if self._line_bytes is not None:
             end = data.find(b"\n")
             self._line_bytes += len(data) if end < 0 else end
-            if self._line_bytes > MAX_LINE_BYTES:
-                raise Refused(HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long",
-                              f"the request line is over {MAX_LINE_BYTES} bytes, the longest this endpoint reads: no "
-                              "path or query of the ingest needs that many; shorten it (or POST the parameters as a "
-                              "form)")
+            if self._line_bytes > self.max_line_bytes:
+                self._refuse(Refused(
+                    HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long",
+                    f"the request line is over {self.max_line_bytes} bytes, the longest this endpoint reads: no path "
+                    "or query of the ingest needs that many; shorten it (or POST the parameters as a form)"))
             if end >= 0:
                 self._line_bytes = None
-        result = self._parser.feed_data(data)
-        if messages := result[0]:
+        try:
+            result = self._parser.feed_data(data)
+        except HttpProcessingError:
+            self._refused = True
+            raise
+        messages = result[0]
+        # a head unfinished past the bound, or finished in a read holding more (rare: only then is each measured)
+        if self._head_bytes > self.max_head_bytes and (
+                not messages or any(head_bytes(message) > self.max_head_bytes for message, _ in messages)):
+            self._refuse(Refused(
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request_header_fields_too_large",
+                f"the request line and headers are over {self.max_head_bytes} bytes, the most this endpoint reads; "
+                "send fewer or shorter headers"))
+        if messages:
             self._body = messages[-1][1]
         return result
+
+    def _refuse(self, refused: Refused) -> NoReturn:
+        self._refused = True
+        raise refused
 
     def __getattr__(self, name: str) -> Any:  # the parser's other methods, as they are
         return getattr(self._parser, name)
 
 
+def head_bytes(message: RawRequestMessage) -> int:
+    """The bytes of a parsed request head: method, URL, version and headers, with their separators."""
+    return (len(message.method) + len(message.path) + len(" HTTP/1.1\r\n\r\n") + 1
+            + sum(len(name) + len(value) + len(": \r\n") for name, value in message.raw_headers))
+
+
 class IngestRequestHandler(web.RequestHandler):
     """aiohttp's protocol, answering the requests its parser refuses in the ingest's error shape."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._parser = HeadReader(self._parser)  # type: ignore[assignment]  # aiohttp's parser, behind a watch
+    def __init__(self, manager: web.Server, *, max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._parser = HeadReader(self._parser, max_head_bytes)  # type: ignore[assignment]  # aiohttp's, bounded
+        self._refusal: web.StreamResponse | None = None
 
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
@@ -102,9 +141,23 @@ class IngestRequestHandler(web.RequestHandler):
                     refused.error_code)
         metrics.REQUESTS.labels("other", str(refused.status.value)).inc()
         body = {"error": {"code": refused.error_code, "message": refused.message}}
-        response = web.json_response(body, status=refused.status.value)
+        response = self._refusal = web.json_response(body, status=refused.status.value)
         response.force_close()
         return response
+
+    async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
+                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        finished = await super().finish_response(request, resp, start_time)
+        if resp is self._refusal and (transport := self.transport) is not None:
+            # aiohttp would close the connection now; with the refused request's rest unread, that sends a TCP
+            # reset, which can destroy the answer before the client reads it. Instead the answer ends the writing
+            # side, the rest is read and dropped (HeadReader), and the connection closes when the client's does
+            # or after LINGER_S (nginx's lingering close).
+            self.transport = None  # not closed by aiohttp, which closes the transport it holds
+            if transport.can_write_eof():
+                transport.write_eof()
+            self._loop.call_later(LINGER_S, transport.close)
+        return finished
 
 
 class IngestServer(web.Server):
@@ -113,7 +166,8 @@ class IngestServer(web.Server):
 
 
 class IngestRunner(web.AppRunner):
-    """web.AppRunner serving the app with IngestRequestHandler."""
+    """web.AppRunner serving the app with IngestRequestHandler; pass max_head_bytes=CALLAPI_MAX_REQUEST_HEAD_BYTES
+    (it reaches the handler as aiohttp passes a runner's other keywords)."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()  # the app started and frozen, and aiohttp's Server made for it

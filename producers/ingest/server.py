@@ -38,7 +38,8 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
     ctx = IngestContext(
         settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(settings.ingest_auth_cache_s))
     )
-    runner = IngestRunner(create_app(ctx), access_log=None, shutdown_timeout=settings.ingest_send_timeout_s + 5)
+    runner = IngestRunner(create_app(ctx), access_log=None, shutdown_timeout=settings.ingest_send_timeout_s + 5,
+                          max_head_bytes=settings.max_request_head_bytes)
     await pool.open(wait=False)
     await runner.setup()
     try:

@@ -31,7 +31,7 @@ async def serving(settings: Settings, *, cache_s: float = 30.0) -> AsyncIterator
                      ready_cache_s=settings.ingest_ready_cache_s, ready_timeout_s=settings.ingest_ready_timeout_s)
     gate.open()
     ctx = IngestContext(settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(cache_s)))
-    runner = IngestRunner(create_app(ctx), access_log=None)
+    runner = IngestRunner(create_app(ctx), access_log=None, max_head_bytes=settings.max_request_head_bytes)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:

@@ -6,12 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from schemas.settings import Settings
+from tests.producers.ingest_server import serving
+
 SECRET = b"s3cr3t-echo-marker"
+
+
+SMALL_HEAD_BYTES = 16_384
+
+
+@pytest.fixture(scope="module")
+async def small_head_url(settings: Settings) -> AsyncIterator[str]:
+    """The ingest reading request heads of at most SMALL_HEAD_BYTES (CALLAPI_MAX_REQUEST_HEAD_BYTES)."""
+    async with serving(settings.model_copy(update={"max_request_head_bytes": SMALL_HEAD_BYTES})) as url:
+        yield url
 
 
 async def exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -57,5 +71,78 @@ async def test_a_request_the_parser_refuses_answers_in_the_error_shape_without_e
 
 
 async def test_a_request_the_parser_takes_is_answered_as_before(ingest_url: str) -> None:
-    status, headers, body = await exchange(ingest_url, get(b"/healthz", b"Connection: close"))
+    status, _, body = await exchange(ingest_url, get(b"/healthz", b"Connection: close"))
     assert status == 200, body[:200]
+
+
+def padded(head_bytes: int, *, close: bool = True) -> bytes:
+    """A GET of /healthz whose request line and headers are exactly `head_bytes` long, padded by X-Pad headers of
+    4,000 bytes (each under aiohttp's 8,190) and one of the rest."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (b"Connection: close\r\n" if close else b"")
+    while head_bytes - len(head) - 2 > 4000 + 2 * len(b"X-Pad: \r\n"):
+        head += b"X-Pad: " + b"a" * (4000 - len(b"X-Pad: \r\n")) + b"\r\n"
+    return head + b"X-Pad: " + b"a" * (head_bytes - len(head) - len(b"X-Pad: \r\n\r\n")) + b"\r\n\r\n"
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    """One answer read from a kept-alive connection: status, headers, body (by its content-length)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    status_line, *lines = head.decode("latin-1").strip().split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, await reader.readexactly(int(headers["content-length"]))
+
+
+async def test_headers_each_short_enough_but_together_over_the_setting_answer_431(
+        ingest_url: str, settings: Settings) -> None:
+    """aiohttp's own bounds are per line (8,190 bytes) and 128 headers: ~1 MiB of head in all, without this one."""
+    cap = settings.max_request_head_bytes
+    fields = [b"X-%d: " % n + b"a" * 4000 for n in range(cap // 4000 + 1)]
+    status, headers, body = await exchange(ingest_url, get(b"/healthz", b"Connection: close", *fields))
+    assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+    assert str(cap) in error_of(headers, body)["message"]
+    status, _, body = await exchange(ingest_url, get(b"/healthz", b"Connection: close", *fields[: cap // 8000]))
+    assert status == 200, body[:200]
+
+
+async def test_a_head_at_the_setting_is_served_on_each_request_of_a_connection_and_one_byte_more_answers_431(
+        small_head_url: str) -> None:
+    address = urlsplit(small_head_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        for _ in range(3):  # the count starts again with each request: together they are well over the bound
+            writer.write(padded(SMALL_HEAD_BYTES, close=False))
+            status, _, body = await read_answer(reader)
+            assert status == 200, body[:200]
+        writer.write(padded(SMALL_HEAD_BYTES + 1, close=False))
+        status, headers, body = await read_answer(reader)
+        assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+        assert await asyncio.wait_for(reader.read(), 30) == b""  # and the connection ends
+    finally:
+        writer.close()
+
+
+async def test_a_head_over_the_setting_is_answered_before_the_client_has_sent_the_rest(small_head_url: str) -> None:
+    address = urlsplit(small_head_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 6000 + b"\r\nX-Pad-2: ")
+        for _ in range(3):  # headers each under aiohttp's 8,190 bytes, of a head never finished
+            writer.write(b"a" * 6000 + b"\r\nX-Pad-3: ")
+            await writer.drain()
+        status, headers, body = await read_answer(reader)
+        assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+    finally:
+        writer.close()
+
+
+async def test_a_1_mib_head_sent_whole_answers_431_which_the_client_reads(ingest_url: str) -> None:
+    status, headers, body = await exchange(ingest_url, padded(1_048_576))
+    assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+
+
+async def test_a_body_read_with_its_head_does_not_count_in_it(small_head_url: str) -> None:
+    form = b"CallerIDName=" + b"a" * (4 * SMALL_HEAD_BYTES)
+    request = (b"POST /ingest/0003/dial-in HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+               b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(form) + form)
+    status, headers, body = await exchange(small_head_url, request)  # in one write: no credential, so 401
+    assert (status, error_of(headers, body)["code"]) == (401, "unauthorized")
