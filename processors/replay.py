@@ -61,6 +61,9 @@ class ReplayReport:
     """The source topic's partition count."""
     partitions_read: list[int] | None = None
     """Its partitions whose window was read: with --extension only those that can hold its records."""
+    filters_found_in: str = ""
+    """Where the filter values were confirmed: `postgresql` (event-requests not read), `event-requests`, or
+    empty without filters."""
 
 
 async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
@@ -169,7 +172,9 @@ def _note(seen: ConfigSeen, key: bytes, value: bytes | None) -> None:
     seen.note(extension.decode(), requests)
 
 
-async def checked_config(settings: Settings, wanted: ReplayFilter, *, from_deliveries: bool) -> dict[bytes, bytes]:
+async def checked_config(
+    settings: Settings, wanted: ReplayFilter, *, from_deliveries: bool, report: ReplayReport,
+) -> dict[bytes, bytes]:
     """The current config (as `load_config`), once the filters proved to name something in it.
 
     Raises ReplayError naming each filter value that matches nothing, before the window is read. Recorded jobs
@@ -177,11 +182,13 @@ async def checked_config(settings: Settings, wanted: ReplayFilter, *, from_deliv
     whole topic); the topic is read only when PostgreSQL does not show every value."""
     filtered = wanted.tenants or wanted.extensions or wanted.request_ids
     if from_deliveries and filtered and await known_in_control_plane(settings.database_url, wanted):
+        report.filters_found_in = "postgresql"
         return {}
     seen = ConfigSeen(wanted) if filtered else None
     config = await load_config(settings, wanted, seen) if seen is not None or not from_deliveries else {}
     if seen is not None and (why := refusal(seen, from_deliveries=from_deliveries)):
         raise ReplayError(why)
+    report.filters_found_in = "event-requests" if seen is not None else ""
     return config
 
 
@@ -229,7 +236,7 @@ async def replay(
     report = report if report is not None else ReplayReport(sent=not dry_run)
     if not dry_run:  # before anything is read: a send to a missing topic would wait for it, then fail
         await _partitions(settings, settings.topics.deliveries)
-    config = await checked_config(settings, wanted, from_deliveries=from_deliveries)
+    config = await checked_config(settings, wanted, from_deliveries=from_deliveries, report=report)
     sink = None if dry_run else KafkaSink(bootstrap=settings.kafka_bootstrap)
     if sink is not None:
         await sink.start()

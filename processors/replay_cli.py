@@ -45,7 +45,9 @@ def run_replay(
                           "source": source, "dry_run": dry_run}))
     else:
         console.print(_summary(report, window, source, dry_run))
-        if report.window_records == 0:
+        if report.jobs == 0 and report.filters_found_in == "postgresql":
+            console.print(not_relayed_yet(source, settings.topics.event_requests))
+        elif report.window_records == 0:
             console.print(nothing_in(window, source, retention_h=settings.call_events_retention_h, now=now))
 
 
@@ -69,6 +71,15 @@ def nothing_in(window: Window, source: str, *, retention_h: int, now: datetime) 
                 "(CALLAPI_CALL_EVENTS_RETENTION_H), so older ones may be deleted already.")
     return (f"Nothing on {source} in this window: check --since and --until (record times, UTC), and "
             "CALLAPI_TOPIC_PREFIX.")
+
+
+def not_relayed_yet(source: str, event_requests: str) -> str:
+    """What to check when the filters were accepted on PostgreSQL's word alone and select no recorded job."""
+    return (f"0 jobs: the control plane's PostgreSQL knows the filters' values ({event_requests} was not read), "
+            f"but no job on {source} in this window matches them. Requests this prefix's {event_requests} does not "
+            "hold yet (relay lag, or no relay for this CALLAPI_TOPIC_PREFIX) made no job: check that "
+            "`callapi-events relay` runs with this prefix (callapi_relay_lag_seconds), then --since and --until "
+            "(record times, UTC).")
 
 
 def interrupted(report: ReplayReport, source: str, target: str, dry_run: bool) -> str:

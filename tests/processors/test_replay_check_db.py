@@ -43,22 +43,26 @@ def _organization(conn: psycopg.Connection[Any]) -> tuple[str, int]:
 @pytest.fixture(scope="module")
 def stored(settings: Settings) -> dict[str, Any]:
     """An extension with an enabled and a disabled request in PostgreSQL; on `deliveries`, recorded jobs of those
-    and of a request since removed."""
+    and of a request since removed. Another extension has a request in PostgreSQL and no recorded job."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         tenant, org = _organization(conn)
         extension = f"{tenant}*{random.randrange(10**6)}"
         row = conn.execute("INSERT INTO extensions (organization_id, number) VALUES (%s, %s) RETURNING id",
                            (org, extension)).fetchone()
         assert row is not None
+        quiet = f"{tenant}*{random.randrange(10**6)}"  # requests in PostgreSQL only: no job was ever made
+        other = conn.execute("INSERT INTO extensions (organization_id, number) VALUES (%s, %s) RETURNING id",
+                             (org, quiet)).fetchone()
+        assert other is not None
         on, off, removed = (f"r{uuid.uuid4().hex[:12]}" for _ in range(3))
-        for rid, enabled in ((on, True), (off, False)):
+        for extension_id, rid, enabled in ((row[0], on, True), (row[0], off, False), (other[0], on, True)):
             conn.execute("INSERT INTO event_requests (extension_id, id, type, method, url, enabled) VALUES "
-                         "(%s, %s, 0, 'POST', 'http://127.0.0.1:9/', %s)", (row[0], rid, enabled))
+                         "(%s, %s, 0, 'POST', 'http://127.0.0.1:9/', %s)", (extension_id, rid, enabled))
     requests = [request(extension, rid) for rid in (on, off, removed)]  # as they were when recorded
     jobs = [job for _ in range(2) for job in join(call_event(extension), requests, sequence=0, processed_at=AT)]
     at_ms = int(AT.timestamp() * 1000)
     asyncio.run(produce_at(settings, settings.topics.deliveries, [(j.extension, encode(j), at_ms) for j in jobs]))
-    return {"tenant": tenant, "extension": extension, "on": on, "off": off, "removed": removed}
+    return {"tenant": tenant, "extension": extension, "quiet": quiet, "on": on, "off": off, "removed": removed}
 
 
 def _replay(settings: Settings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -107,3 +111,17 @@ def test_an_unreachable_postgresql_leaves_the_check_to_event_requests(settings: 
     result = _replay(settings, "--deliveries", "--tenant", "9999", env=settings_env(unreachable))
     assert (result.returncode, result.stdout) == (2, ""), result.stderr
     assert "--tenant 9999 has no extension with requests" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_value_only_postgresql_knows_that_selects_no_job_says_to_check_the_relay(
+    settings: Settings, stored: dict[str, Any],
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "callapi_events", "replay", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat(),
+         "--dry-run", "--deliveries", "--extension", stored["quiet"]],
+        env=settings_env(settings), capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (f"0 jobs: the control plane's PostgreSQL knows the filters' values ({settings.topics.event_requests} was "
+            f"not read), but no job on {settings.topics.deliveries} in this window matches them.") in result.stdout
+    assert "check that `callapi-events relay` runs with this prefix" in result.stdout
