@@ -5,7 +5,8 @@ httptools reads a request head of any size whole into memory (a 1 MB header, tho
 connection could be made to hold megabytes before any route runs. Like nginx, Node and h11 (8-16 KiB), this
 protocol reads at most `max_head_bytes` (CALLAPI_MAX_REQUEST_HEAD_BYTES) of request line and headers, counted as
 they arrive, and at most MAX_HEADER_FIELDS headers: past either it answers 431 `request_header_fields_too_large`
-at once (414 `uri_too_long` when the URL alone is over), without reading the rest of the head.
+at once (414 `uri_too_long` when the URL alone is over), without reading the rest of the head. Trailer fields
+(after a chunked body's last chunk), held whole the same way, are bounded by the same cap.
 
 Uvicorn's keep-alive timer stops at a connection's first byte, and nothing bounds the time a head then takes: a
 client sending a byte every few seconds would hold a connection forever (slowloris). A head must arrive whole
@@ -60,6 +61,9 @@ class ApiHttpProtocol(HttpToolsProtocol):
         self._refusal: Refusal | None = None  # set before raising HeadRefused, or kept until an earlier answer ends
         self._refused = False
         self._head_timer: asyncio.TimerHandle | None = None  # runs from a head's first byte until it is complete
+        self._reads = 0  # data_received calls
+        self._chunk_header_read: int | None = None  # the read a chunk header ended in, until that chunk's data came
+        self._trailer_received = 0  # bytes of the reads after a last chunk's header: at least its trailers' size
 
     # Parser callbacks: a length add and a comparison per call on the normal path
     def on_message_begin(self) -> None:
@@ -88,13 +92,25 @@ class ApiHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         self._in_head = False  # this request has its cycle (self.cycle); a refusal from now on is of its body
 
+    def on_chunk_header(self) -> None:
+        self._chunk_header_read, self._trailer_received = self._reads, 0
+
+    def on_chunk_complete(self) -> None:
+        self._chunk_header_read = None
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._chunk_header_read = None
+
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._chunk_header_read = None
         self._in_head, self._head_received = True, 0
 
     def data_received(self, data: bytes) -> None:  # uvicorn's, answering refusals in the API's shape
         if self._refused:
             return  # the rest of a refused request, dropped
+        self._reads += 1
         if self._in_head:
             self._head_received += len(data)
             self._time_head()  # from the first byte, even one the parser skips (empty lines before a request)
@@ -113,6 +129,11 @@ class ApiHttpProtocol(HttpToolsProtocol):
         # the header being received is buffered inside httptools, unseen by on_header: count what came
         if self._in_head and self._head_received > self.max_head_bytes:
             self._answer(self._head_too_large())
+        # a whole read past a chunk header, with none of its data: trailers, buffered inside httptools as a header is
+        elif self._chunk_header_read is not None and self._chunk_header_read < self._reads:
+            self._trailer_received += len(data)
+            if self._trailer_received > self.max_head_bytes:
+                self._answer(self._head_too_large())
 
     def send_400_response(self, msg: str) -> None:  # uvicorn's only answer to an unparsable request
         self._answer(self._unparsable())

@@ -5,6 +5,7 @@ CALLAPI_MAX_REQUEST_HEAD_BYTES: 431 request_header_fields_too_large), not in uvi
 from __future__ import annotations
 
 import json
+import select
 import socket
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -165,3 +166,21 @@ def test_a_pipelined_head_over_the_cap_is_answered_after_the_request_sent_before
         status, headers, body = read_answer(stream)
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
         assert stream.read() == b""
+
+
+def test_a_trailer_field_that_never_ends_answers_431_before_the_client_has_sent_it(api: tuple[str, int]) -> None:
+    """Trailers (after a chunked body's last chunk) are held whole until each ends, as headers are: they are counted
+    against the same cap, and the server answers while the client is still sending one."""
+    head = (b"POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n5\r\na=b&c\r\n0\r\nX-Trailer: ")
+    piece = b"a" * 16_384
+    with socket.create_connection(api, timeout=30) as connection, connection.makefile("rb") as stream:
+        connection.sendall(head)
+        for _ in range(256):  # 4 MiB, 64 times the cap
+            connection.sendall(piece)
+            if select.select([connection], [], [], 0)[0]:
+                break  # the server answered
+        else:
+            pytest.fail("the server still reads a trailer field of 4 MiB")
+        status, headers, body = read_answer(stream)
+        assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
