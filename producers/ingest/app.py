@@ -119,11 +119,9 @@ async def _body_fields(request: web.Request, *, max_body_bytes: int) -> dict[str
     content_type = request.content_type
     try:
         if content_type in _FORM_TYPES:
-            files: list[str] = []
-            if content_type == _MULTIPART_TYPE:
-                form, files = await forms.multipart_fields(request, max_size=max_body_bytes)
-            else:
-                form = await forms.urlencoded_fields(request)
+            if content_type != _MULTIPART_TYPE:
+                return _once(await forms.urlencoded_fields(request), "the form")
+            form, files = await forms.multipart_fields(request, max_size=max_body_bytes)
             if files:
                 raise IngestRejected(400, "body_invalid", f"{', '.join(sorted(set(files)))}: send each parameter "
                                      "as a form field, not a file")

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from yarl import URL
+
 
 def _windows_1252_table() -> str:
     chars = []
@@ -78,6 +80,21 @@ def form_pairs(encoded: bytes) -> Iterator[tuple[bytes, bytes]]:
         if pair:
             name, _, value = pair.partition(b"=")
             yield unquote_to_bytes(name.replace(b"+", b" ")), unquote_to_bytes(value.replace(b"+", b" "))
+
+
+def utf8_form(encoded: bytes) -> list[tuple[str, str]] | None:
+    """decode_form's (name, value) pairs, with no charset declared, when every name and value is UTF-8 (the usual
+    form); None otherwise (decode_form then). Read by yarl's C unquoter, as aiohttp reads a query string: about a
+    quarter of decode_form's time."""
+    try:
+        text = encoded.decode("utf-8")
+    except UnicodeDecodeError:  # raw bytes not UTF-8
+        return None
+    pairs = list(URL.build(query_string=text, encoded=True).query.items())
+    # yarl puts U+FFFD for %-escapes that are not UTF-8: such a form (or one sending U+FFFD itself) is decode_form's
+    if any("\ufffd" in name or "\ufffd" in value for name, value in pairs):
+        return None
+    return pairs
 
 
 def decode_form(encoded: bytes, charset: str | None = None) -> list[Decoded]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from producers.errors import IngestRejected, InvalidEvent
 from producers.ids import new_event_id, uuid7
 from producers.ingest.auth import GrantCache, credential
-from producers.ingest.charset import WINDOWS_1252, decode_form, text_of
+from producers.ingest.charset import WINDOWS_1252, decode_form, text_of, utf8_form
 from producers.ingest.forms import Occasionally
 from producers.ingest.readiness import Verdict
 from producers.ingest.voipnow import (
@@ -246,6 +246,28 @@ def test_form_pairs_split_as_parse_qsl_does() -> None:
     assert [(d.name, d.value, d.fallback) for d in decode_form(b"a=1&&b&=c&d=x=y&e=%zz+%2B&M%FC=%FC&n=%00")] == [
         ("a", "1", False), ("b", "", False), ("", "c", False), ("d", "x=y", False), ("e", "%zz +", False),
         ("Mü", "ü", True), ("n", "\x00", False)]
+
+
+FORM_PIECES = [b"%", b"+", b"&", b"=", b"a", b"C3", b"%C3%BC", b"%FC", b"%zz", b"%2", b"\xc3\xbc", b"\xfc", b"#", b"?",
+               b" ", b"%00", b"\x00", b"%EF%BF%BD", b"\xef\xbf\xbd", b"%2B", b"%26", b"%3D", b";", b"\n", b"%e2%82",
+               b"%AC", b"%F0%9F%98%80", b"%ED%A0%80", b"%C0%80"]
+
+
+@given(st.lists(st.sampled_from(FORM_PIECES), max_size=16).map(b"".join))
+def test_the_utf8_form_reading_gives_decode_forms_pairs_or_leaves_the_form_to_it(encoded: bytes) -> None:
+    pairs = utf8_form(encoded)
+    decoded = decode_form(encoded)
+    if pairs is not None:
+        assert pairs == [(d.name, d.value) for d in decoded] and not any(d.fallback for d in decoded)
+    elif "\ufffd" not in "".join(d.name + d.value for d in decoded):  # one sending U+FFFD is left to decode_form
+        assert any(d.fallback for d in decoded)
+
+
+def test_the_utf8_form_reading_takes_the_usual_form_and_leaves_bytes_not_utf8() -> None:
+    assert utf8_form(b"a=1&&b&=c&d=x=y&e=%zz+%2B&n=%00&M%C3%BC=%E2%82%AC") == [
+        ("a", "1"), ("b", ""), ("", "c"), ("d", "x=y"), ("e", "%zz +"), ("n", "\x00"), ("Mü", "€")]
+    assert utf8_form(b"CallerIDName=M%FCller") is None
+    assert utf8_form(b"CallerIDName=M\xfcller") is None
 
 
 def test_the_fallback_warning_is_logged_at_most_once_an_interval_and_says_how_many_it_held(
