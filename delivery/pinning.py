@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import socket
 import time
 from collections import OrderedDict
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from delivery.errors import ConnectionFailed
+from schemas.occasional_log import Occasionally
 from schemas.urlguard import check_addresses
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,7 @@ class PinnedClients(Generic[C]):
         self._monotonic_s = monotonic_s
         self._pins: OrderedDict[str, Pin[C]] = OrderedDict()
         self._renewing: dict[str, asyncio.Future[Pin[C]]] = {}
-        self._overflowed = 0
-        self._warned_s = -math.inf
+        self._overflow_log = Occasionally(OVERFLOW_WARNING_S)
 
     def __len__(self) -> int:
         return len(self._pins)
@@ -122,14 +121,12 @@ class PinnedClients(Generic[C]):
         return oldest is not None and now_s - oldest.used_s >= self._idle_s
 
     def _overflow(self, now_s: float) -> None:
-        self._overflowed += 1
-        if now_s >= self._warned_s + OVERFLOW_WARNING_S:
+        if (held := self._overflow_log.due(now_s)) is not None:
             log.warning(
                 "%d request(s) to destination hosts without a pinned client since the last warning went through "
                 "aiohttp: more hosts are in use than CALLAPI_MAX_DESTINATIONS (%d); raise it (~150 kB per host) "
-                "to send them through pyreqwest", self._overflowed, self._max_clients,
+                "to send them through pyreqwest", held + 1, self._max_clients,
             )
-            self._overflowed, self._warned_s = 0, now_s
 
     def clients(self) -> list[C]:
         return [pin.client for pin in self._pins.values()]

@@ -9,47 +9,30 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from urllib.parse import unquote_to_bytes
 
 from aiohttp import BodyPartReader, hdrs, web
 
 from producers.ingest import metrics
 from producers.ingest.charset import Decoded, NotInCharset, decode_form, in_charset, is_utf8, utf8_form
+from schemas.occasional_log import Occasionally
 
 log = logging.getLogger(__name__)
 
 MAX_FORM_FIELDS = 1000
 """Fields of one body at most (413 beyond), as aiohttp's own form reading bounds them (client_max_fields)."""
 
-
-@dataclass
-class Occasionally:
-    """A warning at most once per `interval_s`, saying how many were held back since the last one."""
-
-    interval_s: float = 60.0
-    clock: Callable[[], float] = time.monotonic
-    _next_at: float = field(default=float("-inf"))
-    _held: int = 0
-
-    def warn(self, message: str) -> None:
-        now = self.clock()
-        if now < self._next_at:
-            self._held += 1
-            return
-        held, self._held, self._next_at = self._held, 0, now + self.interval_s
-        log.warning("%s%s", message, f" ({held} more since the last such line)" if held else "")
-
-
-_FALLBACK_LOG = Occasionally()
+_FALLBACK_LOG = Occasionally(interval_s=60.0)
 
 
 def _noted(request: web.Request, source: str, fields: list[Decoded]) -> list[Decoded]:
     if fell_back := [decoded.name for decoded in fields if decoded.fallback]:
         metrics.LATIN1_FALLBACK.labels(source).inc(len(fell_back))
-        _FALLBACK_LOG.warn(f"ingest for tenant {request.match_info.get('tenant', '?')}: {', '.join(fell_back)} in "
-                           f"the {source} not UTF-8, read as Windows-1252 (ISO-8859-1)")
+        if (held := _FALLBACK_LOG.due(time.monotonic())) is not None:
+            log.warning("ingest for tenant %s: %s in the %s not UTF-8, read as Windows-1252 (ISO-8859-1)%s",
+                        request.match_info.get("tenant", "?"), ", ".join(fell_back), source,
+                        f" ({held} more since the last such line)" if held else "")
     return fields
 
 

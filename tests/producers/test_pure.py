@@ -13,7 +13,6 @@ from producers.errors import IngestRejected, InvalidEvent
 from producers.ids import new_event_id, uuid7
 from producers.ingest.auth import GrantCache, credential
 from producers.ingest.charset import WINDOWS_1252, decode_form, text_of, utf8_form
-from producers.ingest.forms import Occasionally
 from producers.ingest.readiness import Verdict
 from producers.ingest.voipnow import (
     event_from_json,
@@ -268,15 +267,3 @@ def test_the_utf8_form_reading_takes_the_usual_form_and_leaves_bytes_not_utf8() 
         ("a", "1"), ("b", ""), ("", "c"), ("d", "x=y"), ("e", "%zz +"), ("n", "\x00"), ("Mü", "€")]
     assert utf8_form(b"CallerIDName=M%FCller") is None
     assert utf8_form(b"CallerIDName=M\xfcller") is None
-
-
-def test_the_fallback_warning_is_logged_at_most_once_an_interval_and_says_how_many_it_held(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    now = [0.0]
-    occasionally = Occasionally(interval_s=60, clock=lambda: now[0])
-    for at in (0.0, 1.0, 59.0, 60.0, 61.0):
-        now[0] = at
-        occasionally.warn("not UTF-8")
-    assert [record.getMessage() for record in caplog.records] == [
-        "not UTF-8", "not UTF-8 (2 more since the last such line)"]
