@@ -9,7 +9,8 @@ at once (414 `uri_too_long` when the URL alone is over), without reading the res
 (after a chunked body's last chunk), held whole the same way, are bounded by the same cap.
 
 Uvicorn's keep-alive timer stops at a connection's first byte, and nothing bounds the time a head then takes: a
-client sending a byte every few seconds would hold a connection forever (slowloris). A head must arrive whole
+client sending a byte every few seconds would hold a connection forever (slowloris); one sending nothing would too,
+as the timer starts only after an answer (here: from the connection's start). A head must arrive whole
 within `head_timeout_s` (CALLAPI_REQUEST_HEAD_TIMEOUT_S) of its first byte, or it answers 408 `request_timeout` and
 the connection closes. A body is not timed: an upload may be slow, and the app reading it decides.
 
@@ -137,6 +138,12 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:  # uvicorn's only answer to an unparsable request
         self._answer(self._unparsable())
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # uvicorn arms its keep-alive timeout only after an answer: a new connection that sends nothing would stay
+        # open forever. Until its first byte, it is idle as between requests.
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._untime_head()

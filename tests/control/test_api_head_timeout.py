@@ -86,3 +86,9 @@ def test_a_slow_body_is_not_timed(api: tuple[str, int]) -> None:
         connection.sendall(form[10:])
         status, headers, body = read_answer(stream)
         assert (status, error_of(headers, body)["code"]) == (401, "invalid_client")
+
+
+def test_a_connection_that_never_sends_a_byte_is_closed(api: tuple[str, int]) -> None:
+    """As one idle between requests is, by uvicorn's keep-alive timeout: no head has begun, so nothing is answered."""
+    with socket.create_connection(api, timeout=30) as connection:
+        assert connection.recv(1) == b""
