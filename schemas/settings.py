@@ -60,8 +60,8 @@ class Settings(BaseSettings):
     # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are
     # believed ("" = none)
     trusted_proxies: str = ""
-    # Control API: the most bytes of request line and headers read per request (nginx, Node and h11 read 8-16 KiB);
-    # past it, 431 request_header_fields_too_large (414 uri_too_long for the URL alone)
+    # Control API and ingest: the most bytes of request line and headers read per request (nginx, Node and h11 read
+    # 8-16 KiB); past it, 431 request_header_fields_too_large (414 uri_too_long for the URL alone)
     max_request_head_bytes: int = Field(65_536, ge=1024, le=1_048_576)
     # ... and the longest a request head may take to arrive once it begins; past it, 408 request_timeout
     request_head_timeout_s: float = Field(10.0, gt=0, le=300)
