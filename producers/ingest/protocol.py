@@ -16,6 +16,7 @@ Serve the app with IngestRunner(app, max_head_bytes=...) instead of web.AppRunne
 from __future__ import annotations
 
 import logging
+import time
 from http import HTTPStatus
 from typing import Any, NoReturn
 
@@ -24,8 +25,10 @@ from aiohttp.http_exceptions import HttpProcessingError, InvalidURLError, LineTo
 from aiohttp.http_parser import RawRequestMessage
 
 from producers.ingest import metrics
+from schemas.occasional_log import Occasionally
 
 log = logging.getLogger(__name__)
+_REFUSALS_LOG = Occasionally(interval_s=60.0)
 
 TOO_MANY_HEADERS = "Too many headers received"  # aiohttp's BadHttpMessage past max_headers
 MAX_LINE_BYTES = 8190  # of a request line: aiohttp's max_line_size, which bounds the URL alone
@@ -137,8 +140,9 @@ class IngestRequestHandler(web.RequestHandler):
         if not isinstance(exc, HttpProcessingError):  # a handler's failure: the error middleware answers those
             return super().handle_error(request, status, exc, message)
         refused = refusal(exc)
-        log.warning("ingest refused a request from %s: %d %s", request.remote, refused.status.value,
-                    refused.error_code)
+        if (held := _REFUSALS_LOG.due(time.monotonic())) is not None:  # a scan of the port would flood the log
+            log.warning("ingest refused a request from %s: %d %s%s", request.remote, refused.status.value,
+                        refused.error_code, f" ({held} more refused since the last such line)" if held else "")
         metrics.REQUESTS.labels("other", str(refused.status.value)).inc()
         body = {"error": {"code": refused.error_code, "message": refused.message}}
         response = self._refusal = web.json_response(body, status=refused.status.value)
