@@ -15,7 +15,7 @@ from control.api.addresses import parse_networks
 from control.api.bodylimit import BodyLimit
 from control.api.credentials import one_authorization
 from control.api.forwarded import ForwardedScheme
-from control.api.paths import EncodedSeparators
+from control.api.paths import RefusedPathCharacters
 from schemas import __version__
 from schemas.settings import Settings
 
@@ -61,7 +61,7 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
 
     # These two next to routing, as if they were routes: their 403s and 404s are counted and never cached as others
     app.add_middleware(SameSite)  # the UI's cross-site refusal, for every route under /ui however it was added
-    app.add_middleware(EncodedSeparators)
+    app.add_middleware(RefusedPathCharacters)
     app.add_middleware(BodyLimit)  # before anything reads a body
     app.middleware("http")(one_authorization)  # inside metrics and never_cached: its 401s are counted, not cached
     app.middleware("http")(metrics.measure)  # outside BodyLimit: its 413s are counted too

@@ -1,5 +1,5 @@
 """Paths are routed as sent: an encoded slash (`%2F`) is refused instead of being decoded into a separator, and so
-are an encoded backslash (`%5C`) and NUL (`%00`).
+are a backslash (`%5C` or as is) and an encoded NUL (`%00`).
 
 The server decodes `%2F` before routing, so `…/phoneCallEvents/0%2Fabc` would read request `abc` and
 `…/0/abc%2Fdeliveries` its delivery log: one address, two meanings, and a proxy or log in front that matches on
@@ -16,18 +16,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from control.api import errors
 
-REFUSED = {b"%2f": "an encoded slash (%2F)", b"%5c": "an encoded backslash (%5C)", b"%00": "an encoded NUL (%00)"}
+REFUSED = {b"%2f": "an encoded slash (%2F)", b"%5c": "an encoded backslash (%5C)", b"\\": "a backslash (\\)",
+           b"%00": "an encoded NUL (%00)"}
 MESSAGE = ("no such path: a path segment holds {}, which no account, extension or request id contains; send each "
            "identifier as it is, e.g. …/phoneCallEvents/0/{{id}}")
 
 
-class EncodedSeparators:
+class RefusedPathCharacters:
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = (scope.get("raw_path") or b"").lower() if scope["type"] == "http" else b""
-        refused = next((name for escape, name in REFUSED.items() if escape in path), None) if b"%" in path else None
+        refused = next((name for escape, name in REFUSED.items() if escape in path), None)
         if refused is not None:
             response = errors.refusal(Request(scope), 404, MESSAGE.format(refused))
             await response(scope, receive, send)

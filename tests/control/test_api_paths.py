@@ -1,7 +1,7 @@
 """Paths over real HTTP (uvicorn on a free port) against the real PostgreSQL: a path is answered as sent. A trailing
 slash answers 404 like any unknown path (not a redirect a client follows with its body), and an encoded slash
-(`%2F`) is not decoded into a separator that routes to another resource; nor is an encoded backslash (`%5C`) or NUL
-(`%00`) decoded into an identifier, which none contains."""
+(`%2F`) is not decoded into a separator that routes to another resource; nor is a backslash (`%5C` or as is) or an
+encoded NUL (`%00`) read into an identifier, which none contains."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_the_web_ui_keeps_its_addresses(api: ApiServer, browser: Browser) -> Non
     assert slashed.status_code == 404 and slashed.headers["content-type"].startswith(HTML)  # a page, not JSON
 
 
-@pytest.mark.parametrize("slash", ["%2F", "%2f", "%5C", "%5c", "%00"])
+@pytest.mark.parametrize("slash", ["%2F", "%2f", "%5C", "%5c", "\\", "%00"])
 def test_an_encoded_slash_backslash_or_nul_in_a_segment_is_not_a_separator(
         api: ApiServer, http: httpx.Client, conn: psycopg.Connection[Any], tenant: Tenant, slash: str) -> None:
     request_id = added(http, tenant)
@@ -108,7 +108,7 @@ def test_an_encoded_slash_backslash_or_nul_in_a_segment_is_not_a_separator(
     assert [item["id"] for item in found.json()["entry"]] == [request_id], found.text
 
 
-@pytest.mark.parametrize("escape", ["%2F", "%5C", "%00"])
+@pytest.mark.parametrize("escape", ["%2F", "%5C", "\\", "%00"])
 def test_an_encoded_slash_backslash_or_nul_in_a_web_ui_address_is_a_not_found_page(
         api: ApiServer, http: httpx.Client, tenant: Tenant, browser: Browser, escape: str) -> None:
     request_id = added(http, tenant)
