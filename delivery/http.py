@@ -12,8 +12,9 @@ the request timeout: the status decides, and the connection is dropped); no repl
 delivery/errors.py transport errors with the same `error_class`:
 `connect_timeout`, `timeout`, `connect_error`, `dns_error`, `connection_error`, `invalid_reply`, `unsafe_url`,
 `invalid_url`. A reply head that has begun counts by how it ends: stalled past the request timeout `timeout`,
-cut off by the receiver closing the connection `connection_error`, not parseable as HTTP `invalid_reply`
-(the details below say which, the same words from both clients).
+cut off by the receiver closing the connection `connection_error`, not parseable as HTTP or past
+MAX_HEAD_BYTES or MAX_HEADER_FIELDS `invalid_reply` (the details below say which, the same words from both
+clients). Where their parsers differ, the aiohttp client reads a head as hyper does (delivery/http_aiohttp.py).
 Both check the address actually connected to against the URL guard (DNS rebinding), keep connections alive,
 read a reply body up to MAX_BODY_BYTES and drop the connection past it.
 """
@@ -33,6 +34,14 @@ READ_CHUNK_BYTES = 16_384
 HEAD_TIMED_OUT = "no complete reply head within the request timeout"
 HEAD_CUT_OFF = "the connection closed before the reply head was complete"
 HEAD_INVALID = "the reply head is not valid HTTP"
+HEAD_TOO_LARGE = "over 408 KiB or 100 header fields"  # hyper's "message head is too large" means either
+
+MAX_HEAD_BYTES = 417_792
+"""A reply head (status line and header fields) is refused once this much of it has come without its end: the
+read buffer of hyper (8 KiB + 100 x 4 KiB), which pyreqwest does not let us set, kept by the aiohttp client too.
+A head whose end comes in the same read as the bytes that pass the bound stands, with either client."""
+MAX_HEADER_FIELDS = 100
+"""hyper's, fixed too: a reply head with more header fields is refused."""
 
 
 @dataclass(frozen=True)

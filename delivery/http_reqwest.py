@@ -20,6 +20,8 @@ Caveats:
 - pyreqwest reports a total timeout as ConnectTimeoutError, and a reset of an established connection as
   ConnectError; the causes it attaches tell them apart from real connect failures.
 - With private URLs allowed, one shared client resolves names itself (per new connection, no cache).
+- hyper's reply head parser is fixed but for line folding (allowed here): at most 408 KiB (MAX_HEAD_BYTES) and
+  100 header fields, strict on versions and control characters. The aiohttp client reads heads as it does.
 - The reply body is streamed from its first byte (`streamed_read_buffer_limit(0)`), so that a body breaking off
   after the head still leaves the status; that costs the event loop 2-3 µs more per request than letting
   pyreqwest read the first 64 KiB before handing over the head (same benchmark, measured side by side).
@@ -39,7 +41,15 @@ from pyreqwest.http import Url
 from pyreqwest.response import Response
 
 from delivery.errors import ConnectionFailed, DestinationRefused, InvalidReply, RequestTimeout, TransportError
-from delivery.http import HEAD_CUT_OFF, HEAD_INVALID, HEAD_TIMED_OUT, MAX_BODY_BYTES, READ_CHUNK_BYTES, HttpResponse
+from delivery.http import (
+    HEAD_CUT_OFF,
+    HEAD_INVALID,
+    HEAD_TIMED_OUT,
+    HEAD_TOO_LARGE,
+    MAX_BODY_BYTES,
+    READ_CHUNK_BYTES,
+    HttpResponse,
+)
 from delivery.http_aiohttp import AiohttpClient, FunctionResolver
 from delivery.pinning import Check, PinnedClients, Resolve, system_addresses
 from delivery.request import OutgoingRequest
@@ -50,6 +60,7 @@ _ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")
 _CONNECTING = frozenset({"client error (Connect)", "tcp connect error"})
 _CONNECT_FAILURES = frozenset({"connect_error", "connect_timeout"})
 _CLOSED_MID_HEAD = "connection closed before message completed"  # hyper's, with or without part of a head
+_TOO_LARGE = "message head is too large"  # hyper's, past its read buffer or 100 header fields
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,7 @@ class PyreqwestClient:
             ClientBuilder().connect_timeout(self._connect_timeout).timeout(self._request_timeout)
             .max_connections(self._max_connections).follow_redirects(False).referer(False).no_proxy()
             .gzip(False).brotli(False).zstd(False).deflate(False)
+            .http1_allow_obsolete_multiline_headers_in_responses(True)  # as aiohttp: a folded line is still a head
         )
 
     def _build_pinned(self, host: str, address: str) -> Client:
@@ -198,7 +210,7 @@ def transport_error(error: Exception) -> TransportError:
             return ConnectionFailed(HEAD_CUT_OFF, error_class="connection_error")
         return ConnectionFailed(detail, error_class=None if _CONNECTING.intersection(causes) else "connection_error")
     if isinstance(error, exceptions.DecodeError):  # before the head came (a body's is _drain's): hyper's parser
-        return InvalidReply(f"{HEAD_INVALID}: {detail}")
+        return InvalidReply(f"{HEAD_INVALID}: {HEAD_TOO_LARGE if detail == _TOO_LARGE else detail}")
     if isinstance(error, ValueError):  # BuilderError, and the URL parser's own errors
         return DestinationRefused(detail, error_class="invalid_url")
     if isinstance(error, exceptions.PyreqwestError | OSError):

@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 from pyreqwest.http import Url
 
 from delivery.errors import ConnectionFailed, InvalidReply, RequestTimeout, TransportError
-from delivery.http import HEAD_CUT_OFF, HEAD_INVALID, HEAD_TIMED_OUT, MAX_BODY_BYTES, HttpClient, new_client
+from delivery.http import (
+    HEAD_CUT_OFF,
+    HEAD_INVALID,
+    HEAD_TIMED_OUT,
+    HEAD_TOO_LARGE,
+    MAX_BODY_BYTES,
+    MAX_HEAD_BYTES,
+    HttpClient,
+    new_client,
+)
 from delivery.http_reqwest import PyreqwestClient
 from delivery.pinning import PinnedClients, choose_address
 from delivery.request import OutgoingRequest, build_request
@@ -406,3 +415,97 @@ async def test_a_connection_reset_before_the_reply_is_a_connection_error(name: s
         assert (await client.send(post[1])).status_code == 204
     assert (type(error), error.error_class) == (ConnectionFailed, "connection_error")
     assert [seen.target for seen in server.seen] == [b"/reset", b"/x"]  # a POST is not sent again
+
+
+@asynccontextmanager
+async def replying(reply: bytes) -> AsyncIterator[str]:
+    """A server on 127.0.0.1 answering a connection's first request with exactly these bytes, then closing it."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readline() not in (b"\r\n", b""):
+                pass
+            writer.write(reply)
+            await writer.drain()
+        except ConnectionError:
+            pass  # the client stopped reading an oversized head
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+OK = b"HTTP/1.1 200 OK\r\n"
+NO_BODY = b"Content-Length: 0\r\n\r\n"
+CHUNKED_BODY = b"4\r\nbody\r\n0\r\n\r\n"
+
+
+def fields(count: int, value_bytes: int = 1) -> bytes:
+    return b"".join(b"X-F%d: %s\r\n" % (i, b"v" * value_bytes) for i in range(count))
+
+
+KEPT_STATUS = {
+    "header-line-over-8-KiB": OK + b"X-Long: " + b"a" * 9_000 + b"\r\n" + NO_BODY,
+    "header-line-of-300-KiB": OK + b"X-Long: " + b"a" * 300 * 1024 + b"\r\n" + NO_BODY,
+    "obsolete-line-folding": OK + b"X-Folded: a\r\n b\r\n" + NO_BODY,
+    "bad-chunk-size-with-the-head": OK + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nbody\r\n0\r\n\r\n",
+    "chunk-longer-than-its-size": b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nbody\r\n0\r\n\r\n",
+    "204-then-stray-bytes": b"HTTP/1.1 204 No Content\r\nContent-Length: 4\r\n\r\nbody",
+    "content-length-twice-the-same": OK + b"Content-Length: 4\r\ncontent-length:4 \r\n\r\nbody",
+    "content-length-list-of-the-same": OK + b"Content-Length: 4, 4\r\n\r\nbody",
+    "content-length-and-chunked": OK + b"Content-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n" + CHUNKED_BODY,
+}
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("case", sorted(KEPT_STATUS))
+async def test_an_unambiguous_status_counts_with_both_clients(name: str, case: str) -> None:
+    """A long header line within the head's bound, a folded line, a Content-Length given twice alike or beside
+    Transfer-Encoding, a body whose framing breaks in the same read as the head: the status is plain, so it counts
+    (one client gave it, the other refused the reply)."""
+    reply = KEPT_STATUS[case]
+    async with replying(reply) as url, open_client(name) as client:
+        assert (await client.send(get(f"{url}/x"))).status_code == int(reply.split(b" ")[1])
+
+
+OVERSIZED = {
+    "101-header-fields": OK + fields(100) + NO_BODY,
+    "a-1-MiB-header-line": OK + b"X-Long: " + b"a" * 1024 * 1024 + b"\r\n" + NO_BODY,
+    "99-fields-of-8-KiB": OK + fields(99, 8_000) + NO_BODY,
+}
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("case", sorted(OVERSIZED))
+async def test_a_reply_head_past_the_bounds_is_an_invalid_reply_in_the_same_words(name: str, case: str) -> None:
+    """More than 100 header fields, or MAX_HEAD_BYTES read without the head ending: not read further."""
+    assert len(OVERSIZED[case]) > MAX_HEAD_BYTES or case == "101-header-fields"
+    async with replying(OVERSIZED[case]) as url, open_client(name) as client:
+        error = await error_of(client, get(f"{url}/x"))
+    assert (type(error), error.error_class) == (InvalidReply, "invalid_reply")
+    assert str(error) == f"{HEAD_INVALID}: {HEAD_TOO_LARGE}"
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("head", [b"HTTP/2.0 200 OK\r\n", b"HTTP/1.1 099 Early\r\n", OK + b"Retry-After: 1\x7f\r\n",
+                                  OK + b"X-Id: a\x01b\r\n", b"HTTP/1.1 200 O\x1bK\r\n", OK + b" X-Id: 1\r\n"])
+async def test_a_reply_head_hyper_refuses_is_an_invalid_reply_from_both(name: str, head: bytes) -> None:
+    """An HTTP/2.0 version or a status under 100 in an HTTP/1 reply, a control character in a header value or the
+    reason, whitespace before the first header: hyper's parser refuses them (pyreqwest offers no leniency for
+    them), so both clients do."""
+    async with replying(head + NO_BODY) as url, open_client(name) as client:
+        error = await error_of(client, get(f"{url}/x"))
+    assert (type(error), error.error_class) == (InvalidReply, "invalid_reply")
+    assert str(error).startswith(f"{HEAD_INVALID}: ") and "\n" not in str(error)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("value", [b"\xe9", b"\xc3\xa9", b"\x80"])
+async def test_a_retry_after_that_is_not_ascii_is_none(name: str, value: bytes) -> None:
+    """pyreqwest's get_header refuses such a value; the aiohttp client drops it too rather than pass on its guess."""
+    async with replying(b"HTTP/1.1 503 Busy\r\nRetry-After: " + value + b"\r\n" + NO_BODY) as url, \
+            open_client(name) as client:
+        response = await client.send(get(f"{url}/x"))
+    assert (response.status_code, response.retry_after) == (503, None)
