@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 SLOW_S = 0.5
@@ -176,3 +177,23 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, dict[str, 
     if length := int(headers.get("content-length") or 0):
         await reader.readexactly(length)
     return line.split(b" ")[1], headers
+
+
+@contextlib.asynccontextmanager
+async def replying(reply: bytes) -> AsyncIterator[str]:
+    """A server on 127.0.0.1 answering a connection's first request with exactly these bytes, then closing it."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readline() not in (b"\r\n", b""):
+                pass
+            writer.write(reply)
+            await writer.drain()
+        except ConnectionError:
+            pass  # the client stopped reading an oversized head
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -14,25 +11,9 @@ from delivery.http import new_client
 from delivery.policy import Action, AttemptResult, decide
 from delivery.request import OutgoingRequest
 from schemas.settings import Settings
+from tests.delivery.rawhttp import replying
 
 CLIENTS = ["pyreqwest", "aiohttp"]
-
-
-@asynccontextmanager
-async def replying(head: bytes) -> AsyncIterator[str]:
-    """A server answering every request with `head` (status line and headers) and an empty body."""
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(head + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 @pytest.mark.parametrize("name", CLIENTS)
@@ -46,7 +27,7 @@ async def test_a_non_ascii_retry_after_is_ignored_not_fatal(name: str, head: byt
     client = new_client(Settings(http_client=name, allow_private_urls=True, connect_timeout_s=1.0,
                                  request_timeout_s=2.0))
     try:
-        async with replying(head) as url:
+        async with replying(head + b"Content-Length: 0\r\nConnection: close\r\n\r\n") as url:
             response = await client.send(OutgoingRequest("POST", url, b"a=1", {}, b"a=1"))
     finally:
         await client.close()

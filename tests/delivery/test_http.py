@@ -29,7 +29,7 @@ from delivery.request import OutgoingRequest, build_request
 from schemas.settings import Settings
 from schemas.urlguard import UnsafeUrl
 from tests.delivery.jobs import make_job
-from tests.delivery.rawhttp import BAD_HEADS, CUT_REPLIES, RawServer
+from tests.delivery.rawhttp import BAD_HEADS, CUT_REPLIES, RawServer, replying
 
 CLIENTS = ["pyreqwest", "aiohttp"]
 CONNECT_TIMEOUT_S = 0.3
@@ -415,26 +415,6 @@ async def test_a_connection_reset_before_the_reply_is_a_connection_error(name: s
         assert (await client.send(post[1])).status_code == 204
     assert (type(error), error.error_class) == (ConnectionFailed, "connection_error")
     assert [seen.target for seen in server.seen] == [b"/reset", b"/x"]  # a POST is not sent again
-
-
-@asynccontextmanager
-async def replying(reply: bytes) -> AsyncIterator[str]:
-    """A server on 127.0.0.1 answering a connection's first request with exactly these bytes, then closing it."""
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await reader.readline() not in (b"\r\n", b""):
-                pass
-            writer.write(reply)
-            await writer.drain()
-        except ConnectionError:
-            pass  # the client stopped reading an oversized head
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    async with server:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
 OK = b"HTTP/1.1 200 OK\r\n"
