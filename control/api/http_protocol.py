@@ -16,34 +16,33 @@ the connection closes. A body is not timed: an upload may be slow, and the app r
 
 Uvicorn refuses a request it cannot parse itself, before any ASGI app runs, with a plain-text 400 ("Invalid HTTP
 request received."). Here a URL over 65,535 bytes, the longest httptools parses, answers 414 `uri_too_long`, any
-other 400 `request_invalid`. Serve the API with `http=limited_to(settings.max_request_head_bytes,
-settings.request_head_timeout_s)`.
+other 400 `request_invalid`. These answers, and MAX_HEADER_FIELDS, are the ingest's too (schemas/http_refusals.py).
+Serve the API with `http=limited_to(settings.max_request_head_bytes, settings.request_head_timeout_s)`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from http import HTTPStatus
 from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from schemas import http_refusals
+from schemas.http_refusals import MAX_HEADER_FIELDS, Refusal
 
 MAX_URL_BYTES = 65_535  # httptools.parse_url refuses a longer one
 DEFAULT_MAX_HEAD_BYTES = 65_536
 # A client sends a head of a few KiB in one write; 10 s leaves room for three TCP retransmissions on a lossy link
 # (1 + 2 + 4 s) and holds a connection far less than nginx's 60 s client_header_timeout, made for slow dial-ups
 DEFAULT_HEAD_TIMEOUT_S = 10.0
-MAX_HEADER_FIELDS = 100  # Apache's LimitRequestFields: browsers send about 20, proxies add a few
 # Bytes of a head besides its method, URL and headers: " " and " HTTP/1.1\r\n" around the URL, the final "\r\n"
 REQUEST_LINE_AND_END_BYTES = 14
 # How long a refused request's unread rest is read and dropped before the connection closes. Closing at once
 # with unread bytes sends a TCP reset, which can destroy the answer before the client reads it (nginx's
 # lingering close does the same).
 LINGER_S = 5.0
-
-Refusal = tuple[HTTPStatus, str, str]
 
 
 class HeadRefused(Exception):
@@ -82,9 +81,7 @@ class ApiHttpProtocol(HttpToolsProtocol):
         if self._head_parsed > self.max_head_bytes:
             self._stop(self._head_too_large())
         if len(self.headers) > MAX_HEADER_FIELDS:
-            self._stop((HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request_header_fields_too_large",
-                        f"the request has more than {MAX_HEADER_FIELDS} header fields, the most this server reads; "
-                        "send fewer"))
+            self._stop(http_refusals.TOO_MANY_FIELDS)
 
     def on_headers_complete(self) -> None:
         self._untime_head()
@@ -163,9 +160,7 @@ class ApiHttpProtocol(HttpToolsProtocol):
         if self.flow.read_paused:  # this server stopped reading (pipelined requests queued): not the client's delay
             self._time_head()
             return
-        self._answer((HTTPStatus.REQUEST_TIMEOUT, "request_timeout",
-                      f"the request line and headers did not all arrive within {self.head_timeout_s:g} s of their "
-                      "first byte; send the whole request head at once"))
+        self._answer(http_refusals.head_timed_out(self.head_timeout_s))
 
     def _stop(self, refusal: Refusal) -> None:
         self._refusal = refusal
@@ -175,20 +170,14 @@ class ApiHttpProtocol(HttpToolsProtocol):
         """414 when the URL read so far is over `limit` bytes."""
         if len(getattr(self, "url", b"")) <= limit:  # `url` is set once a request line begins
             return None
-        return (HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long",
-                f"the URL is over {limit} bytes, the longest this server reads: no path or query of this API needs "
-                "that many; shorten it")
+        return http_refusals.uri_too_long(limit)
 
     def _head_too_large(self) -> Refusal:
-        return self._url_over(min(self.max_head_bytes, MAX_URL_BYTES)) or (
-            HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request_header_fields_too_large",
-            f"the request line and headers are over {self.max_head_bytes} bytes, the most this server reads; send "
-            "fewer or shorter headers (a large Cookie?)")
+        return self._url_over(min(self.max_head_bytes, MAX_URL_BYTES)) or http_refusals.head_too_large(
+            self.max_head_bytes)
 
     def _unparsable(self) -> Refusal:
-        return self._url_over(MAX_URL_BYTES) or (
-            HTTPStatus.BAD_REQUEST, "request_invalid",
-            "the request is not valid HTTP/1.1 (request line or headers); check what the client sends")
+        return self._url_over(MAX_URL_BYTES) or http_refusals.INVALID
 
     def _answer(self, refusal: Refusal) -> None:
         """Answers `refusal` and ends the connection, reading no more of the request into memory."""

@@ -1,15 +1,17 @@
 """The HTTP/1.1 protocol the ingest is served with: aiohttp's, answering a request its parser refuses in the
 ingest's error shape.
 
-aiohttp refuses a request it cannot parse (a raw non-ASCII byte in the URL, a line over 8,190 bytes, more than 128
-headers, a malformed request line) before any handler or middleware runs, with a plain-text 400 that echoes the
-first ~100 bytes sent. Here such a request answers `{"error": {"code", "message"}}` without the client's bytes:
-414 `uri_too_long` for a request line over the bound, 431 `request_header_fields_too_large` for a header or headers
-too large or too many, 400 `request_invalid` otherwise (the Control API's codes, control/api/http_protocol.py).
+aiohttp refuses a request it cannot parse (a raw non-ASCII byte in the URL, a malformed request line or header)
+before any handler or middleware runs, with a plain-text 400 that echoes the first ~100 bytes sent. Here such a
+request answers `{"error": {"code", "message"}}` without the client's bytes, as the Control API does
+(schemas/http_refusals.py): 414 `uri_too_long` for a request line over MAX_LINE_BYTES, 431
+`request_header_fields_too_large` for headers too large or too many, 400 `request_invalid` otherwise.
 
-aiohttp bounds each line of a head and the count of headers, not their sum: 128 headers of 8,190 bytes, ~1 MiB per
-request, held in memory before any route runs. Here a head is also bounded as a whole, by `max_head_bytes`
-(CALLAPI_MAX_REQUEST_HEAD_BYTES, as the Control API), counted as its bytes arrive: past it, 431 at once.
+aiohttp bounds each header line (8,190 bytes) and the count of headers (128), not their sum: ~1 MiB per request,
+held in memory before any route runs. Here a head is bounded as a whole, by `max_head_bytes`
+(CALLAPI_MAX_REQUEST_HEAD_BYTES, as the Control API), counted as its bytes arrive: past it, 431 at once. One header
+may take all of it, and there may be at most MAX_HEADER_FIELDS, as for the Control API.
+
 Serve the app with IngestRunner(app, max_head_bytes=...) instead of web.AppRunner.
 """
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from http import HTTPStatus
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -25,6 +26,8 @@ from aiohttp.http_exceptions import HttpProcessingError, InvalidURLError, LineTo
 from aiohttp.http_parser import RawRequestMessage
 
 from producers.ingest import metrics
+from schemas import http_refusals
+from schemas.http_refusals import MAX_HEADER_FIELDS, Refusal
 from schemas.occasional_log import Occasionally
 
 log = logging.getLogger(__name__)
@@ -40,28 +43,22 @@ NOTHING_PARSED = ((), False, b"")  # what the parser's feed_data answers for byt
 class Refused(HttpProcessingError):
     """A request head refused with `status`, `code` and a message that quotes nothing the client sent."""
 
-    def __init__(self, status: HTTPStatus, code: str, message: str) -> None:
+    def __init__(self, refusal: Refusal) -> None:
+        status, self.error_code, message = refusal
         super().__init__(code=status.value, message=message)
-        self.status, self.error_code = status, code
+        self.status = status
 
 
 def refusal(error: HttpProcessingError) -> Refused:
-    """What answers a parser error (HeadReader refuses a request line too long itself: a LineTooLong is a header's)."""
+    """What answers a parser error (HeadReader refuses a request line too long itself: a LineTooLong is a header's,
+    over max_field_size, which is the whole head's bound)."""
     if isinstance(error, Refused):
         return error
     if isinstance(error, LineTooLong):
-        return Refused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request_header_fields_too_large",
-                       f"a header field is over {error.args[1]} bytes, the longest this endpoint reads; send it "
-                       "shorter")
+        return Refused(http_refusals.head_too_large(error.args[1]))
     if error.message == TOO_MANY_HEADERS:
-        return Refused(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request_header_fields_too_large",
-                       "the request has more header fields than this endpoint reads; send fewer")
-    if isinstance(error, InvalidURLError):
-        return Refused(HTTPStatus.BAD_REQUEST, "request_invalid",
-                       "the URL is not valid HTTP/1.1: percent-encode each byte of a parameter that is not printable "
-                       "ASCII (a space, an accented letter: %20, %FC)")
-    return Refused(HTTPStatus.BAD_REQUEST, "request_invalid",
-                   "the request is not valid HTTP/1.1 (request line or headers); check what the client sends")
+        return Refused(http_refusals.TOO_MANY_FIELDS)
+    return Refused(http_refusals.URL_INVALID if isinstance(error, InvalidURLError) else http_refusals.INVALID)
 
 
 class HeadReader:
@@ -90,10 +87,8 @@ class HeadReader:
             end = data.find(b"\n")
             self._line_bytes += len(data) if end < 0 else end
             if self._line_bytes > self.max_line_bytes:
-                self._refuse(Refused(
-                    HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long",
-                    f"the request line is over {self.max_line_bytes} bytes, the longest this endpoint reads: no path "
-                    "or query of the ingest needs that many; shorten it (or POST the parameters as a form)"))
+                self._refuse(http_refusals.uri_too_long(self.max_line_bytes, measured="request line",
+                                                        or_else="or POST the parameters as a form"))
             if end >= 0:
                 self._line_bytes = None
         try:
@@ -105,17 +100,14 @@ class HeadReader:
         # a head unfinished past the bound, or finished in a read holding more (rare: only then is each measured)
         if self._head_bytes > self.max_head_bytes and (
                 not messages or any(head_bytes(message) > self.max_head_bytes for message, _ in messages)):
-            self._refuse(Refused(
-                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request_header_fields_too_large",
-                f"the request line and headers are over {self.max_head_bytes} bytes, the most this endpoint reads; "
-                "send fewer or shorter headers"))
+            self._refuse(http_refusals.head_too_large(self.max_head_bytes))
         if messages:
             self._body = messages[-1][1]
         return result
 
-    def _refuse(self, refused: Refused) -> NoReturn:
+    def _refuse(self, refusal: Refusal) -> NoReturn:
         self._refused = True
-        raise refused
+        raise Refused(refusal)
 
     def __getattr__(self, name: str) -> Any:  # the parser's other methods, as they are
         return getattr(self._parser, name)
@@ -131,7 +123,8 @@ class IngestRequestHandler(web.RequestHandler):
     """aiohttp's protocol, answering the requests its parser refuses in the ingest's error shape."""
 
     def __init__(self, manager: web.Server, *, max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES, **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
+        # one header may take the whole head's bound, as for the Control API (aiohttp's: 8,190 bytes, 128 headers)
+        super().__init__(manager, max_field_size=max_head_bytes, max_headers=MAX_HEADER_FIELDS, **kwargs)
         self._parser = HeadReader(self._parser, max_head_bytes)  # type: ignore[assignment]  # aiohttp's, bounded
         self._refusal: web.StreamResponse | None = None
 

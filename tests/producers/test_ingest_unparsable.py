@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from schemas.http_refusals import MAX_HEADER_FIELDS
 from schemas.settings import Settings
 from tests.producers.ingest_server import serving
 
@@ -61,7 +62,7 @@ def get(target: bytes, *headers: bytes) -> bytes:
     (b"NOT HTTP AT ALL " + SECRET + b"\r\n\r\n", 400, "request_invalid"),
     (get(b"/healthz", b"Bad Header Name: " + SECRET), 400, "request_invalid"),
     (get(b"/healthz?x=" + SECRET + b"a" * 9000), 414, "uri_too_long"),
-    (get(b"/healthz", b"X-Pad: " + SECRET + b"a" * 9000), 431, "request_header_fields_too_large"),
+    (get(b"/healthz", b"X-Pad: " + SECRET + b"a" * 70_000), 431, "request_header_fields_too_large"),
     (get(b"/healthz", *(b"X-%d: " % n + SECRET for n in range(130))), 431, "request_header_fields_too_large"),
 ], ids=["raw-byte-in-url", "request-line", "header-name", "long-url", "long-header", "too-many-headers"])
 async def test_a_request_the_parser_refuses_answers_in_the_error_shape_without_echoing_it(
@@ -133,6 +134,21 @@ async def test_a_head_over_the_setting_is_answered_before_the_client_has_sent_th
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
     finally:
         writer.close()
+
+
+async def test_one_header_may_take_the_whole_head_and_a_head_may_have_100_but_not_101(
+        ingest_url: str, settings: Settings) -> None:
+    """As for the Control API (aiohttp alone refuses a header over 8,190 bytes and reads 128)."""
+    start = get(b"/healthz", b"Connection: close")[:-2]
+    pad = settings.max_request_head_bytes - len(start + b"X-Pad: \r\n\r\n")
+    status, _, body = await exchange(ingest_url, start + b"X-Pad: " + b"a" * pad + b"\r\n\r\n")
+    assert status == 200, body[:200]
+    fields = [b"X-%d: 1" % n for n in range(MAX_HEADER_FIELDS - 2)]  # with Host and Connection
+    status, _, body = await exchange(ingest_url, get(b"/healthz", b"Connection: close", *fields))
+    assert status == 200, body[:200]
+    status, headers, body = await exchange(ingest_url, get(b"/healthz", b"Connection: close", *fields, b"X-Last: 1"))
+    assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+    assert str(MAX_HEADER_FIELDS) in error_of(headers, body)["message"]
 
 
 async def test_a_1_mib_head_sent_whole_answers_431_which_the_client_reads(ingest_url: str) -> None:
