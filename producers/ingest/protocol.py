@@ -12,11 +12,19 @@ held in memory before any route runs. Here a head is bounded as a whole, by `max
 (CALLAPI_MAX_REQUEST_HEAD_BYTES, as the Control API), counted as its bytes arrive: past it, 431 at once. One header
 may take all of it, and there may be at most MAX_HEADER_FIELDS, as for the Control API.
 
-Serve the app with IngestRunner(app, max_head_bytes=...) instead of web.AppRunner.
+Nothing in aiohttp bounds the time a head takes: a client sending a byte every few seconds would hold a connection
+forever (slowloris). A head must arrive whole within `head_timeout_s` (CALLAPI_REQUEST_HEAD_TIMEOUT_S) of its first
+byte, or it answers 408 `request_timeout` and the connection closes; a body is not timed. A head begun in the read
+that ended the request before it is timed from the next read (aiohttp's parser does not say where a request
+ends); until then the connection is idle as between requests. aiohttp's keep-alive timer (keepalive_timeout) runs
+from a connection's start: one that sends nothing is closed as one idle between requests.
+
+Serve the app with IngestRunner(app, max_head_bytes=..., head_timeout_s=...) instead of web.AppRunner.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, NoReturn
@@ -36,6 +44,7 @@ _REFUSALS_LOG = Occasionally(interval_s=60.0)
 TOO_MANY_HEADERS = "Too many headers received"  # aiohttp's BadHttpMessage past max_headers
 MAX_LINE_BYTES = 8190  # of a request line: aiohttp's max_line_size, which bounds the URL alone
 DEFAULT_MAX_HEAD_BYTES = 65_536
+DEFAULT_HEAD_TIMEOUT_S = 10.0  # CALLAPI_REQUEST_HEAD_TIMEOUT_S's default
 LINGER_S = 5.0  # how long a refused request's rest is read and dropped before the connection closes
 NOTHING_PARSED = ((), False, b"")  # what the parser's feed_data answers for bytes that complete nothing
 
@@ -62,18 +71,25 @@ def refusal(error: HttpProcessingError) -> Refused:
 
 
 class HeadReader:
-    """aiohttp's request parser, behind a bound on each request head: a request line over MAX_LINE_BYTES is refused
-    414 here (aiohttp's own LineTooLong does not tell a URL from a header), and a head over `max_head_bytes` 431,
-    counted as it arrives. Once a request is refused, the rest of the connection's bytes are dropped unparsed."""
+    """aiohttp's request parser, behind bounds on each request head: a request line over MAX_LINE_BYTES is refused
+    414 here (aiohttp's own LineTooLong does not tell a URL from a header), a head over `max_head_bytes` 431,
+    counted as it arrives, and one unfinished `head_timeout_s` after its first byte 408. Once a request is refused,
+    the rest of the connection's bytes are dropped unparsed."""
 
-    def __init__(self, parser: Any, max_head_bytes: int) -> None:
+    def __init__(self, parser: Any, max_head_bytes: int, head_timeout_s: float, loop: asyncio.AbstractEventLoop
+                 ) -> None:
         self._parser = parser
         self.max_head_bytes = max_head_bytes
         self.max_line_bytes = min(MAX_LINE_BYTES, max_head_bytes)
+        self.head_timeout_s = head_timeout_s
+        self._loop = loop
         self._head_bytes = 0  # received since the current head began (with the body bytes of its last read)
         self._line_bytes: int | None = 0  # of the request line received so far; None once it is whole
         self._body: Any = None  # the payload of the last request whose head was parsed, until it is received
         self._refused = False
+        # Armed by a read that leaves a head unfinished (most heads come whole in one read, and cost no timer)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timed_out: Refused | None = None  # raised by the next feed_data, as aiohttp expects a parser error
 
     def feed_data(self, data: bytes) -> Any:
         if self._body is not None:
@@ -81,6 +97,9 @@ class HeadReader:
                 return self._parser.feed_data(data)  # a body: nothing to count
             self._body, self._head_bytes, self._line_bytes = None, 0, 0  # a new head begins
         if self._refused:
+            if (timed_out := self._timed_out) is not None:
+                self._timed_out = None
+                raise timed_out
             return NOTHING_PARSED
         self._head_bytes += len(data)
         if self._line_bytes is not None:
@@ -94,7 +113,7 @@ class HeadReader:
         try:
             result = self._parser.feed_data(data)
         except HttpProcessingError:
-            self._refused = True
+            self._stop()
             raise
         messages = result[0]
         # a head unfinished past the bound, or finished in a read holding more (rare: only then is each measured)
@@ -103,10 +122,33 @@ class HeadReader:
             self._refuse(http_refusals.head_too_large(self.max_head_bytes))
         if messages:
             self._body = messages[-1][1]
+            if self._timer is not None:
+                self.untime()
+        elif self._timer is None and data:  # a head begun in this read and unfinished
+            self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
         return result
 
-    def _refuse(self, refusal: Refusal) -> NoReturn:
+    def _time_out(self) -> None:
+        protocol = self._parser.protocol  # the connection's RequestHandler
+        if protocol._buffer_paused:  # this server stopped reading (pipelined requests queued): not the client's delay
+            self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
+            return
+        self._timer = None
+        self._stop()
+        self._timed_out = Refused(http_refusals.head_timed_out(self.head_timeout_s))
+        protocol.data_received(b"")  # answered as a parser error is, after any request before it
+
+    def untime(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _stop(self) -> None:
         self._refused = True
+        self.untime()
+
+    def _refuse(self, refusal: Refusal) -> NoReturn:
+        self._stop()
         raise Refused(refusal)
 
     def __getattr__(self, name: str) -> Any:  # the parser's other methods, as they are
@@ -122,11 +164,17 @@ def head_bytes(message: RawRequestMessage) -> int:
 class IngestRequestHandler(web.RequestHandler):
     """aiohttp's protocol, answering the requests its parser refuses in the ingest's error shape."""
 
-    def __init__(self, manager: web.Server, *, max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES, **kwargs: Any) -> None:
+    def __init__(self, manager: web.Server, *, max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
+                 head_timeout_s: float = DEFAULT_HEAD_TIMEOUT_S, **kwargs: Any) -> None:
         # one header may take the whole head's bound, as for the Control API (aiohttp's: 8,190 bytes, 128 headers)
         super().__init__(manager, max_field_size=max_head_bytes, max_headers=MAX_HEADER_FIELDS, **kwargs)
-        self._parser = HeadReader(self._parser, max_head_bytes)  # type: ignore[assignment]  # aiohttp's, bounded
+        self._head_reader = HeadReader(self._parser, max_head_bytes, head_timeout_s, self._loop)
+        self._parser = self._head_reader  # type: ignore[assignment]  # aiohttp's, bounded
         self._refusal: web.StreamResponse | None = None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._head_reader.untime()
+        super().connection_lost(exc)
 
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
@@ -164,7 +212,8 @@ class IngestServer(web.Server):
 
 class IngestRunner(web.AppRunner):
     """web.AppRunner serving the app with IngestRequestHandler; pass max_head_bytes=CALLAPI_MAX_REQUEST_HEAD_BYTES
-    (it reaches the handler as aiohttp passes a runner's other keywords)."""
+    and head_timeout_s=CALLAPI_REQUEST_HEAD_TIMEOUT_S (they reach the handler as aiohttp passes a runner's other
+    keywords)."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()  # the app started and frozen, and aiohttp's Server made for it

@@ -39,7 +39,8 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
         settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(settings.ingest_auth_cache_s))
     )
     runner = IngestRunner(create_app(ctx), access_log=None, shutdown_timeout=settings.ingest_send_timeout_s + 5,
-                          max_head_bytes=settings.max_request_head_bytes)
+                          max_head_bytes=settings.max_request_head_bytes,
+                          head_timeout_s=settings.request_head_timeout_s)
     await pool.open(wait=False)
     await runner.setup()
     try:

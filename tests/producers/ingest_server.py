@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from aiohttp import web
@@ -23,15 +24,17 @@ NINE = {"CallID": "1795773600.42", "CallerIDNum": "+61299990000", "CallerIDName"
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings, *, cache_s: float = 30.0) -> AsyncIterator[str]:
-    """The ingest app on 127.0.0.1:<free port>, with its own pool and producer; yields its base URL."""
+async def serving(settings: Settings, *, cache_s: float = 30.0, **options: Any) -> AsyncIterator[str]:
+    """The ingest app on 127.0.0.1:<free port>, with its own pool and producer; yields its base URL. `options`: more
+    keywords of its IngestRunner (aiohttp's keepalive_timeout...)."""
     pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
     await pool.open()
     gate = KafkaGate(producer=CallEventProducer(settings=settings), retry_s=0.5,
                      ready_cache_s=settings.ingest_ready_cache_s, ready_timeout_s=settings.ingest_ready_timeout_s)
     gate.open()
     ctx = IngestContext(settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(cache_s)))
-    runner = IngestRunner(create_app(ctx), access_log=None, max_head_bytes=settings.max_request_head_bytes)
+    runner = IngestRunner(create_app(ctx), access_log=None, max_head_bytes=settings.max_request_head_bytes,
+                          head_timeout_s=settings.request_head_timeout_s, **options)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
