@@ -68,7 +68,8 @@ class RequestsTable(faust.Table):
         store = cast(Any, self.data)
         for event in batch:
             message = event.message
-            result = apply_config(store, message.key, message.value, partition=message.partition)
+            result = apply_config(store, message.key, message.value, partition=message.partition,
+                                  partitions=self.partitions)
             metrics.CONFIG_RECORDS.labels(result=result).inc()
         metrics.TABLE_EXTENSIONS.set(len(store))
 

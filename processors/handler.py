@@ -14,6 +14,7 @@ from schemas.codec import encode
 from schemas.errors import InvalidRecord
 from schemas.join import join, pack_requests, unpack_requests
 from schemas.letters import dead_letter_headers, fit_letter
+from schemas.publisher import partition_for
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ _PARTITION_BYTES = 2
 
 def apply_config(
     store: MutableMapping[bytes, bytes], key: bytes | None, value: bytes | None, *, partition: int,
+    partitions: int | None = None,
 ) -> str:
     """Apply one `event-requests` record to the table; returns the result counted in the metrics.
 
@@ -116,12 +118,20 @@ def apply_config(
     a rebalance (`drop_foreign`) without a second per-key map. An unreadable record leaves the table as it
     was (logged and counted): it is written only from the control plane's outbox, so it signals a bug
     there, and the previous config is the best remaining knowledge.
+
+    With `partitions` (the topic's count), a record away from its key's partition is the copy left on the old
+    one when partitions were added: it serves the events still written there, but never replaces the copy
+    from the key's own partition (else `drop_foreign` would drop the extension with its old partition).
     """
     try:
         extension, requests = decode_requests(key, value)
     except InvalidRecord as error:
         log.error("unreadable event-requests record for key %r: %s: %s", key, error.reason, error.detail)
         return "invalid"
+    if partitions is not None and partition != (home := partition_for(extension, partitions)):
+        held = store.get(extension)
+        if held is not None and _partition_of(held) == home:
+            return "left_behind"
     packed = pack_requests(requests)
     if packed is None:
         store.pop(extension, None)
@@ -136,11 +146,13 @@ def lookup_packed(store: MutableMapping[bytes, bytes], extension: bytes) -> byte
     return value[_PARTITION_BYTES:] if value else None
 
 
+def _partition_of(value: bytes) -> int:
+    return int.from_bytes(value[:_PARTITION_BYTES], "big")
+
+
 def drop_foreign(store: MutableMapping[bytes, bytes], partitions: set[int]) -> int:
     """Remove the entries of partitions not in `partitions`; returns how many were removed."""
-    foreign = [
-        key for key, value in store.items() if int.from_bytes(value[:_PARTITION_BYTES], "big") not in partitions
-    ]
+    foreign = [key for key, value in store.items() if _partition_of(value) not in partitions]
     for key in foreign:
         del store[key]
     return len(foreign)

@@ -21,8 +21,9 @@ CONFIG_RECORDS = Counter(
     "callapi_processor_config_records_total", "event-requests records applied to the table, by result.",
     ["result"],
 )
-"""result: set (the extension has enabled requests), removed (none left), invalid (record not readable)."""
-for _result in ("set", "removed", "invalid"):
+"""result: set (the extension has enabled requests), removed (none left), invalid (record not readable),
+left_behind (a copy on a key's old partition, kept from partitions added: its own partition's copy wins)."""
+for _result in ("set", "removed", "invalid", "left_behind"):
     CONFIG_RECORDS.labels(result=_result)
 
 TABLE_EXTENSIONS = Gauge(

@@ -10,6 +10,7 @@ from schemas.codec import encode_list
 from schemas.errors import InvalidRecord
 from schemas.join import unpack_requests
 from schemas.letters import dead_letter_headers, fit_letter
+from schemas.publisher import partition_for
 from schemas.requests import ExtensionRequests
 from tests.processors.support import call_event, request
 
@@ -78,6 +79,22 @@ def test_entries_of_partitions_no_longer_owned_are_dropped() -> None:
         apply_config(table, ext, value, partition=partition)
     assert drop_foreign(table, {1, 300}) == 2
     assert sorted(table) == [b"0001*2", b"0001*4"]
+
+
+def test_a_list_left_on_a_keys_old_partition_serves_only_until_its_own_partitions_copy_is_read() -> None:
+    """3 → 4 partitions moved the key from 2 to 1: the copy left on 2 serves the events still written there, but
+    neither it nor a removal there replaces the copy from 1, which is kept when the worker gives 2 away."""
+    key = next(k for n in range(100, 400)
+               if partition_for(k := f"0003*{n}".encode(), 3) == 2 and partition_for(k, 4) == 1)
+    old = encode_list(ExtensionRequests, [request(key.decode(), "old")])
+    new = encode_list(ExtensionRequests, [request(key.decode(), "new")])
+    table: dict[bytes, bytes] = {}
+    assert apply_config(table, key, old, partition=2, partitions=4) == "set"  # nothing better known yet
+    assert apply_config(table, key, new, partition=1, partitions=4) == "set"
+    assert apply_config(table, key, old, partition=2, partitions=4) == "left_behind"
+    assert apply_config(table, key, None, partition=2, partitions=4) == "left_behind"
+    assert drop_foreign(table, {0, 1}) == 0
+    assert [r.id for r in unpack_requests(lookup_packed(table, key))] == ["new"]
 
 
 def test_decode_requests_reads_a_tombstone_as_no_requests() -> None:
