@@ -142,20 +142,27 @@ async def load_config(settings: Settings, wanted: ReplayFilter, seen: ConfigSeen
     """The current config of the wanted extensions: `event-requests` read to its end, compact form; with
     --extension only the partitions holding those keys, where the relay writes them and the processor reads them.
 
+    A record on another partition than its key's (today's count) is a copy left behind when partitions were
+    added (`topics grow` republishes each list on its new partition): ignored, so it never wins over the current
+    one, whatever order the partitions are read in.
+
     `seen` learns which filter values the config knows (see `processors.replay_check`)."""
     topic = settings.topics.event_requests
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     store: dict[bytes, bytes] = {}
     try:
         await consumer.start()
-        tps = holding(await _partitions(settings, topic), wanted)
+        every = await _partitions(settings, topic)
+        tps = holding(every, wanted)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         for tp in tps:
             while await consumer.position(tp) < ends[tp]:
                 for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                    if record.key is not None and wanted.wants_extension(_text(record.key)):
+                    if record.key is None or partition_for(record.key, len(every)) != tp.partition:
+                        continue
+                    if wanted.wants_extension(_text(record.key)):
                         apply_config(store, record.key, record.value, partition=tp.partition)
                         if seen is not None:
                             _note(seen, record.key, record.value)

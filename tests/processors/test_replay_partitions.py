@@ -17,10 +17,13 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from processors.handler import lookup_packed
+from processors.replay import load_config
+from processors.window import ReplayFilter
 from schemas.codec import encode, encode_list
 from schemas.events import CallEvent
 from schemas.jobs import DeliveryJob
-from schemas.join import join
+from schemas.join import join, unpack_requests
 from schemas.publisher import partition_for
 from schemas.requests import ExtensionRequests
 from schemas.settings import Settings
@@ -141,3 +144,23 @@ def test_every_partition_is_read_when_one_may_have_been_added_since_the_window(
     report = _replay(settings, "--extension", v)
     assert (report["selected"], report["jobs"]) == (3, 3)
     assert report["partitions_read"] == [0, 1, 2, 3]
+
+
+def test_a_list_left_on_a_keys_old_partition_never_wins_over_its_own_partitions(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """After 3 → 4 partitions and the resync, the list a moved key had on its old partition is still there
+    (compacted, never replaced there): read after the current one, it must not become the config replayed."""
+    settings = make_settings(partitions=4)
+    w = next(e for n in range(100, 400)
+             if partition_for((e := f"0606*{n}").encode(), 3) == 2 and partition_for(e.encode(), 4) == 1)
+    now = encode_list(ExtensionRequests, [request(w, "rWnow")])
+    before = encode_list(ExtensionRequests, [request(w, "rWbefore"), request(w, "rWgone")])
+    asyncio.run(_put(settings, settings.topics.event_requests, [(w, before, 2)], at=BEFORE))
+    asyncio.run(_put(settings, settings.topics.event_requests, [(w, now, 1)], at=AT))
+    _before_the_window(settings, settings.topics.call_events, range(4))
+    asyncio.run(_put(settings, settings.topics.call_events, [(w, encode(call_event(w)), 1)], at=AT))
+
+    assert _replay(settings)["jobs"] == 1
+    config = asyncio.run(load_config(settings, ReplayFilter()))
+    assert [r.id for r in unpack_requests(lookup_packed(config, w.encode()))] == ["rWnow"]
