@@ -55,6 +55,9 @@ async def publish_extensions(conn: Conn, producer: AIOKafkaProducer, topic: str,
     """Inside the caller's transaction: lock each extension (sorted: no deadlocks), read and publish its list."""
     for extension in sorted(extensions):
         await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, extension))
+    # Under the locks, so a list sent after `topics grow` added partitions lands on its key's new partition, after
+    # the resync's copy, and not on the old one the producer's cached metadata (up to 5 min old) would pick.
+    await producer.client.force_metadata_update()
     lists = {}
     for extension in sorted(extensions):
         lists[extension], refused = await publishable_requests_async(conn, extension)
@@ -202,6 +205,12 @@ RESYNC_BATCH = 100
 
 async def resync(settings: Settings, *, progress: Callable[[int, int], None] = lambda done, total: None) -> int:
     """Republish every extension's current list (disaster recovery, a new cluster); returns how many."""
+    return len(await resync_extensions(settings, progress=progress))
+
+
+async def resync_extensions(settings: Settings, *,
+                            progress: Callable[[int, int], None] = lambda done, total: None) -> list[str]:
+    """`resync`, returning the extensions republished."""
     topic = settings.topics.event_requests
     producer = make_producer(settings)
     try:
@@ -215,6 +224,6 @@ async def resync(settings: Settings, *, progress: Callable[[int, int], None] = l
                 async with conn.transaction():
                     await publish_extensions(conn, producer, topic, numbers[start:start + RESYNC_BATCH])
                 progress(min(start + RESYNC_BATCH, len(numbers)), len(numbers))
-        return len(numbers)
+        return numbers
     finally:
         await producer.stop()

@@ -12,14 +12,17 @@ from typing import Any
 
 import psycopg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from prometheus_client import REGISTRY
 
 from control import relay
 from control.relay import APPLICATION_NAME, resync, run_relay
-from control.service import add_request, authenticate, edit_request, issue_token, remove_request, rotate_secret
+from control.service import add_request, admin, authenticate, edit_request, issue_token, remove_request, rotate_secret
+from schemas.publisher import partition_for
 from schemas.settings import Settings
 from tests.control.tenants import Tenant
 from tests.control.topic import published_lists, relay_running
+from tests.kafka import read_topic
 from tests.processes import Component
 
 URL = "http://127.0.0.1:9/hook"
@@ -243,3 +246,31 @@ async def test_expired_access_tokens_are_swept(conn: psycopg.Connection[Any], se
             await asyncio.sleep(0.1)
     assert conn.execute(client_tokens, (creds[0],)).fetchone() == (1,)
     assert authenticate(conn, live, now=datetime.now(UTC)).account_id == tenant.org.id
+
+
+@pytest.fixture
+def two_partitions(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(partitions=2)
+
+
+async def test_a_list_published_after_partitions_were_added_lands_on_its_new_partition(
+        conn: psycopg.Connection[Any], two_partitions: Settings, tenant: Tenant) -> None:
+    settings = two_partitions
+    code = tenant.org.code or ""
+    number = next(f"{code}*{n}" for n in range(300, 400)
+                  if partition_for(f"{code}*{n}".encode(), 2) != partition_for(f"{code}*{n}".encode(), 4))
+    extension = admin.create_extension(conn, tenant.org.id, number)
+    async with relay_running(settings):
+        add_request(conn, settings, extension, {"type": 0, "url": URL})
+        await published_lists(settings, number, until=lambda items: len(items) == 1)  # its producer counts 2
+        admin_client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin_client.start()
+        try:  # as `topics grow` does, whose resync then puts the list on its new partition
+            await admin_client.create_partitions({settings.topics.event_requests: NewPartitions(total_count=4)})
+        finally:
+            await admin_client.close()
+        add_request(conn, settings, extension, {"type": 1, "url": URL})
+        await published_lists(settings, number, until=lambda items: len(items) == 2)
+    records = await read_topic(settings, settings.topics.event_requests, idle_s=0.5)
+    last = [record for record in records if record.key == number.encode()][-1]
+    assert last.partition == partition_for(number.encode(), 4)
