@@ -123,3 +123,21 @@ def topics_create(
     for line in report.mismatched:
         notices.print(f"[yellow]warning[/yellow] {line}")
     console.print(f"{len(report.created)} created, {len(report.existing)} already there.")
+
+
+@topics_app.command("grow")
+def topics_grow(
+    partitions: Annotated[int, typer.Option(min=1, max=10_000, help="The new partition count of every topic.")],
+) -> None:
+    """Add partitions to every topic of a running pipeline, in the order that loses no notification.
+
+    Adding partitions moves extensions to other partitions, and an event is joined only with the config on its
+    own partition. So this grows `event-requests` first, republishes every extension's list (as `relay --resync`:
+    each lands on its new partition), and only then grows `call-events` and the delivery topics. Run it instead
+    of raising the count by hand (or by Strimzi, which grows every topic at once); set CALLAPI_PARTITIONS to the
+    same count afterwards. Never shrinks (Kafka cannot remove partitions); run again after an interruption.
+    Then restart the processors: each checks the counts and starts its new partitions' offsets at start-up.
+    """
+    from deploy.grow_cli import run_grow
+
+    run_grow(Settings(), partitions, console=console, notices=notices)

@@ -56,9 +56,9 @@ def check_counts(settings: Settings, counts: dict[str, int]) -> int:
     if requests != events:
         raise PartitionMismatch(
             f"{names.call_events} has {events} partitions but {names.event_requests} has {requests}: the "
-            "config table must be co-partitioned with the events (same key, same partition count). Give both "
-            "the same count (recreate the topic with the wrong count and let the control plane's outbox "
-            "republish the config), then start the processor again"
+            "config table must be co-partitioned with the events (same key, same partition count). To add "
+            "partitions run `callapi-events topics grow --partitions N` (it grows them in the safe order; run it "
+            "again if it was interrupted), then start the processor again"
         )
     return events
 

@@ -1,0 +1,114 @@
+"""`callapi-events topics grow` on a running pipeline: two real processor workers, the relay's resync, the real
+broker. Growing 3 → 4 partitions moves most extensions; with the workers sharing the partitions, an event of a
+moved extension is joined on its new partition by a worker that may never have read its old one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+
+from control.relay import resync
+from control.service import add_request, admin
+from schemas.events import CallEvent, EventType
+from schemas.publisher import partition_for
+from schemas.settings import Settings
+from tests.control.tenants import new_org
+from tests.processes import settings_env
+from tests.processors.support import call_event, produce_events, read_jobs
+from tests.services import Service, all_ready, wait_until
+
+BEFORE, AFTER = 3, 4
+TABLE = "callapi_processor_table_extensions"
+PROCESSED = "callapi_processor_events_total"
+NO_MATCH = 'callapi_processor_events_total{result="no_match"}'
+
+
+def _extensions(code: str) -> list[str]:
+    """An extension for each way a key can move from BEFORE to AFTER partitions (whatever partitions each worker
+    gets, one of them moves between the two), and two that stay."""
+    by_move: dict[tuple[int, int], str] = {}
+    for n in range(100, 5000):
+        extension = f"{code}*{n}"
+        by_move.setdefault((partition_for(extension.encode(), BEFORE), partition_for(extension.encode(), AFTER)),
+                           extension)
+    moves = [(a, b) for a in range(BEFORE) for b in range(AFTER) if a != b] + [(0, 0), (1, 1)]
+    return [by_move[move] for move in moves]
+
+
+@pytest.fixture(scope="module")
+def layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
+    """Topics of BEFORE partitions; each extension with a dial-in request, published by the relay's resync."""
+    settings = make_settings(partitions=BEFORE)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        org = new_org(conn, admin.create_provider(conn, "Provider"))
+        numbers = _extensions(org.code or "")
+        for extension, _ in admin.create_extensions(conn, org.id, numbers):
+            add_request(conn, settings, extension, {"type": int(EventType.DIAL_IN), "url": "http://127.0.0.1:9/x"})
+    asyncio.run(resync(settings))
+    return settings, numbers
+
+
+@contextlib.contextmanager
+def sharing_the_partitions(settings: Settings) -> Iterator[list[Service]]:
+    """Two processor workers, each holding part of the table (not all on the one that joined first)."""
+    workers = [Service(settings, "processor", name=f"processor-{i}") for i in range(2)]
+    with all_ready(*workers):
+        wait_until(lambda: all(w.metric(TABLE) > 0 for w in workers), timeout_s=90, what="both workers own partitions")
+        yield workers
+
+
+def _grow(settings: Settings, partitions: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callapi_events", "topics", "grow", "--partitions", str(partitions)],
+                          env=settings_env(settings), capture_output=True, text=True, timeout=120, check=False)
+
+
+def _missing(settings: Settings, workers: list[Service], events: list[CallEvent]) -> list[str]:
+    """The extensions (with their move) of the events that made no job. Every extension has a request, so an event
+    that found no config (counted `no_match`) was dropped: the wait ends on the first, or when each made its job."""
+    made: set[str] = set()
+
+    def settled() -> bool:
+        made.update(job.event_id for job in read_jobs(settings, lambda jobs: True, settle_s=0.5))
+        return {e.event_id for e in events} <= made or sum(w.metric(NO_MATCH) for w in workers) > 0
+
+    wait_until(settled, timeout_s=90, what="every event joined or one dropped")
+    wait_until(lambda: sum(w.metric(PROCESSED) for w in workers) >= len(events), timeout_s=90, what="all processed")
+    made.update(job.event_id for job in read_jobs(settings, lambda jobs: True, settle_s=1))
+    return [f"{e.extension} ({_move(e.extension)})" for e in events if e.event_id not in made]
+
+
+def _move(extension: str) -> str:
+    return f"{partition_for(extension.encode(), BEFORE)}→{partition_for(extension.encode(), AFTER)}"
+
+
+def test_grow_keeps_every_event_of_a_moved_extension(layout: tuple[Settings, list[str]]) -> None:
+    settings, numbers = layout
+    with sharing_the_partitions(settings) as workers:
+        first = [call_event(e) for e in numbers]
+        produce_events(settings, first)
+        assert _missing(settings, workers, first) == []
+    backlog = [call_event(e) for e in numbers]  # written on the old partitions, joined after the growth
+    produce_events(settings, backlog)
+
+    grown = _grow(settings, AFTER)
+
+    assert grown.returncode == 0, grown.stderr
+    assert f"topics grown to {AFTER} partitions" in grown.stdout and "restart the processors" in grown.stdout
+    with sharing_the_partitions(settings) as workers:  # restarted: each checks the counts, seeds the new offsets
+        after = [call_event(e) for e in numbers]  # on the new partitions
+        produce_events(settings, after)
+        assert _missing(settings, workers, backlog + after) == []
+
+
+def test_grow_refuses_to_shrink_and_says_when_there_is_nothing_to_do(layout: tuple[Settings, list[str]]) -> None:
+    settings, _ = layout
+    shrink = _grow(settings, 2)
+    assert shrink.returncode == 2 and "Kafka cannot remove partitions" in shrink.stderr, shrink.stderr
+    again = _grow(settings, AFTER)
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
