@@ -93,8 +93,11 @@ class HeadReader:
 
     def feed_data(self, data: bytes) -> Any:
         if self._body is not None:
-            if not self._body.is_eof():
-                return self._parser.feed_data(data)  # a body: nothing to count
+            if not self._body.is_eof():  # a body: nothing to count
+                result = self._parser.feed_data(data)
+                if messages := result[0]:  # and the heads after it (with their bodies) in the same read
+                    self._body = messages[-1][1]
+                return result
             self._body, self._head_bytes, self._line_bytes = None, 0, 0  # a new head begins
         if self._refused:
             if (timed_out := self._timed_out) is not None:

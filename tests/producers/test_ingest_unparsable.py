@@ -162,3 +162,26 @@ async def test_a_body_read_with_its_head_does_not_count_in_it(small_head_url: st
                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(form) + form)
     status, headers, body = await exchange(small_head_url, request)  # in one write: no credential, so 401
     assert (status, error_of(headers, body)["code"]) == (401, "unauthorized")
+
+
+async def test_a_request_whose_head_came_with_the_end_of_the_body_before_it_has_its_own_body_read_as_a_body(
+        small_head_url: str) -> None:
+    """A body longer than the head's bound, of a request pipelined behind another's body, is not taken for a head."""
+    def post(form: bytes) -> bytes:
+        return (b"POST /ingest/0003/dial-in HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(form) + form)
+
+    first, second = post(b"a=" + b"b" * 100), post(b"a=" + b"b" * (4 * SMALL_HEAD_BYTES))
+    head_end = first.index(b"\r\n\r\n") + 4
+    address = urlsplit(small_head_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:  # each part in a read of its own (a pause apart): the first body's end comes with the second's head
+        for part in (first[:head_end + 10], first[head_end + 10:] + second[:200], second[200:], get(b"/healthz")):
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.2)
+        for status in (401, 401, 200):
+            answer_status, _, body = await read_answer(reader)
+            assert answer_status == status, body[:200]
+    finally:
+        writer.close()
