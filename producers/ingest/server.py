@@ -19,6 +19,10 @@ from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# nginx's keepalive_timeout: a PBX's pooled connection outlives a pause between calls, while an idle or silent one
+# is not held for aiohttp's default of an hour
+KEEPALIVE_S = 75.0
+
 
 class CannotListen(Exception):
     """The address to serve on cannot be bound (a port another process holds, an address not of this host)."""
@@ -40,7 +44,7 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
     )
     runner = IngestRunner(create_app(ctx), access_log=None, shutdown_timeout=settings.ingest_send_timeout_s + 5,
                           max_head_bytes=settings.max_request_head_bytes,
-                          head_timeout_s=settings.request_head_timeout_s)
+                          head_timeout_s=settings.request_head_timeout_s, keepalive_timeout=KEEPALIVE_S)
     await pool.open(wait=False)
     await runner.setup()
     try:
