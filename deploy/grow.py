@@ -25,6 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from aiokafka.errors import KafkaError
 
 from control.relay import resync_extensions
+from deploy.topics import partition_counts
 from schemas.publisher import partition_for
 from schemas.settings import Settings
 
@@ -65,20 +66,13 @@ def moved_count(extensions: list[str], before: int, after: int) -> int:
     return sum(partition_for(e.encode(), before) != partition_for(e.encode(), after) for e in extensions)
 
 
-async def topic_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
-    present = set(await admin.list_topics())
-    wanted = [topic for topic in topics if topic in present]
-    described = await admin.describe_topics(wanted) if wanted else []
-    return {item["topic"]: len(item["partitions"]) for item in described if not item.get("error_code")}
-
-
 async def _grow_to(admin: AIOKafkaAdminClient, topics: list[str], target: int) -> None:
     """Add partitions and wait until the metadata shows them, so the next writer's partitioner counts them."""
     if not topics:
         return
     await admin.create_partitions({topic: NewPartitions(total_count=target) for topic in topics})
     for _ in range(METADATA_POLLS):
-        if all(count == target for count in (await topic_counts(admin, topics)).values()):
+        if all(count == target for count in (await partition_counts(admin, topics)).values()):
             return
         await asyncio.sleep(0.2)
     raise KafkaError(f"the metadata does not show {target} partitions of {', '.join(topics)} yet")
@@ -95,7 +89,8 @@ async def grow(
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        counts = await topic_counts(admin, [spec.name for spec in settings.topic_specs()])
+        present = set(await admin.list_topics())  # a missing topic is not described: that could create it
+        counts = await partition_counts(admin, [spec.name for spec in settings.topic_specs() if spec.name in present])
         before = {spec.name: counts[spec.name] for spec in settings.topic_specs() if spec.name in counts}
         check_growth(settings, before, target)
         report = GrowReport(before, target)

@@ -15,6 +15,7 @@ import pytest
 
 from control.relay import resync
 from control.service import add_request, admin
+from deploy.grow import GrowRefused, check_growth
 from schemas.events import CallEvent, EventType
 from schemas.publisher import partition_for
 from schemas.settings import Settings
@@ -112,3 +113,9 @@ def test_grow_refuses_to_shrink_and_says_when_there_is_nothing_to_do(layout: tup
     assert shrink.returncode == 2 and "Kafka cannot remove partitions" in shrink.stderr, shrink.stderr
     again = _grow(settings, AFTER)
     assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
+
+
+def test_grow_refuses_before_topics_create() -> None:
+    settings = Settings(topic_prefix="none.yet.")
+    with pytest.raises(GrowRefused, match="run `callapi-events topics create` first"):
+        check_growth(settings, {settings.topics.call_events: 3}, 4)
