@@ -136,7 +136,8 @@ def topics_grow(
     each lands on its new partition), and only then grows `call-events` and the delivery topics. Run it instead
     of raising the count by hand (or by Strimzi, which grows every topic at once); set CALLAPI_PARTITIONS to the
     same count afterwards. Never shrinks (Kafka cannot remove partitions); run again after an interruption.
-    Then restart the processors: each checks the counts and starts its new partitions' offsets at start-up.
+    Then restart the processors: each checks the counts and starts its new partitions' offsets at start-up (a
+    running one exits, status 75, at the rebalance that shows the new partitions).
     """
     from deploy.grow_cli import run_grow
 

@@ -56,8 +56,8 @@ def print_report(report: GrowReport, settings: Settings, console: Console) -> No
         f"republished {report.republished} extension list(s) to {settings.topics.event_requests} before "
         f"{settings.topics.call_events} grew; {report.moved} of them moved to another partition.\n"
         "[bold]Next: restart the processors[/bold] (`kubectl rollout restart deploy/callapi-processor`, or stop and "
-        "start `callapi-events processor`): a running one reads the new partitions only once its metadata "
-        "refreshes, and only its start-up starts them at their first record.\n"
+        "start `callapi-events processor`): only a start checks the counts and starts the new partitions at their "
+        "first record (a running one exits within about 30 s, status 75, when it sees them).\n"
         f"Then set CALLAPI_PARTITIONS={report.target} where the topics are declared (on Kubernetes the overlay's "
         "settings.env, then `python -m deploy.strimzi` and apply: README step 10)."
     )

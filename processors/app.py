@@ -30,7 +30,7 @@ from processors.intake import Intake, Record
 from processors.pipeline import InOrderAcker
 from processors.positions import Positions, Ticket
 from processors.sink import KafkaSink
-from processors.topology import TABLE_NAME, app_id
+from processors.topology import TABLE_NAME, app_id, exit_when_partitions_added
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,9 @@ def faust_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         table_standby_replicas=0,  # a standby copy would double the table's memory
         consumer_auto_offset_reset="earliest",
+        # Partitions added (`topics grow`) are seen within this, and the worker then exits to be started again
+        # (processors.topology.exit_when_partitions_added): events of moved extensions wait at most this long.
+        consumer_metadata_max_age_ms=30_000,
         producer_acks=-1,
         broker_commit_interval=settings.commit_interval_s,
         broker_session_timeout=settings.processor_session_timeout_s,
@@ -158,6 +161,7 @@ def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[f
         changelog_topic=requests_topic, recovery_buffer_size=1,
     )
     app.tables.add(table)
+    exit_when_partitions_added(app, settings, partitions)
     events_topic = app.topic(names.call_events, key_type=bytes, value_type=bytes, partitions=partitions)
 
     @app.agent(events_topic, name="join", concurrency=1)

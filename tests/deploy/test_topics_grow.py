@@ -16,6 +16,7 @@ import pytest
 from control.relay import resync
 from control.service import add_request, admin
 from deploy.grow import GrowRefused, check_growth
+from processors.topology import EXIT_PARTITIONS_ADDED
 from schemas.events import CallEvent, EventType
 from schemas.publisher import partition_for
 from schemas.settings import Settings
@@ -119,3 +120,38 @@ def test_grow_refuses_before_topics_create() -> None:
     settings = Settings(topic_prefix="none.yet.")
     with pytest.raises(GrowRefused, match="run `callapi-events topics create` first"):
         check_growth(settings, {settings.topics.call_events: 3}, 4)
+
+
+@pytest.fixture(scope="module")
+def running_layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
+    """As `layout`, on topics of their own (the other tests grow theirs)."""
+    settings = make_settings(partitions=BEFORE)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        org = new_org(conn, admin.create_provider(conn, "Provider"))
+        numbers = _extensions(org.code or "")
+        for extension, _ in admin.create_extensions(conn, org.id, numbers):
+            add_request(conn, settings, extension, {"type": int(EventType.DIAL_IN), "url": "http://127.0.0.1:9/x"})
+    asyncio.run(resync(settings))
+    return settings, numbers
+
+
+def test_a_processor_running_through_the_growth_exits_and_started_again_joins_every_event(
+    running_layout: tuple[Settings, list[str]],
+) -> None:
+    """Without a restart, the new partitions' events made no job (seen for 100 s after the worker took them)."""
+    settings, numbers = running_layout
+    worker = Service(settings, "processor", name="processor-through-growth")
+    with worker:
+        assert _grow(settings, AFTER).returncode == 0
+        wait_until(lambda: not _running(worker), timeout_s=120, what="the processor exited on its own")
+    assert worker.component.process is not None and worker.component.process.returncode == EXIT_PARTITIONS_ADDED
+    assert "partitions were added since this worker started with 3" in worker.component.log()
+    with Service(settings, "processor", name="processor-after-growth") as again:
+        events = [call_event(e) for e in numbers]
+        produce_events(settings, events)
+        assert _missing(settings, [again], events) == []
+
+
+def _running(service: Service) -> bool:
+    process = service.component.process
+    return process is not None and process.poll() is None
