@@ -43,8 +43,7 @@ def _extensions(code: str) -> list[str]:
     return [by_move[move] for move in moves]
 
 
-@pytest.fixture(scope="module")
-def layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
+def _laid_out(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
     """Topics of BEFORE partitions; each extension with a dial-in request, published by the relay's resync."""
     settings = make_settings(partitions=BEFORE)
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -54,6 +53,11 @@ def layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[S
             add_request(conn, settings, extension, {"type": int(EventType.DIAL_IN), "url": "http://127.0.0.1:9/x"})
     asyncio.run(resync(settings))
     return settings, numbers
+
+
+@pytest.fixture(scope="module")
+def layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
+    return _laid_out(make_settings, database_url)
 
 
 @contextlib.contextmanager
@@ -126,14 +130,7 @@ def test_grow_refuses_before_topics_create() -> None:
 @pytest.fixture(scope="module")
 def running_layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
     """As `layout`, on topics of their own (the other tests grow theirs)."""
-    settings = make_settings(partitions=BEFORE)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        org = new_org(conn, admin.create_provider(conn, "Provider"))
-        numbers = _extensions(org.code or "")
-        for extension, _ in admin.create_extensions(conn, org.id, numbers):
-            add_request(conn, settings, extension, {"type": int(EventType.DIAL_IN), "url": "http://127.0.0.1:9/x"})
-    asyncio.run(resync(settings))
-    return settings, numbers
+    return _laid_out(make_settings, database_url)
 
 
 def test_a_processor_running_through_the_growth_exits_and_started_again_joins_every_event(
