@@ -11,11 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from schemas.ops import free_port
 from schemas.settings import Settings
-from tests.control.test_api_unparsable import error_of, padded, read_answer
-from tests.control.test_cli import wait_healthy
-from tests.processes import Component
+from tests.control.test_api_unparsable import error_of, padded, read_answer, running_api
 
 HEAD_TIMEOUT_S = 1.0
 # Well past the timeout, and well before uvicorn's 5 s keep-alive timeout closes an idle connection
@@ -25,11 +22,8 @@ DRIBBLE_BYTES = 100  # one every 0.1 s: ten times the timeout, after which the s
 
 @pytest.fixture(scope="module")
 def api(settings: Settings) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    timed = settings.model_copy(update={"request_head_timeout_s": HEAD_TIMEOUT_S})
-    with Component(timed, "api", "--no-relay", "--port", str(port)) as component:
-        wait_healthy(f"http://127.0.0.1:{port}", component)
-        yield "127.0.0.1", port
+    with running_api(settings.model_copy(update={"request_head_timeout_s": HEAD_TIMEOUT_S})) as address:
+        yield address
 
 
 def assert_timed_out(answer: tuple[int, dict[str, str], bytes]) -> None:

@@ -4,6 +4,7 @@ CALLAPI_MAX_REQUEST_HEAD_BYTES: 431 request_header_fields_too_large), not in uvi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -19,8 +20,9 @@ from tests.control.test_cli import wait_healthy
 from tests.processes import Component
 
 
-@pytest.fixture(scope="module")
-def api(settings: Settings) -> Iterator[tuple[str, int]]:
+@contextlib.contextmanager
+def running_api(settings: Settings) -> Iterator[tuple[str, int]]:
+    """`callapi-events api` as a subprocess, once healthy: its host and port."""
     port = free_port()
     with Component(settings, "api", "--no-relay", "--port", str(port)) as component:
         wait_healthy(f"http://127.0.0.1:{port}", component)
@@ -28,13 +30,16 @@ def api(settings: Settings) -> Iterator[tuple[str, int]]:
 
 
 @pytest.fixture(scope="module")
+def api(settings: Settings) -> Iterator[tuple[str, int]]:
+    with running_api(settings) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
 def small_head_api(settings: Settings) -> Iterator[tuple[str, int]]:
     """An API reading request heads of at most SMALL_HEAD_BYTES (CALLAPI_MAX_REQUEST_HEAD_BYTES)."""
-    port = free_port()
-    small = settings.model_copy(update={"max_request_head_bytes": SMALL_HEAD_BYTES})
-    with Component(small, "api", "--no-relay", "--port", str(port)) as component:
-        wait_healthy(f"http://127.0.0.1:{port}", component)
-        yield "127.0.0.1", port
+    with running_api(settings.model_copy(update={"max_request_head_bytes": SMALL_HEAD_BYTES})) as address:
+        yield address
 
 
 SMALL_HEAD_BYTES = 16_384
