@@ -66,7 +66,7 @@ def moved_count(extensions: list[str], before: int, after: int) -> int:
     return sum(partition_for(e.encode(), before) != partition_for(e.encode(), after) for e in extensions)
 
 
-async def _grow_to(admin: AIOKafkaAdminClient, topics: list[str], target: int) -> None:
+async def grow_to(admin: AIOKafkaAdminClient, topics: list[str], target: int) -> None:
     """Add partitions and wait until the metadata shows them, so the next writer's partitioner counts them."""
     if not topics:
         return
@@ -97,12 +97,12 @@ async def grow(
         if not report.grown:
             return report
         step(f"growing {names.event_requests} to {target} partitions")
-        await _grow_to(admin, [names.event_requests] if before[names.event_requests] < target else [], target)
+        await grow_to(admin, [names.event_requests] if before[names.event_requests] < target else [], target)
         step(f"republishing every extension's list to {names.event_requests}")
         extensions = await resync_extensions(settings, progress=progress)
         rest = [topic for topic in report.grown if topic != names.event_requests]
         step(f"growing {len(rest)} other topic(s) to {target} partitions")
-        await _grow_to(admin, rest, target)
+        await grow_to(admin, rest, target)
         moved = moved_count(extensions, before[names.call_events], target)
         return GrowReport(before, target, len(extensions), moved)
     finally:
