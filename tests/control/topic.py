@@ -19,8 +19,8 @@ async def published_lists(settings: Settings, extension: str, *, until: Callable
     deadline = asyncio.get_running_loop().time() + timeout_s
     while asyncio.get_running_loop().time() < deadline:
         records = await read_topic(settings, settings.topics.event_requests, idle_s=0.5, timeout_s=10)
-        lists = [ExtensionRequests.validate_json(r.value or b"[]") for r in records
-                 if r.key == extension.encode()]
+        lists = [ExtensionRequests.validate_json(r.value or b"[]")  # in time order: partitions are read one by one
+                 for r in sorted(records, key=lambda r: r.timestamp) if r.key == extension.encode()]
         if lists and until(lists[-1]):
             return lists
         await asyncio.sleep(0.2)
