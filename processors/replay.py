@@ -4,15 +4,16 @@ From `call-events` (default) the events are joined again against the CURRENT con
 compacted `event-requests` topic, with the pure join the processor uses: same job ids (webhook-id), same
 sequence (the event's offset), `replay=True`. With `--deliveries` the jobs recorded on `deliveries` in the
 window are sent again as they were (marked `replay=True`). With `--extension` each topic is read only on the
-partitions that can hold those extensions' records. Receivers dedupe by webhook-id, so an interrupted replay is
-simply run again. Ctrl-C finishes the batch in flight, so the report then says exactly how many jobs went.
+partitions that can hold those extensions' records; joining again with any filter, the window only on those of
+the extensions whose current config can make a selected job. Receivers dedupe by webhook-id, so an interrupted
+replay is simply run again. Ctrl-C finishes the batch in flight, so the report then says exactly how many jobs went.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -73,18 +74,28 @@ async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in range(count)]
 
 
-def holding(tps: list[TopicPartition], wanted: ReplayFilter) -> list[TopicPartition]:
-    """Of a topic's partitions, those that can hold the --extension values' records: every writer (producer SDK,
+def holding(tps: list[TopicPartition], extensions: Collection[str] | None) -> list[TopicPartition]:
+    """Of a topic's partitions, those that can hold these extensions' records: every writer (producer SDK,
     relay, processor) keys a record by the canonical extension and lets the default partitioner place it,
-    murmur2 of the key over the topic's partition count (`partition_for`). All of them without --extension."""
-    if not wanted.extensions:
+    murmur2 of the key over the topic's partition count (`partition_for`). All of them for None."""
+    if extensions is None:
         return tps
-    picked = {partition_for(extension.encode(), len(tps)) for extension in wanted.extensions}
+    picked = {partition_for(extension.encode(), len(tps)) for extension in extensions}
     return [tp for tp in tps if tp.partition in picked]
 
 
+def job_makers(config: dict[bytes, bytes], wanted: ReplayFilter) -> set[str] | None:
+    """The extensions whose current config can make a job the filters select: joining again, no other
+    extension's event makes one, so only their partitions need reading. None (every partition) without filters,
+    so the summary still counts every event of the window."""
+    if not (wanted.tenants or wanted.extensions or wanted.request_ids):
+        return None
+    return {key.decode() for key in config
+            if any(wanted.wants_request(r.id) for r in unpack_requests(lookup_packed(config, key)))}
+
+
 async def _window_ranges(
-    settings: Settings, consumer: AIOKafkaConsumer, topic: str, window: Window, wanted: ReplayFilter,
+    settings: Settings, consumer: AIOKafkaConsumer, topic: str, window: Window, extensions: Collection[str] | None,
     report: ReplayReport,
 ) -> dict[TopicPartition, tuple]:
     """Per partition read: [first offset at/after since, first offset at/after until) — found by time."""
@@ -103,22 +114,23 @@ async def _window_ranges(
     # Keys move when partitions are added. A partition holding a record from before the window existed then;
     # when all do, the window was written with today's count. Otherwise (one was added since, or is merely
     # quiet or emptied by retention) every partition is read.
-    read = holding(tps, wanted) if all(older) else tps
+    read = holding(tps, extensions) if all(older) else tps
     report.partitions, report.partitions_read = len(tps), [tp.partition for tp in read]
     return {tp: ranges[tp] for tp in read if tp in ranges}
 
 
 async def read_window(
-    settings: Settings, topic: str, window: Window, wanted: ReplayFilter, progress: Progress, report: ReplayReport,
+    settings: Settings, topic: str, window: Window, extensions: Collection[str] | None, progress: Progress,
+    report: ReplayReport,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
-    """The records of `topic` whose timestamps fall in the window, partition by partition in offset order; with
-    --extension only on the partitions that can hold them (`holding`).
+    """The records of `topic` whose timestamps fall in the window, partition by partition in offset order; only
+    on the partitions that can hold `extensions`' records (`holding`), every partition for None.
 
     `report` learns the window's size and how far the reading got (what an interrupted replay left)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     try:
         await consumer.start()  # inside: a start that fails still closes what it opened
-        ranges = await _window_ranges(settings, consumer, topic, window, wanted, report)
+        ranges = await _window_ranges(settings, consumer, topic, window, extensions, report)
         total = report.window_records = sum(end - start for start, end in ranges.values())
         done = 0
         progress(done, total)
@@ -153,7 +165,7 @@ async def load_config(settings: Settings, wanted: ReplayFilter, seen: ConfigSeen
     try:
         await consumer.start()
         every = await _partitions(settings, topic)
-        tps = holding(every, wanted)
+        tps = holding(every, wanted.extensions or None)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
@@ -264,7 +276,8 @@ async def _join_again(
     settings: Settings, window: Window, config: dict[bytes, bytes], wanted: ReplayFilter, batcher: _Batcher,
     report: ReplayReport, progress: Progress, clock: Callable[[], datetime],
 ) -> None:
-    async for record in read_window(settings, settings.topics.call_events, window, wanted, progress, report):
+    reading = job_makers(config, wanted)
+    async for record in read_window(settings, settings.topics.call_events, window, reading, progress, report):
         report.records_read += 1
         try:
             event = decode_event(record.key, record.value, max_bytes=settings.max_event_bytes)
@@ -285,7 +298,8 @@ async def _resend_recorded(
     progress: Progress,
 ) -> None:
     seen: set[str] = set()  # a job recorded twice (at-least-once) is sent once
-    async for record in read_window(settings, settings.topics.deliveries, window, wanted, progress, report):
+    async for record in read_window(settings, settings.topics.deliveries, window, wanted.extensions or None, progress,
+                                   report):
         report.records_read += 1
         try:
             job = decode(DeliveryJob, record.value or b"")

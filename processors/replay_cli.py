@@ -40,15 +40,18 @@ def run_replay(
             ))
     except KeyboardInterrupt:
         raise ReplayInterrupted(interrupted(report, source, settings.topics.deliveries, dry_run)) from None
+    hint = None
+    if report.jobs == 0 and report.filters_found_in == "postgresql":
+        hint = not_relayed_yet(source, settings.topics.event_requests)
+    elif report.window_records == 0:
+        hint = nothing_in(window, source, retention_h=settings.call_events_retention_h, now=now)
     if as_json:
         print(json.dumps({**asdict(report), "since": window.since.isoformat(), "until": window.until.isoformat(),
-                          "source": source, "dry_run": dry_run}))
+                          "source": source, "dry_run": dry_run, "hint": hint}))
     else:
         console.print(_summary(report, window, source, dry_run))
-        if report.jobs == 0 and report.filters_found_in == "postgresql":
-            console.print(not_relayed_yet(source, settings.topics.event_requests))
-        elif report.window_records == 0:
-            console.print(nothing_in(window, source, retention_h=settings.call_events_retention_h, now=now))
+        if hint:
+            console.print(hint)
 
 
 def _summary(report: ReplayReport, window: Window, source: str, dry_run: bool) -> Table:

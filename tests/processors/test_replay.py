@@ -118,13 +118,18 @@ def test_a_window_from_before_1970_reads_from_the_first_record(settings: Setting
                  "CALLAPI_TOPIC_PREFIX."),
 ])
 @pytest.mark.usefixtures("history")
-def test_a_window_with_no_record_says_what_to_check(settings: Settings, since: str, until: str, said: str) -> None:
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_window_with_no_record_says_what_to_check(
+    settings: Settings, since: str, until: str, said: str, as_json: bool,
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "callapi_events", "replay", "--since", since, "--until", until, "--dry-run"],
+        [sys.executable, "-m", "callapi_events", "replay", "--since", since, "--until", until, "--dry-run",
+         *(["--json"] if as_json else [])],
         env=settings_env(settings), capture_output=True, timeout=120, check=False, text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert said.format(source=settings.topics.call_events) in result.stdout, result.stdout
+    shown = json.loads(result.stdout)["hint"] if as_json else result.stdout
+    assert said.format(source=settings.topics.call_events) in shown, result.stdout
 
 
 def test_replay_of_a_window_redelivers_exactly_its_jobs_with_the_same_ids(
