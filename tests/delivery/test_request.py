@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -88,6 +88,7 @@ def test_signature_matches_the_reference_for_any_payload(payload: bytes, msg_id:
 
 
 @given(st.dictionaries(st.sampled_from(PARAMETER_NAMES), st.text(max_size=30)))
+@example({"CallerIDName": "a\x00b c", "CallID": "\x00"})  # the values are escaped joined by NULs
 def test_parameter_encoding_equals_urlencode(values: dict[str, str]) -> None:
     expected = urlencode([(name, values.get(name, "")) for name in PARAMETER_NAMES])
     assert encode_parameters(values) == expected
