@@ -54,7 +54,9 @@ class JobConsumer(ConsumerRebalanceListener):
         self._consumer = consumer
         self._handle = handle
         self._invalid = invalid
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._max_in_flight = max_in_flight
+        self._slot_freed: asyncio.Future[None] | None = None
+        """Set when a job ends while `_dispatch` waits for one (it alone waits: a future, not a semaphore)."""
         self._drain_s = drain_s
         self._commit_interval_s = commit_interval_s
         self._topic_delay_s = topic_delay_s
@@ -105,12 +107,12 @@ class JobConsumer(ConsumerRebalanceListener):
             job = _decoded(record)
             if isinstance(job, DeliveryJob) and self._hold_until_due(tp, record, job):
                 return
-            await self._slots.acquire()
-            if self._trackers.get(tp) is not tracker:
-                self._slots.release()
-                return
+            if self._in_flight >= self._max_in_flight:
+                await self._slot()
+                if self._trackers.get(tp) is not tracker:
+                    return
             tracker.start(record.offset)
-            self._track(tp, asyncio.create_task(self._run_job(tp, tracker, record, job)))
+            self._start(tp, tracker, record, job)
             if record.offset % 32 == 0:
                 await asyncio.sleep(0)  # let started jobs run between records of a large batch
 
@@ -139,21 +141,35 @@ class JobConsumer(ConsumerRebalanceListener):
         if tp in self._consumer.assignment():
             self._consumer.resume(tp)
 
-    def _track(self, tp: TopicPartition, task: asyncio.Task[None]) -> None:
-        self._in_flight += 1
-        tasks = self._tasks.setdefault(tp, set())
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+    async def _slot(self) -> None:
+        """Wait until fewer than `max_in_flight` jobs run."""
+        while self._in_flight >= self._max_in_flight:
+            self._slot_freed = asyncio.get_running_loop().create_future()
+            await self._slot_freed
 
-    async def _run_job(self, tp: TopicPartition, tracker: OffsetTracker, record: Record,
-                       job: DeliveryJob | InvalidRecord) -> None:
-        """A job, or an unreadable record whose dead letter is owed: finished once its records are acknowledged."""
-        task = asyncio.current_task()
-        assert task is not None
+    def _start(self, tp: TopicPartition, tracker: OffsetTracker, record: Record,
+               job: DeliveryJob | InvalidRecord) -> None:
+        """The job's task; its slot is freed when the task ends, also when it is cancelled before it ran."""
+        tasks = self._tasks.setdefault(tp, set())
 
         def sending() -> None:
             self._sending.add(task)
 
+        def ended(_: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            self._sending.discard(task)
+            self._in_flight -= 1
+            if self._slot_freed is not None and not self._slot_freed.done():
+                self._slot_freed.set_result(None)
+
+        task = asyncio.create_task(self._run_job(tp, tracker, record, job, sending))
+        self._in_flight += 1
+        tasks.add(task)
+        task.add_done_callback(ended)
+
+    async def _run_job(self, tp: TopicPartition, tracker: OffsetTracker, record: Record,
+                       job: DeliveryJob | InvalidRecord, sending: Callable[[], None]) -> None:
+        """A job, or an unreadable record whose dead letter is owed: finished once its records are acknowledged."""
         try:
             if isinstance(job, InvalidRecord):
                 sending()  # its dead letter is on its way: a revocation lets it finish rather than send it twice
@@ -168,10 +184,6 @@ class JobConsumer(ConsumerRebalanceListener):
             self.failed = True
             self.stop()
             return
-        finally:
-            self._sending.discard(task)
-            self._slots.release()
-            self._in_flight -= 1
         tracker.finish(record.offset)
 
     async def _hand_over(self, partitions: list[TopicPartition]) -> None:
