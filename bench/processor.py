@@ -87,6 +87,12 @@ def _metric(port: int, name: str) -> float:
     return 0.0
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
@@ -118,13 +124,14 @@ def _measure(settings: Settings, extensions: int, events: int) -> dict[str, Any]
             started = time.perf_counter()
             print(f"processor log: {log_path}", file=sys.stderr)
             _wait(lambda: _ready(port), 900)
-            ready = time.perf_counter()
+            ready, ready_cpu_s = time.perf_counter(), _cpu_s(process.pid)
             _wait(lambda: _metric(port, 'callapi_processor_events_total{result="joined"}') >= events, 900)
-            done = time.perf_counter()
+            done, done_cpu_s = time.perf_counter(), _cpu_s(process.pid)
             return {
                 "extensions": extensions, "events": events,
                 "ready_s": round(ready - started, 1),
                 "events_per_s": round(events / (done - ready)),
+                "cpu_us_per_event": round((done_cpu_s - ready_cpu_s) / events * 1e6, 1),
                 "rss_mb": round(_rss_mb(process.pid)),
                 "table_extensions": int(_metric(port, "callapi_processor_table_extensions")),
             }
