@@ -15,16 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
 
 import faust
 import mode
-from faust.types import TP, EventT
+from faust.types import TP, EventT, Message
 
 from processors import metrics
-from processors.consumer import commit_taken_offsets, fetch_within, keep_buffered_events
+from processors.consumer import Inbox, commit_taken_offsets, fetch_within, take_records
 from processors.handler import EventHandler, apply_config, drop_foreign, lookup_packed
 from processors.intake import Intake, Record
 from processors.pipeline import InOrderAcker
@@ -103,15 +103,14 @@ def _exit_on_bug() -> Iterator[None]:
 
 class _Pending(NamedTuple):
     ticket: Ticket
-    event: EventT | None  # the stream's event, acked to Faust once finished; None for a record read by the intake
+    message: Message | None  # the fetched record, acked to Faust once finished; None for one read by the intake
 
 
 async def _process(
-    event: EventT, *, intake: Intake, handler: EventHandler, acker: InOrderAcker[_Pending],
-    manual: faust.Stream[bytes],
+    message: Message, *, intake: Intake, handler: EventHandler, acker: InOrderAcker[_Pending],
+    ack: Callable[[Message], object],
 ) -> None:
-    """Send the jobs of the event, and of any records the stream skipped before it, in offset order."""
-    message = event.message
+    """Send the jobs of the record, and of any records the fetch skipped before it, in offset order."""
     record = Record(message.partition, message.offset, message.key, message.value, message.timestamp)
     admitted = False
     async for taken in intake.admit(record):
@@ -119,9 +118,9 @@ async def _process(
         outcome = handler.outcome(current.key, current.value, partition=current.partition, offset=current.offset,
                                   timestamp_s=current.timestamp_s)
         admitted = current.offset == record.offset
-        await acker.submit(_Pending(taken.ticket, event if admitted else None), outcome)
+        await acker.submit(_Pending(taken.ticket, message if admitted else None), outcome)
     if not admitted:  # a duplicate, or a partition no longer owned: nothing to do but tell Faust
-        await manual.ack(event)
+        ack(message)
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -163,11 +162,12 @@ def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[f
     app.tables.add(table)
     exit_when_partitions_added(app, settings, partitions)
     events_topic = app.topic(names.call_events, key_type=bytes, value_type=bytes, partitions=partitions)
+    inbox = Inbox()
+    take_records(app, topic=names.call_events, inbox=inbox)
 
     @app.agent(events_topic, name="join", concurrency=1)
     async def join(stream: faust.StreamT[bytes]) -> None:
         handler = EventHandler(topics=names, max_event_bytes=settings.max_event_bytes, lookup=table.packed)
-        keep_buffered_events(app, stream)
         positions = Positions()
         commit_taken_offsets(app, topic=names.call_events, positions=positions)
         intake = Intake(
@@ -175,24 +175,28 @@ def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[f
             generation=lambda: app.consumer_generation_id,
             owned=lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == names.call_events},
         )
-        # Acked by hand, in the order the records were taken, each once Kafka acknowledged its jobs
-        # (processors.pipeline): a record whose jobs are not on the broker is never finished, and so no
-        # commit passes it (processors.positions).
-        manual = cast(faust.Stream[bytes], cast(Any, stream).noack())
+        consumer = app.consumer
+        unacked = consumer.unacked  # what Faust waits for at a rebalance and at the stop, as for a stream's events
+        # Acked in the order the records were taken, each once Kafka acknowledged its jobs (processors.pipeline):
+        # a record whose jobs are not on the broker is never finished, and so no commit passes it
+        # (processors.positions).
 
         async def finish(pending: _Pending) -> None:
             positions.finish(pending.ticket)
-            if pending.event is not None:
-                await manual.ack(pending.event)
+            if pending.message is not None:
+                consumer.ack(pending.message)
 
         acker: InOrderAcker[_Pending] = InOrderAcker(sink=sinks.get(), ack=finish)
         acknowledging = asyncio.create_task(_acknowledge(acker), name="processor-acknowledger")
         with _exit_on_bug():  # without its reader the agent cannot fill gaps: exit, a restart tries again
             await intake.start()
         try:
-            async for event in manual.events():
-                with _exit_on_bug():
-                    await _process(event, intake=intake, handler=handler, acker=acker, manual=manual)
+            aiter(stream.channel)  # subscribes the topic, as iterating the stream would; its records come by `inbox`
+            while True:
+                for message in await inbox.take():
+                    unacked.add(message)
+                    with _exit_on_bug():
+                        await _process(message, intake=intake, handler=handler, acker=acker, ack=consumer.ack)
         finally:
             acknowledging.cancel()
             await intake.stop()
