@@ -44,7 +44,7 @@ MAX_HEADER_FIELDS = 100
 """hyper's, fixed too: a reply head with more header fields is refused."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: that sets each field through object.__setattr__, per job
 class HttpResponse:
     status_code: int
     retry_after: str | None = None

@@ -23,7 +23,7 @@ class Action(StrEnum):
     DISABLE = "disable"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: that sets each field through object.__setattr__, per job
 class AttemptResult:
     """What came back: a status (with its Retry-After header) or an error class."""
 
@@ -40,7 +40,7 @@ class AttemptResult:
         return f"{self.error_class}: {self.error_detail}" if self.error_detail else str(self.error_class)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: that sets each field through object.__setattr__, per job
 class Decision:
     action: Action
     attempts_made: int

@@ -25,7 +25,7 @@ _QUERY_SAFE = "&=+%/:?@!$()*,;~"  # not `'`: WHATWG parsers (reqwest) would esca
 _RESERVED = re.compile(r"[^A-Za-z0-9_.~-]")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: that sets each field through object.__setattr__, per job
 class OutgoingRequest:
     method: str
     url: str
