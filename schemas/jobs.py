@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Literal
 
@@ -11,11 +12,19 @@ from schemas.events import EventTypeSlug, Extension, UtcDatetime
 from schemas.requests import HttpMethod
 
 _JOB_NAMESPACE = uuid.UUID("6f1d7c1e-3b8a-4f0e-9a51-2c4de1f0b7a3")
+_NAMESPACE_BYTES = _JOB_NAMESPACE.bytes
 
 
 def job_id_for(event_id: str, request_id: str) -> str:
-    """The deterministic job id, sent as `webhook-id`: the same for every retry, replay and redelivery."""
-    return "msg_" + uuid.uuid5(_JOB_NAMESPACE, f"{event_id}\x00{request_id}").hex
+    """The deterministic job id, sent as `webhook-id`: the same for every retry, replay and redelivery.
+
+    It is `uuid.uuid5(_JOB_NAMESPACE, f"{event_id}\\x00{request_id}").hex`, built from the digest directly: the
+    UUID object cost more than the hash, once per job.
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{event_id}\x00{request_id}".encode()).digest()[:16])
+    digest[6] = digest[6] & 0x0F | 0x50  # version 5
+    digest[8] = digest[8] & 0x3F | 0x80  # the RFC 4122 variant
+    return "msg_" + digest.hex()
 
 
 class DeliveryJob(BaseModel):
