@@ -41,13 +41,17 @@ class RecordPublisher:
         self._linger_s = linger_s
         self._pending: dict[str, Pending] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # looked up once: each look-up is a getpid() system call
 
     def publish(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None,
     ) -> asyncio.Future[None]:
         """Queue one record; the future is done when Kafka acknowledged it. A keyless record goes to a random
         partition, as with aiokafka's default partitioner."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._pending.setdefault(topic, []).append((key, value, headers or [], future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_while_pending())
