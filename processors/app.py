@@ -25,7 +25,7 @@ from faust.types import TP, EventT, Message
 
 from processors import metrics
 from processors.consumer import Inbox, commit_taken_offsets, fetch_within, take_records
-from processors.handler import EventHandler, apply_config, drop_foreign, lookup_packed
+from processors.handler import EventHandler, LeftBehind, apply_config, drop_foreign, lookup_packed
 from processors.intake import Intake, Record
 from processors.pipeline import InOrderAcker
 from processors.positions import Positions, Ticket
@@ -62,26 +62,31 @@ class SinkService(mode.Service):
 
 
 class RequestsTable(faust.Table):
-    """extension → its enabled requests in compact form, fed only by `event-requests` records."""
+    """extension → its enabled requests in compact form, fed only by `event-requests` records; the copies left on
+    old partitions when partitions were added are held beside it (`LeftBehind`)."""
+
+    def __init__(self, *args: Any, partitions: int, **kwargs: Any) -> None:
+        super().__init__(*args, partitions=partitions, **kwargs)
+        self.left_behind = LeftBehind(partitions)
 
     def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
         store = cast(Any, self.data)
         for event in batch:
             message = event.message
             result = apply_config(store, message.key, message.value, partition=message.partition,
-                                  partitions=self.partitions)
+                                  left=self.left_behind)
             metrics.CONFIG_RECORDS.labels(result=result).inc()
         metrics.TABLE_EXTENSIONS.set(len(store))
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
-        dropped = drop_foreign(cast(Any, self.data), {tp.partition for tp in active_tps})
+        dropped = drop_foreign(cast(Any, self.data), {tp.partition for tp in active_tps}, self.left_behind)
         if dropped:
             log.info("dropped %d extensions of partitions now owned by other workers", dropped)
         metrics.TABLE_EXTENSIONS.set(len(self.data))
 
     def packed(self, extension: bytes) -> bytes | None:
-        return lookup_packed(cast(Any, self.data), extension)
+        return lookup_packed(cast(Any, self.data), extension, self.left_behind)
 
 
 async def _acknowledge(acker: InOrderAcker[Any]) -> None:

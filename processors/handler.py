@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -107,9 +108,23 @@ class EventHandler:
 _PARTITION_BYTES = 2
 
 
+@dataclass
+class LeftBehind:
+    """Copies of lists read off their key's own partition: left on a key's old partition when partitions were added.
+
+    They sit beside the table, not in it: a worker owning a moved extension's old and new partitions holds both
+    copies, so a rebalance that takes the new partition away and leaves the old one still has the list for the
+    events waiting there (written before `call-events` grew, or by a producer not yet aware of the new count).
+    Empty until partitions are added; then at most the moved extensions of the old partitions owned here.
+    """
+
+    partitions: int  # the topic's count, which places each key on its own partition
+    copies: dict[bytes, bytes] = field(default_factory=dict)  # extension → partition-prefixed list, as the table
+
+
 def apply_config(
     store: MutableMapping[bytes, bytes], key: bytes | None, value: bytes | None, *, partition: int,
-    partitions: int | None = None,
+    left: LeftBehind | None = None,
 ) -> str:
     """Apply one `event-requests` record to the table; returns the result counted in the metrics.
 
@@ -119,40 +134,59 @@ def apply_config(
     was (logged and counted): it is written only from the control plane's outbox, so it signals a bug
     there, and the previous config is the best remaining knowledge.
 
-    With `partitions` (the topic's count), a record away from its key's partition is the copy left on the old
-    one when partitions were added: it serves the events still written there, but never replaces the copy
-    from the key's own partition (else `drop_foreign` would drop the extension with its old partition).
+    With `left`, a record away from its key's own partition is the copy left on the old one when partitions were
+    added: kept aside in `left`, it serves the events still written there, but never replaces or removes the list
+    from the key's own partition.
     """
     try:
         extension, requests = decode_requests(key, value)
     except InvalidRecord as error:
         log.error("unreadable event-requests record for key %r: %s: %s", key, error.reason, error.detail)
         return "invalid"
-    if partitions is not None and partition != (home := partition_for(extension, partitions)):
-        held = store.get(extension)
-        if held is not None and _partition_of(held) == home:
-            return "left_behind"
     packed = pack_requests(requests)
+    if left is not None and partition != partition_for(extension, left.partitions):
+        held = left.copies.get(extension)
+        if packed is not None:
+            left.copies[extension] = _tagged(partition, packed)
+        elif held is not None and _partition_of(held) == partition:  # a removal there ends only its own copy
+            del left.copies[extension]
+        return "left_behind"
     if packed is None:
         store.pop(extension, None)
+        if left is not None:  # the list's own partition removed it: an old copy would bring back a stale list
+            left.copies.pop(extension, None)
         return "removed"
-    store[extension] = partition.to_bytes(_PARTITION_BYTES, "big") + packed
+    store[extension] = _tagged(partition, packed)
     return "set"
 
 
-def lookup_packed(store: MutableMapping[bytes, bytes], extension: bytes) -> bytes | None:
-    """The packed requests of an extension (see `apply_config`), or None."""
-    value = store.get(extension)
+def lookup_packed(
+    store: MutableMapping[bytes, bytes], extension: bytes, left: LeftBehind | None = None,
+) -> bytes | None:
+    """The packed requests of an extension (see `apply_config`): its own partition's list, else an old copy."""
+    value = store.get(extension) or (left.copies.get(extension) if left is not None else None)
     return value[_PARTITION_BYTES:] if value else None
+
+
+def _tagged(partition: int, packed: bytes) -> bytes:
+    return partition.to_bytes(_PARTITION_BYTES, "big") + packed
 
 
 def _partition_of(value: bytes) -> int:
     return int.from_bytes(value[:_PARTITION_BYTES], "big")
 
 
-def drop_foreign(store: MutableMapping[bytes, bytes], partitions: set[int]) -> int:
-    """Remove the entries of partitions not in `partitions`; returns how many were removed."""
+def drop_foreign(store: MutableMapping[bytes, bytes], partitions: set[int], left: LeftBehind | None = None) -> int:
+    """Remove the entries of partitions not in `partitions`; returns how many were removed.
+
+    Old copies go with their partition too, and when their key's own partition is owned here but gave no entry:
+    it removed the extension, maybe read before the old copy (a recovery reads partitions in any order)."""
     foreign = [key for key, value in store.items() if _partition_of(value) not in partitions]
     for key in foreign:
         del store[key]
+    if left is not None:
+        stale = [key for key, value in left.copies.items() if _partition_of(value) not in partitions
+                 or (key not in store and partition_for(key, left.partitions) in partitions)]
+        for key in stale:
+            del left.copies[key]
     return len(foreign)

@@ -22,7 +22,8 @@ CONFIG_RECORDS = Counter(
     ["result"],
 )
 """result: set (the extension has enabled requests), removed (none left), invalid (record not readable),
-left_behind (a copy on a key's old partition, kept from partitions added: its own partition's copy wins)."""
+left_behind (a record off its key's own partition: the copy left on the old one when partitions were added, kept
+beside the table for the events still written there, used only while no list from the key's own partition is held)."""
 for _result in ("set", "removed", "invalid", "left_behind"):
     CONFIG_RECORDS.labels(result=_result)
 

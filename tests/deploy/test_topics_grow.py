@@ -12,11 +12,14 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from control.errors import Unavailable
 from control.relay import resync
 from control.service import add_request, admin
 from deploy.grow import GrowRefused, check_growth
 from processors.topology import EXIT_PARTITIONS_ADDED
+from schemas.codec import encode
 from schemas.events import CallEvent, EventType
 from schemas.publisher import partition_for
 from schemas.settings import Settings
@@ -51,8 +54,17 @@ def _laid_out(make_settings: Callable[..., Settings], database_url: str) -> tupl
         numbers = _extensions(org.code or "")
         for extension, _ in admin.create_extensions(conn, org.id, numbers):
             add_request(conn, settings, extension, {"type": int(EventType.DIAL_IN), "url": "http://127.0.0.1:9/x"})
-    asyncio.run(resync(settings))
+    wait_until(lambda: _resynced(settings), timeout_s=30, what="the relay's resync")
     return settings, numbers
+
+
+def _resynced(settings: Settings) -> bool:
+    """The relay's resync; refused while the broker's metadata does not show the topics just created yet."""
+    try:
+        asyncio.run(resync(settings))
+    except Unavailable:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +160,47 @@ def test_a_processor_running_through_the_growth_exits_and_started_again_joins_ev
         events = [call_event(e) for e in numbers]
         produce_events(settings, events)
         assert _missing(settings, [again], events) == []
+
+
+@pytest.fixture(scope="module")
+def grown_layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
+    """As `layout`, on topics of their own, grown to AFTER partitions."""
+    settings, numbers = _laid_out(make_settings, database_url)
+    grown = _grow(settings, AFTER)
+    assert grown.returncode == 0, grown.stderr
+    return settings, numbers
+
+
+def test_a_worker_keeping_an_old_partition_but_not_the_new_one_joins_the_events_still_written_there(
+    grown_layout: tuple[Settings, list[str]],
+) -> None:
+    """The first worker reads every partition, so it holds each moved extension's list from its new partition; a
+    second worker then takes part of them, and the first keeps its other partitions without reading them again.
+    Events written on the old partitions (by a producer not yet aware of the new count) are joined there, also by a
+    worker that gave the extension's new partition away: before the old copy was kept beside the table, the worker
+    dropped the extension with that partition and these events made no job."""
+    settings, numbers = grown_layout
+    with Service(settings, "processor", name="processor-alone") as first:
+        every_list = first.metric(TABLE)  # ready: every partition read (the resync also put other tests' lists there)
+        with Service(settings, "processor", name="processor-joining") as second:
+            wait_until(lambda: second.metric(TABLE) > 0 and first.metric(TABLE) < every_list, timeout_s=90,
+                       what="the partitions shared")
+            stale = [call_event(e) for e in numbers]
+            asyncio.run(_produce_on_old_partitions(settings, stale))
+            assert _missing(settings, [first, second], stale) == []
+
+
+async def _produce_on_old_partitions(settings: Settings, events: list[CallEvent]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for event in events:
+            key = event.extension.encode()
+            await producer.send(settings.topics.call_events, encode(event), key=key,
+                                partition=partition_for(key, BEFORE))
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 def _running(service: Service) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.handler import apply_config, drop_foreign, lookup_packed
+from processors.handler import LeftBehind, apply_config, drop_foreign, lookup_packed
 from processors.records import decode_event, decode_requests
 from schemas.codec import encode_list
 from schemas.errors import InvalidRecord
@@ -81,20 +81,70 @@ def test_entries_of_partitions_no_longer_owned_are_dropped() -> None:
     assert sorted(table) == [b"0001*2", b"0001*4"]
 
 
-def test_a_list_left_on_a_keys_old_partition_serves_only_until_its_own_partitions_copy_is_read() -> None:
-    """3 → 4 partitions moved the key from 2 to 1: the copy left on 2 serves the events still written there, but
-    neither it nor a removal there replaces the copy from 1, which is kept when the worker gives 2 away."""
-    key = next(k for n in range(100, 400)
-               if partition_for(k := f"0003*{n}".encode(), 3) == 2 and partition_for(k, 4) == 1)
-    old = encode_list(ExtensionRequests, [request(key.decode(), "old")])
-    new = encode_list(ExtensionRequests, [request(key.decode(), "new")])
+OLD, HOME = 2, 1
+MOVED = next(k for n in range(100, 400) if partition_for(k := f"0003*{n}".encode(), 3) == OLD
+             and partition_for(k, 4) == HOME)
+"""3 → 4 partitions moved this key from its OLD partition to its own (HOME)."""
+
+
+def _list(rid: str) -> bytes:
+    return encode_list(ExtensionRequests, [request(MOVED.decode(), rid)])
+
+
+def _ids(table: dict[bytes, bytes], left: LeftBehind) -> list[str]:
+    return [r.id for r in unpack_requests(lookup_packed(table, MOVED, left))]
+
+
+@pytest.mark.parametrize("home_first", [True, False], ids=["home-first", "old-first"])
+def test_the_copy_left_on_a_keys_old_partition_serves_when_the_worker_keeps_only_that_partition(
+    home_first: bool,
+) -> None:
+    """A worker owning both partitions uses its own partition's list; a rebalance that takes that partition away
+    and leaves the old one keeps the old copy for the events still written there, until the old one goes too."""
     table: dict[bytes, bytes] = {}
-    assert apply_config(table, key, old, partition=2, partitions=4) == "set"  # nothing better known yet
-    assert apply_config(table, key, new, partition=1, partitions=4) == "set"
-    assert apply_config(table, key, old, partition=2, partitions=4) == "left_behind"
-    assert apply_config(table, key, None, partition=2, partitions=4) == "left_behind"
-    assert drop_foreign(table, {0, 1}) == 0
-    assert [r.id for r in unpack_requests(lookup_packed(table, key))] == ["new"]
+    left = LeftBehind(partitions=4)
+    records = [(_list("new"), HOME), (_list("old"), OLD)]
+    in_order = records if home_first else records[::-1]
+    results = [apply_config(table, MOVED, value, partition=p, left=left) for value, p in in_order]
+    assert sorted(results) == ["left_behind", "set"]
+    assert _ids(table, left) == ["new"]
+    assert drop_foreign(table, {0, OLD}, left) == 1
+    assert _ids(table, left) == ["old"]
+    drop_foreign(table, {0}, left)
+    assert lookup_packed(table, MOVED, left) is None and left.copies == {}
+
+
+def test_a_removal_on_the_old_partition_removes_only_the_old_copy_and_one_on_its_own_partition_both() -> None:
+    table: dict[bytes, bytes] = {}
+    left = LeftBehind(partitions=4)
+    for value, partition in [(_list("new"), HOME), (_list("old"), OLD), (None, OLD)]:
+        apply_config(table, MOVED, value, partition=partition, left=left)
+    assert _ids(table, left) == ["new"] and left.copies == {}
+    apply_config(table, MOVED, _list("old"), partition=OLD, left=left)
+    assert apply_config(table, MOVED, None, partition=HOME, left=left) == "removed"
+    assert lookup_packed(table, MOVED, left) is None and left.copies == {}  # the old copy is stale: not used
+
+
+def test_an_old_copy_read_after_its_own_partitions_removal_goes_once_the_recovery_ends() -> None:
+    """Partitions are read in any order: the removal on the key's own partition may come before the old copy."""
+    table: dict[bytes, bytes] = {}
+    left = LeftBehind(partitions=4)
+    apply_config(table, MOVED, None, partition=HOME, left=left)
+    apply_config(table, MOVED, _list("old"), partition=OLD, left=left)
+    drop_foreign(table, {HOME, OLD}, left)
+    assert lookup_packed(table, MOVED, left) is None and left.copies == {}
+
+
+def test_only_records_off_their_keys_partition_are_kept_aside() -> None:
+    """A worker owning only the old partition keeps the old copy; lists on their own partition stay in the table."""
+    table: dict[bytes, bytes] = {}
+    left = LeftBehind(partitions=4)
+    stays = next(k for n in range(100, 400) if partition_for(k := f"0003*{n}".encode(), 4) == OLD)
+    apply_config(table, stays, encode_list(ExtensionRequests, [request(stays.decode(), "a")]), partition=OLD, left=left)
+    assert list(table) == [stays] and left.copies == {}
+    assert apply_config(table, MOVED, _list("old"), partition=OLD, left=left) == "left_behind"
+    assert drop_foreign(table, {OLD}, left) == 0
+    assert _ids(table, left) == ["old"] and list(table) == [stays]
 
 
 def test_decode_requests_reads_a_tombstone_as_no_requests() -> None:
