@@ -10,9 +10,9 @@ is joined on its new partition with that partition's config table, so the config
 
 The copy of a moved key left on its old `event-requests` partition is kept on purpose: events written before
 `call-events` grew (or by a producer whose metadata is still the old one, for up to its metadata age) are
-joined there. Readers that see every partition ignore it (`replay` checks each record's partition). No
-tombstone is written for it: the processor's table holds one entry per extension, so a tombstone read on the
-old partition would remove the extension's current config.
+joined there: the processor keeps it beside its table (`processors.handler.LeftBehind`), used only while it
+holds no list from the key's own partition. Readers that see every partition ignore it (`replay` checks each
+record's partition).
 """
 
 from __future__ import annotations
