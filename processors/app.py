@@ -26,7 +26,7 @@ from faust.types import TP, EventT, Message
 from processors import metrics
 from processors.consumer import Inbox, commit_taken_offsets, fetch_within, take_records
 from processors.handler import EventHandler, LeftBehind, apply_config, drop_foreign, lookup_packed
-from processors.intake import Intake, Record
+from processors.intake import Intake, Record, Taken
 from processors.pipeline import InOrderAcker
 from processors.positions import Positions, Ticket
 from processors.sink import KafkaSink
@@ -117,15 +117,22 @@ async def _process(
 ) -> None:
     """Send the jobs of the record, and of any records the fetch skipped before it, in offset order."""
     record = Record(message.partition, message.offset, message.key, message.value, message.timestamp)
+    if (taken := intake.take_next(record)) is not None:
+        await _send(taken, message, handler=handler, acker=acker)
+        return
     admitted = False
     async for taken in intake.admit(record):
-        current = taken.record
-        outcome = handler.outcome(current.key, current.value, partition=current.partition, offset=current.offset,
-                                  timestamp_s=current.timestamp_s)
-        admitted = current.offset == record.offset
-        await acker.submit(_Pending(taken.ticket, message if admitted else None), outcome)
+        admitted = taken.record.offset == record.offset
+        await _send(taken, message if admitted else None, handler=handler, acker=acker)
     if not admitted:  # a duplicate, or a partition no longer owned: nothing to do but tell Faust
         ack(message)
+
+
+async def _send(taken: Taken, message: Message | None, *, handler: EventHandler, acker: InOrderAcker[_Pending]) -> None:
+    record = taken.record
+    outcome = handler.outcome(record.key, record.value, partition=record.partition, offset=record.offset,
+                              timestamp_s=record.timestamp_s)
+    await acker.submit(_Pending(taken.ticket, message), outcome)
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -198,9 +205,10 @@ def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[f
         try:
             aiter(stream.channel)  # subscribes the topic, as iterating the stream would; its records come by `inbox`
             while True:
-                for message in await inbox.take():
-                    unacked.add(message)
-                    with _exit_on_bug():
+                messages = await inbox.take()
+                with _exit_on_bug():
+                    for message in messages:
+                        unacked.add(message)
                         await _process(message, intake=intake, handler=handler, acker=acker, ack=consumer.ack)
         finally:
             acknowledging.cancel()

@@ -62,6 +62,15 @@ class Intake:
     async def stop(self) -> None:
         await self._reader.stop()
 
+    def take_next(self, record: Record) -> Taken | None:
+        """`record` taken at once when it is its lane's next offset in the current generation, as nearly every
+        record is; None when `admit` must decide (cheaper than its generator, once per event)."""
+        partition = record.partition
+        if (self._positions.begun(partition, generation=self._generation())
+                and self._positions.place(partition, record.offset) is Placement.NEXT):
+            return Taken(record, self._positions.take(partition, record.offset))
+        return None
+
     async def admit(self, record: Record) -> AsyncIterator[Taken]:
         """The records to process for `record`: the skipped ones before it, then itself; none for a duplicate
         or for a partition this worker no longer owns (its new owner starts from the committed offset)."""

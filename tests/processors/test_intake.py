@@ -35,8 +35,9 @@ class Stage:
         )
 
     async def admit(self, record: Record) -> list[int]:
-        """The offsets taken for `record`, each finished at once."""
-        taken = [t async for t in self.intake.admit(record)]
+        """The offsets taken for `record` as the agent takes them (`take_next`, else `admit`), each finished at once."""
+        next_one = self.intake.take_next(record)
+        taken = [next_one] if next_one is not None else [t async for t in self.intake.admit(record)]
         for item in taken:
             self.positions.finish(item.ticket)
         return [item.record.offset for item in taken]
@@ -162,3 +163,19 @@ async def test_records_removed_by_retention_before_the_committed_offset_are_an_e
     assert min(records) == 4
     assert await stage.admit(records[4]) == [4]
     assert stage.positions.committable(generation=1)[2] == 5
+
+
+async def test_only_the_next_offset_of_a_lane_of_this_generation_is_taken_at_once(stage: Stage) -> None:
+    stage.owned = {1}
+    await _produce(stage.settings, 1, 4)
+    records = await stage.records(1)
+    first, second, third, fourth = sorted(records)[-4:]
+    await stage.commit(1, first)
+    assert stage.intake.take_next(records[first]) is None  # the lane is not begun: `admit` begins it
+    assert await stage.admit(records[first]) == [first]
+    taken = stage.intake.take_next(records[second])
+    assert taken is not None and taken.record.offset == second
+    assert stage.intake.take_next(records[second]) is None  # a duplicate
+    assert stage.intake.take_next(records[fourth]) is None  # a gap: `admit` reads the record before it
+    stage.generation = 2
+    assert stage.intake.take_next(records[third]) is None  # the lane of an earlier generation
