@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+import math
+import os
+import time
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from schemas.attempts import Outcome
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _END_TO_END_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 10800, 21600)
+
+
+class LoopHistogram(Collector):
+    """A histogram observed and read on the event loop only (/metrics is served there too): a bisection and two
+    additions per observation, where prometheus_client's Histogram takes two locks and walks its buckets, ~0.9 µs
+    twice per job. /metrics shows it as that Histogram."""
+
+    def __init__(self, name: str, documentation: str, *, buckets: Sequence[float], registry: CollectorRegistry) -> None:
+        self._name, self._documentation = name, documentation
+        self._bounds = [float(bound) for bound in buckets] + [math.inf]
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        self._created = time.time()
+        registry.register(self)
+
+    def observe(self, amount: float) -> None:
+        self._counts[bisect_left(self._bounds, amount)] += 1  # the first bucket whose bound is >= amount
+        self._sum += amount
+
+    def collect(self) -> Iterator[Metric]:
+        cumulative = zip([floatToGoString(bound) for bound in self._bounds], accumulate(self._counts), strict=True)
+        family = HistogramMetricFamily(self._name, self._documentation, buckets=list(cumulative),
+                                       sum_value=self._sum)
+        if os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "false").lower() not in ("true", "1", "t"):
+            family.samples.append(Sample(f"{self._name}_created", {}, self._created))
+        yield family
 
 
 class DeliveryMetrics:
@@ -17,11 +54,11 @@ class DeliveryMetrics:
         )
         for outcome in Outcome:  # every series from the start, so increase() sees the first one too
             self.attempts.labels(outcome=outcome.value)
-        self.attempt_duration = Histogram(
+        self.attempt_duration = LoopHistogram(
             "callapi_delivery_attempt_duration_seconds", "Duration of one HTTP attempt",
             buckets=_LATENCY_BUCKETS_S, registry=registry,
         )
-        self.end_to_end = Histogram(
+        self.end_to_end = LoopHistogram(
             "callapi_delivery_end_to_end_seconds",
             "From the event's occurred_at to a 2xx reply (replayed and redriven jobs left out)",
             buckets=_END_TO_END_BUCKETS_S, registry=registry,
