@@ -142,3 +142,25 @@ def topics_grow(
     from deploy.grow_cli import run_grow
 
     run_grow(Settings(), partitions, console=console, notices=notices)
+
+
+@topics_app.command("forget-old-copies")
+def topics_forget_old_copies(
+    settle: Annotated[str, typer.Option(
+        metavar="DURATION", help="How long ago the partitions must have been added (longer than the producers' "
+        "metadata age, 5 min by default): 30m, 1h.")] = "10m",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count and check only; write nothing.")] = False,
+) -> None:
+    """Remove the extension lists `topics grow` left on their old `event-requests` partitions, once nothing needs them.
+
+    Run it some time after `topics grow`, when the processors run again and their lag is 0: until then, events
+    written on an old `call-events` partition (before it grew, or by a producer whose metadata still has the old
+    count) are joined there with the old copy. Each old copy takes memory in every processor that owns its partition
+    and stays in the compacted topic for good; this writes a tombstone for each, on its partition, which the
+    processors apply to that copy only. Refuses (exit 2, writing nothing, saying when to run again) while the
+    processor group has not committed every event written so far, or while the growth is younger than --settle
+    (copies left by an older growth are removed then, the others kept). Running it again writes nothing new.
+    """
+    from deploy.old_copies_cli import run_forget
+
+    run_forget(Settings(), settle, dry_run=dry_run, console=console, notices=notices)
