@@ -38,3 +38,20 @@ def head_timed_out(timeout_s: float) -> Refusal:
     return (HTTPStatus.REQUEST_TIMEOUT, "request_timeout",
             f"the request line and headers did not all arrive within {timeout_s:g} s of their first byte; send the "
             "whole request head at once")
+
+
+HEAD_END = b"\r\n\r\n"  # the empty line that ends a request head, and a chunked body
+
+
+def after_request(read: bytes, body_bytes: int = 0, *, head_in_read: bool = True) -> int:
+    """How many bytes of `read`, a read in which a request ended, follow that request (the start of the next head,
+    which the parser holds unfinished). `body_bytes`: the bytes of the request's Content-Length body in `read` (0
+    without one: a chunked body ends with an empty line, as a head does). A body holding an empty line itself can
+    only make this count less, never more: a next head is never refused for the body before it."""
+    if not head_in_read:
+        return max(0, len(read) - body_bytes)
+    found = read.rfind(HEAD_END, 0, len(read) - body_bytes)
+    # none: the empty line began in the read before, and ends in the first bytes of this one
+    head_end = found + len(HEAD_END) if found >= 0 else next(
+        (n for n in (3, 2, 1) if read[:n] == HEAD_END[-n:]), 0)
+    return max(0, len(read) - head_end - body_bytes)

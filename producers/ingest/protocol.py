@@ -15,9 +15,10 @@ may take all of it, and there may be at most MAX_HEADER_FIELDS, as for the Contr
 Nothing in aiohttp bounds the time a head takes: a client sending a byte every few seconds would hold a connection
 forever (slowloris). A head must arrive whole within `head_timeout_s` (CALLAPI_REQUEST_HEAD_TIMEOUT_S) of its first
 byte, or it answers 408 `request_timeout` and the connection closes; a body is not timed. A head begun in the read
-that ended the request before it is timed from the next read (aiohttp's parser does not say where a request
-ends); until then the connection is idle as between requests. aiohttp's keep-alive timer (keepalive_timeout) runs
-from a connection's start: one that sends nothing is closed as one idle between requests.
+that ended the request before it is counted and timed from there (aiohttp's parser does not say where a request
+ends: schemas/http_refusals.py's after_request finds it). A refusal is answered after the requests before it, with
+an HTTP/1.1 status line and `Connection: close`, as the Control API's are. aiohttp's keep-alive timer
+(keepalive_timeout) runs from a connection's start: one that sends nothing is closed as one idle between requests.
 
 Serve the app with IngestRunner(app, max_head_bytes=..., head_timeout_s=...) instead of web.AppRunner.
 """
@@ -29,9 +30,10 @@ import logging
 import time
 from typing import Any, NoReturn
 
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError, InvalidURLError, LineTooLong
 from aiohttp.http_parser import RawRequestMessage
+from aiohttp.web_protocol import ERROR
 
 from producers.ingest import metrics
 from schemas import http_refusals
@@ -47,6 +49,9 @@ DEFAULT_MAX_HEAD_BYTES = 65_536
 DEFAULT_HEAD_TIMEOUT_S = 10.0  # CALLAPI_REQUEST_HEAD_TIMEOUT_S's default
 LINGER_S = 5.0  # how long a refused request's rest is read and dropped before the connection closes
 NOTHING_PARSED = ((), False, b"")  # what the parser's feed_data answers for bytes that complete nothing
+# The request a refusal answers. aiohttp's (ERROR) is of HTTP/1.0, answered with an HTTP/1.0 status line and no
+# `Connection: close`: as one of HTTP/1.1, a refusal is answered as the Control API's are.
+REFUSED_REQUEST = ERROR._replace(version=HttpVersion11)
 
 
 class Refused(HttpProcessingError):
@@ -73,8 +78,9 @@ def refusal(error: HttpProcessingError) -> Refused:
 class HeadReader:
     """aiohttp's request parser, behind bounds on each request head: a request line over MAX_LINE_BYTES is refused
     414 here (aiohttp's own LineTooLong does not tell a URL from a header), a head over `max_head_bytes` 431,
-    counted as it arrives, and one unfinished `head_timeout_s` after its first byte 408. Once a request is refused,
-    the rest of the connection's bytes are dropped unparsed."""
+    counted as it arrives, and one unfinished `head_timeout_s` after its first byte 408. A head is counted and timed
+    from its first byte, in the read that ended the request before it too. Once a request is refused, the rest of
+    the connection's bytes are dropped unparsed; the requests before it are answered first."""
 
     def __init__(self, parser: Any, max_head_bytes: int, head_timeout_s: float, loop: asyncio.AbstractEventLoop
                  ) -> None:
@@ -86,50 +92,97 @@ class HeadReader:
         self._head_bytes = 0  # received since the current head began (with the body bytes of its last read)
         self._line_bytes: int | None = 0  # of the request line received so far; None once it is whole
         self._body: Any = None  # the payload of the last request whose head was parsed, until it is received
+        # its Content-Length (None: chunked; -1: compressed, its bytes received not counted as sent)
+        self._body_size: int | None = None
+        self._held = b""  # a read the parser holds requests of, unparsed, while pipelined requests are queued
         self._refused = False
-        # Armed by a read that leaves a head unfinished (most heads come whole in one read, and cost no timer)
-        self._timer: asyncio.TimerHandle | None = None
-        self._timed_out: Refused | None = None  # raised by the next feed_data, as aiohttp expects a parser error
+        # Armed by a read that leaves a head unfinished (most heads come whole in one read, and cost no timer); once
+        # a request is refused, the call that answers it
+        self._timer: asyncio.Handle | None = None
+        self._refusal: Refused | None = None  # raised by the next feed_data, as aiohttp expects a parser error
 
     def feed_data(self, data: bytes) -> Any:
-        if self._body is not None:
-            if not self._body.is_eof():  # a body: nothing to count
-                result = self._parser.feed_data(data)
-                if messages := result[0]:  # and the heads after it (with their bodies) in the same read
-                    self._body = messages[-1][1]
-                return result
-            self._body, self._head_bytes, self._line_bytes = None, 0, 0  # a new head begins
         if self._refused:
-            if (timed_out := self._timed_out) is not None:
-                self._timed_out = None
-                raise timed_out
+            if (refused := self._refusal) is not None:
+                self._refusal = None
+                raise refused
             return NOTHING_PARSED
-        self._head_bytes += len(data)
-        if self._line_bytes is not None:
-            end = data.find(b"\n")
-            self._line_bytes += len(data) if end < 0 else end
-            if self._line_bytes > self.max_line_bytes:
-                self._refuse(http_refusals.uri_too_long(self.max_line_bytes, measured="request line",
-                                                        or_else="or POST the parameters as a form"))
-            if end >= 0:
-                self._line_bytes = None
+        read = data or self._held  # b"": the parser reads on what it held
+        self._held = b""
+        body = self._body  # begun in an earlier read
+        received = 0 if body is None else body.total_bytes  # its bytes received before this read
+        if body is None:
+            self._count(data)
         try:
             result = self._parser.feed_data(data)
         except HttpProcessingError:
             self._stop()
             raise
-        messages = result[0]
-        # a head unfinished past the bound, or finished in a read holding more (rare: only then is each measured)
-        if self._head_bytes > self.max_head_bytes and (
-                not messages or any(head_bytes(message) > self.max_head_bytes for message, _ in messages)):
-            self._refuse(http_refusals.head_too_large(self.max_head_bytes))
+        messages, upgraded, tail = result
+        after = None if upgraded else self._after(read, messages, received)
+        if after:  # unless the parser paused after that request (pipelined requests queued), holding the rest
+            try:
+                held = self._parser.feed_data(b"")[0]
+            except HttpProcessingError as error:
+                return self._refuse_after(messages, refusal(error))
+            if held:  # requests: a head after them is counted once they are parsed (as the queue drains)
+                messages = [*messages, *held]
+                after = 0 if held[-1][1].is_eof() else None
+                self._held = read
+        # a read holding more than a head's bound (rare: only then is each head measured)
+        if messages and self._head_bytes + len(read) > self.max_head_bytes:
+            for index, (message, _) in enumerate(messages):
+                if head_bytes(message) > self.max_head_bytes:
+                    return self._refuse_after(messages[:index], Refused(http_refusals.head_too_large(
+                        self.max_head_bytes)))
+        if after is not None:  # a request ended in this read: the next head begins after it
+            self._body, self._head_bytes, self._line_bytes = None, 0, 0
+            self.untime()
+            try:
+                self._count(read, len(read) - after)
+            except Refused as refused:
+                return self._refuse_after(messages, refused)
+            if self._head_bytes > self.max_head_bytes:
+                return self._refuse_after(messages, Refused(http_refusals.head_too_large(self.max_head_bytes)))
+            if after:
+                self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
+        elif messages:  # the last one's body continues in the next read
+            message, self._body = messages[-1]
+            self._body_size = None if message.chunked else -1 if message.compression else content_length(message)
+            self.untime()
+        elif body is None:  # a head unfinished
+            if self._head_bytes > self.max_head_bytes:
+                self._refuse(http_refusals.head_too_large(self.max_head_bytes))
+            if self._timer is None and data:
+                self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
+        return messages, upgraded, tail
+
+    def _after(self, data: bytes, messages: Any, received: int) -> int | None:
+        """The bytes of `data` after the last request that ended in it, or None if none did."""
         if messages:
-            self._body = messages[-1][1]
-            if self._timer is not None:
-                self.untime()
-        elif self._timer is None and data:  # a head begun in this read and unfinished
-            self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
-        return result
+            message, payload = messages[-1]
+            if not payload.is_eof():
+                return None
+            return http_refusals.after_request(data, 0 if message.chunked else content_length(message))
+        if self._body is None or not self._body.is_eof():
+            return None
+        if self._body_size is None:
+            return http_refusals.after_request(data)
+        if self._body_size < 0:
+            return 0  # a compressed body: its bytes in this read are not known
+        return http_refusals.after_request(data, self._body_size - received, head_in_read=False)
+
+    def _count(self, data: bytes, start: int = 0) -> None:
+        """Counts data[start:], bytes of the head being received, against the head's and its request line's bounds."""
+        self._head_bytes += len(data) - start
+        if self._line_bytes is not None:
+            end = data.find(b"\n", start)
+            self._line_bytes += (len(data) if end < 0 else end) - start
+            if self._line_bytes > self.max_line_bytes:
+                self._refuse(http_refusals.uri_too_long(self.max_line_bytes, measured="request line",
+                                                        or_else="or POST the parameters as a form"))
+            if end >= 0:
+                self._line_bytes = None
 
     def _time_out(self) -> None:
         protocol = self._parser.protocol  # the connection's RequestHandler
@@ -138,7 +191,7 @@ class HeadReader:
             return
         self._timer = None
         self._stop()
-        self._timed_out = Refused(http_refusals.head_timed_out(self.head_timeout_s))
+        self._refusal = Refused(http_refusals.head_timed_out(self.head_timeout_s))
         protocol.data_received(b"")  # answered as a parser error is, after any request before it
 
     def untime(self) -> None:
@@ -154,8 +207,22 @@ class HeadReader:
         self._stop()
         raise Refused(refusal)
 
+    def _refuse_after(self, messages: Any, refused: Refused) -> Any:
+        """The requests before a refused one, answered before the refusal (the next feed_data raises it)."""
+        if not messages:
+            self._stop()
+            raise refused
+        self._stop()
+        self._refusal = refused
+        self._timer = self._loop.call_soon(self._parser.protocol.data_received, b"")
+        return messages, False, b""
+
     def __getattr__(self, name: str) -> Any:  # the parser's other methods, as they are
         return getattr(self._parser, name)
+
+
+def content_length(message: RawRequestMessage) -> int:
+    return int(message.headers.get(hdrs.CONTENT_LENGTH) or 0)
 
 
 def head_bytes(message: RawRequestMessage) -> int:
@@ -174,6 +241,13 @@ class IngestRequestHandler(web.RequestHandler):
         self._head_reader = HeadReader(self._parser, max_head_bytes, head_timeout_s, self._loop)
         self._parser = self._head_reader  # type: ignore[assignment]  # aiohttp's, bounded
         self._refusal: web.StreamResponse | None = None
+        factory = self._request_factory
+        assert factory is not None
+
+        def request(message: Any, *args: Any) -> web.BaseRequest:
+            return factory(REFUSED_REQUEST if message is ERROR else message, *args)
+
+        self._request_factory = request
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._head_reader.untime()

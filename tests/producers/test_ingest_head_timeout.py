@@ -42,7 +42,7 @@ async def connected(url: str) -> AsyncIterator[tuple[asyncio.StreamReader, async
 def assert_timed_out(answer: tuple[int, dict[str, str], bytes]) -> None:
     status, headers, body = answer
     assert (status, error_of(headers, body)["code"]) == (408, "request_timeout")
-    assert f"{HEAD_TIMEOUT_S:g} s" in error_of(headers, body)["message"]
+    assert f"{HEAD_TIMEOUT_S:g} s" in error_of(headers, body)["message"] and headers["connection"] == "close"
 
 
 async def closed(reader: asyncio.StreamReader) -> bool:
@@ -80,6 +80,38 @@ async def test_a_head_begun_on_a_kept_alive_connection_is_timed_from_its_first_b
         assert await closed(reader)
 
 
+def post(form: bytes, *, chunked: bool = False) -> bytes:
+    """A form POSTed to the ingest without a credential (401), its body by Content-Length or in one chunk."""
+    head = (b"POST /ingest/0003/dial-in HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n")
+    if chunked:
+        return head + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(form), form)
+    return head + b"Content-Length: %d\r\n\r\n" % len(form) + form
+
+
+UNFINISHED = b"GET /healthz HTTP/1.1\r\nHost: 12"  # a head never finished
+FORM = b"CallerIDName=a\r\n\r\nb"  # an empty line in a body is no head's end
+
+
+@pytest.mark.parametrize("parts, status", [
+    ([get(b"/healthz") + UNFINISHED], 200),
+    ([post(FORM) + UNFINISHED], 401),
+    ([post(FORM, chunked=True) + UNFINISHED], 401),
+    ([post(FORM)[:-5], post(FORM)[-5:] + UNFINISHED], 401),  # the body's end in a read of its own, with the head
+], ids=["after-a-get", "after-a-body", "after-a-chunked-body", "after-a-body-begun-in-a-read-before"])
+async def test_a_head_begun_in_the_read_that_ended_the_request_before_it_is_timed_from_its_first_byte(
+        timed_url: str, parts: list[bytes], status: int) -> None:
+    async with connected(timed_url) as (reader, writer):
+        for part in parts:  # each in a read of its own (a pause apart), the last never finished
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.2)
+        answer_status, _, body = await read_answer(reader)
+        assert answer_status == status, body[:200]
+        assert_timed_out(await read_answer(reader))
+        assert await closed(reader)
+
+
 async def test_a_kept_alive_connection_idle_between_requests_is_not_timed(timed_url: str) -> None:
     async with connected(timed_url) as (reader, writer):
         for _ in range(2):
@@ -108,4 +140,16 @@ async def test_a_connection_that_never_sends_a_byte_is_closed_after_the_keep_ali
     """As one idle between requests is (aiohttp arms its keep-alive timer when a connection opens): no head has
     begun, so nothing is answered."""
     async with serving(settings, keepalive_timeout=KEEPALIVE_S) as url, connected(url) as (reader, _):
+        assert await closed(reader)
+
+
+async def test_a_head_sent_after_more_pipelined_requests_than_the_server_queues_is_timed(timed_url: str) -> None:
+    """aiohttp parses at most 32 pipelined requests ahead of the one answered, holding the rest of the read: the
+    head after them is timed once they are parsed."""
+    async with connected(timed_url) as (reader, writer):
+        writer.write(get(b"/healthz") * 40 + UNFINISHED)  # in one write, and never the rest
+        for _ in range(40):
+            status, _, body = await read_answer(reader)
+            assert status == 200, body[:200]
+        assert_timed_out(await read_answer(reader))
         assert await closed(reader)

@@ -40,9 +40,16 @@ async def exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes
     finally:
         writer.close()
     head, _, body = answer.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-    return int(status_line.split()[1]), headers, body
+    status, headers = status_and_headers(head)
+    return status, headers, body
+
+
+def status_and_headers(head: bytes) -> tuple[int, dict[str, str]]:
+    """An answer's status and headers; every answer, a refusal's too, is HTTP/1.1's."""
+    status_line, *lines = head.decode("latin-1").strip().split("\r\n")
+    assert status_line.startswith("HTTP/1.1 "), status_line
+    return int(status_line.split()[1]), {name.lower(): value.strip() for name, _, value in
+                                         (line.partition(":") for line in lines)}
 
 
 def error_of(headers: dict[str, str], body: bytes) -> dict[str, Any]:
@@ -69,6 +76,7 @@ async def test_a_request_the_parser_refuses_answers_in_the_error_shape_without_e
         ingest_url: str, request_bytes: bytes, status: int, code: str) -> None:
     answer_status, headers, body = await exchange(ingest_url, request_bytes)  # and the connection ends
     assert (answer_status, error_of(headers, body)["code"]) == (status, code)
+    assert headers["connection"] == "close"  # as the Control API's refusals say
 
 
 async def test_a_request_the_parser_takes_is_answered_as_before(ingest_url: str) -> None:
@@ -88,9 +96,8 @@ def padded(head_bytes: int, *, close: bool = True) -> bytes:
 async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
     """One answer read from a kept-alive connection: status, headers, body (by its content-length)."""
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-    status_line, *lines = head.decode("latin-1").strip().split("\r\n")
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-    return int(status_line.split()[1]), headers, await reader.readexactly(int(headers["content-length"]))
+    status, headers = status_and_headers(head)
+    return status, headers, await reader.readexactly(int(headers["content-length"]))
 
 
 async def test_headers_each_short_enough_but_together_over_the_setting_answer_431(
@@ -183,5 +190,36 @@ async def test_a_request_whose_head_came_with_the_end_of_the_body_before_it_has_
         for status in (401, 401, 200):
             answer_status, _, body = await read_answer(reader)
             assert answer_status == status, body[:200]
+    finally:
+        writer.close()
+
+
+async def test_a_valid_request_sent_with_one_over_the_setting_is_answered_and_only_the_second_refused(
+        small_head_url: str) -> None:
+    address = urlsplit(small_head_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:  # in one write, which the server reads at once
+        writer.write(get(b"/healthz") + padded(SMALL_HEAD_BYTES + 1, close=False))
+        status, _, body = await read_answer(reader)
+        assert status == 200, body[:200]
+        status, headers, body = await read_answer(reader)
+        assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+        assert await asyncio.wait_for(reader.read(), 30) == b""
+    finally:
+        writer.close()
+
+
+async def test_a_head_begun_in_the_read_that_ended_the_request_before_it_is_counted_from_its_first_byte(
+        small_head_url: str) -> None:
+    """Its bytes in that read count: over the setting there, it answers 431 without the client sending more."""
+    unfinished = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * SMALL_HEAD_BYTES
+    address = urlsplit(small_head_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        writer.write(get(b"/healthz") + unfinished)  # and never the rest
+        status, _, body = await read_answer(reader)
+        assert status == 200, body[:200]
+        status, headers, body = await read_answer(reader)
+        assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
     finally:
         writer.close()
