@@ -12,7 +12,8 @@ The copy of a moved key left on its old `event-requests` partition is kept on pu
 `call-events` grew (or by a producer whose metadata is still the old one, for up to its metadata age) are
 joined there: the processor keeps it beside its table (`processors.handler.LeftBehind`), used only while it
 holds no list from the key's own partition. Readers that see every partition ignore it (`replay` checks each
-record's partition).
+record's partition). `topics forget-old-copies` (deploy/old_copies.py) tombstones these copies once no event
+can need them any more.
 """
 
 from __future__ import annotations

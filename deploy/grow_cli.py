@@ -59,5 +59,7 @@ def print_report(report: GrowReport, settings: Settings, console: Console) -> No
         "start `callapi-events processor`): only a start checks the counts and starts the new partitions at their "
         "first record (a running one exits within about 30 s, status 75, when it sees them).\n"
         f"Then set CALLAPI_PARTITIONS={report.target} where the topics are declared (on Kubernetes the overlay's "
-        "settings.env, then `python -m deploy.strimzi` and apply: README step 10)."
+        "settings.env, then `python -m deploy.strimzi` and apply: README step 10).\n"
+        "Later, once the producers have seen the new count (10 minutes) and the processors' lag is 0, run "
+        "`callapi-events topics forget-old-copies` so the processors stop holding the lists left on old partitions."
     )

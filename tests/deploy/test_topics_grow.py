@@ -118,6 +118,7 @@ def test_grow_keeps_every_event_of_a_moved_extension(layout: tuple[Settings, lis
 
     assert grown.returncode == 0, grown.stderr
     assert f"topics grown to {AFTER} partitions" in grown.stdout and "restart the processors" in grown.stdout
+    assert "callapi-events topics forget-old-copies" in grown.stdout
     with sharing_the_partitions(settings) as workers:  # restarted: each checks the counts, seeds the new offsets
         after = [call_event(e) for e in numbers]  # on the new partitions
         produce_events(settings, after)
