@@ -12,7 +12,9 @@ Uvicorn's keep-alive timer stops at a connection's first byte, and nothing bound
 client sending a byte every few seconds would hold a connection forever (slowloris); one sending nothing would too,
 as the timer starts only after an answer (here: from the connection's start). A head must arrive whole
 within `head_timeout_s` (CALLAPI_REQUEST_HEAD_TIMEOUT_S) of its first byte, or it answers 408 `request_timeout` and
-the connection closes. A body is not timed: an upload may be slow, and the app reading it decides.
+the connection closes. A body is not timed: an upload may be slow, and the app reading it decides. A head begun in
+the read that ended the request before it is counted and timed from there (schemas/http_refusals.py's
+after_request finds where that request ended), and not closed as idle by the keep-alive timer that answer arms.
 
 Uvicorn refuses a request it cannot parse itself, before any ASGI app runs, with a plain-text 400 ("Invalid HTTP
 request received."). Here a URL over 65,535 bytes, the longest httptools parses, answers 414 `uri_too_long`, any
@@ -64,11 +66,16 @@ class ApiHttpProtocol(HttpToolsProtocol):
         self._reads = 0  # data_received calls
         self._chunk_header_read: int | None = None  # the read a chunk header ended in, until that chunk's data came
         self._trailer_received = 0  # bytes of the reads after a last chunk's header: at least its trailers' size
+        self._head_read = 0  # the read the last head ended in
+        self._body_in_read: int | None = 0  # bytes of its Content-Length body in the current read (None: chunked)
+        self._ended: tuple[int, bool] | None = None  # a request ended in this read: its body's bytes in it, and
+        # whether its head ended in it too
 
     # Parser callbacks: a length add and a comparison per call on the normal path
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_parsed = REQUEST_LINE_AND_END_BYTES
+        self._body_in_read = 0
         self._time_head()  # a head begun in the read that ended the previous request
 
     def on_url(self, url: bytes) -> None:
@@ -89,9 +96,11 @@ class ApiHttpProtocol(HttpToolsProtocol):
             self._stop(self._head_too_large())
         super().on_headers_complete()
         self._in_head = False  # this request has its cycle (self.cycle); a refusal from now on is of its body
+        self._head_read = self._reads
 
     def on_chunk_header(self) -> None:
         self._chunk_header_read, self._trailer_received = self._reads, 0
+        self._body_in_read = None  # a chunked body ends with an empty line, as a head does
 
     def on_chunk_complete(self) -> None:
         self._chunk_header_read = None
@@ -99,16 +108,22 @@ class ApiHttpProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
         self._chunk_header_read = None
+        if self._body_in_read is not None:
+            self._body_in_read += len(body)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._chunk_header_read = None
         self._in_head, self._head_received = True, 0
+        self._ended = self._body_in_read or 0, self._head_read == self._reads
 
     def data_received(self, data: bytes) -> None:  # uvicorn's, answering refusals in the API's shape
         if self._refused:
             return  # the rest of a refused request, dropped
         self._reads += 1
+        self._ended = None
+        if self._body_in_read:
+            self._body_in_read = 0
         if self._in_head:
             self._head_received += len(data)
             self._time_head()  # from the first byte, even one the parser skips (empty lines before a request)
@@ -124,6 +139,8 @@ class ApiHttpProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
+        if self._ended is not None and self._in_head:  # a head begun in the read that ended the request before it
+            self._head_received = http_refusals.after_request(data, self._ended[0], head_in_read=self._ended[1])
         # the header being received is buffered inside httptools, unseen by on_header: count what came
         if self._in_head and self._head_received > self.max_head_bytes:
             self._answer(self._head_too_large())
@@ -199,6 +216,8 @@ class ApiHttpProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._head_timer is not None:  # a head begun before this answer ended: timed as a head, not as idle
+            self._unset_keepalive_if_required()
         if self._refused and self._refusal is not None and self.cycle.response_complete:
             self._write(self._refusal)
 

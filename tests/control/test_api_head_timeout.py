@@ -18,6 +18,7 @@ HEAD_TIMEOUT_S = 1.0
 # Well past the timeout, and well before uvicorn's 5 s keep-alive timeout closes an idle connection
 PAUSE_S = 2 * HEAD_TIMEOUT_S
 DRIBBLE_BYTES = 100  # one every 0.1 s: ten times the timeout, after which the server never refuses
+KEEP_ALIVE_S = 5  # uvicorn's keep-alive timeout
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +87,18 @@ def test_a_connection_that_never_sends_a_byte_is_closed(api: tuple[str, int]) ->
     """As one idle between requests is, by uvicorn's keep-alive timeout: no head has begun, so nothing is answered."""
     with socket.create_connection(api, timeout=30) as connection:
         assert connection.recv(1) == b""
+
+
+def test_a_head_begun_in_the_read_that_ended_the_request_before_it_is_not_closed_as_idle(
+        settings: Settings) -> None:
+    """uvicorn arms its keep-alive timeout (5 s) when an answer ends: a head already begun then is timed as a head
+    (here 60 s), not closed as a connection idle between requests."""
+    with running_api(settings.model_copy(update={"request_head_timeout_s": 60.0})) as address, \
+            socket.create_connection(address, timeout=30) as connection, connection.makefile("rb") as stream:
+        connection.sendall(padded(100, close=False) + b"GET /healthz HTTP/1.1\r\nHost: 12")  # in one write
+        status, _, body = read_answer(stream)
+        assert status == 200, body[:200]
+        time.sleep(KEEP_ALIVE_S + 1)
+        connection.sendall(b"7.0.0.1\r\nConnection: close\r\n\r\n")
+        status, _, body = read_answer(stream)
+        assert status == 200, body[:200]

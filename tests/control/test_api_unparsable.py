@@ -189,3 +189,26 @@ def test_a_trailer_field_that_never_ends_answers_431_before_the_client_has_sent_
             pytest.fail("the server still reads a trailer field of 4 MiB")
         status, headers, body = read_answer(stream)
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+
+
+def token_request(form: bytes) -> bytes:
+    """A POST of the token endpoint with a Content-Length form (no such client: 401)."""
+    return (b"POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(form) + form)
+
+
+@pytest.mark.parametrize("before, status", [
+    (padded(100, close=False), 200),
+    (token_request(b"grant_type=client_credentials&client_id=nobody&client_secret=wrong"), 401),
+], ids=["after-a-get", "after-a-body"])
+def test_a_head_begun_in_the_read_that_ended_the_request_before_it_is_counted_from_its_first_byte(
+        small_head_api: tuple[str, int], before: bytes, status: int) -> None:
+    """Its bytes in that read count: over the setting there, it answers 431 without the client sending more."""
+    unfinished = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * SMALL_HEAD_BYTES
+    with socket.create_connection(small_head_api, timeout=30) as connection, connection.makefile("rb") as stream:
+        connection.sendall(before + unfinished)  # in one write, which the server reads at once; never the rest
+        answer_status, _, body = read_answer(stream)
+        assert answer_status == status, body[:200]
+        answer_status, headers, body = read_answer(stream)
+        assert (answer_status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+        assert stream.read() == b""
