@@ -39,6 +39,7 @@ from bench.nginx import Nginx
 from bench.pipeline import bench_settings, fresh_topics, publish
 from bench.worker import notification
 from delivery.metrics import DeliveryMetrics
+from schemas.attempts import Outcome
 from schemas.codec import encode
 from schemas.consoles import stdout_console
 from schemas.settings import Settings
@@ -87,7 +88,7 @@ class CountingMetrics(DeliveryMetrics):
         super().__init__(registry=CollectorRegistry())
         self.count = self.not_delivered = 0
 
-    def attempted(self, outcome: str) -> None:
+    def attempted(self, outcome: Outcome) -> None:
         super().attempted(outcome)
         self.count += 1
         self.not_delivered += outcome != "delivered"

@@ -32,6 +32,7 @@ from delivery.policy import AttemptResult, Decision, decide
 from delivery.records import attempt_record
 from delivery.request import OutgoingRequest, build_request
 from delivery.worker import new_consumer, new_producer, run_worker
+from schemas.attempts import Outcome
 from schemas.codec import decode, encode
 from schemas.collector import DELIVERY_YOUNG_THRESHOLD, collect_less_often
 from schemas.jobs import DeliveryJob
@@ -71,7 +72,7 @@ def job_steps(settings: Settings) -> dict[str, float]:
     metrics = DeliveryMetrics(registry=CollectorRegistry())
 
     def count_one() -> None:
-        metrics.attempted("delivered")
+        metrics.attempted(Outcome.DELIVERED)
         metrics.end_to_end.observe(0.1)
         metrics.attempt_duration.observe(0.001)
 
@@ -118,7 +119,7 @@ class CountedMetrics(DeliveryMetrics):
         self.count = 0
         self.reached = {mark: asyncio.Event() for mark in marks}
 
-    def attempted(self, outcome: str) -> None:
+    def attempted(self, outcome: Outcome) -> None:
         super().attempted(outcome)
         self.count += 1
         if self.count in self.reached:

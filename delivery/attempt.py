@@ -25,7 +25,7 @@ from delivery.http import HttpClient
 from delivery.metrics import DeliveryMetrics
 from delivery.policy import Action, AttemptResult, Decision, decide, defer_for_circuit, retry_topic_delay_s
 from delivery.publishing import Outgoing, publish_acknowledged
-from delivery.records import attempt_record, dead_letter, deferred_job, retry_job
+from delivery.records import OUTCOMES, attempt_record, dead_letter, deferred_job, retry_job
 from delivery.request import build_request
 from schemas import __version__
 from schemas.codec import encode
@@ -199,7 +199,7 @@ class Deliverer:
         await self._publish(job.extension, [(self.topics.retry(delay_s), deferred)])
 
     def _count(self, job: DeliveryJob, decision: Decision, now: datetime) -> None:
-        self.metrics.attempted(decision.action.value)
+        self.metrics.attempted(OUTCOMES[decision.action])  # labelled as the DeliveryAttempt record's outcome
         if decision.action is Action.DELIVERED and not job.replay:  # an operator's resend would count days
             self.metrics.end_to_end.observe(max(0.0, (now - job.occurred_at).total_seconds()))
         elif decision.action is Action.DEAD_LETTER:

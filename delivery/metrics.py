@@ -52,8 +52,8 @@ class DeliveryMetrics:
         self.attempts = Counter(
             "callapi_delivery_attempts_total", "Delivery attempts by outcome", ["outcome"], registry=registry
         )
-        for outcome in Outcome:  # every series from the start, so increase() sees the first one too
-            self.attempts.labels(outcome=outcome.value)
+        # every series from the start, so increase() sees the first one too
+        self._attempts_by_outcome = {outcome: self.attempts.labels(outcome=outcome.value) for outcome in Outcome}
         self.attempt_duration = LoopHistogram(
             "callapi_delivery_attempt_duration_seconds", "Duration of one HTTP attempt",
             buckets=_LATENCY_BUCKETS_S, registry=registry,
@@ -84,11 +84,7 @@ class DeliveryMetrics:
             "ask about (within 10 open windows)", registry=registry
         )
         self.in_flight = Gauge("callapi_delivery_in_flight", "Jobs being worked on", registry=registry)
-        self._attempts_by_outcome: dict[str, Counter] = {}
 
-    def attempted(self, outcome: str) -> None:
-        """Count one attempt (the labelled child is looked up once per outcome: this runs for every job)."""
-        child = self._attempts_by_outcome.get(outcome)
-        if child is None:
-            child = self._attempts_by_outcome[outcome] = self.attempts.labels(outcome=outcome)
-        child.inc()
+    def attempted(self, outcome: Outcome) -> None:
+        """Count one attempt (its labelled child was looked up once: this runs for every job)."""
+        self._attempts_by_outcome[outcome].inc()

@@ -172,6 +172,15 @@ async def test_other_4xx_fails_permanently(settings: Settings, receiver: Receive
     letters = await dead_letters(settings, {job.job_id})
     assert letters[job.job_id].last_error == "HTTP 404"
     assert len(receiver.received("/missing")) == 1
+    assert eventually(lambda: _attempts_counted().get("failed")), _attempts_counted()  # as its DeliveryAttempt says
+
+
+def _attempts_counted() -> dict[str, float]:
+    """callapi_delivery_attempts_total by outcome, from the worker's /metrics."""
+    metrics = httpx.get(f"http://127.0.0.1:{OPS_PORT}/metrics").text
+    prefix = 'callapi_delivery_attempts_total{outcome="'
+    return {line[len(prefix):].split('"')[0]: float(line.split()[-1])
+            for line in metrics.splitlines() if line.startswith(prefix)}
 
 
 async def test_410_disables_the_request_in_postgresql(settings: Settings, receiver: Receiver) -> None:
@@ -198,6 +207,8 @@ async def test_410_disables_the_request_in_postgresql(settings: Settings, receiv
     attempts = await attempts_of(settings, job.job_id, count=1)
     assert [(a.outcome, a.status_code) for a in attempts] == [(Outcome.DISABLED, 410)]
     assert len(receiver.received("/gone")) == 1
+    assert eventually(lambda: _attempts_counted().get("disabled")), _attempts_counted()
+    assert set(_attempts_counted()) == {outcome.value for outcome in Outcome}
 
 
 async def test_a_hanging_receiver_does_not_hold_up_another(settings: Settings, receiver: Receiver) -> None:
