@@ -22,7 +22,7 @@ from processors.topology import app_id
 from processors.window import ReplayFilter
 from schemas.publisher import partition_for
 from schemas.settings import Settings
-from tests.deploy.test_topics_grow import AFTER, BEFORE, _grow, _laid_out
+from tests.deploy.growth import AFTER, BEFORE, grow, laid_out
 from tests.processes import settings_env
 from tests.processors.support import call_event, produce_events
 from tests.services import Service, wait_until
@@ -33,9 +33,9 @@ Record = tuple[int, int, bytes, bytes | None]  # partition, offset, key, value
 @pytest.fixture(scope="module")
 def grown(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
     """Lists published on 3 partitions, an event of each extension written there, then grown to 4."""
-    settings, numbers = _laid_out(make_settings, database_url)
+    settings, numbers = laid_out(make_settings, database_url)
     produce_events(settings, [call_event(e) for e in numbers])
-    grown = _grow(settings, AFTER)
+    grown = grow(settings, AFTER)
     assert grown.returncode == 0, grown.stderr
     return settings, numbers
 

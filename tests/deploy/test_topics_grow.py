@@ -6,70 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 
-import psycopg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from control.errors import Unavailable
-from control.relay import resync
-from control.service import add_request, admin
 from deploy.grow import GrowRefused, check_growth
 from processors.topology import EXIT_PARTITIONS_ADDED
 from schemas.codec import encode
-from schemas.events import CallEvent, EventType
+from schemas.events import CallEvent
 from schemas.publisher import partition_for
 from schemas.settings import Settings
-from tests.control.tenants import new_org
-from tests.processes import settings_env
+from tests.deploy.growth import AFTER, BEFORE, grow, laid_out
 from tests.processors.support import call_event, produce_events, read_jobs
 from tests.services import Service, all_ready, wait_until
 
-BEFORE, AFTER = 3, 4
 TABLE = "callapi_processor_table_extensions"
 PROCESSED = "callapi_processor_events_total"
 NO_MATCH = 'callapi_processor_events_total{result="no_match"}'
 
 
-def _extensions(code: str) -> list[str]:
-    """An extension for each way a key can move from BEFORE to AFTER partitions (whatever partitions each worker
-    gets, one of them moves between the two), and two that stay."""
-    by_move: dict[tuple[int, int], str] = {}
-    for n in range(100, 5000):
-        extension = f"{code}*{n}"
-        by_move.setdefault((partition_for(extension.encode(), BEFORE), partition_for(extension.encode(), AFTER)),
-                           extension)
-    moves = [(a, b) for a in range(BEFORE) for b in range(AFTER) if a != b] + [(0, 0), (1, 1)]
-    return [by_move[move] for move in moves]
-
-
-def _laid_out(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
-    """Topics of BEFORE partitions; each extension with a dial-in request, published by the relay's resync."""
-    settings = make_settings(partitions=BEFORE)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        org = new_org(conn, admin.create_provider(conn, "Provider"))
-        numbers = _extensions(org.code or "")
-        for extension, _ in admin.create_extensions(conn, org.id, numbers):
-            add_request(conn, settings, extension, {"type": int(EventType.DIAL_IN), "url": "http://127.0.0.1:9/x"})
-    wait_until(lambda: _resynced(settings), timeout_s=30, what="the relay's resync")
-    return settings, numbers
-
-
-def _resynced(settings: Settings) -> bool:
-    """The relay's resync; refused while the broker's metadata does not show the topics just created yet."""
-    try:
-        asyncio.run(resync(settings))
-    except Unavailable:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
-    return _laid_out(make_settings, database_url)
+    return laid_out(make_settings, database_url)
 
 
 @contextlib.contextmanager
@@ -79,11 +38,6 @@ def sharing_the_partitions(settings: Settings) -> Iterator[list[Service]]:
     with all_ready(*workers):
         wait_until(lambda: all(w.metric(TABLE) > 0 for w in workers), timeout_s=90, what="both workers own partitions")
         yield workers
-
-
-def _grow(settings: Settings, partitions: int) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "callapi_events", "topics", "grow", "--partitions", str(partitions)],
-                          env=settings_env(settings), capture_output=True, text=True, timeout=120, check=False)
 
 
 def _missing(settings: Settings, workers: list[Service], events: list[CallEvent]) -> list[str]:
@@ -114,7 +68,7 @@ def test_grow_keeps_every_event_of_a_moved_extension(layout: tuple[Settings, lis
     backlog = [call_event(e) for e in numbers]  # written on the old partitions, joined after the growth
     produce_events(settings, backlog)
 
-    grown = _grow(settings, AFTER)
+    grown = grow(settings, AFTER)
 
     assert grown.returncode == 0, grown.stderr
     assert f"topics grown to {AFTER} partitions" in grown.stdout and "restart the processors" in grown.stdout
@@ -127,10 +81,10 @@ def test_grow_keeps_every_event_of_a_moved_extension(layout: tuple[Settings, lis
 
 def test_grow_refuses_to_shrink_and_says_when_there_is_nothing_to_do(layout: tuple[Settings, list[str]]) -> None:
     settings, _ = layout
-    shrink = _grow(settings, 2)
+    shrink = grow(settings, 2)
     assert shrink.returncode == 2 and "Kafka cannot remove partitions" in shrink.stderr, shrink.stderr
-    _grow(settings, AFTER)  # grown already when the test above ran
-    again = _grow(settings, AFTER)
+    grow(settings, AFTER)  # grown already when the test above ran
+    again = grow(settings, AFTER)
     assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
 
 
@@ -143,7 +97,7 @@ def test_grow_refuses_before_topics_create() -> None:
 @pytest.fixture(scope="module")
 def running_layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
     """As `layout`, on topics of their own (the other tests grow theirs)."""
-    return _laid_out(make_settings, database_url)
+    return laid_out(make_settings, database_url)
 
 
 def test_a_processor_running_through_the_growth_exits_and_started_again_joins_every_event(
@@ -153,7 +107,7 @@ def test_a_processor_running_through_the_growth_exits_and_started_again_joins_ev
     settings, numbers = running_layout
     worker = Service(settings, "processor", name="processor-through-growth")
     with worker:
-        assert _grow(settings, AFTER).returncode == 0
+        assert grow(settings, AFTER).returncode == 0
         wait_until(lambda: not _running(worker), timeout_s=120, what="the processor exited on its own")
     assert worker.component.process is not None and worker.component.process.returncode == EXIT_PARTITIONS_ADDED
     assert "partitions were added since this worker started with 3" in worker.component.log()
@@ -166,8 +120,8 @@ def test_a_processor_running_through_the_growth_exits_and_started_again_joins_ev
 @pytest.fixture(scope="module")
 def grown_layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
     """As `layout`, on topics of their own, grown to AFTER partitions."""
-    settings, numbers = _laid_out(make_settings, database_url)
-    grown = _grow(settings, AFTER)
+    settings, numbers = laid_out(make_settings, database_url)
+    grown = grow(settings, AFTER)
     assert grown.returncode == 0, grown.stderr
     return settings, numbers
 
