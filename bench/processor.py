@@ -3,8 +3,9 @@
 `run(settings, extensions)` writes N extensions' config (one signed dial-in request each) and a backlog of
 events to fresh topics, starts one `callapi-events processor` subprocess, and measures: the time until it
 is ready (the config table read from `event-requests`), its events/s on the backlog (ready → every event
-joined, each job acknowledged by Kafka), and its RSS with the full table. `python -m bench.processor`
-runs 10k (median of 3 runs), 100k and 1M extensions and writes bench/results/processor.json.
+joined, each job acknowledged by Kafka) with its CPU per event over them, and its RSS with the full table.
+`python -m bench.processor` runs 10k (median of 3 runs), 100k and 1M extensions and writes
+bench/results/processor.json.
 """
 
 from __future__ import annotations
