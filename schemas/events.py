@@ -44,13 +44,20 @@ class EventType(IntEnum):
 
     @property
     def slug(self) -> str:
-        return self.name.lower().replace("_", "-")
+        return _SLUGS[self]
 
     @classmethod
     def parse(cls, value: object) -> EventType:
         """Accept 2, "2", "hangup", "HANGUP" or an EventType."""
         if isinstance(value, EventType):
             return value
+        if type(value) is str and (known := _SPELLINGS.get(value)) is not None:
+            return known  # the usual spellings, looked up: every event and job passes here
+        return cls._parse_slowly(value)
+
+    @classmethod
+    def _parse_slowly(cls, value: object) -> EventType:
+        """Every accepted form, with the refusals' messages; parse() must agree with it on `_SPELLINGS`."""
         if isinstance(value, bool):
             raise ValueError("event type must be 0-4 or a name such as dial-in")
         if isinstance(value, int) or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()):
@@ -65,6 +72,13 @@ class EventType(IntEnum):
         raise ValueError(f"event type {value!r} is not one of {', '.join(t.slug for t in cls)} (0-4)")
 
 
+# Built once: the slug and the usual spellings would otherwise be rebuilt or normalised for every record.
+_SLUGS = {t: t.name.lower().replace("_", "-") for t in EventType}
+_SPELLINGS = {
+    text: t for t in EventType for text in (_SLUGS[t], t.name, _SLUGS[t].upper(), t.name.lower(), str(t.value))
+}
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamp needs a time zone, e.g. 2026-11-27T10:00:00Z")
@@ -77,7 +91,7 @@ def _utc(value: datetime) -> datetime:
 EventTypeSlug = Annotated[
     EventType,
     BeforeValidator(EventType.parse),
-    PlainSerializer(lambda t: t.slug, return_type=str),
+    PlainSerializer(_SLUGS.__getitem__, return_type=str),
     WithJsonSchema({"type": "string", "enum": [t.slug for t in EventType]}),
 ]
 """An event type that travels as its slug (`dial-in`) and is read from a slug, a name or a number."""
