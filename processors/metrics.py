@@ -30,6 +30,12 @@ for _result in ("set", "removed", "invalid", "left_behind"):
 TABLE_EXTENSIONS = Gauge(
     "callapi_processor_table_extensions", "Extensions with enabled requests in this worker's config table.",
 )
+LEFT_BEHIND_EXTENSIONS = Gauge(
+    "callapi_processor_left_behind_extensions",
+    "Lists left on old partitions when partitions were added, held beside this worker's config table.",
+)
+"""Held until `callapi-events topics forget-old-copies` tombstones them: 0 before any growth, and once it ran
+without keeping any."""
 LATENCY = Histogram(
     "callapi_processor_latency_seconds",
     "From the event's record timestamp on call-events to its jobs acknowledged on deliveries.",

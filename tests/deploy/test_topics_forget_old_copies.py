@@ -1,6 +1,7 @@
 """`callapi-events topics forget-old-copies` after a real `topics grow` (3 → 4 partitions), with a real processor:
 it refuses while events on the old partitions wait to be joined or the growth is younger than --settle, then
-removes each list left on an old partition with one tombstone, and nothing else."""
+removes each list left on an old partition with one tombstone, and nothing else; the running processor lets go of
+the copies it held as it reads the tombstones."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ from tests.processors.support import call_event, produce_events
 from tests.services import Service, wait_until
 
 Record = tuple[int, int, bytes, bytes | None]  # partition, offset, key, value
+Caught = tuple[Settings, list[str], Service]
+LEFT_BEHIND = "callapi_processor_left_behind_extensions"
+TABLE = "callapi_processor_table_extensions"
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +45,13 @@ def grown(make_settings: Callable[..., Settings], database_url: str) -> tuple[Se
 
 
 @pytest.fixture(scope="module")
-def caught_up(grown: tuple[Settings, list[str]]) -> Iterator[tuple[Settings, list[str]]]:
-    """A processor (started after the growth) has joined and committed every event written so far."""
-    settings, _ = grown
-    with Service(settings, "processor", name="processor-catching-up"):
+def caught_up(grown: tuple[Settings, list[str]]) -> Iterator[Caught]:
+    """A processor (started after the growth: alone, it reads every partition) has joined and committed every event
+    written so far; it keeps running, reading `event-requests` as records arrive."""
+    settings, numbers = grown
+    with Service(settings, "processor", name="processor-catching-up") as processor:
         wait_until(lambda: asyncio.run(_group_lag(settings)) == 0, timeout_s=120, what="the processor's lag at 0")
-    yield grown
+        yield settings, numbers, processor
 
 
 async def _group_lag(settings: Settings) -> int | None:
@@ -111,8 +116,8 @@ def test_refuses_while_events_on_the_old_partitions_wait_for_the_processor(grown
     assert _records(settings) == before
 
 
-def test_refuses_while_the_growth_is_younger_than_the_settle_time(caught_up: tuple[Settings, list[str]]) -> None:
-    settings, _ = caught_up
+def test_refuses_while_the_growth_is_younger_than_the_settle_time(caught_up: Caught) -> None:
+    settings, _, _ = caught_up
     before = _records(settings)
 
     refused = _forget(settings, "--settle", "1d")
@@ -122,12 +127,13 @@ def test_refuses_while_the_growth_is_younger_than_the_settle_time(caught_up: tup
     assert _records(settings) == before
 
 
-def test_writes_one_tombstone_per_old_copy_and_nothing_else(caught_up: tuple[Settings, list[str]]) -> None:
-    settings, numbers = caught_up
+def test_writes_one_tombstone_per_old_copy_and_nothing_else(caught_up: Caught) -> None:
+    settings, numbers, processor = caught_up
     before = _records(settings)
     old = _old_copies(before)
     config = asyncio.run(load_config(settings, ReplayFilter()))
     assert _moved(numbers) <= old and {e.encode() for e in numbers} <= set(config)
+    assert processor.metric(LEFT_BEHIND) == len(old) and processor.metric(TABLE) == len(config)
 
     dry = _forget(settings, "--settle", "0s", "--dry-run")
     assert dry.returncode == 0 and f"{len(old)} tombstone(s) to write" in dry.stdout, dry.stdout + dry.stderr
@@ -145,6 +151,9 @@ def test_writes_one_tombstone_per_old_copy_and_nothing_else(caught_up: tuple[Set
     for partition, _, key, value in after:
         apply_config(table, key, value, partition=partition, left=left)
     assert left.copies == {} and set(table) == set(config)
+    wait_until(lambda: processor.metric(LEFT_BEHIND) == 0, timeout_s=90, what="the old copies let go of",
+               log=processor.component.log)
+    assert processor.metric(TABLE) == len(config)
 
     again = _forget(settings, "--settle", "0s")
     assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout + again.stderr
