@@ -49,10 +49,10 @@ class EventType(IntEnum):
     @classmethod
     def parse(cls, value: object) -> EventType:
         """Accept 2, "2", "hangup", "HANGUP" or an EventType."""
-        if isinstance(value, EventType):
-            return value
         if type(value) is str and (known := _SPELLINGS.get(value)) is not None:
-            return known  # the usual spellings, looked up: every event and job passes here
+            return known  # the usual spellings, looked up first: every event and job passes here
+        if isinstance(value, EventType):  # after the look-up: this check alone costs more than it
+            return value
         return cls._parse_slowly(value)
 
     @classmethod
