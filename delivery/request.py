@@ -16,14 +16,13 @@ from functools import lru_cache
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 from delivery.signing import signature_header
-from schemas.events import PARAMETER_NAMES, EventType
+from schemas.events import PARAMETER_NAMES
 from schemas.jobs import DeliveryJob
 from schemas.requests import HttpMethod
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _QUERY_SAFE = "&=+%/:?@!$()*,;~"  # not `'`: WHATWG parsers (reqwest) would escape it after signing
 _RESERVED = re.compile(r"[^A-Za-z0-9_.~-]")
-_SLUGS = {event_type: event_type.slug for event_type in EventType}  # `slug` builds the text on every call
 
 
 @dataclass(slots=True)  # not frozen: that sets each field through object.__setattr__, per job
@@ -97,7 +96,7 @@ def build_request(job: DeliveryJob, *, now_s: int, user_agent: str) -> OutgoingR
         body = payload = parameters.encode()
     headers = {
         "User-Agent": user_agent,
-        "X-CallAPI-Event": _SLUGS[job.event_type],
+        "X-CallAPI-Event": job.event_type.slug,
         "X-CallAPI-Request-ID": job.request_id,
         "X-CallAPI-Sequence": str(job.sequence),
         "webhook-id": job.job_id,
