@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import psycopg
 import typer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from control.errors import Unavailable
 from deploy.grow import GrowRefused, GrowReport, grow
+from deploy.steps import run_in_steps
 from schemas.consoles import drop_kafka_connection_errors, quiet_kafka_client
 from schemas.hints import KAFKA_NEXT_STEP
 from schemas.settings import Settings
@@ -22,13 +20,7 @@ def run_grow(settings: Settings, partitions: int, *, console: Console, notices: 
     quiet_kafka_client()
     drop_kafka_connection_errors()  # an unreachable broker is said below
     try:
-        with Progress(console=notices, transient=True) as progress:
-            task = progress.add_task("reading the topics", total=None)
-            report = asyncio.run(grow(
-                settings, partitions,
-                step=lambda text: progress.update(task, description=text, completed=0, total=None),
-                progress=lambda done, total: progress.update(task, completed=done, total=total),
-            ))
+        report = run_in_steps(notices, lambda step, progress: grow(settings, partitions, step=step, progress=progress))
     except GrowRefused as error:
         notices.print(f"[red]topics grow refused:[/red] {error}")
         raise typer.Exit(2) from None

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from deploy.old_copies import ForgetRefused, ForgetReport, forget_old_copies, utc_text
+from deploy.steps import run_in_steps
 from schemas.consoles import drop_kafka_connection_errors, quiet_kafka_client
 from schemas.durations import parse_duration_s
 from schemas.hints import KAFKA_NEXT_STEP
@@ -27,13 +25,8 @@ def run_forget(settings: Settings, settle: str, *, dry_run: bool, console: Conso
     quiet_kafka_client()
     drop_kafka_connection_errors()  # an unreachable broker is said below
     try:
-        with Progress(console=notices, transient=True) as progress:
-            task = progress.add_task("reading the topics", total=None)
-            report = asyncio.run(forget_old_copies(
-                settings, settle_s=settle_s, dry_run=dry_run,
-                step=lambda text: progress.update(task, description=text, completed=0, total=None),
-                progress=lambda done, total: progress.update(task, completed=done, total=total),
-            ))
+        report = run_in_steps(notices, lambda step, progress: forget_old_copies(
+            settings, settle_s=settle_s, dry_run=dry_run, step=step, progress=progress))
     except ForgetRefused as error:
         notices.print(f"[red]topics forget-old-copies refused:[/red] {error}. Nothing was written.")
         raise typer.Exit(2) from None
