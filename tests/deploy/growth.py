@@ -35,14 +35,23 @@ def extensions_moving(code: str) -> list[str]:
     return [by_move[move] for move in moves]
 
 
-def laid_out(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
-    """Topics of BEFORE partitions; each extension with a dial-in request, published by the relay's resync."""
+def laid_out(
+    make_settings: Callable[..., Settings], database_url: str, *, with_disabled: bool = False,
+) -> tuple[Settings, list[str]]:
+    """Topics of BEFORE partitions; each extension with a dial-in request, published by the relay's resync (which
+    publishes every extension of the database). `with_disabled`: as many more, in another organization, whose one
+    request is disabled (not returned)."""
     settings = make_settings(partitions=BEFORE)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        org = new_org(conn, admin.create_provider(conn, "Provider"))
-        numbers = extensions_moving(org.code or "")
-        for extension, _ in admin.create_extensions(conn, org.id, numbers):
-            add_request(conn, settings, extension, {"type": int(EventType.DIAL_IN), "url": "http://127.0.0.1:9/x"})
+        provider = admin.create_provider(conn, "Provider")
+        numbers: list[str] = []
+        for status in (1, 0) if with_disabled else (1,):
+            org = new_org(conn, provider)
+            extensions = extensions_moving(org.code or "")
+            numbers += extensions if status else []
+            for extension, _ in admin.create_extensions(conn, org.id, extensions):
+                add_request(conn, settings, extension,
+                            {"type": int(EventType.DIAL_IN), "url": "http://127.0.0.1:9/x", "status": status})
     wait_until(lambda: resynced(settings), timeout_s=30, what="the relay's resync")
     return settings, numbers
 
