@@ -137,15 +137,7 @@ async def forget_old_copies(
     try:
         await admin.start()
         await consumer.start()
-        counts = await partition_counts(admin, [names.event_requests, names.call_events])
-        for topic in (names.event_requests, names.call_events):
-            if topic not in counts:
-                raise ForgetRefused(topic_missing(topic, settings.kafka_bootstrap))
-        if counts[names.event_requests] != counts[names.call_events]:
-            raise ForgetRefused(f"{names.event_requests} has {counts[names.event_requests]} partitions and "
-                                f"{names.call_events} {counts[names.call_events]}: finish the growth first "
-                                "(`callapi-events topics grow` again), then run this command when --settle has passed")
-        partitions = counts[names.call_events]
+        partitions = await _grown_partitions(settings, admin)
         events = await consumer.end_offsets([TopicPartition(names.call_events, p) for p in range(partitions)])
         step(f"reading {names.event_requests}")
         lasts, read = await read_lasts(settings, consumer, partitions, progress)
@@ -180,6 +172,20 @@ async def forget_old_copies(
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def _grown_partitions(settings: Settings, admin: AIOKafkaAdminClient) -> int:
+    """The partition count of `event-requests` and `call-events`; ForgetRefused unless both exist with one count."""
+    names = settings.topics
+    counts = await partition_counts(admin, [names.event_requests, names.call_events])
+    for topic in (names.event_requests, names.call_events):
+        if topic not in counts:
+            raise ForgetRefused(topic_missing(topic, settings.kafka_bootstrap))
+    if counts[names.event_requests] != counts[names.call_events]:
+        raise ForgetRefused(f"{names.event_requests} has {counts[names.event_requests]} partitions and "
+                            f"{names.call_events} {counts[names.call_events]}: finish the growth first "
+                            "(`callapi-events topics grow` again), then run this command when --settle has passed")
+    return counts[names.call_events]
 
 
 async def _tombstones(settings: Settings, copies: list[OldCopy]) -> None:

@@ -163,6 +163,15 @@ def faust_app(settings: Settings) -> faust.App:
     )
 
 
+def _intake(app: faust.App, settings: Settings, positions: Positions) -> Intake:
+    topic = settings.topics.call_events
+    return Intake(
+        settings=settings, topic=topic, group=app_id(settings), positions=positions,
+        generation=lambda: app.consumer_generation_id,
+        owned=lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == topic},
+    )
+
+
 def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[faust.App, RequestsTable]:
     """The app with its table and its event agent (concurrency 1: in order per partition)."""
     app = faust_app(settings)
@@ -184,11 +193,7 @@ def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[f
         handler = EventHandler(topics=names, max_event_bytes=settings.max_event_bytes, lookup=table.packed)
         positions = Positions()
         commit_taken_offsets(app, topic=names.call_events, positions=positions)
-        intake = Intake(
-            settings=settings, topic=names.call_events, group=app_id(settings), positions=positions,
-            generation=lambda: app.consumer_generation_id,
-            owned=lambda: {tp.partition for tp in app.consumer.assignment() if tp.topic == names.call_events},
-        )
+        intake = _intake(app, settings, positions)
         consumer = app.consumer
         unacked = consumer.unacked  # what Faust waits for at a rebalance and at the stop, as for a stream's events
         # Acked in the order the records were taken, each once Kafka acknowledged its jobs (processors.pipeline):

@@ -103,10 +103,7 @@ class HeadReader:
 
     def feed_data(self, data: bytes) -> Any:
         if self._refused:
-            if (refused := self._refusal) is not None:
-                self._refusal = None
-                raise refused
-            return NOTHING_PARSED
+            return self._after_refusal()
         read = data or self._held  # b"": the parser reads on what it held
         self._held = b""
         body = self._body  # begun in an earlier read
@@ -130,11 +127,9 @@ class HeadReader:
                 after = 0 if held[-1][1].is_eof() else None
                 self._held = read
         # a read holding more than a head's bound (rare: only then is each head measured)
-        if messages and self._head_bytes + len(read) > self.max_head_bytes:
-            for index, (message, _) in enumerate(messages):
-                if head_bytes(message) > self.max_head_bytes:
-                    return self._refuse_after(messages[:index], Refused(http_refusals.head_too_large(
-                        self.max_head_bytes)))
+        if messages and self._head_bytes + len(read) > self.max_head_bytes and (
+                (index := self._first_too_large(messages)) is not None):
+            return self._refuse_after(messages[:index], Refused(http_refusals.head_too_large(self.max_head_bytes)))
         if after is not None:  # a request ended in this read: the next head begins after it
             self._body, self._head_bytes, self._line_bytes = None, 0, 0
             self.untime()
@@ -156,6 +151,17 @@ class HeadReader:
             if self._timer is None and data:
                 self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
         return messages, upgraded, tail
+
+    def _after_refusal(self) -> Any:
+        """Once a request is refused: the refusal raised once (as aiohttp expects a parser error), then nothing."""
+        if (refused := self._refusal) is not None:
+            self._refusal = None
+            raise refused
+        return NOTHING_PARSED
+
+    def _first_too_large(self, messages: Any) -> int | None:
+        return next((index for index, (message, _) in enumerate(messages)
+                     if head_bytes(message) > self.max_head_bytes), None)
 
     def _after(self, data: bytes, messages: Any, received: int) -> int | None:
         """The bytes of `data` after the last request that ended in it, or None if none did."""
