@@ -77,7 +77,7 @@ class RequestsTable(faust.Table):
                                   left=self.left_behind)
             metrics.CONFIG_RECORDS.labels(result=result).inc()
         metrics.TABLE_EXTENSIONS.set(len(store))
-        metrics.LEFT_BEHIND_EXTENSIONS.set(len(self.left_behind.copies))
+        metrics.LEFT_BEHIND_EXTENSIONS.set(self.left_behind.count())
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
@@ -85,10 +85,10 @@ class RequestsTable(faust.Table):
         if dropped:
             log.info("dropped %d extensions of partitions now owned by other workers", dropped)
         metrics.TABLE_EXTENSIONS.set(len(self.data))
-        metrics.LEFT_BEHIND_EXTENSIONS.set(len(self.left_behind.copies))
+        metrics.LEFT_BEHIND_EXTENSIONS.set(self.left_behind.count())
 
-    def packed(self, extension: bytes) -> bytes | None:
-        return lookup_packed(cast(Any, self.data), extension, self.left_behind)
+    def packed(self, extension: bytes, partition: int) -> bytes | None:
+        return lookup_packed(cast(Any, self.data), extension, self.left_behind, partition)
 
 
 async def _acknowledge(acker: InOrderAcker[Any]) -> None:

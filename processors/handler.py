@@ -59,7 +59,7 @@ class EventHandler:
     """
 
     def __init__(
-        self, *, topics: TopicNames, max_event_bytes: int, lookup: Callable[[bytes], bytes | None],
+        self, *, topics: TopicNames, max_event_bytes: int, lookup: Callable[[bytes, int], bytes | None],
         clock: Clock = utc_now,
     ) -> None:
         self._topics = topics
@@ -76,7 +76,7 @@ class EventHandler:
                 return self._rekeyed(canonical, value, partition=partition, offset=offset)
             # The sequence is the event's offset: increasing per extension (one key, one partition), and
             # the same for a reprocessed or replayed event.
-            jobs = join(event, unpack_requests(self._lookup(key or b"")), sequence=offset,
+            jobs = join(event, unpack_requests(self._lookup(key or b"", partition)), sequence=offset,
                         processed_at=self._clock())
         except InvalidRecord as error:
             return self._dead_letter(key, value, error, partition=partition, offset=offset)
@@ -119,11 +119,23 @@ class LeftBehind:
     They sit beside the table, not in it: a worker owning a moved extension's old and new partitions holds both
     copies, so a rebalance that takes the new partition away and leaves the old one still has the list for the
     events waiting there (written before `call-events` grew, or by a producer not yet aware of the new count).
+    Kept per old partition: after several growths (3 → 6 → 12) an extension has a copy on each of its old partitions,
+    and each serves only the events on its partition, placed there by the same count that placed the copy (both topics
+    always have one count). So a rebalance or a removal on one old partition ends that copy alone.
     Empty until partitions are added; then at most the moved extensions of the old partitions owned here.
     """
 
     partitions: int  # the topic's count, which places each key on its own partition
-    copies: dict[bytes, bytes] = field(default_factory=dict)  # extension → partition-prefixed list, as the table
+    copies: dict[int, dict[bytes, bytes]] = field(default_factory=dict)  # old partition → extension → packed list
+
+    def count(self) -> int:
+        """The copies held: one per (old partition, extension)."""
+        return sum(map(len, self.copies.values()))
+
+    def forget(self, partition: int, extension: bytes) -> None:
+        """End the copy on `partition`, if held; a partition left without copies goes too (`copies` empty: none)."""
+        if (held := self.copies.get(partition)) is not None and held.pop(extension, None) is not None and not held:
+            del self.copies[partition]
 
 
 def apply_config(
@@ -149,27 +161,35 @@ def apply_config(
         return "invalid"
     packed = pack_requests(requests)
     if left is not None and partition != partition_for(extension, left.partitions):
-        held = left.copies.get(extension)
         if packed is not None:
-            left.copies[extension] = _tagged(partition, packed)
-        elif held is not None and _partition_of(held) == partition:  # a removal there ends only its own copy
-            del left.copies[extension]
+            left.copies.setdefault(partition, {})[extension] = packed
+        else:  # a removal there ends only its own copy
+            left.forget(partition, extension)
         return "left_behind"
     if packed is None:
         store.pop(extension, None)
         if left is not None:  # the list's own partition removed it: an old copy would bring back a stale list
-            left.copies.pop(extension, None)
+            for old in list(left.copies):
+                left.forget(old, extension)
         return "removed"
     store[extension] = _tagged(partition, packed)
     return "set"
 
 
 def lookup_packed(
-    store: MutableMapping[bytes, bytes], extension: bytes, left: LeftBehind | None = None,
+    store: MutableMapping[bytes, bytes], extension: bytes, left: LeftBehind | None = None, partition: int = -1,
 ) -> bytes | None:
-    """The packed requests of an extension (see `apply_config`): its own partition's list, else an old copy."""
-    value = store.get(extension) or (left.copies.get(extension) if left is not None else None)
-    return value[_PARTITION_BYTES:] if value else None
+    """The packed requests of an extension (see `apply_config`): its own partition's list, else the copy left on
+    `partition`, the event's (without it, none).
+
+    Not a copy on another old partition: whether this worker holds one depends on which partitions it was given, and
+    the event's own partition has the copy of the count that placed it there."""
+    if value := store.get(extension):
+        return value[_PARTITION_BYTES:]
+    if left is None or not left.copies:  # no growth: nothing more to look up
+        return None
+    held = left.copies.get(partition)
+    return held.get(extension) if held is not None else None
 
 
 def _tagged(partition: int, packed: bytes) -> bytes:
@@ -189,8 +209,9 @@ def drop_foreign(store: MutableMapping[bytes, bytes], partitions: set[int], left
     for key in foreign:
         del store[key]
     if left is not None:
-        stale = [key for key, value in left.copies.items() if _partition_of(value) not in partitions
-                 or (key not in store and partition_for(key, left.partitions) in partitions)]
-        for key in stale:
-            del left.copies[key]
+        for old in [old for old in left.copies if old not in partitions]:
+            del left.copies[old]
+        for old, held in list(left.copies.items()):
+            for key in [key for key in held if key not in store and partition_for(key, left.partitions) in partitions]:
+                left.forget(old, key)
     return len(foreign)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from processors.handler import LeftBehind, apply_config, drop_foreign, lookup_packed
+from processors.handler import EventHandler, LeftBehind, apply_config, drop_foreign, lookup_packed
 from processors.records import decode_event, decode_requests
-from schemas.codec import encode_list
+from schemas.codec import decode, encode_list
 from schemas.errors import InvalidRecord
+from schemas.jobs import DeliveryJob
 from schemas.join import unpack_requests
 from schemas.letters import dead_letter_headers, fit_letter
 from schemas.publisher import partition_for
 from schemas.requests import ExtensionRequests
+from schemas.settings import Settings
 from tests.processors.support import call_event, request
 
 EXT = "0003*210"
@@ -92,7 +94,8 @@ def _list(rid: str) -> bytes:
 
 
 def _ids(table: dict[bytes, bytes], left: LeftBehind) -> list[str]:
-    return [r.id for r in unpack_requests(lookup_packed(table, MOVED, left))]
+    """The requests of an event of MOVED written on its old partition."""
+    return [r.id for r in unpack_requests(lookup_packed(table, MOVED, left, OLD))]
 
 
 @pytest.mark.parametrize("home_first", [True, False], ids=["home-first", "old-first"])
@@ -111,7 +114,7 @@ def test_the_copy_left_on_a_keys_old_partition_serves_when_the_worker_keeps_only
     assert drop_foreign(table, {0, OLD}, left) == 1
     assert _ids(table, left) == ["old"]
     drop_foreign(table, {0}, left)
-    assert lookup_packed(table, MOVED, left) is None and left.copies == {}
+    assert lookup_packed(table, MOVED, left, OLD) is None and left.copies == {}
 
 
 def test_a_removal_on_the_old_partition_removes_only_the_old_copy_and_one_on_its_own_partition_both() -> None:
@@ -122,7 +125,7 @@ def test_a_removal_on_the_old_partition_removes_only_the_old_copy_and_one_on_its
     assert _ids(table, left) == ["new"] and left.copies == {}
     apply_config(table, MOVED, _list("old"), partition=OLD, left=left)
     assert apply_config(table, MOVED, None, partition=HOME, left=left) == "removed"
-    assert lookup_packed(table, MOVED, left) is None and left.copies == {}  # the old copy is stale: not used
+    assert lookup_packed(table, MOVED, left, OLD) is None and left.copies == {}  # the old copy is stale: not used
 
 
 def test_an_old_copy_read_after_its_own_partitions_removal_goes_once_the_recovery_ends() -> None:
@@ -132,7 +135,7 @@ def test_an_old_copy_read_after_its_own_partitions_removal_goes_once_the_recover
     apply_config(table, MOVED, None, partition=HOME, left=left)
     apply_config(table, MOVED, _list("old"), partition=OLD, left=left)
     drop_foreign(table, {HOME, OLD}, left)
-    assert lookup_packed(table, MOVED, left) is None and left.copies == {}
+    assert lookup_packed(table, MOVED, left, OLD) is None and left.copies == {}
 
 
 def test_only_records_off_their_keys_partition_are_kept_aside() -> None:
@@ -145,6 +148,66 @@ def test_only_records_off_their_keys_partition_are_kept_aside() -> None:
     assert apply_config(table, MOVED, _list("old"), partition=OLD, left=left) == "left_behind"
     assert drop_foreign(table, {OLD}, left) == 0
     assert _ids(table, left) == ["old"] and list(table) == [stays]
+
+
+TWICE = next(k for n in range(100, 5000) if partition_for(k := f"0003*{n}".encode(), 3)
+             != partition_for(k, 6) != partition_for(k, 12))
+"""3 → 6 → 12 partitions moved this key twice: a list is left on each of its two old partitions."""
+FIRST, SECOND, OWN = (partition_for(TWICE, count) for count in (3, 6, 12))
+LISTS = [("first", FIRST), ("second", SECOND), ("own", OWN)]
+"""Its list before the first growth, the first growth's resync, the second's: each on its partition of the time."""
+
+
+def _joined(table: dict[bytes, bytes], left: LeftBehind, partition: int) -> list[str]:
+    """The requests the jobs of an event of TWICE read on `partition` of call-events go to."""
+    handler = EventHandler(topics=Settings().topics, max_event_bytes=1500,
+                           lookup=lambda key, at: lookup_packed(table, key, left, at))
+    outcome = handler.outcome(TWICE, call_event(TWICE.decode()).model_dump_json().encode(), partition=partition,
+                              offset=0, timestamp_s=None)
+    return [decode(DeliveryJob, record.value or b"").request_id for record in outcome.records]
+
+
+def _read_twice_moved(order: list[tuple[str, int]] = LISTS) -> tuple[dict[bytes, bytes], LeftBehind]:
+    table: dict[bytes, bytes] = {}
+    left = LeftBehind(partitions=12)
+    for rid, partition in order:
+        apply_config(table, TWICE, encode_list(ExtensionRequests, [request(TWICE.decode(), rid)]),
+                     partition=partition, left=left)
+    return table, left
+
+
+@pytest.mark.parametrize("order", [LISTS, LISTS[::-1]], ids=["in-order", "reversed"])
+@pytest.mark.parametrize("kept", [FIRST, SECOND], ids=["first-kept", "second-kept"])
+def test_after_two_growths_a_rebalance_keeping_one_old_partition_keeps_its_copy(
+    order: list[tuple[str, int]], kept: int,
+) -> None:
+    """A worker that read all three partitions, then kept one old partition only, joins the events still written
+    there with that partition's copy. Holding one copy per extension (the last read), it dropped it with the other old
+    partition and these events made no job."""
+    table, left = _read_twice_moved(order)
+    assert [_joined(table, left, p) for p in (FIRST, SECOND, OWN)] == [["own"]] * 3  # the own list while held
+    assert left.count() == 2
+    drop_foreign(table, {kept}, left)
+    assert table == {} and left.count() == 1
+    assert _joined(table, left, kept) == [dict((p, rid) for rid, p in LISTS)[kept]]
+
+
+@pytest.mark.parametrize("removal", [None, b"[]"], ids=["tombstone", "empty-list"])
+@pytest.mark.parametrize("order", [LISTS, LISTS[::-1]], ids=["in-order", "reversed"])
+def test_a_removal_on_one_old_partition_ends_only_its_copy(order: list[tuple[str, int]], removal: bytes | None) -> None:
+    """As `topics forget-old-copies` writes it (on one partition): the copy on the other old partition still serves
+    the events written there."""
+    table, left = _read_twice_moved(order)
+    assert apply_config(table, TWICE, removal, partition=FIRST, left=left) == "left_behind"
+    drop_foreign(table, {FIRST, SECOND}, left)
+    assert left.count() == 1
+    assert _joined(table, left, FIRST) == [] and _joined(table, left, SECOND) == ["second"]
+
+
+def test_a_removal_on_its_own_partition_ends_every_old_copy() -> None:
+    table, left = _read_twice_moved()
+    assert apply_config(table, TWICE, None, partition=OWN, left=left) == "removed"
+    assert table == {} and left.copies == {} and left.count() == 0
 
 
 def test_decode_requests_reads_a_tombstone_as_no_requests() -> None:
