@@ -17,7 +17,8 @@ forever (slowloris). A head must arrive whole within `head_timeout_s` (CALLAPI_R
 byte, or it answers 408 `request_timeout` and the connection closes; a body is not timed. A head begun in the read
 that ended the request before it is counted and timed from there (aiohttp's parser does not say where a request
 ends: schemas/http_refusals.py's after_request finds it). A refusal is answered after the requests before it, with
-an HTTP/1.1 status line and `Connection: close`, as the Control API's are. aiohttp's keep-alive timer
+an HTTP/1.1 status line and `Connection: close`, as the Control API's are; aiohttp's parser drops the requests it
+parsed in the read it fails on, which are parsed again (HeadReader._parsed_before_error). aiohttp's keep-alive timer
 (keepalive_timeout) runs from a connection's start: one that sends nothing is closed as one idle between requests.
 
 Serve the app with IngestRunner(app, max_head_bytes=..., head_timeout_s=...) instead of web.AppRunner.
@@ -26,18 +27,20 @@ Serve the app with IngestRunner(app, max_head_bytes=..., head_timeout_s=...) ins
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError, InvalidURLError, LineTooLong
-from aiohttp.http_parser import RawRequestMessage
-from aiohttp.web_protocol import ERROR
+from aiohttp.http_parser import HttpRequestParser, RawRequestMessage
+from aiohttp.web_protocol import ERROR, RequestPayloadError
 
 from producers.ingest import metrics
 from schemas import http_refusals
-from schemas.http_refusals import MAX_HEADER_FIELDS, Refusal
+from schemas.http_refusals import HEAD_END, MAX_HEADER_FIELDS, Refusal
 from schemas.occasional_log import Occasionally
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,9 @@ DEFAULT_MAX_HEAD_BYTES = 65_536
 DEFAULT_HEAD_TIMEOUT_S = 10.0  # CALLAPI_REQUEST_HEAD_TIMEOUT_S's default
 LINGER_S = 5.0  # how long a refused request's rest is read and dropped before the connection closes
 NOTHING_PARSED = ((), False, b"")  # what the parser's feed_data answers for bytes that complete nothing
+# The most parser calls a read the parser failed on is parsed again in (HeadReader._parsed_before_error): a read of
+# empty lines would cost one each (~0.4 µs); aiohttp parses at most 32 pipelined requests ahead.
+REPARSED_PIECES = 128
 # The request a refusal answers. aiohttp's (ERROR) is of HTTP/1.0, answered with an HTTP/1.0 status line and no
 # `Connection: close`: as one of HTTP/1.1, a refusal is answered as the Control API's are.
 REFUSED_REQUEST = ERROR._replace(version=HttpVersion11)
@@ -80,11 +86,13 @@ class HeadReader:
     414 here (aiohttp's own LineTooLong does not tell a URL from a header), a head over `max_head_bytes` 431,
     counted as it arrives, and one unfinished `head_timeout_s` after its first byte 408. A head is counted and timed
     from its first byte, in the read that ended the request before it too. Once a request is refused, the rest of
-    the connection's bytes are dropped unparsed; the requests before it are answered first."""
+    the connection's bytes are dropped unparsed; the requests before it are answered first. `new_parser` makes a
+    parser as `parser` was made, which parses a read again when `parser` fails on it."""
 
-    def __init__(self, parser: Any, max_head_bytes: int, head_timeout_s: float, loop: asyncio.AbstractEventLoop
-                 ) -> None:
+    def __init__(self, parser: Any, max_head_bytes: int, head_timeout_s: float, loop: asyncio.AbstractEventLoop,
+                 new_parser: Callable[[], Any]) -> None:
         self._parser = parser
+        self._new_parser = new_parser
         self.max_head_bytes = max_head_bytes
         self.max_line_bytes = min(MAX_LINE_BYTES, max_head_bytes)
         self.head_timeout_s = head_timeout_s
@@ -112,7 +120,9 @@ class HeadReader:
             self._count(data)
         try:
             result = self._parser.feed_data(data)
-        except HttpProcessingError:
+        except HttpProcessingError as error:
+            if parsed := self._parsed_before_error(data, body, received, error):
+                return self._refuse_after(parsed, refusal(error))
             self._stop()
             raise
         messages, upgraded, tail = result
@@ -151,6 +161,37 @@ class HeadReader:
             if self._timer is None and data:
                 self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
         return messages, upgraded, tail
+
+    def _parsed_before_error(self, data: bytes, body: Any, received: int, error: HttpProcessingError) -> list[Any]:
+        """The requests whole in `data` before the one the parser failed on, which aiohttp's parser drops with its
+        error. `data` is parsed again by a new parser, fed up to each empty line after the last Content-Length body
+        (where a head ends), so that no call holds a whole head and the failure both. Only from a read that begins
+        with a request or ends a Content-Length body (a head's or a chunked or compressed body's bytes of earlier
+        reads are the failed parser's), and only if the new parser fails as that one did, which a wrong start would
+        not: else none, and the failing request is refused alone, as aiohttp does."""
+        if body is None:
+            if self._head_bytes != len(data):  # a head begun in an earlier read
+                return []
+            start = 0
+        elif self._body_size is None or self._body_size < 0 or not body.is_eof():
+            return []
+        else:
+            start = self._body_size - received
+        parser, parsed, body_bytes = self._new_parser(), [], 0
+        try:
+            for _ in range(REPARSED_PIECES):
+                if start == len(data):
+                    break
+                found = data.find(HEAD_END, start + body_bytes)
+                end = len(data) if found < 0 else found + len(HEAD_END)
+                messages = parser.feed_data(data[start:end])[0]
+                parsed += messages
+                body_bytes = 0 if not messages or (message := messages[-1][0]).chunked else content_length(message)
+                start = end
+        except HttpProcessingError as again:
+            if type(again) is type(error) and str(again) == str(error):
+                return list(itertools.takewhile(lambda parsed_message: parsed_message[1].is_eof(), parsed))
+        return []
 
     def _after_refusal(self) -> Any:
         """Once a request is refused: the refusal raised once (as aiohttp expects a parser error), then nothing."""
@@ -244,7 +285,14 @@ class IngestRequestHandler(web.RequestHandler):
                  head_timeout_s: float = DEFAULT_HEAD_TIMEOUT_S, **kwargs: Any) -> None:
         # one header may take the whole head's bound, as for the Control API (aiohttp's: 8,190 bytes, 128 headers)
         super().__init__(manager, max_field_size=max_head_bytes, max_headers=MAX_HEADER_FIELDS, **kwargs)
-        self._head_reader = HeadReader(self._parser, max_head_bytes, head_timeout_s, self._loop)
+
+        def new_parser() -> Any:  # as aiohttp's RequestHandler makes its own
+            return HttpRequestParser(
+                self, self._loop, self._read_bufsize, max_line_size=kwargs.get("max_line_size", MAX_LINE_BYTES),
+                max_field_size=max_head_bytes, max_headers=MAX_HEADER_FIELDS, payload_exception=RequestPayloadError,
+                auto_decompress=kwargs.get("auto_decompress", True))
+
+        self._head_reader = HeadReader(self._parser, max_head_bytes, head_timeout_s, self._loop, new_parser)
         self._parser = self._head_reader  # type: ignore[assignment]  # aiohttp's, bounded
         self._refusal: web.StreamResponse | None = None
         factory = self._request_factory

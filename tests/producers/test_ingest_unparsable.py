@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from schemas.http_refusals import MAX_HEADER_FIELDS
 from schemas.settings import Settings
-from tests.producers.ingest_server import serving
+from tests.producers.helpers import IngestTenant
+from tests.producers.ingest_server import NINE, serving
+from tests.producers.test_ingest import events_on_topic
 
 SECRET = b"s3cr3t-echo-marker"
 
@@ -223,3 +226,66 @@ async def test_a_head_begun_in_the_read_that_ended_the_request_before_it_is_coun
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
     finally:
         writer.close()
+
+
+def notification(tenant: IngestTenant, event_id: str, *, body: str = "") -> bytes:
+    """A dial-in of `tenant` with its own event_id: a GET, or a POST whose form has a Content-Length or is chunked."""
+    form = urlencode(NINE | {"CalledExtension": f"{tenant.code}210", "event_id": event_id}).encode()
+    head = b"/ingest/%s/dial-in" % tenant.code.encode()
+    auth = b"Authorization: Bearer " + tenant.org_token.encode()
+    if not body:
+        return get(head + b"?" + form, auth)
+    framing = (b"Content-Length: %d\r\n\r\n%s" % (len(form), form) if body == "length"
+               else b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(form), form))
+    return (b"POST " + head + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth
+            + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n" + framing)
+
+
+@pytest.mark.parametrize("bodies", [("", ""), ("length", "chunked"), ("chunked", "length")],
+                         ids=["two-gets", "length-then-chunked", "chunked-then-length"])
+@pytest.mark.parametrize("malformed", [b"NOT HTTP AT ALL\r\n\r\n", get(b"/healthz", b"Bad Header Name: 1")],
+                         ids=["request-line", "header-name"])
+async def test_valid_requests_sent_with_one_the_parser_refuses_are_answered_before_its_400(
+        settings: Settings, ingest_url: str, tenant: IngestTenant, bodies: tuple[str, str], malformed: bytes) -> None:
+    """aiohttp's parser drops the requests it parsed in the read in which it fails: they are answered all the same,
+    in order, and their events reach the topic."""
+    event_ids = [f"pipelined-{uuid.uuid4()}" for _ in bodies]
+    address = urlsplit(ingest_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:  # in one write, which the server reads at once
+        writer.write(b"".join(notification(tenant, event_id, body=body)
+                              for event_id, body in zip(event_ids, bodies, strict=True))
+                     + malformed)
+        for event_id in event_ids:
+            status, _, body = await read_answer(reader)
+            assert status == 202, body[:200]
+            assert json.loads(body)["event_ids"] == [event_id]
+        status, headers, body = await read_answer(reader)
+        assert (status, error_of(headers, body)["code"], headers["connection"]) == (400, "request_invalid", "close")
+        assert await asyncio.wait_for(reader.read(), 30) == b""
+    finally:
+        writer.close()
+    assert [event.event_id for event in await events_on_topic(settings, event_ids)] == event_ids
+
+
+async def test_requests_sent_with_one_the_parser_refuses_after_the_end_of_a_body_are_answered_before_its_400(
+        settings: Settings, ingest_url: str, tenant: IngestTenant) -> None:
+    """The read in which the parser fails may begin with the end of a body begun in the read before."""
+    event_ids = [f"pipelined-{uuid.uuid4()}" for _ in range(2)]
+    first, second = notification(tenant, event_ids[0], body="length"), notification(tenant, event_ids[1])
+    address = urlsplit(ingest_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:  # each part in a read of its own (a pause apart)
+        for part in (first[:-10], first[-10:] + second + b"NOT HTTP AT ALL\r\n\r\n"):
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.2)
+        for event_id in event_ids:
+            status, _, body = await read_answer(reader)
+            assert status == 202, body[:200]
+            assert json.loads(body)["event_ids"] == [event_id]
+        status, headers, body = await read_answer(reader)
+        assert (status, error_of(headers, body)["code"], headers["connection"]) == (400, "request_invalid", "close")
+    finally:
+        writer.close()
+    assert [event.event_id for event in await events_on_topic(settings, event_ids)] == event_ids
