@@ -100,9 +100,9 @@ class HeadReader:
         self._head_bytes = 0  # received since the current head began (with the body bytes of its last read)
         self._line_bytes: int | None = 0  # of the request line received so far; None once it is whole
         self._body: Any = None  # the payload of the last request whose head was parsed, until it is received
-        # its Content-Length (None: chunked; -1: compressed, its bytes received not counted as sent)
-        self._body_size: int | None = None
+        self._body_size: int | None = None  # its Content-Length (None: chunked)
         self._held = b""  # a read the parser holds requests of, unparsed, while pipelined requests are queued
+        self._held_last: tuple[bytes, RawRequestMessage] | None = None  # that read, and its last request parsed
         self._refused = False
         # Armed by a read that leaves a head unfinished (most heads come whole in one read, and cost no timer); once
         # a request is refused, the call that answers it
@@ -115,7 +115,7 @@ class HeadReader:
         read = data or self._held  # b"": the parser reads on what it held
         self._held = b""
         body = self._body  # begun in an earlier read
-        received = 0 if body is None else body.total_bytes  # its bytes received before this read
+        received = 0 if body is None else body.total_raw_bytes  # its bytes received before this read, as sent
         if body is None:
             self._count(data)
         try:
@@ -135,7 +135,7 @@ class HeadReader:
             if held:  # requests: a head after them is counted once they are parsed (as the queue drains)
                 messages = [*messages, *held]
                 after = 0 if held[-1][1].is_eof() else None
-                self._held = read
+                self._held, self._held_last = read, (read, held[-1][0])
         # a read holding more than a head's bound (rare: only then is each head measured)
         if messages and self._head_bytes + len(read) > self.max_head_bytes and (
                 (index := self._first_too_large(messages)) is not None):
@@ -153,7 +153,7 @@ class HeadReader:
                 self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
         elif messages:  # the last one's body continues in the next read
             message, self._body = messages[-1]
-            self._body_size = None if message.chunked else -1 if message.compression else content_length(message)
+            self._body_size = None if message.chunked else content_length(message)
             self.untime()
         elif body is None:  # a head unfinished
             if self._head_bytes > self.max_head_bytes:
@@ -173,8 +173,8 @@ class HeadReader:
             if self._head_bytes != len(data):  # a head begun in an earlier read
                 return []
             start = 0
-        elif self._body_size is None or self._body_size < 0 or not body.is_eof():
-            return []
+        elif self._body_size is None or body.total_compressed_bytes is not None or not body.is_eof():
+            return []  # a compressed body's end may be held in the parser, its decompression paused
         else:
             start = self._body_size - received
         parser, parsed, body_bytes = self._new_parser(), [], 0
@@ -211,13 +211,22 @@ class HeadReader:
             if not payload.is_eof():
                 return None
             return http_refusals.after_request(data, 0 if message.chunked else content_length(message))
-        if self._body is None or not self._body.is_eof():
+        if self._body is None:
+            return self._after_held(data)
+        if not self._body.is_eof():
             return None
         if self._body_size is None:
             return http_refusals.after_request(data)
-        if self._body_size < 0:
-            return 0  # a compressed body: its bytes in this read are not known
         return http_refusals.after_request(data, self._body_size - received, head_in_read=False)
+
+    def _after_held(self, data: bytes) -> int | None:
+        """For a read the parser held requests of (pipelined requests queued), parsed on without another request:
+        the bytes after the last one, a head's. None for any other read."""
+        held, self._held_last = self._held_last, None
+        if held is None or held[0] is not data:
+            return None
+        message = held[1]
+        return http_refusals.after_request(data, 0 if message.chunked else content_length(message))
 
     def _count(self, data: bytes, start: int = 0) -> None:
         """Counts data[start:], bytes of the head being received, against the head's and its request line's bounds."""

@@ -5,6 +5,7 @@ quoting the first ~100 bytes)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from aiohttp.web_protocol import MAX_MSG_QUEUE_SIZE
 
 from schemas.http_refusals import MAX_HEADER_FIELDS
 from schemas.settings import Settings
@@ -222,6 +224,48 @@ async def test_a_head_begun_in_the_read_that_ended_the_request_before_it_is_coun
         writer.write(get(b"/healthz") + unfinished)  # and never the rest
         status, _, body = await read_answer(reader)
         assert status == 200, body[:200]
+        status, headers, body = await read_answer(reader)
+        assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+    finally:
+        writer.close()
+
+
+async def test_a_head_begun_in_the_read_that_ended_a_compressed_body_is_counted_from_its_first_byte(
+        small_head_url: str) -> None:
+    """The body's bytes in that read are known as sent, not as decompressed: over the setting there, 431 at once."""
+    form = gzip.compress(b"CallerIDName=" + b"a" * 1000)
+    request = (b"POST /ingest/0003/dial-in HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Encoding: gzip\r\n"
+               b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(form) + form)
+    unfinished = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * SMALL_HEAD_BYTES
+    address = urlsplit(small_head_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:  # each part in a read of its own (a pause apart): the body's end comes with the head, never finished
+        for part in (request[:-10], request[-10:] + unfinished):
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.2)
+        status, headers, body = await read_answer(reader)
+        assert (status, error_of(headers, body)["code"]) == (401, "unauthorized")
+        status, headers, body = await read_answer(reader)
+        assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("requests", [MAX_MSG_QUEUE_SIZE + 1, 2 * MAX_MSG_QUEUE_SIZE + 1, 40])
+async def test_a_head_sent_after_more_pipelined_requests_than_the_server_queues_is_counted_from_its_first_byte(
+        small_head_url: str, requests: int) -> None:
+    """aiohttp parses at most MAX_MSG_QUEUE_SIZE pipelined requests ahead of the one answered, holding the rest of
+    the read: the head after them, over the setting, answers 431 once they are parsed, without the client sending
+    more."""
+    unfinished = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * SMALL_HEAD_BYTES
+    address = urlsplit(small_head_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        writer.write(get(b"/healthz") * requests + unfinished)  # in one write, and never the rest
+        for _ in range(requests):
+            status, _, body = await read_answer(reader)
+            assert status == 200, body[:200]
         status, headers, body = await read_answer(reader)
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
     finally:
