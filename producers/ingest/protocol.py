@@ -99,6 +99,7 @@ class HeadReader:
         self._loop = loop
         self._head_bytes = 0  # received since the current head began (with the body bytes of its last read)
         self._line_bytes: int | None = 0  # of the request line received so far; None once it is whole
+        self._begun = bytearray()  # the head's bytes of earlier reads, when it began in one (to parse a read again)
         self._body: Any = None  # the payload of the last request whose head was parsed, until it is received
         self._body_size: int | None = None  # its Content-Length (None: chunked)
         self._held = b""  # a read the parser holds requests of, unparsed, while pipelined requests are queued
@@ -151,6 +152,7 @@ class HeadReader:
                 return self._refuse_after(messages, Refused(http_refusals.head_too_large(self.max_head_bytes)))
             if after:
                 self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
+                self._begun[:] = read[len(read) - after:]
         elif messages:  # the last one's body continues in the next read
             message, self._body = messages[-1]
             self._body_size = None if message.chunked else content_length(message)
@@ -160,18 +162,24 @@ class HeadReader:
                 self._refuse(http_refusals.head_too_large(self.max_head_bytes))
             if self._timer is None and data:
                 self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
+            if self._head_bytes == len(data):  # it began in this read
+                self._begun[:] = data
+            else:
+                self._begun += data
         return messages, upgraded, tail
 
     def _parsed_before_error(self, data: bytes, body: Any, received: int, error: HttpProcessingError) -> list[Any]:
         """The requests whole in `data` before the one the parser failed on, which aiohttp's parser drops with its
-        error. `data` is parsed again by a new parser, fed up to each empty line after the last Content-Length body
-        (where a head ends), so that no call holds a whole head and the failure both. Only from a read that begins
-        with a request or ends a Content-Length body (a head's or a chunked or compressed body's bytes of earlier
-        reads are the failed parser's), and only if the new parser fails as that one did, which a wrong start would
-        not: else none, and the failing request is refused alone, as aiohttp does."""
+        error. `data`, after the bytes of a head begun in earlier reads, is parsed again by a new parser, fed up to
+        each empty line after the last Content-Length body (where a head ends), so that no call holds a whole head
+        and the failure both. Not from a read that ends a chunked or compressed body (the failed parser's alone know
+        its end), and only if the new parser fails as that one did, which a wrong start would hardly: else none, and
+        the failing request is refused alone, as aiohttp does."""
         if body is None:
             if self._head_bytes != len(data):  # a head begun in an earlier read
-                return []
+                if len(self._begun) + len(data) != self._head_bytes:
+                    return []
+                data = bytes(self._begun) + data
             start = 0
         elif self._body_size is None or body.total_compressed_bytes is not None or not body.is_eof():
             return []  # a compressed body's end may be held in the parser, its decompression paused
@@ -189,7 +197,7 @@ class HeadReader:
                 body_bytes = 0 if not messages or (message := messages[-1][0]).chunked else content_length(message)
                 start = end
         except HttpProcessingError as again:
-            if type(again) is type(error) and str(again) == str(error):
+            if failure(again) == failure(error):
                 return list(itertools.takewhile(lambda parsed_message: parsed_message[1].is_eof(), parsed))
         return []
 
@@ -251,9 +259,10 @@ class HeadReader:
         protocol.data_received(b"")  # answered as a parser error is, after any request before it
 
     def untime(self) -> None:
-        if self._timer is not None:
+        if self._timer is not None:  # as a head begun in an earlier read is timed: once it ended, its bytes go too
             self._timer.cancel()
             self._timer = None
+            self._begun = bytearray()
 
     def _stop(self) -> None:
         self._refused = True
@@ -275,6 +284,12 @@ class HeadReader:
 
     def __getattr__(self, name: str) -> Any:  # the parser's other methods, as they are
         return getattr(self._parser, name)
+
+
+def failure(error: HttpProcessingError) -> tuple[type, str]:
+    """What a parser error says went wrong, without the failing line it quotes (from where that parser call's
+    bytes begin)."""
+    return type(error), str(error).split(":\n\n", 1)[0]
 
 
 def content_length(message: RawRequestMessage) -> int:

@@ -312,15 +312,16 @@ async def test_valid_requests_sent_with_one_the_parser_refuses_are_answered_befo
     assert [event.event_id for event in await events_on_topic(settings, event_ids)] == event_ids
 
 
-async def test_requests_sent_with_one_the_parser_refuses_after_the_end_of_a_body_are_answered_before_its_400(
-        settings: Settings, ingest_url: str, tenant: IngestTenant) -> None:
-    """The read in which the parser fails may begin with the end of a body begun in the read before."""
+@pytest.mark.parametrize("split", [-10, 40], ids=["in-a-body", "in-a-head"])
+async def test_requests_sent_with_one_the_parser_refuses_in_a_read_begun_inside_a_request_are_answered_before_its_400(
+        settings: Settings, ingest_url: str, tenant: IngestTenant, split: int) -> None:
+    """The read in which the parser fails may begin with the end of a body, or of a head, begun in the read before."""
     event_ids = [f"pipelined-{uuid.uuid4()}" for _ in range(2)]
     first, second = notification(tenant, event_ids[0], body="length"), notification(tenant, event_ids[1])
     address = urlsplit(ingest_url)
     reader, writer = await asyncio.open_connection(address.hostname, address.port)
     try:  # each part in a read of its own (a pause apart)
-        for part in (first[:-10], first[-10:] + second + b"NOT HTTP AT ALL\r\n\r\n"):
+        for part in (first[:split], first[split:] + second + b"NOT HTTP AT ALL\r\n\r\n"):
             writer.write(part)
             await writer.drain()
             await asyncio.sleep(0.2)
