@@ -142,31 +142,42 @@ class HeadReader:
                 (index := self._first_too_large(messages)) is not None):
             return self._refuse_after(messages[:index], Refused(http_refusals.head_too_large(self.max_head_bytes)))
         if after is not None:  # a request ended in this read: the next head begins after it
-            self._body, self._head_bytes, self._line_bytes = None, 0, 0
-            self.untime()
-            try:
-                self._count(read, len(read) - after)
-            except Refused as refused:
-                return self._refuse_after(messages, refused)
-            if self._head_bytes > self.max_head_bytes:
-                return self._refuse_after(messages, Refused(http_refusals.head_too_large(self.max_head_bytes)))
-            if after:
-                self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
-                self._begun[:] = read[len(read) - after:]
+            if (answer := self._next_head(read, messages, after)) is not None:
+                return answer
         elif messages:  # the last one's body continues in the next read
             message, self._body = messages[-1]
             self._body_size = None if message.chunked else content_length(message)
             self.untime()
-        elif body is None:  # a head unfinished
-            if self._head_bytes > self.max_head_bytes:
-                self._refuse(http_refusals.head_too_large(self.max_head_bytes))
-            if self._timer is None and data:
-                self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
-            if self._head_bytes == len(data):  # it began in this read
-                self._begun[:] = data
-            else:
-                self._begun += data
+        elif body is None:
+            self._unfinished_head(data)
         return messages, upgraded, tail
+
+    def _next_head(self, read: bytes, messages: Any, after: int) -> Any | None:
+        """A request ended `after` bytes before the end of `read`, where the next head begins: counted and timed
+        from there. The answer to a refusal, or None."""
+        self._body, self._head_bytes, self._line_bytes = None, 0, 0
+        self.untime()
+        try:
+            self._count(read, len(read) - after)
+        except Refused as refused:
+            return self._refuse_after(messages, refused)
+        if self._head_bytes > self.max_head_bytes:
+            return self._refuse_after(messages, Refused(http_refusals.head_too_large(self.max_head_bytes)))
+        if after:
+            self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
+            self._begun[:] = read[len(read) - after:]
+        return None
+
+    def _unfinished_head(self, data: bytes) -> None:
+        """A read that ends inside a head: bounded, timed from the head's first byte, kept to parse again."""
+        if self._head_bytes > self.max_head_bytes:
+            self._refuse(http_refusals.head_too_large(self.max_head_bytes))
+        if self._timer is None and data:
+            self._timer = self._loop.call_later(self.head_timeout_s, self._time_out)
+        if self._head_bytes == len(data):  # it began in this read
+            self._begun[:] = data
+        else:
+            self._begun += data
 
     def _parsed_before_error(self, data: bytes, body: Any, received: int, error: HttpProcessingError) -> list[Any]:
         """The requests whole in `data` before the one the parser failed on, which aiohttp's parser drops with its
