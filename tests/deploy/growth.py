@@ -37,17 +37,18 @@ def extensions_moving(code: str) -> list[str]:
 
 def laid_out(
     make_settings: Callable[..., Settings], database_url: str, *, with_disabled: bool = False,
+    moving: Callable[[str], list[str]] = extensions_moving,
 ) -> tuple[Settings, list[str]]:
-    """Topics of BEFORE partitions; each extension with a dial-in request, published by the relay's resync (which
-    publishes every extension of the database). `with_disabled`: as many more, in another organization, whose one
-    request is disabled (not returned)."""
+    """Topics of BEFORE partitions; each extension (`moving` of the organization's code) with a dial-in request,
+    published by the relay's resync (which publishes every extension of the database). `with_disabled`: as many
+    more, in another organization, whose one request is disabled (not returned)."""
     settings = make_settings(partitions=BEFORE)
     with psycopg.connect(database_url, autocommit=True) as conn:
         provider = admin.create_provider(conn, "Provider")
         numbers: list[str] = []
         for status in (1, 0) if with_disabled else (1,):
             org = new_org(conn, provider)
-            extensions = extensions_moving(org.code or "")
+            extensions = moving(org.code or "")
             numbers += extensions if status else []
             for extension, _ in admin.create_extensions(conn, org.id, extensions):
                 add_request(conn, settings, extension,

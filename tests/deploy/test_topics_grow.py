@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
+from itertools import product
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -40,9 +41,12 @@ def sharing_the_partitions(settings: Settings) -> Iterator[list[Service]]:
         yield workers
 
 
-def _missing(settings: Settings, workers: list[Service], events: list[CallEvent]) -> list[str]:
-    """The extensions (with their move) of the events that made no job. Every extension has a request, so an event
-    that found no config (counted `no_match`) was dropped: the wait ends on the first, or when each made its job."""
+def _missing(
+    settings: Settings, workers: list[Service], events: list[CallEvent], counts: tuple[int, ...] = (BEFORE, AFTER),
+) -> list[str]:
+    """The extensions (with their move through `counts`) of the events that made no job. Every extension has a
+    request, so an event that found no config (counted `no_match`) was dropped: the wait ends on the first, or when
+    each made its job."""
     made: set[str] = set()
 
     def settled() -> bool:
@@ -52,11 +56,11 @@ def _missing(settings: Settings, workers: list[Service], events: list[CallEvent]
     wait_until(settled, timeout_s=90, what="every event joined or one dropped")
     wait_until(lambda: sum(w.metric(PROCESSED) for w in workers) >= len(events), timeout_s=90, what="all processed")
     made.update(job.event_id for job in read_jobs(settings, lambda jobs: True, settle_s=1))
-    return [f"{e.extension} ({_move(e.extension)})" for e in events if e.event_id not in made]
+    return [f"{e.extension} ({_move(e.extension, counts)})" for e in events if e.event_id not in made]
 
 
-def _move(extension: str) -> str:
-    return f"{partition_for(extension.encode(), BEFORE)}→{partition_for(extension.encode(), AFTER)}"
+def _move(extension: str, counts: tuple[int, ...]) -> str:
+    return "→".join(str(partition_for(extension.encode(), count)) for count in counts)
 
 
 def test_grow_keeps_every_event_of_a_moved_extension(layout: tuple[Settings, list[str]]) -> None:
@@ -145,14 +149,70 @@ def test_a_worker_keeping_an_old_partition_but_not_the_new_one_joins_the_events_
             assert _missing(settings, [first, second], stale) == []
 
 
-async def _produce_on_old_partitions(settings: Settings, events: list[CallEvent]) -> None:
+# A second growth, AFTER → LAST: with 3, 4 and 5 partitions a key can move every way at each growth (with 3 → 6 → 12,
+# a key on partition p of 3 could only go to p or p + 3, and then to those + 6).
+LAST = 5
+
+
+def extensions_moving_twice(code: str) -> list[str]:
+    """An extension for each way a key can move at both growths to a partition it never had: whatever part a worker
+    keeps, one of them has one old partition there and neither its other old partition nor its partition now."""
+    by_move: dict[tuple[int, ...], str] = {}
+    for n in range(100, 5000):
+        key = f"{code}*{n}"
+        by_move.setdefault(tuple(partition_for(key.encode(), count) for count in (BEFORE, AFTER, LAST)), key)
+    moves = [move for move in product(range(BEFORE), range(AFTER), range(LAST)) if len(set(move)) == 3]
+    return [by_move[move] for move in moves]
+
+
+@pytest.fixture(scope="module")
+def twice_grown_layout(make_settings: Callable[..., Settings], database_url: str) -> tuple[Settings, list[str]]:
+    """Lists published on BEFORE partitions, then grown to AFTER and to LAST: each growth republishes every list on
+    its key's partition of the new count, so each extension has a copy on both its old partitions."""
+    settings, numbers = laid_out(make_settings, database_url, moving=extensions_moving_twice)
+    for count in (AFTER, LAST):
+        grown = grow(settings, count)
+        assert grown.returncode == 0, grown.stderr
+    return settings, numbers
+
+
+def test_after_two_growths_a_worker_keeping_one_old_partition_joins_the_events_still_written_there(
+    twice_grown_layout: tuple[Settings, list[str]],
+) -> None:
+    """The first worker reads every partition; a second one takes part of them, leaves (the first reads that part
+    again, after the part it kept) and comes back for it (the assignor takes it from the same worker). Events written
+    on both old partitions of each extension (by producers still seeing 3 or 4 partitions) are all joined, also by
+    the first worker on the one old partition it kept without the other nor the extension's partition now: before
+    the copies were kept per partition, it held only the copy read last, dropped it with the part given back, and
+    these events made no job."""
+    settings, numbers = twice_grown_layout
+    with Service(settings, "processor", name="processor-staying") as first:
+        every_list = first.metric(TABLE)  # ready: every partition read
+
+        def shared(second: Service) -> None:
+            wait_until(lambda: second.metric(TABLE) > 0 and first.metric(TABLE) < every_list, timeout_s=90,
+                       what="the partitions shared")
+
+        with Service(settings, "processor", name="processor-leaving") as second:
+            shared(second)
+        wait_until(lambda: first.metric(TABLE) == every_list, timeout_s=90, what="every partition read again")
+        with Service(settings, "processor", name="processor-coming-back") as second:
+            shared(second)
+            stale = {count: [call_event(e) for e in numbers] for count in (BEFORE, AFTER)}
+            for count, events in stale.items():
+                asyncio.run(_produce_on_old_partitions(settings, events, count))
+            assert _missing(settings, [first, second], stale[BEFORE] + stale[AFTER], (BEFORE, AFTER, LAST)) == []
+
+
+async def _produce_on_old_partitions(settings: Settings, events: list[CallEvent], count: int = BEFORE) -> None:
+    """Each event on its extension's partition under `count` partitions, as a producer still seeing `count` writes."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for event in events:
             key = event.extension.encode()
             await producer.send(settings.topics.call_events, encode(event), key=key,
-                                partition=partition_for(key, BEFORE))
+                                partition=partition_for(key, count))
         await producer.flush()
     finally:
         await producer.stop()
