@@ -9,6 +9,7 @@ import gzip
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -25,6 +26,8 @@ SECRET = b"s3cr3t-echo-marker"
 
 
 SMALL_HEAD_BYTES = 16_384
+# a head over SMALL_HEAD_BYTES, never ended
+UNFINISHED_OVER_THE_SETTING = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * SMALL_HEAD_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +37,23 @@ async def small_head_url(settings: Settings) -> AsyncIterator[str]:
         yield url
 
 
-async def exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Sends `request` as it is and reads the answer until the server closes: status, headers, body."""
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A connection to the server at `url`, closed at the end."""
     address = urlsplit(url)
     reader, writer = await asyncio.open_connection(address.hostname, address.port)
     try:
+        yield reader, writer
+    finally:
+        writer.close()
+
+
+async def exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Sends `request` as it is and reads the answer until the server closes: status, headers, body."""
+    async with connected(url) as (reader, writer):
         writer.write(request)
         await writer.drain()
         answer = await asyncio.wait_for(reader.read(), 30)
-    finally:
-        writer.close()
     head, _, body = answer.partition(b"\r\n\r\n")
     status, headers = status_and_headers(head)
     return status, headers, body
@@ -119,9 +129,7 @@ async def test_headers_each_short_enough_but_together_over_the_setting_answer_43
 
 async def test_a_head_at_the_setting_is_served_on_each_request_of_a_connection_and_one_byte_more_answers_431(
         small_head_url: str) -> None:
-    address = urlsplit(small_head_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:
+    async with connected(small_head_url) as (reader, writer):
         for _ in range(3):  # the count starts again with each request: together they are well over the bound
             writer.write(padded(SMALL_HEAD_BYTES, close=False))
             status, _, body = await read_answer(reader)
@@ -130,22 +138,16 @@ async def test_a_head_at_the_setting_is_served_on_each_request_of_a_connection_a
         status, headers, body = await read_answer(reader)
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
         assert await asyncio.wait_for(reader.read(), 30) == b""  # and the connection ends
-    finally:
-        writer.close()
 
 
 async def test_a_head_over_the_setting_is_answered_before_the_client_has_sent_the_rest(small_head_url: str) -> None:
-    address = urlsplit(small_head_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:
+    async with connected(small_head_url) as (reader, writer):
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 6000 + b"\r\nX-Pad-2: ")
         for _ in range(3):  # headers each under aiohttp's 8,190 bytes, of a head never finished
             writer.write(b"a" * 6000 + b"\r\nX-Pad-3: ")
             await writer.drain()
         status, headers, body = await read_answer(reader)
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
-    finally:
-        writer.close()
 
 
 async def test_one_header_may_take_the_whole_head_and_a_head_may_have_100_but_not_101(
@@ -185,9 +187,8 @@ async def test_a_request_whose_head_came_with_the_end_of_the_body_before_it_has_
 
     first, second = post(b"a=" + b"b" * 100), post(b"a=" + b"b" * (4 * SMALL_HEAD_BYTES))
     head_end = first.index(b"\r\n\r\n") + 4
-    address = urlsplit(small_head_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:  # each part in a read of its own (a pause apart): the first body's end comes with the second's head
+    # each part in a read of its own (a pause apart): the first body's end comes with the second's head
+    async with connected(small_head_url) as (reader, writer):
         for part in (first[:head_end + 10], first[head_end + 10:] + second[:200], second[200:], get(b"/healthz")):
             writer.write(part)
             await writer.drain()
@@ -195,39 +196,29 @@ async def test_a_request_whose_head_came_with_the_end_of_the_body_before_it_has_
         for status in (401, 401, 200):
             answer_status, _, body = await read_answer(reader)
             assert answer_status == status, body[:200]
-    finally:
-        writer.close()
 
 
 async def test_a_valid_request_sent_with_one_over_the_setting_is_answered_and_only_the_second_refused(
         small_head_url: str) -> None:
-    address = urlsplit(small_head_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:  # in one write, which the server reads at once
+    # in one write, which the server reads at once
+    async with connected(small_head_url) as (reader, writer):
         writer.write(get(b"/healthz") + padded(SMALL_HEAD_BYTES + 1, close=False))
         status, _, body = await read_answer(reader)
         assert status == 200, body[:200]
         status, headers, body = await read_answer(reader)
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
         assert await asyncio.wait_for(reader.read(), 30) == b""
-    finally:
-        writer.close()
 
 
 async def test_a_head_begun_in_the_read_that_ended_the_request_before_it_is_counted_from_its_first_byte(
         small_head_url: str) -> None:
     """Its bytes in that read count: over the setting there, it answers 431 without the client sending more."""
-    unfinished = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * SMALL_HEAD_BYTES
-    address = urlsplit(small_head_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:
-        writer.write(get(b"/healthz") + unfinished)  # and never the rest
+    async with connected(small_head_url) as (reader, writer):
+        writer.write(get(b"/healthz") + UNFINISHED_OVER_THE_SETTING)  # and never the rest
         status, _, body = await read_answer(reader)
         assert status == 200, body[:200]
         status, headers, body = await read_answer(reader)
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
-    finally:
-        writer.close()
 
 
 async def test_a_head_begun_in_the_read_that_ended_a_compressed_body_is_counted_from_its_first_byte(
@@ -236,11 +227,9 @@ async def test_a_head_begun_in_the_read_that_ended_a_compressed_body_is_counted_
     form = gzip.compress(b"CallerIDName=" + b"a" * 1000)
     request = (b"POST /ingest/0003/dial-in HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Encoding: gzip\r\n"
                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(form) + form)
-    unfinished = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * SMALL_HEAD_BYTES
-    address = urlsplit(small_head_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:  # each part in a read of its own (a pause apart): the body's end comes with the head, never finished
-        for part in (request[:-10], request[-10:] + unfinished):
+    # each part in a read of its own (a pause apart): the body's end comes with the head, never finished
+    async with connected(small_head_url) as (reader, writer):
+        for part in (request[:-10], request[-10:] + UNFINISHED_OVER_THE_SETTING):
             writer.write(part)
             await writer.drain()
             await asyncio.sleep(0.2)
@@ -248,8 +237,6 @@ async def test_a_head_begun_in_the_read_that_ended_a_compressed_body_is_counted_
         assert (status, error_of(headers, body)["code"]) == (401, "unauthorized")
         status, headers, body = await read_answer(reader)
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
-    finally:
-        writer.close()
 
 
 @pytest.mark.parametrize("requests", [MAX_MSG_QUEUE_SIZE + 1, 2 * MAX_MSG_QUEUE_SIZE + 1, 40])
@@ -258,18 +245,13 @@ async def test_a_head_sent_after_more_pipelined_requests_than_the_server_queues_
     """aiohttp parses at most MAX_MSG_QUEUE_SIZE pipelined requests ahead of the one answered, holding the rest of
     the read: the head after them, over the setting, answers 431 once they are parsed, without the client sending
     more."""
-    unfinished = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * SMALL_HEAD_BYTES
-    address = urlsplit(small_head_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:
-        writer.write(get(b"/healthz") * requests + unfinished)  # in one write, and never the rest
+    async with connected(small_head_url) as (reader, writer):
+        writer.write(get(b"/healthz") * requests + UNFINISHED_OVER_THE_SETTING)  # in one write, and never the rest
         for _ in range(requests):
             status, _, body = await read_answer(reader)
             assert status == 200, body[:200]
         status, headers, body = await read_answer(reader)
         assert (status, error_of(headers, body)["code"]) == (431, "request_header_fields_too_large")
-    finally:
-        writer.close()
 
 
 def notification(tenant: IngestTenant, event_id: str, *, body: str = "") -> bytes:
@@ -294,9 +276,8 @@ async def test_valid_requests_sent_with_one_the_parser_refuses_are_answered_befo
     """aiohttp's parser drops the requests it parsed in the read in which it fails: they are answered all the same,
     in order, and their events reach the topic."""
     event_ids = [f"pipelined-{uuid.uuid4()}" for _ in bodies]
-    address = urlsplit(ingest_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:  # in one write, which the server reads at once
+    # in one write, which the server reads at once
+    async with connected(ingest_url) as (reader, writer):
         writer.write(b"".join(notification(tenant, event_id, body=body)
                               for event_id, body in zip(event_ids, bodies, strict=True))
                      + malformed)
@@ -307,8 +288,6 @@ async def test_valid_requests_sent_with_one_the_parser_refuses_are_answered_befo
         status, headers, body = await read_answer(reader)
         assert (status, error_of(headers, body)["code"], headers["connection"]) == (400, "request_invalid", "close")
         assert await asyncio.wait_for(reader.read(), 30) == b""
-    finally:
-        writer.close()
     assert [event.event_id for event in await events_on_topic(settings, event_ids)] == event_ids
 
 
@@ -318,9 +297,8 @@ async def test_requests_sent_with_one_the_parser_refuses_in_a_read_begun_inside_
     """The read in which the parser fails may begin with the end of a body, or of a head, begun in the read before."""
     event_ids = [f"pipelined-{uuid.uuid4()}" for _ in range(2)]
     first, second = notification(tenant, event_ids[0], body="length"), notification(tenant, event_ids[1])
-    address = urlsplit(ingest_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:  # each part in a read of its own (a pause apart)
+    # each part in a read of its own (a pause apart)
+    async with connected(ingest_url) as (reader, writer):
         for part in (first[:split], first[split:] + second + b"NOT HTTP AT ALL\r\n\r\n"):
             writer.write(part)
             await writer.drain()
@@ -331,6 +309,4 @@ async def test_requests_sent_with_one_the_parser_refuses_in_a_read_begun_inside_
             assert json.loads(body)["event_ids"] == [event_id]
         status, headers, body = await read_answer(reader)
         assert (status, error_of(headers, body)["code"], headers["connection"]) == (400, "request_invalid", "close")
-    finally:
-        writer.close()
     assert [event.event_id for event in await events_on_topic(settings, event_ids)] == event_ids
