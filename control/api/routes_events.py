@@ -25,6 +25,7 @@ from control.api.models import (
 )
 from control.errors import InvalidInput
 from control.service import ExtensionRef, RequestView, SavedRequest
+from control.service.validation import parse_type
 from schemas.repeats import repeated, said_once
 
 BASE = "/uapi/extensions/{userId}/{extension}/phoneCallEvents"
@@ -115,8 +116,15 @@ def add(request: Request, response: Response, db: Db, settings: AppSettings, ext
 @router.get("/{type}", response_model=EventRequestList, response_model_exclude_none=True,
             summary="ListAll of one type")
 def list_type(request: Request, db: Db, extension: Extension, once: QueryOnce, type: str, count: Count = None,
-              startIndex: StartIndex = None) -> dict[str, Any]:
-    query = service.parse_list_query({"type": type, "count": count, "startIndex": startIndex})
+              startIndex: StartIndex = None, filterBy: Text = None, filterValue: Text = None, sortBy: Text = None,
+              sortOrder: Text = None) -> dict[str, Any]:
+    """As ListAll, of the path's type; a `type` in the query may only repeat it (ignoring it would list another)."""
+    query = service.parse_list_query({"type": type, "count": count, "startIndex": startIndex, "filterBy": filterBy,
+                                      "filterValue": filterValue, "sortBy": sortBy, "sortOrder": sortOrder})
+    asked = request.query_params.get("type")
+    if asked not in (None, "") and parse_type(asked) != query.type:
+        raise InvalidInput("pce_type_invalid", f"the query's type {asked!r} is not the path's {type!r}: send the "
+                           "type once, in the path", field="type")
     return _page(request, extension, service.list_requests(db, extension, query))
 
 

@@ -1,0 +1,52 @@
+"""ListAll's parameters over real HTTP against the real PostgreSQL: a parameter the list cannot honour is refused
+with its code, never ignored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from schemas.settings import Settings
+from tests.control.server import ApiServer
+from tests.control.tenants import Tenant
+
+URL = "https://93.184.215.14/hook"  # a public address literal: no DNS needed
+
+
+@pytest.fixture(scope="module")
+def api(settings: Settings) -> Iterator[ApiServer]:
+    with ApiServer(settings) as server:
+        yield server
+
+
+def base(tenant: Tenant) -> str:
+    return f"/uapi/extensions/@me/{quote(tenant.extension.number, safe='')}/phoneCallEvents"
+
+
+def error_code(response: httpx.Response) -> str:
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    return str(body["error"]["code"])
+
+
+def notes(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [entry["note"] for entry in response.json()["entry"]]
+
+
+def test_a_list_of_one_type_filters_and_sorts_as_listall_does(http: httpx.Client, tenant: Tenant) -> None:
+    path = base(tenant)
+    for type_, note in [(1, "alpha one"), (1, "beta"), (1, "alpha two"), (2, "alpha other type")]:
+        assert http.post(path, json={"type": type_, "url": URL, "note": note}).status_code == 201
+    assert notes(http.get(f"{path}/1", params={"filterBy": "note", "filterValue": "alpha"})) == ["alpha one",
+                                                                                                   "alpha two"]
+    assert notes(http.get(f"{path}/1", params={"sortOrder": "descending"})) == ["alpha two", "beta", "alpha one"]
+    assert notes(http.get(f"{path}/dial-out", params={"type": "1"})) == ["alpha one", "beta", "alpha two"]
+    for params, code in [({"filterBy": "bogus", "filterValue": "x"}, "filter_invalid"),
+                         ({"sortOrder": "sideways"}, "sort_invalid"), ({"sortBy": "bogus"}, "sort_invalid"),
+                         ({"type": "2"}, "pce_type_invalid")]:
+        answer = http.get(f"{path}/1", params=params)
+        assert (answer.status_code, error_code(answer)) == (400, code), (params, answer.text)
