@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
+from pyreqwest.http import Url
+
 from delivery.signing import signature_header
 from schemas.events import PARAMETER_NAMES
 from schemas.jobs import DeliveryJob
@@ -71,12 +73,25 @@ def _own_query(raw_query: str) -> list[str]:
     return [pair for pair in pairs if unquote_plus(pair.split("=", 1)[0]) not in PARAMETER_NAMES]
 
 
+def _ascii_netloc(netloc: str) -> str:
+    """An internationalised host name in its IDNA form (`bücher.de` → `xn--bcher-kva.de`), as reqwest's WHATWG
+    parser sends it: the aiohttp client, told the URL is already encoded, cannot encode a host itself."""
+    userinfo, at, host_port = netloc.rpartition("@")
+    host, colon, port = host_port.partition(":")
+    try:
+        host = Url(f"http://{host}/").host_str or host
+    except ValueError:  # left as it is: the client refuses it (invalid_url)
+        return netloc
+    return f"{userinfo}{at}{host}{colon}{port}"
+
+
 @lru_cache(maxsize=4096)
 def _target(url: str) -> tuple[str, str]:
     """(scheme://host/path, the URL's own query to keep): the same for every job of one request."""
     parts = urlsplit(url)
+    netloc = parts.netloc if parts.netloc.isascii() else _ascii_netloc(parts.netloc)
     path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~")
-    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), "&".join(_own_query(parts.query))
+    return urlunsplit((parts.scheme, netloc, path, "", "")), "&".join(_own_query(parts.query))
 
 
 def _get_url(url: str, parameters: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from delivery.http import (
     HttpClient,
     new_client,
 )
+from delivery.http_aiohttp import AiohttpClient, FunctionResolver
 from delivery.http_reqwest import PyreqwestClient
 from delivery.pinning import PinnedClients, choose_address
 from delivery.request import OutgoingRequest, build_request
@@ -397,6 +398,22 @@ async def test_hosts_past_the_bound_go_through_aiohttp_with_the_same_guard(caplo
     assert pinned == 1 and "went through aiohttp" in caplog.text  # a.test pinned, b.test past the bound
     assert sorted(seen.headers["host"].split(":")[0] for seen in server.seen) == ["a.test"] * 2 + ["b.test"] * 2
     assert (refused.error_class, unknown.error_class) == ("unsafe_url", "dns_error")
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+async def test_an_internationalised_host_name_is_reached_through_its_idna_form(name: str) -> None:
+    """`bücher.test` is looked up, checked and sent as `xn--bcher-kva.test`, as a browser would, by either client."""
+    dns = Dns({"xn--bcher-kva.test": ["127.0.0.1"]})
+    client: HttpClient = pinned_client(dns) if name == "pyreqwest" else AiohttpClient(
+        connect_timeout_s=CONNECT_TIMEOUT_S, request_timeout_s=REQUEST_TIMEOUT_S, allow_private_urls=False,
+        max_connections=16, resolver=FunctionResolver(dns.resolve), check=dns.check)
+    try:
+        async with RawServer() as server:
+            job = make_job(f"http://Bücher.test:{server.port}/hook?q=1", method="GET")
+            assert (await client.send(build_request(job, now_s=1_796_000_000, user_agent="t"))).status_code == 204
+    finally:
+        await client.close()
+    assert [seen.headers["host"] for seen in server.seen] == [f"xn--bcher-kva.test:{server.port}"]
 
 
 async def test_the_pinned_clients_bound_is_a_setting() -> None:

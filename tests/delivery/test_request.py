@@ -47,6 +47,14 @@ def test_get_merges_the_parameters_with_the_urls_own_query(url: str, own: list[t
     assert req.url.isascii()
 
 
+@pytest.mark.parametrize(("url", "sent"), [
+    ("http://Bücher.example:8080/hook?q=1#x", "http://xn--bcher-kva.example:8080/hook?q=1"),
+    ("https://straße.example", "https://xn--strae-oqa.example/"),  # WHATWG's (UTS 46) form, not IDNA 2003's
+])
+def test_an_internationalised_host_goes_out_in_its_idna_form(url: str, sent: str) -> None:
+    assert build_request(make_job(url, method="POST"), now_s=NOW_S, user_agent=UA).url == sent
+
+
 def test_headers() -> None:
     job = make_job("http://example.com/", method="GET", request_id="abc123", sequence=42)
     headers = build_request(job, now_s=NOW_S, user_agent=UA).headers
