@@ -61,10 +61,12 @@ def view_of(row: tuple[Any, ...]) -> RequestView:
 
 def _filter(params: Mapping[str, Any]) -> tuple[str | None, object]:
     by, value = params.get("filterBy"), params.get("filterValue")
+    fields = ", ".join([*TEXT_FILTERS, *EXACT_FILTERS])
     if by in (None, ""):
+        if value not in (None, ""):  # ignored, it would answer every request as if they matched it
+            raise InvalidInput("filter_invalid", f"filterValue needs a filterBy (one of {fields})", field="filterBy")
         return None, None
     if by not in TEXT_FILTERS and by not in EXACT_FILTERS:
-        fields = ", ".join([*TEXT_FILTERS, *EXACT_FILTERS])
         raise InvalidInput("filter_invalid", f"filterBy {by!r} is not one of {fields}", field="filterBy")
     if value is None:
         raise InvalidInput("filter_invalid", "filterBy needs a filterValue", field="filterValue")

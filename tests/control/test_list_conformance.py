@@ -50,3 +50,11 @@ def test_a_list_of_one_type_filters_and_sorts_as_listall_does(http: httpx.Client
                          ({"type": "2"}, "pce_type_invalid")]:
         answer = http.get(f"{path}/1", params=params)
         assert (answer.status_code, error_code(answer)) == (400, code), (params, answer.text)
+
+
+@pytest.mark.parametrize("suffix", ["", "/1"])
+def test_a_filter_value_without_filter_by_is_refused(http: httpx.Client, tenant: Tenant, suffix: str) -> None:
+    assert http.post(base(tenant), json={"type": 1, "url": URL, "note": "kept"}).status_code == 201
+    answer = http.get(base(tenant) + suffix, params={"filterValue": "nothing matches this"})
+    assert (answer.status_code, error_code(answer)) == (400, "filter_invalid"), answer.text
+    assert "filterBy" in answer.json()["error"]["message"]
