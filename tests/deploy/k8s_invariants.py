@@ -35,8 +35,12 @@ OPERATOR_TOOLS = {"processors/replay.py", "processors/replay_cli.py", "processor
                   "processors/dlq_cli.py", "processors/event_letters.py"}
 """Commands an operator runs from a shell, not code of the Deployment whose package holds them."""
 NOT_SETTINGS = {"CALLAPI_LOG_LEVEL", "CALLAPI_LOG_FORMAT"}  # read by the entry point, not by Settings
-PRIVATE_SAMPLES = ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "fd00::1")
-PUBLIC_SAMPLES = ("93.184.216.34", "1.1.1.1", "2606:4700::1111")
+# Also through NAT64 (64:ff9b::/96 carries the IPv4 address in its last 32 bits; 64:ff9b:1::/48 is a network's own
+# translators): in an IPv6 cluster with DNS64 the translator reaches the private IPv4 networks behind it.
+PRIVATE_SAMPLES = ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "fd00::1",
+                   "64:ff9b::a01:203", "64:ff9b::ac14:1", "64:ff9b::c0a8:101", "64:ff9b::a9fe:a9fe",
+                   "64:ff9b::6440:1", "64:ff9b:1::5db8:d822")
+PUBLIC_SAMPLES = ("93.184.216.34", "1.1.1.1", "2606:4700::1111", "64:ff9b::5db8:d822")
 
 
 def settings_data(objects: list[Obj]) -> dict[str, str]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import re
 from functools import cache
+from ipaddress import ip_address
 
 import jsonschema
 import kubernetes_validate
 import pytest
 
 from deploy import strimzi
+from schemas.urlguard import forbidden_reason
 from tests.deploy import k8s_invariants as rules
 from tests.deploy.manifests import CRD_SCHEMAS, K8S_DIR, KAFKA_TRIGGER_KEYS, OVERLAYS, Obj, by_name, render
 
@@ -145,3 +147,9 @@ def test_the_deployment_guide_names_what_the_manifests_define() -> None:
     assert "--from-literal=url=" in guide
     for path in re.findall(r"`(deploy/[\w./-]+)`", guide):
         assert (K8S_DIR.parents[1] / path).exists(), path
+
+
+def test_the_network_samples_are_what_the_url_guard_refuses_and_allows() -> None:
+    """The delivery NetworkPolicy is a second wall behind the URL guard: its samples are the guard's own verdicts."""
+    assert all(forbidden_reason(ip_address(ip)) for ip in rules.PRIVATE_SAMPLES)
+    assert not any(forbidden_reason(ip_address(ip)) for ip in rules.PUBLIC_SAMPLES)
