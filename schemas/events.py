@@ -96,6 +96,14 @@ EventTypeSlug = Annotated[
 ]
 """An event type that travels as its slug (`dial-in`) and is read from a slug, a name or a number."""
 
+WrittenEventType = Annotated[
+    EventTypeSlug,
+    WithJsonSchema({"anyOf": [{"type": "string", "enum": list(_SPELLINGS)}, {"type": "integer", "minimum": 0,
+                                                                              "maximum": 4}]}, mode="validation"),
+]
+"""The event type of a CallEvent, which producers write: its JSON Schema takes VoipNow's number (0-4) and the usual
+names too, as the model does (which also takes them in any case and with spaces around)."""
+
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 Extension = Annotated[str, AfterValidator(canonical_extension)]
 Parameter = Annotated[str, Field(max_length=1024)]
@@ -108,7 +116,7 @@ class CallEvent(BaseModel):
 
     schema_version: Literal[1] = 1
     event_id: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")  # no control characters
-    type: EventTypeSlug
+    type: WrittenEventType
     occurred_at: UtcDatetime
     tenant: str = Field(min_length=1, max_length=32)
     extension: Extension

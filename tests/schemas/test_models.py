@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -159,6 +160,18 @@ async def test_every_model_round_trips_through_a_real_topic(settings: Settings) 
     assert decode(DeliveryJob, job_record.value) == job
     (attempt_record,) = await read_topic(settings, topics.delivery_attempts, count=1)
     assert decode(DeliveryAttempt, attempt_record.value) == attempt
+
+
+@pytest.mark.parametrize(("wire", "accepted"), [
+    ("dial-in", True), ("HANGUP", True), ("answer_out", True), (2, True), ("4", True), (5, False), ("ringing", False),
+])
+def test_the_published_call_event_schema_takes_the_event_types_the_model_takes(wire: object, accepted: bool) -> None:
+    """Producers that check their events against schemas/json/CallEvent.json may write VoipNow's numbers too."""
+    schema = json.loads((JSON_DIR / "CallEvent.json").read_text())
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(call_event(type=wire)))
+    assert (not errors) is accepted, errors
+    job_schema = json.loads((JSON_DIR / "DeliveryJob.json").read_text())
+    assert job_schema["properties"]["event_type"]["enum"] == [t.slug for t in EventType]  # written as its slug
 
 
 def test_committed_json_schemas_match_the_models() -> None:
