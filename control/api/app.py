@@ -15,6 +15,7 @@ from control.api.addresses import parse_networks
 from control.api.bodylimit import BodyLimit
 from control.api.credentials import one_authorization
 from control.api.forwarded import ForwardedScheme
+from control.api.head import HeadAsGet
 from control.api.paths import RefusedPathCharacters
 from schemas import __version__
 from schemas.settings import Settings
@@ -59,6 +60,7 @@ def create_app(settings: Settings, *, relay: bool = False) -> FastAPI:
     from control.ui import router as ui_router  # here, not at the top: control.ui imports control.api.deps
     from control.ui.deps import SameSite
 
+    app.add_middleware(HeadAsGet)  # next to routing: every other part sees the HEAD the client sent
     # These two next to routing, as if they were routes: their 403s and 404s are counted and never cached as others
     app.add_middleware(SameSite)  # the UI's cross-site refusal, for every route under /ui however it was added
     app.add_middleware(RefusedPathCharacters)

@@ -26,7 +26,7 @@ FIELD_CODES = {
 }
 REQUIRED = {"type": "0-4 or dial-in, dial-out, hangup, answer-in, answer-out",
             "url": "the http(s) URL to notify"}  # what an Add must have, said as the service says it
-ROUTED_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")  # the Allow header lists those the path takes
+ROUTED_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")  # the Allow header lists those the path takes
 UI_PREFIX = "/ui/"
 OAUTH_PREFIX = "/oauth/"
 UI_PAGES = {404: ("Not found", "There is no such page. Start again from your extensions."),
@@ -74,7 +74,8 @@ def _allowed_methods(request: Request) -> str:
     """Every method the path takes: Starlette's 405 names only those of the first route that matched it."""
     routes = request.app.router.routes
     return ", ".join(method for method in ROUTED_METHODS if any(
-        route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes))
+        route.matches({**request.scope, "method": "GET" if method == "HEAD" else method})[0] == Match.FULL
+        for route in routes))  # HEAD wherever GET (head.py)
 
 
 def refusal(request: Request, status: int, message: str) -> Response:

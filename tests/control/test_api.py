@@ -210,8 +210,8 @@ def test_error_codes(http: httpx.Client, tenant: Tenant, method: str, suffix: st
 
 
 @pytest.mark.parametrize(("suffix", "allowed"), [
-    ("", "GET, POST"), ("/0", "DELETE, GET"), ("/0/abc", "DELETE, GET, PUT"), ("/0/abc/rotateSecret", "POST"),
-    ("/0/abc/deliveries", "GET"),
+    ("", "GET, HEAD, POST"), ("/0", "DELETE, GET, HEAD"), ("/0/abc", "DELETE, GET, HEAD, PUT"),
+    ("/0/abc/rotateSecret", "POST"), ("/0/abc/deliveries", "GET, HEAD"),
 ])
 def test_method_not_allowed_names_every_method_the_resource_takes(http: httpx.Client, tenant: Tenant, suffix: str,
                                                                    allowed: str) -> None:

@@ -1,5 +1,5 @@
-"""ListAll's parameters over real HTTP against the real PostgreSQL: a parameter the list cannot honour is refused
-with its code, never ignored."""
+"""ListAll's parameters and HTTP's HEAD over real HTTP against the real PostgreSQL: a parameter the list cannot
+honour is refused with its code, never ignored, and HEAD answers as GET does, without the body."""
 
 from __future__ import annotations
 
@@ -58,3 +58,17 @@ def test_a_filter_value_without_filter_by_is_refused(http: httpx.Client, tenant:
     answer = http.get(base(tenant) + suffix, params={"filterValue": "nothing matches this"})
     assert (answer.status_code, error_code(answer)) == (400, "filter_invalid"), answer.text
     assert "filterBy" in answer.json()["error"]["message"]
+
+
+def test_head_answers_as_get_does_without_the_body(api: ApiServer, http: httpx.Client, tenant: Tenant) -> None:
+    """RFC 9110 9.1: a general-purpose server supports HEAD wherever it supports GET (monitors probe with it)."""
+    assert http.post(base(tenant), json={"type": 0, "url": URL}).status_code == 201
+    for path in [base(tenant), f"{base(tenant)}/0", "/healthz", "/readyz", "/metrics"]:
+        got, head = http.get(path), http.head(path)
+        assert (head.status_code, head.content) == (200, b""), (path, head.status_code)
+        assert head.headers["content-type"] == got.headers["content-type"], path
+    with api.client() as anonymous:
+        assert anonymous.head(base(tenant)).status_code == 401
+    refused = http.head(f"{base(tenant)}/0/abc/rotateSecret")  # a path GET does not take: HEAD neither
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+    assert http.patch(base(tenant), json={}).headers["allow"] == "GET, HEAD, POST"
