@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from control.api.routes_ops import PROBE_TIMEOUT_S as API_CHECK_S
 from control.sink import group_id as sink_group
 from delivery.worker import group_id as delivery_group
 from deploy.strimzi import topic_settings
@@ -109,6 +110,23 @@ def check_probes(where: str, container: Obj) -> list[str]:
     return problems
 
 
+def readiness_bound_s(name: str, settings: Settings) -> float:
+    """The longest a component's own /readyz check may take: the API asks Kafka to connect, then to describe
+    the cluster, each bounded by API_CHECK_S (PostgreSQL beside them, bounded the same); the ingest bounds its
+    metadata request by ingest_ready_timeout_s; the others answer from memory."""
+    return {"callapi-api": 2 * API_CHECK_S, "callapi-ingest": settings.ingest_ready_timeout_s}.get(name, 0.0)
+
+
+def check_readiness_timeout(where: str, container: Obj, settings: Settings) -> list[str]:
+    """A probe that gives up before the check does fails a pod whose check was only slow, and its 503 (with the
+    reason logged) never arrives."""
+    timeout_s = container.get("readinessProbe", {}).get("timeoutSeconds", 1)
+    bound_s = readiness_bound_s(where, settings)
+    if timeout_s <= bound_s:
+        return [f"{where}: readinessProbe timeoutSeconds {timeout_s} <= its check's own bound {bound_s:g} s"]
+    return []
+
+
 def check_grace(where: str, pod: Obj, container: Obj, settings: Settings) -> list[str]:
     """Grace covers the preStop pause plus the drain: in-flight HTTP requests end within the timeouts
     (the delivery workers wait request_timeout_s + 2 s for them), then offsets are committed."""
@@ -133,7 +151,7 @@ def check_workloads(objects: list[Obj]) -> list[str]:
         if name == "callapi-api" and "--no-relay" not in container["args"]:
             problems.append(f"{name}: runs an outbox relay in every API pod besides callapi-relay")
         problems += check_container(name, pod, container) + check_probes(name, container)
-        problems += check_grace(name, pod, container, settings)
+        problems += check_grace(name, pod, container, settings) + check_readiness_timeout(name, container, settings)
         if name in CONSUMERS and deployment["spec"].get("replicas", 1) > settings.partitions:
             problems.append(f"{name}: more replicas than the {settings.partitions} partitions")
     for name, job in jobs.items():

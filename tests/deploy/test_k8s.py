@@ -115,6 +115,8 @@ MUTATIONS: dict[str, tuple[rules.Mutation, str]] = {
         terminationGracePeriodSeconds=5), "terminationGracePeriodSeconds"),
     "private range open": (lambda o: next(x for x in o if x["metadata"]["name"] == "callapi-delivery-internet")[
         "spec"]["egress"][0]["to"][0]["ipBlock"]["except"].remove("169.254.0.0/16"), "169.254.169.254"),
+    "impatient readiness probe": (lambda o: _container(o, "callapi-ingest")["readinessProbe"].update(timeoutSeconds=1),
+                                  "its check's own bound"),
     "relay in every API pod": (lambda o: _container(o, "callapi-api")["args"].remove("--no-relay"), "outbox relay"),
     "typo in a setting": (lambda o: rules.settings_data(o).update(CALLAPI_PARTITONS="24"), "no setting"),
     "delivery without the database": (lambda o: _container(o, "callapi-delivery").pop("env"), "reads the database"),
