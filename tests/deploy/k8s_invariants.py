@@ -36,9 +36,12 @@ OPERATOR_TOOLS = {"processors/replay.py", "processors/replay_cli.py", "processor
                   "processors/dlq_cli.py", "processors/event_letters.py"}
 """Commands an operator runs from a shell, not code of the Deployment whose package holds them."""
 NOT_SETTINGS = {"CALLAPI_LOG_LEVEL", "CALLAPI_LOG_FORMAT"}  # read by the entry point, not by Settings
-# Also through NAT64 (64:ff9b::/96 carries the IPv4 address in its last 32 bits; 64:ff9b:1::/48 is a network's own
-# translators): in an IPv6 cluster with DNS64 the translator reaches the private IPv4 networks behind it.
+# Also the special-use ranges a cluster may give its pods and services (GKE takes 240.0.0.0/4, 198.18.0.0/15 and the
+# documentation ranges as pod ranges), and through NAT64 (64:ff9b::/96 carries the IPv4 address in its last 32 bits;
+# 64:ff9b:1::/48 is a network's own translators): in an IPv6 cluster with DNS64 the translator reaches the private
+# IPv4 networks behind it.
 PRIVATE_SAMPLES = ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "fd00::1",
+                   "192.0.0.1", "192.0.2.1", "198.18.0.1", "198.51.100.1", "203.0.113.1", "240.0.0.1",
                    "64:ff9b::a01:203", "64:ff9b::ac14:1", "64:ff9b::c0a8:101", "64:ff9b::a9fe:a9fe",
                    "64:ff9b::6440:1", "64:ff9b:1::5db8:d822")
 PUBLIC_SAMPLES = ("93.184.216.34", "1.1.1.1", "2606:4700::1111", "64:ff9b::5db8:d822")
