@@ -118,7 +118,8 @@ async def _process(
     ack: Callable[[Message], object],
 ) -> None:
     """Send the jobs of the record, and of any records the fetch skipped before it, in offset order."""
-    record = Record(message.partition, message.offset, message.key, message.value, message.timestamp)
+    record = Record(message.partition, message.offset, message.key, message.value, message.timestamp,
+                    message.headers)  # type: ignore[arg-type]  # from aiokafka: (name, value) pairs, not a Mapping
     if (taken := intake.take_next(record)) is not None:
         await _send(taken, message, handler=handler, acker=acker)
         return
@@ -133,7 +134,7 @@ async def _process(
 async def _send(taken: Taken, message: Message | None, *, handler: EventHandler, acker: InOrderAcker[_Pending]) -> None:
     record = taken.record
     outcome = handler.outcome(record.key, record.value, partition=record.partition, offset=record.offset,
-                              timestamp_s=record.timestamp_s)
+                              timestamp_s=record.timestamp_s, headers=record.headers)
     await acker.submit(_Pending(taken.ticket, message), outcome)
 
 
@@ -190,7 +191,8 @@ def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[f
 
     @app.agent(events_topic, name="join", concurrency=1)
     async def join(stream: faust.StreamT[bytes]) -> None:
-        handler = EventHandler(topics=names, max_event_bytes=settings.max_event_bytes, lookup=table.packed)
+        handler = EventHandler(topics=names, max_event_bytes=settings.max_event_bytes, lookup=table.packed,
+                               partitions=partitions)
         positions = Positions()
         commit_taken_offsets(app, topic=names.call_events, positions=positions)
         intake = _intake(app, settings, positions)

@@ -16,6 +16,7 @@ from schemas.errors import InvalidRecord
 from schemas.join import join, pack_requests, unpack_requests
 from schemas.letters import dead_letter_headers, fit_letter
 from schemas.publisher import partition_for
+from schemas.sequence import RecordHeaders, placed_by, sequence_of
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -60,23 +61,24 @@ class EventHandler:
 
     def __init__(
         self, *, topics: TopicNames, max_event_bytes: int, lookup: Callable[[bytes, int], bytes | None],
-        clock: Clock = utc_now,
+        partitions: int, clock: Clock = utc_now,
     ) -> None:
         self._topics = topics
+        self._partitions = partitions  # call-events' count: the sequence's of events without a `partitions` header
         self._max_event_bytes = max_event_bytes
         self._lookup = lookup
         self._clock = clock
 
     def outcome(
         self, key: bytes | None, value: bytes | None, *, partition: int, offset: int, timestamp_s: float | None,
+        headers: RecordHeaders | None = None,
     ) -> Outcome:
         try:
             event = decode_event(key, value, max_bytes=self._max_event_bytes)
             if key != (canonical := event.extension.encode()):
                 return self._rekeyed(canonical, value, partition=partition, offset=offset)
-            # The sequence is the event's offset: increasing per extension (one key, one partition), and
-            # the same for a reprocessed or replayed event.
-            jobs = join(event, unpack_requests(self._lookup(key or b"", partition)), sequence=offset,
+            sequence = sequence_of(offset, placed_by(headers, self._partitions))
+            jobs = join(event, unpack_requests(self._lookup(key or b"", partition)), sequence=sequence,
                         processed_at=self._clock())
         except InvalidRecord as error:
             return self._dead_letter(key, value, error, partition=partition, offset=offset)

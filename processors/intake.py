@@ -19,6 +19,7 @@ from processors import metrics
 from processors.errors import GapUnreadable
 from processors.positions import Placement, Positions, Ticket
 from processors.topology import committed_offsets
+from schemas.sequence import RecordHeaders
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Record(NamedTuple):
     key: bytes | None
     value: bytes | None
     timestamp_s: float | None
+    headers: RecordHeaders | None = None
 
 
 class Taken(NamedTuple):
@@ -117,7 +119,7 @@ class Intake:
                 for raw in batch.get(tp, []):
                     if raw.offset < end:
                         found += 1
-                        yield Record(partition, raw.offset, raw.key, raw.value, raw.timestamp / 1000)
+                        yield Record(partition, raw.offset, raw.key, raw.value, raw.timestamp / 1000, raw.headers)
         finally:
             self._reader.unsubscribe()  # no fetching ahead between gaps
         metrics.GAPS.labels(result="filled" if found else "empty").inc()

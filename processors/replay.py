@@ -2,7 +2,7 @@
 
 From `call-events` (default) the events are joined again against the CURRENT config, read from the
 compacted `event-requests` topic, with the pure join the processor uses: same job ids (webhook-id), same
-sequence (the event's offset), `replay=True`. With `--deliveries` the jobs recorded on `deliveries` in the
+sequence (schemas/sequence.py), `replay=True`. With `--deliveries` the jobs recorded on `deliveries` in the
 window are sent again as they were (marked `replay=True`). With `--extension` each topic is read only on the
 partitions that can hold those extensions' records; joining again with any filter, the window only on those of
 the extensions whose current config can make a selected job. Receivers dedupe by webhook-id, so an interrupted
@@ -34,6 +34,7 @@ from schemas.hints import topic_missing
 from schemas.jobs import DeliveryJob
 from schemas.join import join, unpack_requests
 from schemas.publisher import partition_for
+from schemas.sequence import placed_by, sequence_of
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,8 @@ async def _join_again(
             continue  # a record under another key was put back under its canonical one: that copy is replayed
         report.selected += 1
         packed = lookup_packed(config, event.extension.encode())
-        for job in join(event, unpack_requests(packed), sequence=record.offset, processed_at=clock(), replay=True):
+        sequence = sequence_of(record.offset, placed_by(record.headers, report.partitions))
+        for job in join(event, unpack_requests(packed), sequence=sequence, processed_at=clock(), replay=True):
             if wanted.wants_request(job.request_id):
                 await batcher.add(job)
 

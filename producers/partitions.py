@@ -33,6 +33,11 @@ class KeyPartitions:
     def close(self) -> None:
         self._cluster.remove_listener(self._metadata_updated)
 
+    @property
+    def count(self) -> int:
+        """The topic's partitions that `partition` places keys among (0 while the metadata does not list it)."""
+        return len(self._partitions or ())
+
     def partition(self, key: bytes) -> int | None:
         """The key's partition; None while the metadata does not list the topic (aiokafka's send then waits
         for it and fails as it always has)."""

@@ -28,6 +28,7 @@ from producers.errors import DeliveryFailed, InvalidEvent, ProducerUnavailable
 from producers.partitions import KeyPartitions
 from schemas.codec import encode
 from schemas.events import CallEvent
+from schemas.sequence import partitions_header
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -182,9 +183,11 @@ class CallEventProducer:
             raise ProducerUnavailable("the producer is not started (use `async with` or await start())")
         # the partition aiokafka's default partitioner would pick, without its per-record work (partitions.py)
         partition = self._partitions.partition(key)
+        # the count it was placed by orders the extension's sequence across added partitions (schemas/sequence.py)
+        headers = None if partition is None else partitions_header(self._partitions.count)
         result: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
         try:
-            acked = await self._producer.send(self.topic, value=value, key=key, partition=partition)
+            acked = await self._producer.send(self.topic, value=value, key=key, partition=partition, headers=headers)
         except (KafkaError, OSError) as error:
             _settle_failed(result, DeliveryFailed(valid.event_id, error))
             return result

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from deploy.grow import GrowRefused, check_growth
 from processors.topology import EXIT_PARTITIONS_ADDED
+from producers.sdk import CallEventProducer
 from schemas.codec import encode
 from schemas.events import CallEvent
 from schemas.publisher import partition_for
@@ -63,14 +64,27 @@ def _move(extension: str, counts: tuple[int, ...]) -> str:
     return "→".join(str(partition_for(extension.encode(), count)) for count in counts)
 
 
-def test_grow_keeps_every_event_of_a_moved_extension(layout: tuple[Settings, list[str]]) -> None:
+def _send_through_the_sdk(settings: Settings, events: list[CallEvent]) -> None:
+    async def send() -> None:
+        async with CallEventProducer(settings=settings) as producer:
+            for event in events:
+                await producer.send_and_wait(event)
+
+    asyncio.run(send())
+
+
+def test_grow_keeps_every_event_of_a_moved_extension_and_its_sequence_order(
+    layout: tuple[Settings, list[str]],
+) -> None:
+    """Each extension's X-CallAPI-Sequence goes on increasing through the growth, from its old partition's offsets
+    to the new one's lower ones (the producer SDK's events say the partition count they were placed by)."""
     settings, numbers = layout
     with sharing_the_partitions(settings) as workers:
         first = [call_event(e) for e in numbers]
-        produce_events(settings, first)
+        _send_through_the_sdk(settings, first)
         assert _missing(settings, workers, first) == []
     backlog = [call_event(e) for e in numbers]  # written on the old partitions, joined after the growth
-    produce_events(settings, backlog)
+    _send_through_the_sdk(settings, backlog)
 
     grown = grow(settings, AFTER)
 
@@ -79,8 +93,13 @@ def test_grow_keeps_every_event_of_a_moved_extension(layout: tuple[Settings, lis
     assert "callapi-events topics forget-old-copies" in grown.stdout
     with sharing_the_partitions(settings) as workers:  # restarted: each checks the counts, seeds the new offsets
         after = [call_event(e) for e in numbers]  # on the new partitions
-        produce_events(settings, after)
+        _send_through_the_sdk(settings, after)
         assert _missing(settings, workers, backlog + after) == []
+    sequence = {job.event_id: job.sequence for job in read_jobs(settings, lambda jobs: True, settle_s=1)}
+    disordered = [f"{e} ({_move(e, (BEFORE, AFTER))}): {seqs}"
+                  for e, *events in zip(numbers, first, backlog, after, strict=True)
+                  if (seqs := [sequence[event.event_id] for event in events]) != sorted(set(seqs))]
+    assert disordered == []
 
 
 def test_grow_refuses_to_shrink_and_says_when_there_is_nothing_to_do(layout: tuple[Settings, list[str]]) -> None:

@@ -160,7 +160,7 @@ LISTS = [("first", FIRST), ("second", SECOND), ("own", OWN)]
 
 def _joined(table: dict[bytes, bytes], left: LeftBehind, partition: int) -> list[str]:
     """The requests the jobs of an event of TWICE read on `partition` of call-events go to."""
-    handler = EventHandler(topics=Settings().topics, max_event_bytes=1500,
+    handler = EventHandler(topics=Settings().topics, max_event_bytes=1500, partitions=left.partitions,
                            lookup=lambda key, at: lookup_packed(table, key, left, at))
     outcome = handler.outcome(TWICE, call_event(TWICE.decode()).model_dump_json().encode(), partition=partition,
                               offset=0, timestamp_s=None)
