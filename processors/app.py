@@ -198,9 +198,8 @@ def build(settings: Settings, *, partitions: int, sinks: SinkService) -> tuple[f
         intake = _intake(app, settings, positions)
         consumer = app.consumer
         unacked = consumer.unacked  # what Faust waits for at a rebalance and at the stop, as for a stream's events
-        # Acked in the order the records were taken, each once Kafka acknowledged its jobs (processors.pipeline):
-        # a record whose jobs are not on the broker is never finished, and so no commit passes it
-        # (processors.positions).
+        # Acked in the order taken, each once Kafka acknowledged its jobs (processors.pipeline): a record whose jobs
+        # are not on the broker is never finished, so no commit passes it (processors.positions).
 
         async def finish(pending: _Pending) -> None:
             positions.finish(pending.ticket)

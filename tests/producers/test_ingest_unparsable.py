@@ -267,6 +267,16 @@ def notification(tenant: IngestTenant, event_id: str, *, body: str = "") -> byte
             + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n" + framing)
 
 
+async def answered_then_refused(reader: asyncio.StreamReader, event_ids: list[str]) -> None:
+    """The answers to pipelined notifications of `event_ids`, in order, then the 400 of the request after them."""
+    for event_id in event_ids:
+        status, _, body = await read_answer(reader)
+        assert status == 202, body[:200]
+        assert json.loads(body)["event_ids"] == [event_id]
+    status, headers, body = await read_answer(reader)
+    assert (status, error_of(headers, body)["code"], headers["connection"]) == (400, "request_invalid", "close")
+
+
 @pytest.mark.parametrize("bodies", [("", ""), ("length", "chunked"), ("chunked", "length")],
                          ids=["two-gets", "length-then-chunked", "chunked-then-length"])
 @pytest.mark.parametrize("malformed", [b"NOT HTTP AT ALL\r\n\r\n", get(b"/healthz", b"Bad Header Name: 1")],
@@ -281,12 +291,7 @@ async def test_valid_requests_sent_with_one_the_parser_refuses_are_answered_befo
         writer.write(b"".join(notification(tenant, event_id, body=body)
                               for event_id, body in zip(event_ids, bodies, strict=True))
                      + malformed)
-        for event_id in event_ids:
-            status, _, body = await read_answer(reader)
-            assert status == 202, body[:200]
-            assert json.loads(body)["event_ids"] == [event_id]
-        status, headers, body = await read_answer(reader)
-        assert (status, error_of(headers, body)["code"], headers["connection"]) == (400, "request_invalid", "close")
+        await answered_then_refused(reader, event_ids)
         assert await asyncio.wait_for(reader.read(), 30) == b""
     assert [event.event_id for event in await events_on_topic(settings, event_ids)] == event_ids
 
@@ -303,10 +308,5 @@ async def test_requests_sent_with_one_the_parser_refuses_in_a_read_begun_inside_
             writer.write(part)
             await writer.drain()
             await asyncio.sleep(0.2)
-        for event_id in event_ids:
-            status, _, body = await read_answer(reader)
-            assert status == 202, body[:200]
-            assert json.loads(body)["event_ids"] == [event_id]
-        status, headers, body = await read_answer(reader)
-        assert (status, error_of(headers, body)["code"], headers["connection"]) == (400, "request_invalid", "close")
+        await answered_then_refused(reader, event_ids)
     assert [event.event_id for event in await events_on_topic(settings, event_ids)] == event_ids
