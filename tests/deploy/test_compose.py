@@ -15,6 +15,7 @@ import psycopg.conninfo
 import yaml
 
 from schemas.settings import Settings
+from tests.deploy.k8s_invariants import readiness_bound_s
 from tests.deploy.manifests import tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +105,15 @@ def test_settings_point_at_the_stack_services() -> None:
         assert (dsn["host"], dsn["user"], dsn["password"], dsn["dbname"]) == (
             "postgres", postgres_env["POSTGRES_USER"], postgres_env["POSTGRES_PASSWORD"], postgres_env["POSTGRES_DB"])
         Settings(**{k.removeprefix("CALLAPI_").lower(): v for k, v in env.items() if k not in NOT_SETTINGS})
+
+
+def test_each_healthcheck_waits_longer_than_the_readiness_check_it_calls() -> None:
+    """As the Kubernetes probes (k8s_invariants.readiness_bound_s): a check cut short marks a slow but working
+    component unhealthy; Compose's timeout bounds the command, the command's own bounds its request."""
+    for name, service in services().items():
+        if name not in SERVING:
+            continue
+        check = service["healthcheck"]
+        bound_s = readiness_bound_s(f"callapi-{name}", Settings())
+        waited_s = float(re.search(r"timeout=(\d+(?:\.\d+)?)", check["test"][3]).group(1))  # type: ignore[union-attr]
+        assert bound_s < waited_s < seconds(check["timeout"]), (name, bound_s, waited_s, check["timeout"])
