@@ -73,9 +73,10 @@ def _validation_error(_: Request, error: Exception) -> JSONResponse:
 def _allowed_methods(request: Request) -> str:
     """Every method the path takes: Starlette's 405 names only those of the first route that matched it."""
     routes = request.app.router.routes
-    return ", ".join(method for method in ROUTED_METHODS if any(
+    methods = [method for method in ROUTED_METHODS if method != "HEAD" or not request.url.path.startswith(UI_PREFIX)]
+    return ", ".join(method for method in methods if any(
         route.matches({**request.scope, "method": "GET" if method == "HEAD" else method})[0] == Match.FULL
-        for route in routes))  # HEAD wherever GET (head.py)
+        for route in routes))  # HEAD wherever GET, but on the UI's pages (head.py)
 
 
 def refusal(request: Request, status: int, message: str) -> Response:

@@ -72,3 +72,10 @@ def test_head_answers_as_get_does_without_the_body(api: ApiServer, http: httpx.C
     refused = http.head(f"{base(tenant)}/0/abc/rotateSecret")  # a path GET does not take: HEAD neither
     assert refused.status_code == 405 and refused.headers["allow"] == "POST"
     assert http.patch(base(tenant), json={}).headers["allow"] == "GET, HEAD, POST"
+
+
+def test_head_on_a_ui_page_is_refused(api: ApiServer, http: httpx.Client) -> None:
+    """Showing a UI page takes its flash message, with a new signing secret shown once: only a browser's GET may."""
+    with api.client() as browser:  # whoever asks, before any sign-in check
+        page = browser.head("/ui/extensions")
+    assert page.status_code == 405 and "HEAD" not in page.headers["allow"], page.headers
