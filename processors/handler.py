@@ -16,7 +16,7 @@ from schemas.errors import InvalidRecord
 from schemas.join import join, pack_requests, unpack_requests
 from schemas.letters import dead_letter_headers, fit_letter
 from schemas.publisher import partition_for
-from schemas.sequence import RecordHeaders, placed_by, sequence_of
+from schemas.sequence import RecordHeaders, partitions_header, placed_by, sequence_of
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,12 @@ class EventHandler:
 
     def _rekeyed(self, key: bytes, value: bytes | None, *, partition: int, offset: int) -> Outcome:
         """An event keyed by the extended form of its extension, or not keyed: back on call-events, unchanged,
-        under the canonical key, so it meets its extension's partition of the config table."""
+        under the canonical key, so it meets its extension's partition of the config table; with the partition
+        count it is placed by, as the producer SDK writes it (schemas/sequence.py)."""
         log.info("call-events partition %d offset %d is not keyed by its canonical extension: put back as %s",
                  partition, offset, key.decode())
-        return Outcome([OutRecord(self._topics.call_events, key, value)], "rekeyed")
+        return Outcome([OutRecord(self._topics.call_events, key, value, partitions_header(self._partitions))],
+                       "rekeyed")
 
     def _dead_letter(
         self, key: bytes | None, value: bytes | None, error: InvalidRecord, *, partition: int, offset: int,

@@ -168,3 +168,4 @@ def test_events_keyed_by_the_extended_form_or_not_at_all_are_put_back_under_the_
     put_back = [r for r in read_topic_sync(settings, settings.topics.call_events)
                 if r.value in (extended_value, keyless.model_dump_json().encode()) and r.key == A.encode()]
     assert len(put_back) == 2
+    assert all(r.headers == (("partitions", str(settings.partitions).encode()),) for r in put_back)  # as the SDK
