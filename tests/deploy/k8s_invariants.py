@@ -190,10 +190,14 @@ def check_database(objects: list[Obj]) -> list[str]:
 
 
 def check_disruption_budgets(objects: list[Obj]) -> list[str]:
+    """Every Deployment has a budget, and a budget lets a drain evict a pod that is not ready (a processor stuck
+    rebalancing): by default such a pod counts against the budget and blocks the drain."""
     budgets = of_kind(objects, "PodDisruptionBudget")
-    return [f"{name}: no PodDisruptionBudget" for name, deployment in by_name(objects, "Deployment").items()
-            if not any(selects(b["spec"]["selector"], deployment["spec"]["template"]["metadata"]["labels"])
-                       for b in budgets)]
+    problems = [f"{name}: no PodDisruptionBudget" for name, deployment in by_name(objects, "Deployment").items()
+                if not any(selects(b["spec"]["selector"], deployment["spec"]["template"]["metadata"]["labels"])
+                           for b in budgets)]
+    return problems + [f"PodDisruptionBudget {b['metadata']['name']}: unhealthy pods block drains"
+                       for b in budgets if b["spec"].get("unhealthyPodEvictionPolicy") != "AlwaysAllow"]
 
 
 def check_scaling(objects: list[Obj]) -> list[str]:

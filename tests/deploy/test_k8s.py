@@ -122,6 +122,8 @@ MUTATIONS: dict[str, tuple[rules.Mutation, str]] = {
     "delivery without the database": (lambda o: _container(o, "callapi-delivery").pop("env"), "reads the database"),
     "replicas on a scaled Deployment": (lambda o: _deployment(o, "callapi-processor")["spec"].update(replicas=2),
                                         "sets spec.replicas"),
+    "unhealthy pods block drains": (lambda o: by_name(o, "PodDisruptionBudget")["callapi-processor"]["spec"].pop(
+        "unhealthyPodEvictionPolicy"), "block drains"),
     "another consumer group": (lambda o: next(x for x in o if x["kind"] == "ScaledObject")["spec"]["triggers"][0][
         "metadata"].update(consumerGroup="callapi.processors"), "consumer group"),
 }
