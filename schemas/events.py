@@ -109,10 +109,15 @@ Extension = Annotated[str, AfterValidator(canonical_extension)]
 Parameter = Annotated[str, Field(max_length=1024)]
 
 
+def _tenant_optional(schema: dict[str, Any]) -> None:
+    """As the model reads an event: the tenant may be left out (it is then the extension's organization)."""
+    schema["required"].remove("tenant")
+
+
 class CallEvent(BaseModel):
     """A call event. Unknown extra fields are kept and ignored, for forward compatibility."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, json_schema_extra=_tenant_optional)
 
     schema_version: Literal[1] = 1
     event_id: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")  # no control characters

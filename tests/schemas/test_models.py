@@ -174,6 +174,14 @@ def test_the_published_call_event_schema_takes_the_event_types_the_model_takes(w
     assert job_schema["properties"]["event_type"]["enum"] == [t.slug for t in EventType]  # written as its slug
 
 
+def test_the_published_call_event_schema_takes_an_event_without_its_tenant_as_the_model_does() -> None:
+    event = call_event()
+    del event["tenant"]
+    assert CallEvent.model_validate(event).tenant == "0003"
+    schema = json.loads((JSON_DIR / "CallEvent.json").read_text())
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(event)) == []
+
+
 def test_committed_json_schemas_match_the_models() -> None:
     stale = [name for name, text in rendered().items() if (JSON_DIR / name).read_text() != text]
     assert not stale, f"{stale} are stale: run `python -m schemas` and commit the result"
