@@ -35,6 +35,9 @@ SOURCES = {
 OPERATOR_TOOLS = {"processors/replay.py", "processors/replay_cli.py", "processors/replay_check_db.py",
                   "processors/dlq_cli.py", "processors/event_letters.py"}
 """Commands an operator runs from a shell, not code of the Deployment whose package holds them."""
+# Each processor scale step rebalances its consumer group (every processor stops) and reloads the config table in
+# the new pods: a burst of lag must last this long (4 KEDA polls of 15 s) before it adds pods.
+PROCESSOR_SCALE_UP_WINDOW_S = 60
 NOT_SETTINGS = {"CALLAPI_LOG_LEVEL", "CALLAPI_LOG_FORMAT"}  # read by the entry point, not by Settings
 # Also the special-use ranges a cluster may give its pods and services (GKE takes 240.0.0.0/4, 198.18.0.0/15 and the
 # documentation ranges as pod ranges), and through NAT64 (64:ff9b::/96 carries the IPv4 address in its last 32 bits;
@@ -219,6 +222,10 @@ def check_scaling(objects: list[Obj]) -> list[str]:
         if not spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 100) <= settings.partitions:
             problems.append(f"{target}: replicas {spec.get('minReplicaCount')}..{spec.get('maxReplicaCount')} "
                             f"exceed the {settings.partitions} partitions")
+        behavior = spec.get("advanced", {}).get("horizontalPodAutoscalerConfig", {}).get("behavior", {})
+        window_s = behavior.get("scaleUp", {}).get("stabilizationWindowSeconds", 0)
+        if target == "callapi-processor" and window_s < PROCESSOR_SCALE_UP_WINDOW_S:
+            problems.append(f"{target}: scales up on lag shorter than {PROCESSOR_SCALE_UP_WINDOW_S} s")
         env = {ref.get("configMapRef", {}).get("name", "") for ref in
                pod_spec(deployments[target])["containers"][0].get("envFrom", [])}
         for trigger in spec["triggers"]:

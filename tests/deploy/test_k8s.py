@@ -45,6 +45,12 @@ def test_every_object_validates_against_the_schemas(overlay: str, version: str) 
     for scaled in (o for o in objects if o["kind"] == "ScaledObject"):
         for trigger in scaled["spec"]["triggers"]:
             assert set(trigger["metadata"]) <= KAFKA_TRIGGER_KEYS
+        # KEDA hands `behavior` to the HPA it creates: it must be a valid HPA behavior.
+        behavior = scaled["spec"].get("advanced", {}).get("horizontalPodAutoscalerConfig", {}).get("behavior")
+        hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "hpa"},
+               "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "d"}, "maxReplicas": 1,
+                        "behavior": behavior}}
+        kubernetes_validate.validate(hpa, version, strict=True)
 
 
 def test_the_validator_rejects_an_unknown_field() -> None:
@@ -124,6 +130,8 @@ MUTATIONS: dict[str, tuple[rules.Mutation, str]] = {
                                         "sets spec.replicas"),
     "unhealthy pods block drains": (lambda o: by_name(o, "PodDisruptionBudget")["callapi-processor"]["spec"].pop(
         "unhealthyPodEvictionPolicy"), "block drains"),
+    "processor scales up on a burst": (lambda o: by_name(o, "ScaledObject")["callapi-processor"]["spec"]["advanced"][
+        "horizontalPodAutoscalerConfig"]["behavior"].pop("scaleUp", None), "scales up on lag shorter"),
     "another consumer group": (lambda o: next(x for x in o if x["kind"] == "ScaledObject")["spec"]["triggers"][0][
         "metadata"].update(consumerGroup="callapi.processors"), "consumer group"),
 }
