@@ -64,7 +64,7 @@ def _validation_error(_: Request, error: Exception) -> JSONResponse:
     if location == ["body"] and first.get("type") in ("model_type", "model_attributes_type", "dict_type"):
         return error_response(400, code, "the request body must be a JSON object, e.g. "
                               "{\"type\": 0, \"url\": \"https://…\"}")  # not a list, a string or a number
-    if first.get("type") == "missing" and field in REQUIRED:
+    if field in REQUIRED and (first.get("type") == "missing" or ("input" in first and first["input"] is None)):
         return error_response(400, code, f"{field} is required: {REQUIRED[field]}")
     where = field or "request body"
     return error_response(400, code, f"{where}: {first.get('msg', 'invalid')}")

@@ -289,10 +289,13 @@ def test_an_add_missing_a_field_or_not_an_object_says_what_to_send(api: ApiServe
     with api.client(api.token(tenant.client.client_id, tenant.client.client_secret)) as client:
         path = base(tenant.extension.number)
         untyped, unaddressed, listed = (client.post(path, json=body) for body in ({"url": URL}, {"type": 0}, []))
-    assert (error_code(untyped), untyped.json()["error"]["message"]) == (
-        "pce_type_invalid", "type is required: 0-4 or dial-in, dial-out, hangup, answer-in, answer-out")
-    assert (error_code(unaddressed), unaddressed.json()["error"]["message"]) == (
-        "pce_url_invalid", "url is required: the http(s) URL to notify")
+        nulls = [client.post(path, json=body) for body in ({"type": None, "url": URL}, {"type": 0, "url": None})]
+    for answer in (untyped, nulls[0]):  # null as left out
+        assert (error_code(answer), answer.json()["error"]["message"]) == (
+            "pce_type_invalid", "type is required: 0-4 or dial-in, dial-out, hangup, answer-in, answer-out")
+    for answer in (unaddressed, nulls[1]):
+        assert (error_code(answer), answer.json()["error"]["message"]) == (
+            "pce_url_invalid", "url is required: the http(s) URL to notify")
     assert error_code(listed) == "request_invalid" and "must be a JSON object" in listed.json()["error"]["message"]
     assert "AddRequestBody" not in listed.text  # no class name of the server's
 
