@@ -91,6 +91,17 @@ def test_prod_replicates_topics_three_times_and_dev_once() -> None:
     assert {t["spec"]["replicas"] for t in rendered_topics("dev")} == {1}
 
 
+def _cpu(quantity: str | int) -> float:
+    text = str(quantity)
+    return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+@pytest.mark.parametrize("name", ["callapi-ingest", "callapi-processor", "callapi-delivery"])
+def test_prod_gives_the_hot_path_more_cpu(name: str) -> None:
+    """Every stage an event passes through gets at least half a core requested in production."""
+    assert _cpu(_container(list(rendered("prod")), name)["resources"]["requests"]["cpu"]) >= 0.5
+
+
 def _broken(mutate: rules.Mutation) -> list[str]:
     objects = copy.deepcopy(list(rendered("prod")))
     mutate(objects)
