@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,10 +34,17 @@ class ClientCredentials:
     account_id: int
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _name(name: str, kind: str) -> str:
-    """A display name, trimmed: not empty, and text PostgreSQL can store."""
+    """A display name, trimmed: not empty, text PostgreSQL can store, and one line without control characters (a
+    line break or an escape sequence would rewrite an operator's terminal and logs)."""
     if not name.strip():
         raise InvalidInput("name_invalid", f"{kind} needs a name", field="name")
+    if _CONTROL.search(name.strip()):
+        raise InvalidInput("name_invalid", f"{kind}'s name must not contain control characters (a line break, a tab "
+                           "or an escape sequence): give it as one line of text", field="name")
     return clean_text(name.strip(), code="name_invalid", field="name")
 
 

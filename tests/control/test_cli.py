@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from schemas.ops import free_port
 from schemas.settings import Settings
@@ -131,3 +132,11 @@ def test_text_postgresql_cannot_store_is_refused_with_a_message(settings: Settin
     assert refused.returncode == 2 and "name_invalid" in refused.stderr, refused.stdout + refused.stderr
     unknown = cli(settings, "admin", "client", "revoke", "cli_\udcff")
     assert unknown.returncode == 2 and "not active" in unknown.stderr, unknown.stdout + unknown.stderr
+
+
+@pytest.mark.parametrize("name", ["ACME\nPty", "\x1b[31mACME", "ACME\x9b2J", "ACME\x7f"])
+def test_a_name_with_control_characters_is_refused(settings: Settings, name: str) -> None:
+    """A line break or an escape sequence in a name would rewrite an operator's terminal and logs."""
+    refused = cli(settings, "admin", "provider", "create", name)
+    assert refused.returncode == 2 and "name_invalid" in refused.stderr, refused.stdout + refused.stderr
+    assert "control characters" in refused.stderr
