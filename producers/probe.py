@@ -118,8 +118,10 @@ class Probe:
 
 async def run_probe(settings: Settings, probe: Probe, *, timeout_s: float, on_change: Callable[[Probe], None],
                     clock_s: Callable[[], float] = time.monotonic) -> Probe:
-    """Write the probe's event, then follow its jobs in the delivery log until all are final or time is up."""
+    """Write the probe's event, then follow its jobs in the delivery log until all are final or time is up.
+    TopicMissing when `call-events` does not exist."""
     async with CallEventProducer(settings=settings) as producer:
+        await producer.require_topic()
         written = await producer.send_and_wait(probe.event)
     probe.where = f"{written.partition}:{written.offset}"
     on_change(probe)

@@ -88,6 +88,7 @@ def _followed(settings: Settings, planned: Probe, *, timeout_s: float, live: boo
 
     from producers.errors import DeliveryFailed, ProducerUnavailable
     from producers.probe import run_probe
+    from schemas.topic_snapshot import TopicMissing
 
     drop_kafka_connection_errors()  # an unreachable broker is said below
     try:
@@ -102,6 +103,9 @@ def _followed(settings: Settings, planned: Probe, *, timeout_s: float, live: boo
     except (KafkaConnectionError, ProducerUnavailable, DeliveryFailed) as error:
         notices.print(f"[red]The probe event was not written to Kafka at {settings.kafka_bootstrap} ({error}):"
                       f"[/red] {KAFKA_NEXT_STEP}.")
+        raise typer.Exit(1) from None
+    except TopicMissing as error:
+        notices.print(f"[red]The probe event was not written:[/red] {error}")
         raise typer.Exit(1) from None
     except psycopg.OperationalError as error:
         notices.print(f"[red]Cannot read the delivery log ({str(error).strip()}).[/red] {DATABASE_NEXT_STEP}")

@@ -28,8 +28,10 @@ from producers.errors import DeliveryFailed, InvalidEvent, ProducerUnavailable
 from producers.partitions import KeyPartitions
 from schemas.codec import encode
 from schemas.events import CallEvent
+from schemas.hints import topic_missing
 from schemas.sequence import partitions_header
 from schemas.settings import Settings
+from schemas.topic_snapshot import TopicMissing
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,13 @@ class CallEventProducer:
                 return bool(await self._producer.client.force_metadata_update())
         except TimeoutError:
             return False
+
+    async def require_topic(self, *, timeout_s: float = 10) -> None:
+        """TopicMissing, naming the topic and CALLAPI_TOPIC_PREFIX, when a broker answers without listing it: else
+        each send would wait out the request timeout (15 s) and fail as if Kafka were down. Kafka not answering
+        in time is left to the sends."""
+        if await self.reachable(timeout_s=timeout_s) and not self.topic_known():
+            raise TopicMissing(topic_missing(self.topic, self.bootstrap))
 
     async def flush(self) -> None:
         if self._producer is not None:

@@ -16,9 +16,7 @@ from producers.simulator.provision import ProvisionReport, provision
 from producers.simulator.runner import RunStats, run
 from schemas.consoles import quiet_http_client
 from schemas.events import EventType
-from schemas.hints import topic_missing
 from schemas.settings import Settings
-from schemas.topic_snapshot import TopicMissing
 
 PROGRESS_EVERY_S = 0.1
 
@@ -50,9 +48,7 @@ async def simulate(
     the events due while it connects would go at once). TopicMissing when `call-events` does not exist."""
     total = count if count is not None else int(duration_s or 0)
     async with CallEventProducer(settings=settings, linger_ms=linger_ms, client_id="callapi-simulator") as producer:
-        if await producer.reachable(timeout_s=10) and not producer.topic_known():
-            # else every event would wait out the producer's request timeout (15 s) before failing
-            raise TopicMissing(topic_missing(producer.topic, producer.bootstrap))
+        await producer.require_topic()
         start = start or datetime.now(UTC)
         seed = timeline.plan.seed
         console.print(f"seed {seed}, start {start.isoformat()} (rerun with --seed {seed} --start {start.isoformat()})")

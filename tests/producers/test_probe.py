@@ -106,6 +106,20 @@ def test_an_extension_that_does_not_exist_is_said_rather_than_asking_for_a_reque
     assert "admin extension create" in said
 
 
+def test_a_missing_topic_is_named_at_once_instead_of_blaming_kafka(settings: Settings) -> None:
+    code = f"{free_tenant_base(settings.database_url, 1):04d}"
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        org = create_organization(conn, create_provider(conn, "probe").id, code, "probe")
+        add_request(conn, settings, create_extension(conn, org.id, "210"), {"type": 0, "url": "http://127.0.0.1:9/x"})
+    elsewhere = settings.model_copy(update={"topic_prefix": "probe-no-such-prefix."})
+
+    done = _probe(elsewhere, f"{code}*210", "--timeout", "1")
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1, said
+    assert "topic probe-no-such-prefix.call-events does not exist" in said and "CALLAPI_TOPIC_PREFIX" in said, said
+    assert "ERROR aiokafka" not in said and "CALLAPI_KAFKA_BOOTSTRAP" not in said, said
+
+
 def test_an_unmigrated_database_is_said_with_what_to_do(settings: Settings, unmigrated_database_url: str) -> None:
     done = _probe(settings.model_copy(update={"database_url": unmigrated_database_url}), "0003*210")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
