@@ -119,7 +119,10 @@ class CallEventProducer:
         return self._producer is not None
 
     async def start(self) -> None:
-        """Connect to Kafka; ProducerUnavailable when it cannot be reached."""
+        """Connect to Kafka; ProducerUnavailable when it cannot be reached. A started producer stays as it is
+        (`start()` then `async with`): a new client would leave the old one's batched records unsent and open."""
+        if self._producer is not None:
+            return
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all", enable_idempotence=True,
             linger_ms=self.linger_ms, request_timeout_ms=self.request_timeout_ms, max_batch_size=65_536,

@@ -101,6 +101,17 @@ async def test_unreachable_kafka_is_reported_and_a_missing_topic_fails_the_deliv
     assert outcomes[0].error.event_id == "lost-1"
 
 
+async def test_starting_a_started_producer_keeps_its_client_so_what_it_holds_is_still_sent(settings: Settings) -> None:
+    producer = CallEventProducer(settings=settings, linger_ms=60_000)  # the record waits in the client's batch
+    await producer.start()
+    delivery = await producer.send(event("sdk-started-twice"))
+    async with producer:  # started again, as `async with` does
+        pass
+    assert delivery.done() and isinstance(delivery.result(), Delivered)  # stop() flushed it, none was left behind
+    with pytest.raises(ProducerUnavailable):
+        await producer.send(event("sdk-after-stop"))
+
+
 def test_the_producer_needs_settings_or_a_bootstrap_and_topic() -> None:
     with pytest.raises(TypeError):
         CallEventProducer(bootstrap="127.0.0.1:9092")
