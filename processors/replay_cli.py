@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -34,11 +37,11 @@ def run_replay(
             console=console, transient=True, disable=not console.is_interactive,  # piped: no bar, no blank line
         ) as bar:
             task = bar.add_task("replay", total=None)
-            asyncio.run(replay(
+            asyncio.run(_stopped_by_sigterm_too(replay(
                 settings, window, wanted, from_deliveries=from_deliveries, dry_run=dry_run, report=report,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
-            ))
-    except KeyboardInterrupt:
+            )))
+    except (KeyboardInterrupt, asyncio.CancelledError):
         raise ReplayInterrupted(interrupted(report, source, settings.topics.deliveries, dry_run)) from None
     hint = None
     if report.jobs == 0 and report.filters_found_in == "postgresql":
@@ -52,6 +55,15 @@ def run_replay(
         console.print(_summary(report, window, source, dry_run))
         if hint:
             console.print(hint)
+
+
+async def _stopped_by_sigterm_too(work: Coroutine[Any, Any, object]) -> None:
+    """SIGTERM (`timeout`, a Kubernetes Job stopped) stops the replay as Ctrl-C does: the batch in flight finishes
+    and the interrupted summary says what went, where the default would end the process mid-batch, silently."""
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    await work
 
 
 def _summary(report: ReplayReport, window: Window, source: str, dry_run: bool) -> Table:

@@ -209,8 +209,9 @@ async def _records_on(settings: Settings, topic: str) -> int:
         await consumer.stop()
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; `timeout`, a Kubernetes Job stopped
 def test_ctrl_c_says_how_many_jobs_went_and_exactly_those_are_on_the_topic(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], stop: signal.Signals,
 ) -> None:
     settings = make_settings()
     ext = "0505*100"
@@ -225,7 +226,7 @@ def test_ctrl_c_says_how_many_jobs_went_and_exactly_those_are_on_the_topic(
     )
     try:
         TopicReader(settings, settings.topics.deliveries).wait_for(lambda records: len(records) > 0, timeout_s=60)
-        replay.send_signal(signal.SIGINT)  # mid-run: the first batch is on the topic, most of the window is not
+        replay.send_signal(stop)  # mid-run: the first batch is on the topic, most of the window is not
         _, said = replay.communicate(timeout=60)
     finally:
         replay.kill()
