@@ -90,8 +90,8 @@ def retry_delay_s(
     if attempts_made < 1 or attempts_made > len(schedule):
         return None
     delay_s = schedule[attempts_made - 1] * (1 + jitter * (2 * rand - 1))
-    if retry_after_s is not None:
-        delay_s = min(max(delay_s, retry_after_s), max(schedule))
+    if retry_after_s is not None:  # capped alone: a last step's jitter past the longest delay stays
+        delay_s = max(delay_s, min(retry_after_s, max(schedule)))
     return delay_s
 
 

@@ -59,6 +59,7 @@ def test_classify(result: AttemptResult, action: Action) -> None:
     (1, 0.5, 60.0, 60.0),           # Retry-After lengthens the wait
     (1, 0.5, 2.0, 5.0),             # ... but never shortens it
     (1, 0.5, 99999.0, 10800.0),     # ... and stays within the schedule's longest delay
+    (7, 1.0, 60.0, 12960.0),        # ... which does not cut the last step's jitter either
 ])
 def test_retry_delay(attempts_made: int, rand: float, retry_after_s: float | None, delay_s: float | None) -> None:
     got = retry_delay_s(attempts_made, SCHEDULE, jitter=0.2, rand=rand, retry_after_s=retry_after_s)
