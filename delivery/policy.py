@@ -8,12 +8,15 @@ attempt, until the circuit lets requests through again or the job is older than 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+_ASCTIME = re.compile(r"[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d\d:\d\d:\d\d \d{4}", re.ASCII)
+"""RFC 9110's obsolete asctime form of an HTTP date (`Sun Nov  6 08:49:37 1994`): in UTC, without saying so."""
 
 
 class Action(StrEnum):
@@ -75,7 +78,9 @@ def parse_retry_after_s(value: str | None, *, now: datetime) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        return None
+        if not _ASCTIME.fullmatch(text):
+            return None
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 

@@ -78,6 +78,8 @@ def test_jitter_stays_within_bounds(attempts_made: int, rand: float) -> None:
     ("Fri, 27 Nov 2026 10:01:00 GMT", 60.0), ("Fri, 27 Nov 2026 09:00:00 GMT", 0.0),
     ("²", None), ("١٢", None), ("1.5", None), ("1e3", None), ("+5", None),  # Unicode digits and numbers not HTTP's
     ("Fri, 27 Nov 2026 10:01:00", None),  # no zone
+    ("Friday, 27-Nov-26 10:01:00 GMT", 60.0), ("Fri Nov 27 10:01:00 2026", 60.0),  # RFC 9110's obsolete forms,
+    ("Tue Dec  1 10:00:00 2026", 4 * 86400.0),  # asctime's is in UTC without saying so
 ])
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after_s(header, now=NOW) == seconds
