@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BeforeValidator
 
 from control import service
 from control.api.bodies import AddBody, EditBody, documented
@@ -25,6 +26,7 @@ from control.api.models import (
 )
 from control.errors import InvalidInput
 from control.service import ExtensionRef, RequestView, SavedRequest
+from control.service.queries import MAX_COUNT, MAX_START_INDEX, parse_count, parse_start_index
 from control.service.validation import parse_type
 from schemas.repeats import repeated, said_once
 
@@ -38,8 +40,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(prefix=BASE, tags=["phoneCallEvents"], responses=ERRORS)
 
-Count = Annotated[int | None, Query(ge=1, le=1000, description="page size (default 50)")]
-StartIndex = Annotated[int | None, Query(ge=0, le=999_999_999, description="0-based index of the first item")]
+# Read by the service's parsers before pydantic's int, which also takes "+5", " 5", "1_0" and "5.0".
+Count = Annotated[int | None, BeforeValidator(parse_count),
+                  Query(ge=1, le=MAX_COUNT, description="page size (default 50)")]
+StartIndex = Annotated[int | None, BeforeValidator(parse_start_index),
+                       Query(ge=0, le=MAX_START_INDEX, description="0-based index of the first item")]
 Text = Annotated[str | None, Query()]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=(
     "a key of the client's choosing (a UUID): a retried Add with it is not added twice"))]

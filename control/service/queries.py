@@ -24,6 +24,7 @@ from schemas.events import EventType
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
+MAX_START_INDEX = 999_999_999
 DELIVERIES_COUNTED = 10_000
 """A request's delivery log is counted up to here (or to the end of the page asked for), no further."""
 TEXT_FILTERS = ("id", "url", "note")
@@ -85,15 +86,21 @@ def _sort(params: Mapping[str, Any]) -> tuple[str, bool]:
     return by, order.startswith("desc")
 
 
+def parse_count(value: object) -> int:
+    """`count`: 1-1000, default 50."""
+    return DEFAULT_COUNT if value in (None, "") else parse_int(value, name="count", code="paging_invalid", minimum=1,
+                                                                maximum=MAX_COUNT)
+
+
+def parse_start_index(value: object) -> int:
+    """`startIndex`: 0-based, default 0."""
+    return 0 if value in (None, "") else parse_int(value, name="startIndex", code="paging_invalid", minimum=0,
+                                                   maximum=MAX_START_INDEX)
+
+
 def parse_paging(params: Mapping[str, Any]) -> tuple[int, int]:
-    """`count` (1-1000, default 50) and `startIndex` (0-based, default 0)."""
-    count = params.get("count")
-    start = params.get("startIndex")
-    return (
-        DEFAULT_COUNT if count in (None, "") else parse_int(count, name="count", code="paging_invalid",
-                                                           minimum=1, maximum=MAX_COUNT),
-        0 if start in (None, "") else parse_int(start, name="startIndex", code="paging_invalid", minimum=0),
-    )
+    """`count` and `startIndex`."""
+    return parse_count(params.get("count")), parse_start_index(params.get("startIndex"))
 
 
 def parse_list_query(params: Mapping[str, Any]) -> ListQuery:

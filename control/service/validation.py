@@ -18,15 +18,16 @@ from schemas.urlguard import UnsafeUrl, check_url, system_resolver
 MAX_NOTE_CHARS = 1024
 MAX_URL_CHARS = 2048
 REQUEST_ID = re.compile(r"^[A-Za-z0-9]{1,255}$")
+DIGITS = re.compile(r"[0-9]+")
 _METHODS = {"0": HttpMethod.GET, "1": HttpMethod.POST, "GET": HttpMethod.GET, "POST": HttpMethod.POST}
 _FLAGS = {"0": False, "1": True, "false": False, "true": True}
 
 
 def _text(value: object) -> str | None:
-    """Numbers and strings as trimmed text; anything else (lists, objects, bools) as None."""
+    """Numbers and strings as text, as sent (" 1" is no number); anything else (lists, objects, bools) as None."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         return None
-    return str(value).strip()
+    return str(value)
 
 
 def clean_text(value: str, *, code: str, field: str) -> str:
@@ -45,6 +46,9 @@ def parse_type(value: object) -> EventType:
     if value is None or value == "":
         raise InvalidInput("pce_type_invalid", "type is required: 0-4 or dial-in, dial-out, hangup, "
                            "answer-in, answer-out", field="type")
+    if isinstance(value, str) and value != value.strip():  # EventType.parse would trim it
+        raise InvalidInput("pce_type_invalid", f"type {value!r} has spaces around it: send 0-4 or a name alone",
+                           field="type")
     try:
         return EventType.parse(value)
     except ValueError as error:
@@ -131,12 +135,20 @@ def parse_extension(value: str) -> str:
         raise InvalidInput("extension_invalid", str(error), field="extension") from None
 
 
-def parse_int(value: object, *, name: str, code: str, minimum: int, maximum: int | None = None) -> int:
-    text = _text(value)
-    if text is None or not re.fullmatch(r"[+-]?\d{1,9}", text):
-        raise InvalidInput(code, f"{name} {value!r} is not a whole number", field=name)
-    number = int(text)
-    if number < minimum or (maximum is not None and number > maximum):
-        bounds = f"{minimum}-{maximum}" if maximum is not None else f"at least {minimum}"
-        raise InvalidInput(code, f"{name} {number} is out of range ({bounds})", field=name)
+def parse_int(value: object, *, name: str, code: str, minimum: int, maximum: int) -> int:
+    """A whole number in the ASCII digits 0-9 alone: int() and pydantic also read "+5", " 5", "1_0", "5.0" and other
+    scripts' digits (superscript two, Arabic-Indic one), which a client that sends them did not mean as this number."""
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and DIGITS.fullmatch(value))):
+        raise InvalidInput(code, f"{name} {_shown(value)} is not a whole number in the digits 0-9 alone (no sign, "
+                           "space or separator)", field=name)
+    significant = str(value).lstrip("0")  # int() refuses 4,301 digits and more: longer is out of range anyway
+    number = int(significant or "0") if len(significant) <= len(str(maximum)) else maximum + 1
+    if not minimum <= number <= maximum:
+        raise InvalidInput(code, f"{name} {_shown(value)} is out of range ({minimum}-{maximum})", field=name)
     return number
+
+
+def _shown(value: object) -> str:
+    """`value` quoted for a message, cut short: a query string may be kilobytes long."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
