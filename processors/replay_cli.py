@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-from collections.abc import Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -17,6 +14,7 @@ from processors.errors import ReplayInterrupted
 from processors.replay import ReplayReport, replay
 from processors.window import ReplayFilter, Window, parse_when
 from schemas.consoles import stderr_console, stdout_console
+from schemas.interrupts import sigterm_as_ctrl_c
 from schemas.settings import Settings
 
 
@@ -37,7 +35,7 @@ def run_replay(
             console=console, transient=True, disable=not console.is_interactive,  # piped: no bar, no blank line
         ) as bar:
             task = bar.add_task("replay", total=None)
-            asyncio.run(_stopped_by_sigterm_too(replay(
+            asyncio.run(sigterm_as_ctrl_c(replay(
                 settings, window, wanted, from_deliveries=from_deliveries, dry_run=dry_run, report=report,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )))
@@ -55,15 +53,6 @@ def run_replay(
         console.print(_summary(report, window, source, dry_run))
         if hint:
             console.print(hint)
-
-
-async def _stopped_by_sigterm_too(work: Coroutine[Any, Any, object]) -> None:
-    """SIGTERM (`timeout`, a Kubernetes Job stopped) stops the replay as Ctrl-C does: the batch in flight finishes
-    and the interrupted summary says what went, where the default would end the process mid-batch, silently."""
-    main = asyncio.current_task()
-    assert main is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
-    await work
 
 
 def _summary(report: ReplayReport, window: Window, source: str, dry_run: bool) -> Table:

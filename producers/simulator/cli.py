@@ -112,12 +112,22 @@ def _traffic(timeline: Timeline, settings: Settings, *, start: datetime | None, 
     from producers.errors import ProducerUnavailable
     from producers.simulator.command import simulate as run_simulation
     from producers.simulator.command import summary_table
+    from producers.simulator.runner import RunStats
+    from schemas.interrupts import sigterm_as_ctrl_c
     from schemas.topic_snapshot import TopicMissing
 
     drop_kafka_connection_errors()  # an unreachable broker is said below
+    stats = RunStats()
     try:
-        stats = asyncio.run(run_simulation(timeline, settings=settings, start=start, count=count, duration_s=duration_s,
-                                           linger_ms=linger_ms, console=console))
+        asyncio.run(sigterm_as_ctrl_c(run_simulation(
+            timeline, settings=settings, start=start, count=count, duration_s=duration_s, linger_ms=linger_ms,
+            console=console, stats=stats,
+        )))
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C or SIGTERM: the producer flushed what it held
+        console.print(summary_table(stats))
+        notices.print(f"simulation interrupted: {sum(stats.sent.values())} event(s) sent, {stats.total_acked} "
+                      f"acknowledged by Kafka, {stats.total_failed} failed.")
+        raise typer.Exit(130) from None
     except ProducerUnavailable as error:
         notices.print(f"[red]{error}[/red]\n{KAFKA_HINT}")
         raise typer.Exit(1) from None

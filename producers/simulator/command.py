@@ -42,10 +42,11 @@ def _progress(console: Console) -> Progress:
 
 async def simulate(
     timeline: Timeline, *, settings: Settings, start: datetime | None, count: int | None, duration_s: float | None,
-    linger_ms: int | None, console: Console,
+    linger_ms: int | None, console: Console, stats: RunStats,
 ) -> RunStats:
     """Send the timeline's events from `start`, by default the moment the producer is connected (taken earlier,
-    the events due while it connects would go at once). TopicMissing when `call-events` does not exist."""
+    the events due while it connects would go at once), counting into `stats`. TopicMissing when `call-events`
+    does not exist."""
     total = count if count is not None else int(duration_s or 0)
     async with CallEventProducer(settings=settings, linger_ms=linger_ms, client_id="callapi-simulator") as producer:
         await producer.require_topic()
@@ -53,11 +54,11 @@ async def simulate(
         seed = timeline.plan.seed
         console.print(f"seed {seed}, start {start.isoformat()} (rerun with --seed {seed} --start {start.isoformat()})")
         return await _send_with_progress(timeline, producer, start=start, count=count, total=total, console=console,
-                                         duration_s=duration_s)
+                                         duration_s=duration_s, stats=stats)
 
 
 async def _send_with_progress(timeline: Timeline, producer: CallEventProducer, *, start: datetime, count: int | None,
-                              total: int, duration_s: float | None, console: Console) -> RunStats:
+                              total: int, duration_s: float | None, console: Console, stats: RunStats) -> RunStats:
     with _progress(console) as progress:
         task = progress.add_task("simulating", total=total, info="")
         loop = asyncio.get_running_loop()
@@ -75,8 +76,8 @@ async def _send_with_progress(timeline: Timeline, producer: CallEventProducer, *
             progress.update(task, completed=done, info=f"{sent} sent · {stats.total_acked} acked · "
                             f"{stats.total_failed} failed · {rate:,.0f}/s")
 
-        stats = await run(timeline, producer=producer, start=start, count=count, duration_s=duration_s,
-                          on_event=on_event)
+        await run(timeline, producer=producer, start=start, count=count, duration_s=duration_s, on_event=on_event,
+                  stats=stats)
         on_event(stats, last=True)
     return stats
 

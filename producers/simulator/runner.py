@@ -51,12 +51,26 @@ class RunStats:
 async def run(
     plan: Plan | Timeline, *, producer: CallEventProducer, start: datetime, count: int | None = None,
     duration_s: float | None = None, paced: bool = True, on_event: Callable[[RunStats], None] = lambda _: None,
+    stats: RunStats | None = None,
 ) -> RunStats:
     """Send the planned events, each at start + its offset (or as fast as possible when not `paced`). Give a
-    Timeline made before `start` was taken: made here, its warm-up would make the first events late."""
-    stats = RunStats()
-    pending: set[asyncio.Future[Delivered]] = set()
+    Timeline made before `start` was taken: made here, its warm-up would make the first events late.
+
+    Counts into `stats` (a new one by default): the caller's still tells what went after Ctrl-C."""
+    stats = stats if stats is not None else RunStats()
     began = time.monotonic()
+    try:
+        return await _send_all(plan, producer, stats, start=start, count=count, duration_s=duration_s, paced=paced,
+                               on_event=on_event, began=began)
+    finally:
+        stats.elapsed_s = time.monotonic() - began
+
+
+async def _send_all(
+    plan: Plan | Timeline, producer: CallEventProducer, stats: RunStats, *, start: datetime, count: int | None,
+    duration_s: float | None, paced: bool, on_event: Callable[[RunStats], None], began: float,
+) -> RunStats:
+    pending: set[asyncio.Future[Delivered]] = set()
     # `start` on the monotonic clock: each event goes at its planned time, also when the run begins after
     # `start` (the producer connecting): the events already due go at once instead of every event later.
     start_s = began - (datetime.now(UTC) - start).total_seconds()
@@ -72,7 +86,6 @@ async def run(
         on_event(stats)
     if pending:
         await asyncio.wait(pending)
-    stats.elapsed_s = time.monotonic() - began
     return stats
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -10,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
 from producers.simulator.generator import Plan
 from producers.simulator.runner import planned_events
@@ -17,7 +20,8 @@ from schemas.events import CallEvent
 from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.kafka import read_topic_sync
-from tests.processes import settings_env
+from tests.processes import ctrl_c_enabled, settings_env
+from tests.processors.support import TopicReader
 from tests.producers.helpers import make_tenant
 from tests.services import Service
 
@@ -79,3 +83,29 @@ def test_simulate_without_kafka_says_what_to_do(settings: Settings) -> None:
     assert result.returncode == 1
     assert "callapi-events stack up" in result.stderr and "stack up" not in result.stdout
     assert "Unable connect" not in result.stderr, result.stderr  # aiokafka's own line would only repeat ours
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_simulation_says_what_it_sent_and_kafka_holds_what_it_counted_acknowledged(
+    make_settings: Callable[..., Settings], stop: signal.Signals,
+) -> None:
+    settings = make_settings()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "callapi_events", "simulate", "--rate", "200", "--duration", "600", "--seed", "5"],
+        env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=ctrl_c_enabled,
+    )
+    try:
+        TopicReader(settings, settings.topics.call_events).wait_for(lambda records: len(records) > 0, timeout_s=60)
+        run.send_signal(stop)
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130, out + err
+    (total,) = [line.split()[1:] for line in out.replace("│", " ").splitlines() if line.split()[:1] == ["total"]]
+    sent, acked, failed = map(int, total)
+    assert sent > 0 and sent == acked + failed, out
+    said = " ".join(err.split())
+    assert re.search(rf"simulation interrupted: {sent} event\(s\) sent, {acked} acknowledged by Kafka", said), said
+    written = read_topic_sync(settings, settings.topics.call_events, idle_s=1.0)
+    assert len(written) == acked and "Traceback" not in err
