@@ -40,6 +40,6 @@ def parse_when(text: str, *, now: datetime) -> datetime:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r} is neither a time like 2026-11-27T10:00:00Z nor a duration ago like 2h") from None
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} needs a time zone, e.g. {value}Z for UTC")
+    if moment.tzinfo is None:  # the example is written out in full: Python drops a zone after a date alone
+        raise ValueError(f"{text!r} needs a time zone, e.g. {moment.isoformat()}Z for UTC")
     return moment.astimezone(UTC)

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from processors.errors import ReplayError
 from processors.replay import ReplayReport
 from processors.replay_cli import interrupted
+from processors.window import parse_when
 from schemas.codec import encode
 from schemas.events import CallEvent, EventType
 from schemas.jobs import DeliveryJob, job_id_for
@@ -255,3 +257,13 @@ def test_the_interrupted_message_says_what_went_and_what_was_left(report: Replay
     message = interrupted(report, "c", "d", dry_run)
     assert message.startswith(said) and message.endswith("Run the same command again to replay the whole window "
                                                          "(receivers dedupe by webhook-id).")
+
+
+@pytest.mark.parametrize("given", ["2026-11-29", "2026-11-29Z", "2026-11-29+02:00", "2026-11-27 10:00"])
+def test_a_time_without_a_zone_is_refused_with_an_example_that_is_accepted(given: str) -> None:
+    now = datetime.now(UTC)
+    with pytest.raises(ReplayError) as refused:
+        parse_when(given, now=now)
+    example = re.search(r"e\.g\. (\S+) for UTC", str(refused.value))
+    assert example is not None, refused.value
+    assert parse_when(example.group(1), now=now).tzinfo is not None
