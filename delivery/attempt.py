@@ -74,6 +74,7 @@ class Deliverer:
         if not circuit.allow(now_s):
             await self._wait_for_circuit(job, key, circuit)
             return
+        probe = circuit.state is State.HALF_OPEN
         try:
             if self.hosts.saturated(key):
                 raise HostStalled("the destination's queue is full")
@@ -85,6 +86,10 @@ class Deliverer:
         except asyncio.CancelledError:  # its partition was revoked: were it the probe, let another job probe
             circuit.release_probe(self.monotonic_s())
             raise
+        if circuit.state is not State.CLOSED and not probe:  # it opened while the job queued for the host
+            self.hosts.release(key)
+            await self._wait_for_circuit(job, key, circuit)
+            return
         try:
             sending()
             result, duration_ms = await self._send(job)
