@@ -9,9 +9,10 @@ bench/results/http_clients.json): this client costs the event loop's thread 13.9
 Caveats:
 - reqwest has no resolver hook, so the URL guard works through delivery/pinning.py: the worker resolves each
   host itself, checks every address, and builds a client pinned to the first one (`ClientBuilder.resolve`),
-  renewed after 10 s. Only that one address is tried per request (a connect failure moves the next request
-  to the next address). Building a client costs about 3.6 ms of CPU (it loads the system's root certificates),
-  done on an executor thread, and about 115 kB; at most CALLAPI_MAX_DESTINATIONS (1024) are kept. A new host
+  renewed after 10 s (a lookup is bounded by the connect timeout, as reqwest's own). Only that one address is
+  tried per request (a connect failure moves the next request to the next address). Building a client costs
+  about 3.6 ms of CPU (it loads the system's root certificates), done on an executor thread, and about 115 kB;
+  at most CALLAPI_MAX_DESTINATIONS (1024) are kept. A new host
   takes the slot of a client idle for a minute; while none is, its requests go through the aiohttp client
   (delivery/http_aiohttp.py, the guard in its resolver), which costs nothing to set up per host.
 - reqwest parses the URL (WHATWG): `.` and `..` path segments (also as `%2e`) are resolved before sending,
@@ -102,6 +103,7 @@ class PyreqwestClient:
         self._shared: Client | None = None  # all hosts when private URLs are allowed; else IP literals only
         self._pinned = PinnedClients[Client](
             build=self._build_pinned, ttl_s=dns_ttl_s, max_clients=max_destinations, resolve=resolve, check=check,
+            resolve_timeout_s=connect_timeout_s,
         )
         self._overflow = AiohttpClient(  # hosts past max_destinations while every pinned client is busy
             connect_timeout_s=connect_timeout_s, request_timeout_s=request_timeout_s, allow_private_urls=False,

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from delivery.errors import ConnectionFailed
+from delivery.errors import ConnectionFailed, RequestTimeout
 from schemas.occasional_log import Occasionally
 from schemas.urlguard import check_addresses
 
@@ -71,9 +71,11 @@ class PinnedClients(Generic[C]):
     def __init__(
         self, *, build: Callable[[str, str], C], ttl_s: float = 10.0, max_clients: int = 1024, idle_s: float = 60.0,
         resolve: Resolve = system_addresses, check: Check = check_addresses,
-        monotonic_s: Callable[[], float] = time.monotonic,
+        monotonic_s: Callable[[], float] = time.monotonic, resolve_timeout_s: float | None = None,
     ) -> None:
         self._build = build
+        self._resolve_timeout_s = resolve_timeout_s
+        """The connect timeout: a lookup is part of connecting, as in reqwest's own resolver."""
         self._ttl_s = ttl_s
         self._max_clients = max_clients
         self._idle_s = idle_s
@@ -136,7 +138,7 @@ class PinnedClients(Generic[C]):
 
     async def _renew(self, host: str, pin: Pin[C] | None) -> Pin[C]:
         try:
-            addresses = await self._resolve(host)
+            addresses = await self._lookup(host)
             self._check(host, addresses)
         except Exception:
             self._pins.pop(host, None)
@@ -153,6 +155,14 @@ class PinnedClients(Generic[C]):
         while len(self._pins) > self._max_clients:
             self._pins.popitem(last=False)  # the idle one whose slot this host took
         return renewed
+
+    async def _lookup(self, host: str) -> list[str]:
+        try:
+            async with asyncio.timeout(self._resolve_timeout_s):
+                return await self._resolve(host)
+        except TimeoutError:
+            raise RequestTimeout(f"no DNS answer for {host!r} within the connect timeout",
+                                 error_class="connect_timeout") from None
 
     def _renewed(self, host: str, done: asyncio.Future[Pin[C]]) -> None:
         del self._renewing[host]

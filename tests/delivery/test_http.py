@@ -340,6 +340,21 @@ def test_choose_address(addresses: list[str], pinned: str | None, failed: bool, 
     assert choose_address(addresses, pinned=pinned, failed=failed) == chosen
 
 
+async def test_a_name_whose_dns_never_answers_is_a_connect_timeout() -> None:
+    """As reqwest's own resolver within its connect timeout, where the pinned client's lookup had no bound."""
+    class SilentDns(Dns):
+        async def resolve(self, host: str) -> list[str]:
+            await asyncio.Event().wait()
+            return []
+
+    client = pinned_client(SilentDns({}))
+    try:  # the bound here only keeps a hang from stalling the suite
+        error = await asyncio.wait_for(error_of(client, get("http://silent.test/x")), timeout=30)
+    finally:
+        await client.close()
+    assert error.error_class == "connect_timeout" and "silent.test" in str(error), error
+
+
 async def test_pinned_clients_are_bounded_and_resolved_once_for_concurrent_requests() -> None:
     dns = Dns({f"h{i}.test": ["192.0.2.1"] for i in range(3)})
     built: list[tuple[str, str]] = []
