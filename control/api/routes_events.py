@@ -46,6 +46,7 @@ Count = Annotated[int | None, BeforeValidator(parse_count),
 StartIndex = Annotated[int | None, BeforeValidator(parse_start_index),
                        Query(ge=0, le=MAX_START_INDEX, description="0-based index of the first item")]
 Text = Annotated[str | None, Query()]
+LogOrder = Annotated[str | None, Query(description="descending (newest first, the default) or ascending")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description=(
     "a key of the client's choosing (a UUID): a retried Add with it is not added twice"))]
 
@@ -126,11 +127,16 @@ def list_type(request: Request, db: Db, extension: Extension, once: QueryOnce, t
     """As ListAll, of the path's type; a `type` in the query may only repeat it (ignoring it would list another)."""
     query = service.parse_list_query({"type": type, "count": count, "startIndex": startIndex, "filterBy": filterBy,
                                       "filterValue": filterValue, "sortBy": sortBy, "sortOrder": sortOrder})
+    path_type_only(request, type)
+    return _page(request, extension, service.list_requests(db, extension, query))
+
+
+def path_type_only(request: Request, type: str) -> None:
+    """A `type` in the query may only repeat the path's: ignoring it would answer for another type."""
     asked = request.query_params.get("type")
-    if asked not in (None, "") and parse_type(asked) != query.type:
+    if asked not in (None, "") and parse_type(asked) != parse_type(type):
         raise InvalidInput("pce_type_invalid", f"the query's type {asked!r} is not the path's {type!r}: send the "
                            "type once, in the path", field="type")
-    return _page(request, extension, service.list_requests(db, extension, query))
 
 
 @router.delete("/{type}", response_model=Removed, summary="Remove all of one type")
@@ -170,10 +176,14 @@ def rotate(request: Request, db: Db, settings: AppSettings, extension: Extension
 
 
 @router.get("/{type}/{id}/deliveries", response_model=DeliveryList, summary="Delivery log")
-def deliveries(db: Db, extension: Extension, once: QueryOnce, type: str, id: str, count: Count = None,
-               startIndex: StartIndex = None) -> DeliveryList:
-    """The request's delivery attempts, newest first."""
-    page = service.list_deliveries(db, extension, type, id, {"count": count, "startIndex": startIndex})
+def deliveries(request: Request, db: Db, extension: Extension, once: QueryOnce, type: str, id: str,
+               count: Count = None, startIndex: StartIndex = None, sortOrder: LogOrder = None) -> DeliveryList:
+    """The request's delivery attempts, newest first (`sortOrder=ascending`: oldest first). ListAll's `filterBy`,
+    `filterValue` and `sortBy` are refused (400 `filter_invalid`, `sort_invalid`), and a `type` other than the
+    path's (`pce_type_invalid`)."""
+    path_type_only(request, type)
+    params = {**request.query_params, "count": count, "startIndex": startIndex, "sortOrder": sortOrder}
+    page = service.list_deliveries(db, extension, type, id, params)
     return DeliveryList(
         paging=DeliveryPaging(startIndex=page.start_index, itemsPerPage=len(page.items), totalResults=page.total,
                               totalResultsCapped=page.more_than_total),

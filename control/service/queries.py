@@ -32,6 +32,7 @@ EXACT_FILTERS = {"type": parse_type, "method": lambda v: parse_method(v).value, 
 SORT_COLUMNS = {"created": ("created_at", "id"), "id": ("id",), "type": ("type", "created_at", "id"),
                 "url": ("url", "id"), "modified": ("modified", "id")}
 _COLUMN_OF = {"status": "enabled"}
+NOT_IN_THE_LOG = {"filterBy": "filter_invalid", "filterValue": "filter_invalid", "sortBy": "sort_invalid"}
 
 SELECT_REQUEST = """
 SELECT r.id, r.type, r.method, r.url, r.enabled, r.note, r.modified,
@@ -76,14 +77,29 @@ def _filter(params: Mapping[str, Any]) -> tuple[str | None, object]:
     return str(by), clean_text(str(value), code="filter_invalid", field="filterValue")
 
 
-def _sort(params: Mapping[str, Any]) -> tuple[str, bool]:
-    order = str(params.get("sortOrder") or "ascending").lower()
+def _descending(params: Mapping[str, Any], default: str) -> bool:
+    order = str(params.get("sortOrder") or default).lower()
     if order not in ("ascending", "descending", "asc", "desc"):
         raise InvalidInput("sort_invalid", f"sortOrder {order!r} is not ascending or descending", field="sortOrder")
+    return order.startswith("desc")
+
+
+def _sort(params: Mapping[str, Any]) -> tuple[str, bool]:
+    descending = _descending(params, "ascending")
     by = str(params.get("sortBy") or "created")
     if by not in SORT_COLUMNS:
         raise InvalidInput("sort_invalid", f"sortBy {by!r} is not one of {', '.join(SORT_COLUMNS)}", field="sortBy")
-    return by, order.startswith("desc")
+    return by, descending
+
+
+def _log_descending(params: Mapping[str, Any]) -> bool:
+    """The delivery log's order: newest first, or oldest with `sortOrder` ascending. It has none of ListAll's filters
+    or other orders, and refuses them: ignored, they would answer the whole log as if it were the one asked for."""
+    for name, code in NOT_IN_THE_LOG.items():
+        if params.get(name) not in (None, ""):
+            raise InvalidInput(code, f"the delivery log takes no {name}: it is in the order of its attempts, newest "
+                               "first (sortOrder=ascending: oldest first), paged with count and startIndex", field=name)
+    return _descending(params, "descending")
 
 
 def parse_count(value: object) -> int:
@@ -160,9 +176,11 @@ def get_request(conn: psycopg.Connection[Any], extension: ExtensionRef, type_: o
 
 def list_deliveries(conn: psycopg.Connection[Any], extension: ExtensionRef, type_: object, request_id: object,
                     params: Mapping[str, Any]) -> DeliveryPage:
-    """The delivery log of one request, newest first, paged with `count` and `startIndex`."""
+    """The delivery log of one request, newest first (`sortOrder` ascending: oldest), paged with `count` and
+    `startIndex`."""
     request = get_request(conn, extension, type_, request_id)
     count, start = parse_paging(params)
+    direction = "DESC" if _log_descending(params) else "ASC"
     key = (extension.number, request.id)
     # A busy request logs millions of attempts, and counting them all takes seconds (one count per request on
     # each UI page): rows are counted up to a bound, and the page says when there are more.
@@ -173,9 +191,9 @@ def list_deliveries(conn: psycopg.Connection[Any], extension: ExtensionRef, type
     ).fetchone()
     total = int(total_row[0]) if total_row else 0
     rows = conn.execute(
-        "SELECT job_id, attempt, event_id, event_type, outcome, status_code, error, duration_ms, attempted_at"
-        " FROM delivery_log WHERE extension = %s AND request_id = %s"
-        " ORDER BY attempted_at DESC, attempt DESC, job_id LIMIT %s OFFSET %s",
+        sql.SQL("SELECT job_id, attempt, event_id, event_type, outcome, status_code, error, duration_ms, attempted_at"
+                " FROM delivery_log WHERE extension = %s AND request_id = %s"
+                " ORDER BY attempted_at {0}, attempt {0}, job_id LIMIT %s OFFSET %s").format(sql.SQL(direction)),
         (*key, count, start),
     ).fetchall()
     return DeliveryPage([DeliveryView(*row) for row in rows], min(total, bound), start, count,

@@ -1,5 +1,6 @@
-"""ListAll's parameters and HTTP's HEAD over real HTTP against the real PostgreSQL: a parameter the list cannot
-honour is refused with its code, never ignored, and HEAD answers as GET does, without the body."""
+"""ListAll's and the delivery log's parameters and HTTP's HEAD over real HTTP against the real PostgreSQL: a
+parameter the list cannot honour is refused with its code, never ignored, and HEAD answers as GET does, without the
+body."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from schemas.attempts import Outcome
+from schemas.events import EventType
 from schemas.settings import Settings
 from tests.control.server import ApiServer
 from tests.control.tenants import Tenant
+from tests.control.ui import attempt, write_attempts
 
 URL = "https://93.184.215.14/hook"  # a public address literal: no DNS needed
 
@@ -58,6 +62,39 @@ def test_a_filter_value_without_filter_by_is_refused(http: httpx.Client, tenant:
     answer = http.get(base(tenant) + suffix, params={"filterValue": "nothing matches this"})
     assert (answer.status_code, error_code(answer)) == (400, "filter_invalid"), answer.text
     assert "filterBy" in answer.json()["error"]["message"]
+
+
+def attempts(response: httpx.Response) -> list[int]:
+    assert response.status_code == 200, response.text
+    return [entry["attempt"] for entry in response.json()["entry"]]
+
+
+def test_the_delivery_log_is_newest_first_or_in_the_sort_order_asked_for(http: httpx.Client, tenant: Tenant,
+                                                                        database_url: str) -> None:
+    added = http.post(base(tenant), json={"type": 0, "url": URL})
+    assert added.status_code == 201, added.text
+    write_attempts(database_url, [attempt(tenant.extension, added.json()["id"], EventType.DIAL_IN, number=n,
+                                          outcome=Outcome.RETRY, status_code=500, ago_s=60 - n) for n in (1, 2, 3)])
+    log = f"{base(tenant)}/0/{added.json()['id']}/deliveries"
+    assert attempts(http.get(log)) == attempts(http.get(log, params={"sortOrder": "descending"})) == [3, 2, 1]
+    assert attempts(http.get(log, params={"sortOrder": "ascending"})) == [1, 2, 3]
+    assert attempts(http.get(log, params={"sortOrder": "asc", "count": 1, "startIndex": 1})) == [2]
+    assert attempts(http.get(log, params={"type": "dial-in", "filterBy": "", "sortBy": ""})) == [3, 2, 1]
+
+
+@pytest.mark.parametrize(("params", "code"), [
+    ({"filterBy": "outcome", "filterValue": "failed"}, "filter_invalid"), ({"filterBy": "note"}, "filter_invalid"),
+    ({"filterValue": "x"}, "filter_invalid"), ({"sortBy": "created"}, "sort_invalid"),
+    ({"sortOrder": "sideways"}, "sort_invalid"), ({"type": "1"}, "pce_type_invalid"),
+])
+def test_a_delivery_log_parameter_it_cannot_honour_is_refused(http: httpx.Client, tenant: Tenant,
+                                                               params: dict[str, str], code: str) -> None:
+    """As ListAll's: a client that filters the log must not get the whole log as if it were the filtered one."""
+    added = http.post(base(tenant), json={"type": 0, "url": URL})
+    assert added.status_code == 201, added.text
+    answer = http.get(f"{base(tenant)}/0/{added.json()['id']}/deliveries", params=params)
+    assert (answer.status_code, error_code(answer)) == (400, code), (params, answer.text)
+    assert next(iter(params)) in answer.json()["error"]["message"]
 
 
 def test_head_answers_as_get_does_without_the_body(api: ApiServer, http: httpx.Client, tenant: Tenant) -> None:
