@@ -1,7 +1,9 @@
 """410 Gone: disable the request in PostgreSQL, so the control plane's relay publishes the change.
 
 One transaction updates the request and writes the outbox row; the relay then republishes the extension's
-requests on `event-requests`, the processor stops producing jobs for it and the UI shows it disabled.
+requests on `event-requests`, the processor stops producing jobs for it and the UI shows it disabled. Only while
+the request still has the job's URL: a retry for the URL it had before an Edit (the endpoint it was moved away
+from, now gone) stops that job alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
 DISABLE_SQL = """
 UPDATE event_requests SET enabled = false, disabled_reason = 'gone', modified = now()
 WHERE id = %(request_id)s AND extension_id = (SELECT id FROM extensions WHERE number = %(extension)s)
+  AND url = %(url)s
 """
 OUTBOX_SQL = "INSERT INTO outbox (extension) VALUES (%(extension)s)"
 
@@ -31,7 +34,7 @@ class RequestDisabler:
 
     async def disable(self, job: DeliveryJob) -> bool:
         """Disable the job's request; True when a row changed. Raises DisableFailed when PostgreSQL fails."""
-        values = {"request_id": job.request_id, "extension": job.extension}
+        values = {"request_id": job.request_id, "extension": job.extension, "url": job.url}
         try:
             async with await psycopg.AsyncConnection.connect(
                 self._database_url, connect_timeout=max(1, round(self._connect_timeout_s))

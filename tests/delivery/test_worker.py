@@ -183,16 +183,21 @@ def _attempts_counted() -> dict[str, float]:
             for line in metrics.splitlines() if line.startswith(prefix)}
 
 
-async def test_410_disables_the_request_in_postgresql(settings: Settings, receiver: Receiver) -> None:
-    extension = "0410*100"
+def _request_row(settings: Settings, extension: str, request_id: str, url: str) -> None:
+    """An enabled request of a new organization's extension in PostgreSQL, as the Control API would add it."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         provider = conn.execute("INSERT INTO accounts (kind, name) VALUES ('provider', 'p') RETURNING id").fetchone()
-        org = conn.execute("INSERT INTO accounts (kind, parent_id, code, name) VALUES ('organization', %s, '0410', "
-                           "'o') RETURNING id", (provider[0],)).fetchone()  # type: ignore[index]
+        org = conn.execute("INSERT INTO accounts (kind, parent_id, code, name) VALUES ('organization', %s, %s, "
+                           "'o') RETURNING id", (provider[0], extension.split("*")[0])).fetchone()  # type: ignore[index]
         ext = conn.execute("INSERT INTO extensions (organization_id, number) VALUES (%s, %s) RETURNING id",
                            (org[0], extension)).fetchone()  # type: ignore[index]
-        conn.execute("INSERT INTO event_requests (extension_id, id, type, method, url) VALUES (%s, 'gone1', 0, "
-                     "'POST', %s)", (ext[0], receiver.url + "/gone"))  # type: ignore[index]
+        conn.execute("INSERT INTO event_requests (extension_id, id, type, method, url) VALUES (%s, %s, 0, 'POST', %s)",
+                     (ext[0], request_id, url))  # type: ignore[index]
+
+
+async def test_410_disables_the_request_in_postgresql(settings: Settings, receiver: Receiver) -> None:
+    extension = "0410*100"
+    _request_row(settings, extension, "gone1", receiver.url + "/gone")
     receiver.script("/gone", then=410)
     job = make_job(receiver.url + "/gone", request_id="gone1", extension=extension)
     await produce_jobs(settings, [job])
@@ -209,6 +214,23 @@ async def test_410_disables_the_request_in_postgresql(settings: Settings, receiv
     assert len(receiver.received("/gone")) == 1
     assert eventually(lambda: _attempts_counted().get("disabled")), _attempts_counted()
     assert set(_attempts_counted()) == {outcome.value for outcome in Outcome}
+
+
+async def test_a_410_from_a_url_the_request_no_longer_has_leaves_the_request_enabled(
+    settings: Settings, receiver: Receiver,
+) -> None:
+    """A retry for the URL a request had before an Edit, which now answers 410, stops that job only."""
+    extension = "0411*100"
+    _request_row(settings, extension, "moved1", receiver.url + "/new")
+    receiver.script("/old", then=410)
+    job = make_job(receiver.url + "/old", request_id="moved1", extension=extension)
+    await produce_jobs(settings, [job])
+    attempts = await attempts_of(settings, job.job_id, count=1)
+    assert [(a.outcome, a.status_code) for a in attempts] == [(Outcome.DISABLED, 410)]
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute("SELECT enabled, disabled_reason FROM event_requests WHERE id = 'moved1'").fetchone()
+        outbox = conn.execute("SELECT count(*) FROM outbox WHERE extension = %s", (extension,)).fetchone()
+    assert (row, outbox) == ((True, None), (0,))
 
 
 async def test_a_hanging_receiver_does_not_hold_up_another(settings: Settings, receiver: Receiver) -> None:
