@@ -191,15 +191,19 @@ class CallEventProducer:
         except InvalidEvent:
             RECORDS.labels("invalid").inc()
             raise
-        if self._producer is None or self._partitions is None:
+        producer, partitions = self._producer, self._partitions  # the same ones across the awaits below
+        if producer is None or partitions is None:
             raise ProducerUnavailable("the producer is not started (use `async with` or await start())")
         # the partition aiokafka's default partitioner would pick, without its per-record work (partitions.py)
-        partition = self._partitions.partition(key)
-        # the count it was placed by orders the extension's sequence across added partitions (schemas/sequence.py)
-        headers = None if partition is None else partitions_header(self._partitions.count)
+        partition = partitions.partition(key)
         result: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
         try:
-            acked = await self._producer.send(self.topic, value=value, key=key, partition=partition, headers=headers)
+            if partition is None:  # metadata without the topic (a new producer): wait for it as aiokafka's send would
+                await producer.partitions_for(self.topic)
+                partition = partitions.partition(key)
+            # the count it was placed by orders the extension's sequence across added partitions (schemas/sequence.py)
+            headers = None if partition is None else partitions_header(partitions.count)
+            acked = await producer.send(self.topic, value=value, key=key, partition=partition, headers=headers)
         except (KafkaError, OSError) as error:
             _settle_failed(result, DeliveryFailed(valid.event_id, error))
             return result

@@ -13,6 +13,7 @@ from producers.errors import DeliveryFailed, InvalidEvent, ProducerUnavailable
 from producers.sdk import CallEventProducer, Delivered, Failed
 from schemas.events import CallEvent
 from schemas.ops import free_port
+from schemas.sequence import partitions_header
 from schemas.settings import Settings
 from tests.kafka import read_topic
 
@@ -110,6 +111,18 @@ async def test_starting_a_started_producer_keeps_its_client_so_what_it_holds_is_
     assert delivery.done() and isinstance(delivery.result(), Delivered)  # stop() flushed it, none was left behind
     with pytest.raises(ProducerUnavailable):
         await producer.send(event("sdk-after-stop"))
+
+
+async def test_a_new_producers_first_events_carry_the_partitions_header_too(fresh_settings: Settings) -> None:
+    settings = fresh_settings
+    async with CallEventProducer(settings=settings) as producer:  # its metadata does not list the topic yet
+        outcomes = await producer.send_many([event("sdk-first"), event("sdk-second", "0003*211")])
+    assert all(isinstance(outcome, Delivered) for outcome in outcomes), outcomes
+    records = await read_topic(settings, settings.topics.call_events, count=2)
+    assert [(r.headers, r.key) for r in sorted(records, key=lambda r: r.key or b"")] == [
+        (tuple(partitions_header(settings.partitions)), b"0003*210"),
+        (tuple(partitions_header(settings.partitions)), b"0003*211"),
+    ]
 
 
 def test_the_producer_needs_settings_or_a_bootstrap_and_topic() -> None:
