@@ -17,7 +17,7 @@ from schemas.urlguard import UnsafeUrl, check_url, system_resolver
 
 MAX_NOTE_CHARS = 1024
 MAX_URL_CHARS = 2048
-REQUEST_ID = re.compile(r"^[A-Za-z0-9]{1,255}$")
+REQUEST_ID = re.compile(r"[A-Za-z0-9]{1,255}")
 DIGITS = re.compile(r"[0-9]+")
 _METHODS = {"0": HttpMethod.GET, "1": HttpMethod.POST, "GET": HttpMethod.GET, "POST": HttpMethod.POST}
 _FLAGS = {"0": False, "1": True, "false": False, "true": True}
@@ -122,13 +122,16 @@ def parse_url(value: object, *, allow_private: bool, resolve: Callable[[str], li
 def parse_request_id(value: object) -> str:
     """A Request ID: 1-255 letters and digits."""
     text = value if isinstance(value, str) else ""
-    if not REQUEST_ID.match(text):
+    if not REQUEST_ID.fullmatch(text):  # match() with `$` would take a final line break too
         raise InvalidInput("pce_id_invalid", f"request id {value!r} is not 1-255 letters and digits", field="id")
     return text
 
 
 def parse_extension(value: str) -> str:
-    """The canonical `0003*210` form of `0003*210` or `0003210` (ASCII digits only)."""
+    """The canonical `0003*210` form of `0003*210` or `0003210` (ASCII digits only), as sent in the path."""
+    if value != value.strip():  # canonical_extension would trim it
+        raise InvalidInput("extension_invalid", f"extension {value!r} has white space around it: send the number "
+                           "alone", field="extension")
     try:
         return canonical_extension(value)
     except ValueError as error:

@@ -80,3 +80,16 @@ def test_a_number_sent_as_a_string_in_a_body_is_its_digits_alone(http: httpx.Cli
                                                                   value: str, code: str) -> None:
     answer = http.post(base(tenant.extension.number), json={"type": 0, "url": URL, field: value})
     assert refused(answer) == (400, code), answer.text
+
+
+def test_a_request_id_with_a_trailing_line_break_is_invalid_not_looked_up(http: httpx.Client, tenant: Tenant) -> None:
+    """`$` in a regular expression also matches before a final line break."""
+    answer = http.get(f"{base(tenant.extension.number)}/0/{added(http, tenant)}%0A")
+    assert refused(answer) == (400, "pce_id_invalid"), answer.text
+
+
+@pytest.mark.parametrize("value", [" {}", "{} ", "{}%0A"])
+def test_an_extension_is_read_as_sent(http: httpx.Client, tenant: Tenant, value: str) -> None:
+    number = value.format(quote(tenant.extension.number, safe=""))
+    answer = http.get(f"/uapi/extensions/@me/{number.replace(' ', '%20')}/phoneCallEvents")
+    assert refused(answer) == (400, "extension_invalid"), answer.text
