@@ -59,6 +59,8 @@ class Deliverer:
 
     def __post_init__(self) -> None:
         self.topics = self.settings.topics  # a property that builds the names: once, not per job
+        for step_s in self.settings.retry_schedule:  # every series from the start, so increase() sees the first too
+            self.metrics.retries.labels(delay=format_duration(step_s))
 
     async def handle(self, job: DeliveryJob, sending: Callable[[], None] = lambda: None) -> None:
         if job.not_before is not None and (wait_s := (job.not_before - self.now()).total_seconds()) > 0:
