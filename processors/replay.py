@@ -40,8 +40,8 @@ from schemas.settings import Settings
 log = logging.getLogger(__name__)
 
 SEND_BATCH = 500
-Progress = Callable[[int, int], None]
-"""progress(records_done, records_total)"""
+Progress = Callable[[str, int, int], None]
+"""progress(topic, records_done, records_total): the config on `event-requests` first, then the window."""
 
 
 @dataclass
@@ -134,7 +134,7 @@ async def read_window(
         ranges = await _window_ranges(settings, consumer, topic, window, extensions, report)
         total = report.window_records = sum(end - start for start, end in ranges.values())
         done = 0
-        progress(done, total)
+        progress(topic, done, total)
         for tp, (start, end) in ranges.items():
             consumer.assign([tp])
             consumer.seek(tp, start)
@@ -145,13 +145,15 @@ async def read_window(
                     done = report.records_scanned = done + 1
                     if window.contains_ms(record.timestamp):
                         yield record
-                progress(min(done, total), total)
-        progress(total, total)
+                progress(topic, min(done, total), total)
+        progress(topic, total, total)
     finally:
         await consumer.stop()
 
 
-async def load_config(settings: Settings, wanted: ReplayFilter, seen: ConfigSeen | None = None) -> dict[bytes, bytes]:
+async def load_config(
+    settings: Settings, wanted: ReplayFilter, seen: ConfigSeen | None = None, progress: Progress = lambda *_: None,
+) -> dict[bytes, bytes]:
     """The current config of the wanted extensions: `event-requests` read to its end, compact form; with
     --extension only the partitions holding those keys, where the relay writes them and the processor reads them.
 
@@ -159,7 +161,8 @@ async def load_config(settings: Settings, wanted: ReplayFilter, seen: ConfigSeen
     added (`topics grow` republishes each list on its new partition): ignored, so it never wins over the current
     one, whatever order the partitions are read in.
 
-    `seen` learns which filter values the config knows (see `processors.replay_check`)."""
+    `seen` learns which filter values the config knows (see `processors.replay_check`); `progress` how much of
+    the topic was read (minutes at a million extensions)."""
     topic = settings.topics.event_requests
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     store: dict[bytes, bytes] = {}
@@ -169,16 +172,22 @@ async def load_config(settings: Settings, wanted: ReplayFilter, seen: ConfigSeen
         tps = holding(every, wanted.extensions or None)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        firsts, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+        total, done = sum(ends[tp] - firsts[tp] for tp in tps), 0
+        progress(topic, done, total)
         for tp in tps:
             while await consumer.position(tp) < ends[tp]:
-                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                records = (await consumer.getmany(tp, timeout_ms=1000)).get(tp, [])
+                done = min(done + len(records), total)
+                progress(topic, done, total)
+                for record in records:
                     if record.key is None or partition_for(record.key, len(every)) != tp.partition:
                         continue
                     if wanted.wants_extension(_text(record.key)):
                         apply_config(store, record.key, record.value, partition=tp.partition)
                         if seen is not None:
                             _note(seen, record.key, record.value)
+        progress(topic, total, total)
         return store
     finally:
         await consumer.stop()
@@ -194,6 +203,7 @@ def _note(seen: ConfigSeen, key: bytes, value: bytes | None) -> None:
 
 async def checked_config(
     settings: Settings, wanted: ReplayFilter, *, from_deliveries: bool, report: ReplayReport,
+    progress: Progress = lambda *_: None,
 ) -> dict[bytes, bytes]:
     """The current config (as `load_config`), once the filters proved to name something in it.
 
@@ -205,7 +215,8 @@ async def checked_config(
         report.filters_found_in = "postgresql"
         return {}
     seen = ConfigSeen(wanted) if filtered else None
-    config = await load_config(settings, wanted, seen) if seen is not None or not from_deliveries else {}
+    reading = seen is not None or not from_deliveries
+    config = await load_config(settings, wanted, seen, progress) if reading else {}
     if seen is not None and (why := refusal(seen, from_deliveries=from_deliveries)):
         raise ReplayError(why)
     report.filters_found_in = "event-requests" if seen is not None else ""
@@ -256,7 +267,7 @@ async def replay(
     report = report if report is not None else ReplayReport(sent=not dry_run)
     if not dry_run:  # before anything is read: a send to a missing topic would wait for it, then fail
         await _partitions(settings, settings.topics.deliveries)
-    config = await checked_config(settings, wanted, from_deliveries=from_deliveries, report=report)
+    config = await checked_config(settings, wanted, from_deliveries=from_deliveries, report=report, progress=progress)
     sink = None if dry_run else KafkaSink(bootstrap=settings.kafka_bootstrap)
     if sink is not None:
         await sink.start()

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from processors.errors import ReplayInterrupted
@@ -31,13 +31,13 @@ def run_replay(
     report = ReplayReport(sent=not dry_run)
     try:
         with Progress(
-            TextColumn(f"reading {source}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            TextColumn("reading {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
             console=console, transient=True, disable=not console.is_interactive,  # piped: no bar, no blank line
         ) as bar:
-            task = bar.add_task("replay", total=None)
+            task = bar.add_task(source, total=None)
             asyncio.run(sigterm_as_ctrl_c(replay(
                 settings, window, wanted, from_deliveries=from_deliveries, dry_run=dry_run, report=report,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                progress=lambda topic, done, total: _show(bar, task, topic, done, total),
             )))
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise ReplayInterrupted(interrupted(report, source, settings.topics.deliveries, dry_run)) from None
@@ -53,6 +53,14 @@ def run_replay(
         console.print(_summary(report, window, source, dry_run))
         if hint:
             console.print(hint)
+
+
+def _show(bar: Progress, task: TaskID, topic: str, done: int, total: int) -> None:
+    """The bar of the topic being read: the config, then the window (a new topic starts the bar and its ETA over)."""
+    if bar.tasks[task].description != topic:
+        bar.reset(task, description=topic, total=total, completed=done)
+    else:
+        bar.update(task, completed=done, total=total)
 
 
 def _summary(report: ReplayReport, window: Window, source: str, dry_run: bool) -> Table:

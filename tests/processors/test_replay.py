@@ -16,9 +16,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processors.errors import ReplayError
-from processors.replay import ReplayReport
+from processors.replay import ReplayReport, load_config
 from processors.replay_cli import interrupted
-from processors.window import parse_when
+from processors.window import ReplayFilter, parse_when
 from schemas.codec import encode
 from schemas.events import CallEvent, EventType
 from schemas.jobs import DeliveryJob, job_id_for
@@ -267,3 +267,13 @@ def test_a_time_without_a_zone_is_refused_with_an_example_that_is_accepted(given
     example = re.search(r"e\.g\. (\S+) for UTC", str(refused.value))
     assert example is not None, refused.value
     assert parse_when(example.group(1), now=now).tzinfo is not None
+
+
+def test_reading_the_config_reports_progress_on_event_requests(make_settings: Callable[..., Settings]) -> None:
+    """At a million extensions the config takes minutes to read: the bar names event-requests and counts it."""
+    settings = make_settings()
+    produce_config(settings, {f"0707*{n}": [request(f"0707*{n}", f"r{n}")] for n in range(100, 160)})
+    seen: list[tuple[str, int, int]] = []
+    asyncio.run(load_config(settings, ReplayFilter(), progress=lambda *step: seen.append(step)))
+    assert seen and {topic for topic, _, _ in seen} == {settings.topics.event_requests}
+    assert seen[0][1] == 0 and seen[-1][1:] == (60, 60)
