@@ -102,7 +102,9 @@ def expand_numbers(tokens: list[str]) -> list[str]:
     (the width of the first number is kept)."""
     numbers: list[str] = []
     for token in tokens:
-        match = re.fullmatch(r"(\d+\*)?(\d+)-(\d+)", token.strip())
+        # ASCII digits, as many as an extension has: int() would read other scripts' digits ("٢٠٠" as 200) and
+        # refuse 4,301 digits and more with a traceback; such a token is left to the extension's own check
+        match = re.fullmatch(r"(\d{1,4}\*)?(\d{1,14})-(\d{1,14})", token.strip(), re.ASCII)
         if match is None:
             numbers.append(token)
             continue

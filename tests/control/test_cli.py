@@ -110,6 +110,8 @@ def test_create_many_makes_ranges_of_extensions_all_or_none(conn: psycopg.Connec
 
     invalid = cli(settings, *many, "300", "0001*301")  # another organization's number: nothing is created
     assert invalid.returncode == 2 and "extension_invalid" in invalid.stderr
+    other_digits = cli(settings, *many, "\u0663\u0660\u0660-\u0663\u0660\u0662")  # not 300-302
+    assert other_digits.returncode == 2 and "extension_invalid" in other_digits.stderr, other_digits.stderr
     numbers = {row[0] for row in conn.execute(
         "SELECT number FROM extensions WHERE organization_id = %s", (org["id"],)).fetchall()}
     assert numbers == {f"{code}*{n}" for n in ("200", "201", "202", "203", "090", "209", "210", "211")}

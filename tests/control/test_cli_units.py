@@ -24,3 +24,10 @@ def test_ranges_are_spelled_out_keeping_the_width(tokens: list[str], numbers: li
 def test_backwards_or_huge_ranges_are_refused(token: str) -> None:
     with pytest.raises(typer.BadParameter):
         expand_numbers([token])
+
+
+@pytest.mark.parametrize("token", ["\u0662\u0660\u0660-\u0662\u0660\u0662", "\uff12\uff10\uff10-\uff12\uff10\uff11",
+                                   "1-" + "9" * 5000, "00001*1-2"], ids=["arabic-indic", "fullwidth", "long", "org"])
+def test_a_range_in_other_digits_or_longer_than_an_extension_is_left_to_the_extension_check(token: str) -> None:
+    """Arabic-Indic or fullwidth digits were spelled out as ASCII extensions, and 4,301 digits raised ValueError."""
+    assert expand_numbers([token]) == [token]
