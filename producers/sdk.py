@@ -106,7 +106,9 @@ class CallEventProducer:
         self.bootstrap = bootstrap or settings.kafka_bootstrap  # type: ignore[union-attr]
         self.topic = topic or settings.topics.call_events  # type: ignore[union-attr]
         self.linger_ms = linger_ms if linger_ms is not None else (settings.producer_linger_ms if settings else 5)
-        self.request_timeout_ms = request_timeout_ms or (
+        if request_timeout_ms is not None and request_timeout_ms <= 0:  # 0 would fail every send at once
+            raise ValueError(f"request_timeout_ms must be a positive number of ms, not {request_timeout_ms}")
+        self.request_timeout_ms = request_timeout_ms if request_timeout_ms is not None else (
             settings.producer_request_timeout_ms if settings else 15_000
         )
         self.max_event_bytes = settings.max_event_bytes if settings else DEFAULT_MAX_EVENT_BYTES

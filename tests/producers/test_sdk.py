@@ -128,3 +128,9 @@ async def test_a_new_producers_first_events_carry_the_partitions_header_too(fres
 def test_the_producer_needs_settings_or_a_bootstrap_and_topic() -> None:
     with pytest.raises(TypeError):
         CallEventProducer(bootstrap="127.0.0.1:9092")
+
+
+@pytest.mark.parametrize("timeout_ms", [0, -1])
+def test_a_request_timeout_that_is_not_positive_is_refused_not_replaced_by_the_default(timeout_ms: int) -> None:
+    with pytest.raises(ValueError, match=rf"request_timeout_ms must be a positive number of ms, not {timeout_ms}"):
+        CallEventProducer(bootstrap="127.0.0.1:9092", topic="t", request_timeout_ms=timeout_ms)
