@@ -38,7 +38,7 @@ def sharing_the_partitions(settings: Settings) -> Iterator[list[Service]]:
     """Two processor workers, each holding part of the table (not all on the one that joined first)."""
     workers = [Service(settings, "processor", name=f"processor-{i}") for i in range(2)]
     with all_ready(*workers):
-        wait_until(lambda: all(w.metric(TABLE) > 0 for w in workers), timeout_s=90, what="both workers own partitions")
+        wait_until(lambda: all(_lists(w) > 0 for w in workers), timeout_s=90, what="both workers own partitions")
         yield workers
 
 
@@ -161,7 +161,7 @@ def test_a_worker_keeping_an_old_partition_but_not_the_new_one_joins_the_events_
     with Service(settings, "processor", name="processor-alone") as first:
         every_list = first.metric(TABLE)  # ready: every partition read (the resync also put other tests' lists there)
         with Service(settings, "processor", name="processor-joining") as second:
-            wait_until(lambda: second.metric(TABLE) > 0 and first.metric(TABLE) < every_list, timeout_s=90,
+            wait_until(lambda: _lists(second) > 0 and _lists(first) < every_list, timeout_s=90,
                        what="the partitions shared")
             stale = [call_event(e) for e in numbers]
             asyncio.run(_produce_on_old_partitions(settings, stale))
@@ -209,12 +209,13 @@ def test_after_two_growths_a_worker_keeping_one_old_partition_joins_the_events_s
         every_list = first.metric(TABLE)  # ready: every partition read
 
         def shared(second: Service) -> None:
-            wait_until(lambda: second.metric(TABLE) > 0 and first.metric(TABLE) < every_list, timeout_s=90,
+            wait_until(lambda: _lists(second) > 0 and _lists(first) < every_list, timeout_s=90,
                        what="the partitions shared")
 
         with Service(settings, "processor", name="processor-leaving") as second:
             shared(second)
-        wait_until(lambda: first.metric(TABLE) == every_list, timeout_s=90, what="every partition read again")
+        wait_until(lambda: _lists(first) == every_list, timeout_s=90, what="every partition read again",
+                   log=lambda: f"{_lists(first):.0f} of {every_list:.0f} lists\n{first.component.log()}")
         with Service(settings, "processor", name="processor-coming-back") as second:
             shared(second)
             stale = {count: [call_event(e) for e in numbers] for count in (BEFORE, AFTER)}
@@ -235,6 +236,14 @@ async def _produce_on_old_partitions(settings: Settings, events: list[CallEvent]
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def _lists(worker: Service) -> float:
+    """The lists in the worker's table; a worker that exited fails at once with its log (its metric would read 0)."""
+    process = worker.component.process
+    if process is not None and process.poll() is not None:
+        raise AssertionError(f"{worker.command} exited {process.returncode}:\n{worker.component.log()[-3000:]}")
+    return worker.metric(TABLE)
 
 
 def _running(service: Service) -> bool:
