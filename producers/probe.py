@@ -119,9 +119,10 @@ class Probe:
 async def run_probe(settings: Settings, probe: Probe, *, timeout_s: float, on_change: Callable[[Probe], None],
                     clock_s: Callable[[], float] = time.monotonic) -> Probe:
     """Write the probe's event, then follow its jobs in the delivery log until all are final or time is up.
-    TopicMissing when `call-events` does not exist."""
+    TopicMissing when `call-events` does not exist, before the first `on_change`."""
     async with CallEventProducer(settings=settings) as producer:
         await producer.require_topic()
+        on_change(probe)  # the jobs it owes, waiting: shown while the event is written
         written = await producer.send_and_wait(probe.event)
     probe.where = f"{written.partition}:{written.offset}"
     on_change(probe)

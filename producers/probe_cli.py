@@ -94,9 +94,12 @@ def _followed(settings: Settings, planned: Probe, *, timeout_s: float, live: boo
     try:
         if not live:
             return asyncio.run(run_probe(settings, planned, timeout_s=timeout_s, on_change=lambda _: None))
-        with Live(_table(planned), console=console, auto_refresh=False) as table:
+        table = Live(console=console, auto_refresh=False)
+        try:  # drawn from the first change on, once the topic is known: a missing one is said without a table
             done = asyncio.run(run_probe(settings, planned, timeout_s=timeout_s,
-                                         on_change=lambda now: table.update(_table(now), refresh=True)))
+                                         on_change=lambda now: _draw(table, now)))
+        finally:
+            table.stop()  # does nothing when never started
         if not console.is_terminal:  # piped, rich ends the table without a newline: the verdict goes below it
             console.line()
         return done
@@ -110,6 +113,11 @@ def _followed(settings: Settings, planned: Probe, *, timeout_s: float, live: boo
     except psycopg.OperationalError as error:
         notices.print(f"[red]Cannot read the delivery log ({str(error).strip()}).[/red] {DATABASE_NEXT_STEP}")
         raise typer.Exit(1) from None
+
+
+def _draw(live: Live, probe: Probe) -> None:
+    live.start()  # once; later calls do nothing
+    live.update(_table(probe), refresh=True)
 
 
 def _table(probe: Probe) -> Table:

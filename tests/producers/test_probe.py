@@ -118,6 +118,7 @@ def test_a_missing_topic_is_named_at_once_instead_of_blaming_kafka(settings: Set
     assert done.returncode == 1, said
     assert "topic probe-no-such-prefix.call-events does not exist" in said and "CALLAPI_TOPIC_PREFIX" in said, said
     assert "ERROR aiokafka" not in said and "CALLAPI_KAFKA_BOOTSTRAP" not in said, said
+    assert done.stdout == ""  # no table of jobs "waiting" for an event that was never written
 
 
 def test_an_unmigrated_database_is_said_with_what_to_do(settings: Settings, unmigrated_database_url: str) -> None:
