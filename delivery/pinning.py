@@ -74,8 +74,7 @@ class PinnedClients(Generic[C]):
         monotonic_s: Callable[[], float] = time.monotonic, resolve_timeout_s: float | None = None,
     ) -> None:
         self._build = build
-        self._resolve_timeout_s = resolve_timeout_s
-        """The connect timeout: a lookup is part of connecting, as in reqwest's own resolver."""
+        self._resolve_timeout_s = resolve_timeout_s  # the connect timeout: a lookup is part of connecting
         self._ttl_s = ttl_s
         self._max_clients = max_clients
         self._idle_s = idle_s
