@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from delivery.circuit import Circuit, Circuits, State
-from delivery.errors import DisableFailed, HostStalled, TransportError
+from delivery.errors import DisableFailed, DisableTimedOut, HostStalled, TransportError
 from delivery.gone import RequestDisabler
 from delivery.hosts import HostLimiter, destination_key
 from delivery.http import HttpClient
@@ -153,6 +153,10 @@ class Deliverer:
                 failed = AttemptResult(status_code=None, error_class="disable_failed", error_detail=str(error))
                 decision = self._decide(job, failed, now)
                 result = AttemptResult(status_code=410, error_class="disable_failed")
+            except DisableTimedOut as error:  # the job still stops: a retry would only wait on the same lock
+                log.warning("%s; the job stops, the request is left as it is", error)
+                self.metrics.disables_not_applied.inc()
+                result = AttemptResult(status_code=410, error_class="disable_timed_out")
         records: list[tuple[str, BaseModel]] = [
             (self.topics.delivery_attempts,
              attempt_record(job, decision, result, duration_ms=duration_ms, attempted_at=now)),

@@ -7,6 +7,7 @@ DeliveryError
 │   ├── InvalidReply: the reply head is not HTTP a client can parse (`invalid_reply`); retried, as a 5xx is
 │   └── DestinationRefused: the resolved address is not allowed (`unsafe_url`); never retried
 ├── DisableFailed: PostgreSQL could not record that a request is gone (the job is retried, not lost)
+├── DisableTimedOut: the request's row stayed locked past the disable's timeout (the job stops, the request is left)
 ├── HostStalled: the destination is at its concurrency cap and completes nothing (the job is deferred)
 └── ProducerBroken: the Kafka producer can never write to a partition again; the worker stops (its jobs are redone)
 """
@@ -49,6 +50,10 @@ class DestinationRefused(TransportError):
 
 class DisableFailed(DeliveryError):
     """The 410 side effect could not be written; the caller retries the job."""
+
+
+class DisableTimedOut(DeliveryError):
+    """The 410's disable waited too long (a lock held on the request's row) and was cancelled: nothing changed."""
 
 
 class HostStalled(DeliveryError):

@@ -75,6 +75,10 @@ class DeliveryMetrics:
         )
         for reason in ("host_stalled", "circuit_open", "not_due"):
             self.deferred.labels(reason=reason)
+        self.disables_not_applied = Counter(
+            "callapi_delivery_disables_not_applied_total", "410 replies whose disable of the request waited past "
+            "its timeout (a lock held on the row) and was not applied; their jobs stopped", registry=registry,
+        )
         self.dead_letters = Counter("callapi_delivery_dlq_total", "Jobs put on deliveries.dlq", registry=registry)
         self.invalid = Counter(
             "callapi_delivery_invalid_records_total", "Unreadable records moved to deliveries.dlq", registry=registry

@@ -183,16 +183,16 @@ def _attempts_counted() -> dict[str, float]:
             for line in metrics.splitlines() if line.startswith(prefix)}
 
 
-def _request_row(settings: Settings, extension: str, request_id: str, url: str) -> None:
-    """An enabled request of a new organization's extension in PostgreSQL, as the Control API would add it."""
+def _request_row(settings: Settings, extension: str, request_id: str, url: str, *, enabled: bool = True) -> None:
+    """A request of a new organization's extension in PostgreSQL, as the Control API would add it."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         provider = conn.execute("INSERT INTO accounts (kind, name) VALUES ('provider', 'p') RETURNING id").fetchone()
         org = conn.execute("INSERT INTO accounts (kind, parent_id, code, name) VALUES ('organization', %s, %s, "
                            "'o') RETURNING id", (provider[0], extension.split("*")[0])).fetchone()  # type: ignore[index]
         ext = conn.execute("INSERT INTO extensions (organization_id, number) VALUES (%s, %s) RETURNING id",
                            (org[0], extension)).fetchone()  # type: ignore[index]
-        conn.execute("INSERT INTO event_requests (extension_id, id, type, method, url) VALUES (%s, %s, 0, 'POST', %s)",
-                     (ext[0], request_id, url))  # type: ignore[index]
+        conn.execute("INSERT INTO event_requests (extension_id, id, type, method, url, enabled)"
+                     " VALUES (%s, %s, 0, 'POST', %s, %s)", (ext[0], request_id, url, enabled))  # type: ignore[index]
 
 
 async def test_410_disables_the_request_in_postgresql(settings: Settings, receiver: Receiver) -> None:
@@ -231,6 +231,48 @@ async def test_a_410_from_a_url_the_request_no_longer_has_leaves_the_request_ena
         row = conn.execute("SELECT enabled, disabled_reason FROM event_requests WHERE id = 'moved1'").fetchone()
         outbox = conn.execute("SELECT count(*) FROM outbox WHERE extension = %s", (extension,)).fetchone()
     assert (row, outbox) == ((True, None), (0,))
+
+
+async def test_a_410_leaves_a_request_disabled_by_hand_as_it_was(settings: Settings, receiver: Receiver) -> None:
+    """A job made before the user disabled the request, answered 410: the user's disable stays theirs."""
+    extension = "0412*100"
+    _request_row(settings, extension, "byhand1", receiver.url + "/byhand", enabled=False)
+    receiver.script("/byhand", then=410)
+    job = make_job(receiver.url + "/byhand", request_id="byhand1", extension=extension)
+    await produce_jobs(settings, [job])
+    attempts = await attempts_of(settings, job.job_id, count=1)
+    assert [(a.outcome, a.status_code) for a in attempts] == [(Outcome.DISABLED, 410)]
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute("SELECT enabled, disabled_reason FROM event_requests WHERE id = 'byhand1'").fetchone()
+        outbox = conn.execute("SELECT count(*) FROM outbox WHERE extension = %s", (extension,)).fetchone()
+    assert (row, outbox) == ((False, None), (0,))
+
+
+async def test_a_410_while_the_request_row_is_locked_stops_the_job_without_disabling(
+    settings: Settings, receiver: Receiver,
+) -> None:
+    """A lock held on the request (an Edit in flight, a stuck session) bounds the disable's wait: the job stops,
+    its attempt says the disable was not applied, and the request is left as the lock holder leaves it."""
+    extension = "0413*100"
+    _request_row(settings, extension, "locked1", receiver.url + "/locked")
+    receiver.script("/locked", then=410)
+    job = make_job(receiver.url + "/locked", request_id="locked1", extension=extension)
+    with psycopg.connect(settings.database_url) as holder:  # one open transaction holding the row
+        holder.execute("SELECT 1 FROM event_requests WHERE id = 'locked1' FOR UPDATE")
+        await produce_jobs(settings, [job])
+        attempts = await attempts_of(settings, job.job_id, count=1)
+    assert [(a.outcome, a.status_code, a.error) for a in attempts] == [(Outcome.DISABLED, 410, "disable_timed_out")]
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute("SELECT enabled, disabled_reason FROM event_requests WHERE id = 'locked1'").fetchone()
+        outbox = conn.execute("SELECT count(*) FROM outbox WHERE extension = %s", (extension,)).fetchone()
+    assert (row, outbox) == ((True, None), (0,))
+    assert eventually(_disables_not_applied) == 1.0
+
+
+def _disables_not_applied() -> float:
+    metrics = httpx.get(f"http://127.0.0.1:{OPS_PORT}/metrics").text
+    return next(float(line.split()[-1]) for line in metrics.splitlines()
+                if line.startswith("callapi_delivery_disables_not_applied_total "))
 
 
 async def test_a_hanging_receiver_does_not_hold_up_another(settings: Settings, receiver: Receiver) -> None:
