@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 MAX_TRACKED = 10_000
-"""Above this many destinations, healthy ones are forgotten (a new circuit starts closed anyway)."""
+"""At this many destinations, healthy ones are forgotten (a new circuit starts closed anyway); if too many are
+failing for that to make room, the least recently asked about are forgotten too, down to EVICT_TO of it."""
+EVICT_TO = 0.9
+"""A tenth of the room is made at once, so the sort that picks whom to forget runs once per so many new hosts."""
 IDLE_OPEN_WINDOWS = 10
 """An open circuit no job asked about for this many open windows is not counted as open: its destination has
 no jobs left (they come back about once a window while it is open)."""
@@ -64,16 +67,20 @@ class Circuit:
 class Circuits:
     """One circuit per destination key (scheme://host:port)."""
 
-    def __init__(self, *, failure_threshold: int, open_s: float) -> None:
+    def __init__(self, *, failure_threshold: int, open_s: float, max_tracked: int = MAX_TRACKED) -> None:
         self._failure_threshold = failure_threshold
         self._open_s = open_s
+        self._max_tracked = max_tracked
         self._circuits: dict[str, Circuit] = {}
+
+    def __len__(self) -> int:
+        return len(self._circuits)
 
     def get(self, key: str, *, now_s: float) -> Circuit:
         circuit = self._circuits.get(key)
         if circuit is None:
-            if len(self._circuits) >= MAX_TRACKED:
-                self.forget_closed()
+            if len(self._circuits) >= self._max_tracked:
+                self._make_room()
             circuit = self._circuits[key] = Circuit(self._failure_threshold, self._open_s)
         circuit.asked_at_s = now_s
         return circuit
@@ -82,6 +89,15 @@ class Circuits:
         """Circuits open or half-open that jobs still ask about."""
         idle_s = IDLE_OPEN_WINDOWS * self._open_s
         return sum(1 for c in self._circuits.values() if c.state is not State.CLOSED and now_s - c.asked_at_s < idle_s)
+
+    def _make_room(self) -> None:
+        """Forget healthy circuits, then, with many destinations failing, the least recently asked about: a
+        forgotten open circuit only means that its destination's next job probes it again."""
+        self.forget_closed()
+        if len(self._circuits) >= self._max_tracked:
+            keep = int(self._max_tracked * EVICT_TO)
+            recent = sorted(self._circuits.items(), key=lambda item: item[1].asked_at_s)[-keep:] if keep else []
+            self._circuits = dict(recent)
 
     def forget_closed(self) -> None:
         """Drop closed circuits with no failures, so the map does not grow with every host ever seen."""

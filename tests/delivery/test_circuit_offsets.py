@@ -80,6 +80,16 @@ def test_an_open_circuit_no_job_asks_about_any_more_is_not_counted() -> None:
     assert circuits.open_count(now_s=55) == 2
 
 
+def test_the_circuits_kept_are_bounded_when_every_destination_fails() -> None:
+    """Only open circuits: the least recently asked about are forgotten (their next job probes again)."""
+    circuits = Circuits(failure_threshold=1, open_s=5, max_tracked=10)
+    for n in range(100):
+        circuits.get(f"host{n}", now_s=n).record_failure(n)
+        assert len(circuits) <= 10
+    assert circuits.get("host99", now_s=100).state is State.OPEN  # the most recent ones are kept
+    assert circuits.get("host0", now_s=100).state is State.CLOSED  # a forgotten one starts afresh
+
+
 @pytest.mark.parametrize(("url", "key"), [
     ("http://Example.com/x", "http://example.com:80"),
     ("https://example.com/x?y", "https://example.com:443"),
