@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import typer
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 KAFKA_HINT = "Start the local stack with `callapi-events stack up`, or set CALLAPI_KAFKA_BOOTSTRAP."
 notices = stderr_console()  # problems: stdout stays the run's progress and summary
+MAX_START_AHEAD_S = 60
+"""A --start further ahead is refused: the run would wait for it silently."""
 
 
 def _start(text: str | None) -> datetime | None:
@@ -29,6 +31,12 @@ def _start(text: str | None) -> datetime | None:
         raise typer.BadParameter("use ISO 8601, e.g. 2026-11-27T10:00:00Z", param_hint="--start") from None
     if parsed.tzinfo is None:
         raise typer.BadParameter("give a time zone, e.g. 2026-11-27T10:00:00Z", param_hint="--start")
+    ahead_s = (parsed - datetime.now(UTC)).total_seconds()
+    if ahead_s > MAX_START_AHEAD_S:  # a mistyped year: the run would send nothing until then, without a word
+        far = f"{ahead_s / 86_400:.0f} days" if ahead_s >= 86_400 else f"{ahead_s:.0f} s"
+        raise typer.BadParameter(f"{text} is {far} from now, and no event is sent before the start: give one at most "
+                                 f"{MAX_START_AHEAD_S} s ahead, or in the past (its due events go at once)",
+                                 param_hint="--start")
     return parsed
 
 
@@ -40,8 +48,8 @@ def simulate(
     count: int | None = typer.Option(None, "--count", min=1, help="Number of events (ends the run first)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed: the same seed and --start give the same events "
                                         "(default: random, printed at the start)."),
-    start: str | None = typer.Option(None, "--start", help="Simulated start instant, ISO 8601 (default: once Kafka "
-                                     "is connected)."),
+    start: str | None = typer.Option(None, "--start", help="Simulated start instant, ISO 8601, at most 60 s ahead "
+                                     "(default: once Kafka is connected)."),
     skew: float = typer.Option(1.1, "--skew", min=0.0, help="Zipf exponent of tenant activity (0: even)."),
     answered: float = typer.Option(0.7, "--answered", min=0.0, max=1.0, help="Share of calls answered."),
     tenant_base: int = typer.Option(1, "--tenant-base", min=1, help="Code of the first organization (0001)."),

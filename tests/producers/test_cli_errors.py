@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -59,6 +60,19 @@ def test_simulate_names_a_missing_topic_at_once_instead_of_waiting_on_every_even
     said = next((line for line in done.stderr.splitlines() if f"topic {prefix}call-events does not exist" in line), "")
     assert len(said) > 80 and "topics create" in said, done.stderr  # on stderr: stdout stays the run's output
     assert "Traceback" not in done.stderr and "does not exist" not in done.stdout
+
+
+def test_simulate_refuses_a_start_far_in_the_future_instead_of_waiting_silently_for_it(
+    settings: Settings,
+) -> None:
+    typo = (datetime.now(UTC) + timedelta(days=366)).replace(microsecond=0)  # the year mistyped
+    done = subprocess.run([sys.executable, "-m", "callapi_events", "simulate", "--count", "1", "--start",
+                           typo.isoformat()],
+                          env=settings_env(settings), capture_output=True, text=True, timeout=60)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--start" in said and "is 366 days from now" in said and "at most 60 s ahead" in said, said
+    assert "seed" not in done.stdout, done.stdout  # refused before the run begins
 
 
 def test_simulate_provision_without_postgres_says_what_to_set(base_settings: Settings) -> None:
