@@ -8,7 +8,7 @@ import typer
 
 from control.cli_admin import admin_app
 from schemas.consoles import drop_kafka_connection_errors, quiet_kafka_client, stderr_console, stdout_console
-from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP, NOT_MIGRATED
+from schemas.hints import DATABASE_NEXT_STEP, KAFKA_NEXT_STEP, LISTEN_ANY, NOT_MIGRATED
 from schemas.settings import Settings
 
 console = stdout_console()
@@ -34,7 +34,7 @@ def db_migrate() -> None:
     console.print(f"{len(applied)} migration(s) applied; the database is up to date.")
 
 
-def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+def api(host: str = typer.Option("127.0.0.1", help=f"Address to listen on. {LISTEN_ANY}"),
         port: int = typer.Option(8080, help="Port to listen on."),
         no_relay: bool = typer.Option(False, "--no-relay", help="Do not run the outbox relay in this process "
                                       "(run `callapi-events relay` separately).")) -> None:
@@ -44,6 +44,7 @@ def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
 
     from control.api import create_app
     from control.api.http_protocol import limited_to
+    from schemas.ops import listen_sockets
 
     if not no_relay:
         drop_kafka_connection_errors()  # the relay warns itself, naming CALLAPI_KAFKA_BOOTSTRAP
@@ -53,13 +54,22 @@ def api(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     except ValueError as error:
         notices.print(f"[red]Bad setting:[/red] {error}")
         raise typer.Exit(2) from None
+    try:
+        sockets = listen_sockets(host, port)  # uvicorn's own bind makes `::` IPv6-only
+    except OSError as error:
+        notices.print(f"[red]Cannot listen on {host}:{port}:[/red] {error.strerror or error}")
+        raise typer.Exit(1) from None
     # proxy_headers off: only CALLAPI_TRUSTED_PROXIES decides whose X-Forwarded-For is believed
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
-                http=limited_to(settings.max_request_head_bytes, settings.request_head_timeout_s))
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False,
+                            http=limited_to(settings.max_request_head_bytes, settings.request_head_timeout_s))
+    server = uvicorn.Server(config)
+    server.run(sockets=sockets)
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn.run's exit status when the app fails to start
 
 
 def relay(resync: bool = typer.Option(False, "--resync", help="Republish every extension's list once, then exit."),
-          host: str = typer.Option("127.0.0.1", help="Address of /healthz, /readyz and /metrics."),
+          host: str = typer.Option("127.0.0.1", help=f"Address of /healthz, /readyz and /metrics. {LISTEN_ANY}"),
           port: int = typer.Option(9103, help="Port of /healthz, /readyz and /metrics (0: any free port).")) -> None:
     """Publish committed configuration changes from the PostgreSQL outbox to the `event-requests` topic."""
     import uvloop
@@ -106,7 +116,7 @@ def _resync(settings: Settings) -> None:
     console.print(f"republished {count} extension list(s) to {settings.topics.event_requests}")
 
 
-def sink(host: str = typer.Option("127.0.0.1", help="Address of /healthz, /readyz and /metrics."),
+def sink(host: str = typer.Option("127.0.0.1", help=f"Address of /healthz, /readyz and /metrics. {LISTEN_ANY}"),
          port: int = typer.Option(9104, help="Port of /healthz, /readyz and /metrics (0: any free port).")) -> None:
     """Write `delivery-attempts` into the delivery log (daily partitions; old ones dropped after retention)."""
     import uvloop

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from schemas.hints import LISTEN_ANY
 from schemas.letter_tools import (
     console,
     found,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 dlq_app = typer.Typer(help="Dead letters on deliveries.dlq: list them, show one, put them back on deliveries. "
                       "`dlq events` does the same for call-events.dlq (events the processor could not use).")
 
-HOST = typer.Option("127.0.0.1", help="Address of the /healthz, /readyz and /metrics endpoint.")
+HOST = typer.Option("127.0.0.1", help=f"Address of the /healthz, /readyz and /metrics endpoint. {LISTEN_ANY}")
 PORT = typer.Option(9102, help="Port of the ops endpoint (0 picks a free one).")
 TENANT = typer.Option(None, "--tenant", help="Only this tenant (organization code, e.g. 0003).")
 EXTENSION = typer.Option(None, "--extension", help="Only this extension (0003*210 or 0003210).")

@@ -4,7 +4,7 @@ One small exporter watches every consumer group whose id starts with the topic p
 delivery workers, the delivery-log sink), from the committed offsets on the brokers: the number still
 counts when a component is down, which is when a lag alert matters most. KEDA scales on the same number.
 
-    callapi-events lag-exporter --host 0.0.0.0 --port 9105     (or: python -m deploy.lag_cli)
+    callapi-events lag-exporter --host :: --port 9105     (or: python -m deploy.lag_cli)
 """
 
 from __future__ import annotations

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from schemas.hints import LISTEN_ANY
+
 
 def lag_exporter(
-    host: str = typer.Option("127.0.0.1", help="Address of the /healthz, /readyz and /metrics endpoint."),
+    host: str = typer.Option("127.0.0.1", help=f"Address of /healthz, /readyz and /metrics. {LISTEN_ANY}"),
     port: int = typer.Option(9105, help="Port of the operations endpoint (0 picks a free one)."),
     interval_s: float = typer.Option(15.0, "--interval-s", min=1.0, help="Seconds between two collections."),
 ) -> None:

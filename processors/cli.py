@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from schemas.hints import KAFKA_NEXT_STEP
+from schemas.hints import KAFKA_NEXT_STEP, LISTEN_ANY
 from schemas.settings import Settings
 
 
 def processor(
-    host: str = typer.Option("127.0.0.1", help="Address of the /healthz, /readyz and /metrics endpoint."),
+    host: str = typer.Option("127.0.0.1", help=f"Address of /healthz, /readyz and /metrics. {LISTEN_ANY}"),
     port: int = typer.Option(9101, help="Port of the operations endpoint (0 picks a free one)."),
 ) -> None:
     """Join call events with each extension's configured requests and produce delivery jobs.

@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from schemas.consoles import stderr_console, stdout_console
-from schemas.hints import DATABASE_NEXT_STEP, MIGRATE_NEXT_STEP
+from schemas.hints import DATABASE_NEXT_STEP, LISTEN_ANY, MIGRATE_NEXT_STEP
 from schemas.settings import Settings
 
 console = stdout_console()
@@ -16,7 +16,7 @@ ingest_key_app = typer.Typer(help="Per-tenant ingest keys: credentials a PBX put
 
 
 def ingest(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    host: str = typer.Option("127.0.0.1", help=f"Address to listen on. {LISTEN_ANY}"),
     port: int = typer.Option(8081, help="Port to listen on (0 picks a free one; the log says which)."),
 ) -> None:
     """Serve the ingest endpoint: GET|POST /ingest/{tenant}/{type} (VoipNow's notification format) and

@@ -6,6 +6,8 @@ do its work (e.g. partitions assigned and the config table recovered).
 
 from __future__ import annotations
 
+import errno
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -13,6 +15,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+log = logging.getLogger(__name__)
+ANY_ADDRESS = "::"
+"""`--host ::` listens on every IPv6 and IPv4 address (an IPv6-only or dual-stack cluster probes pods over IPv6)."""
+NO_IPV6 = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
 
 
 async def _always_ready() -> bool:
@@ -39,11 +45,63 @@ def ops_app(*, ready: ReadyCheck = _always_ready, registry: CollectorRegistry = 
     return app
 
 
+def listen_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bound sockets for host:port (one per address a name resolves to), for aiohttp's SockSite or uvicorn.
+
+    `::` is one dual-stack socket: asyncio's and uvloop's create_server make it IPv6-only, so IPv4 probes would
+    find nothing. On a node whose kernel has no IPv6 it falls back to 0.0.0.0, where create_server would skip
+    the family it cannot open and serve on no socket at all, without an error."""
+    if host == ANY_ADDRESS:
+        try:
+            sock = _bound(socket.AF_INET6, (host, port), dual_stack=True)
+        except OSError as error:
+            if error.errno not in NO_IPV6:
+                raise
+            log.warning("no IPv6 on this host (%s): listening on 0.0.0.0 only", error.strerror)
+            return [_bound(socket.AF_INET, ("0.0.0.0", port))]
+        return [sock]
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, _, _, _, address in infos:
+            sockets.append(_bound(family, address))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bound(family: int, address: tuple[object, ...], *, dual_stack: bool = False) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as create_server: restart over TIME_WAIT
+        if family == socket.AF_INET6:  # a named IPv6 address takes IPv6 only, as create_server would
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def start_sites(runner: web.BaseRunner, host: str, port: int) -> None:
+    """Serve the runner on host:port (see `listen_sockets`); OSError when it cannot be bound."""
+    for sock in listen_sockets(host, port):
+        await web.SockSite(runner, sock).start()
+
+
 async def serve_ops(host: str, port: int, *, ready: ReadyCheck = _always_ready) -> web.AppRunner:
     """Start serving; `await runner.cleanup()` stops. Port 0 picks a free port (see `bound_port`)."""
     runner = web.AppRunner(ops_app(ready=ready), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await start_sites(runner, host, port)
+    except OSError:
+        await runner.cleanup()
+        raise
     return runner
 
 

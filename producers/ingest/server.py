@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 
-from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from producers.ingest.app import IngestContext, create_app
@@ -15,6 +14,7 @@ from producers.ingest.auth import GrantCache, TenantAuth
 from producers.ingest.gate import KafkaGate
 from producers.ingest.protocol import IngestRunner
 from producers.sdk import CallEventProducer
+from schemas.ops import start_sites
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
     await pool.open(wait=False)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await start_sites(runner, host, port)
     except OSError as error:  # bound before Kafka is connected: no producer is left half-started
         await runner.cleanup()
         await pool.close()

@@ -116,6 +116,14 @@ def check_probes(where: str, container: Obj) -> list[str]:
     return problems
 
 
+def check_host(where: str, container: Obj) -> list[str]:
+    """Kubelet probes and Prometheus scrape the pod's IP, an IPv6 one on an IPv6-only or IPv6-first cluster: `::`
+    listens on both families (and on IPv4 alone where the node has no IPv6)."""
+    args = container.get("args", [])
+    host = args[args.index("--host") + 1] if "--host" in args[:-1] else "127.0.0.1"
+    return [] if host == "::" else [f"{where}: listens on {host}, which the IPv6 pod address does not reach"]
+
+
 def readiness_bound_s(name: str, settings: Settings) -> float:
     """The longest a component's own /readyz check may take: the API asks Kafka to connect, then to describe
     the cluster, each bounded by API_CHECK_S (PostgreSQL beside them, bounded the same); the ingest bounds its
@@ -156,7 +164,7 @@ def check_workloads(objects: list[Obj]) -> list[str]:
             problems.append(f"{name}: runs {container.get('args')}, not `{COMPONENTS.get(name)}`")
         if name == "callapi-api" and "--no-relay" not in container["args"]:
             problems.append(f"{name}: runs an outbox relay in every API pod besides callapi-relay")
-        problems += check_container(name, pod, container) + check_probes(name, container)
+        problems += check_container(name, pod, container) + check_probes(name, container) + check_host(name, container)
         problems += check_grace(name, pod, container, settings) + check_readiness_timeout(name, container, settings)
         if name in CONSUMERS and deployment["spec"].get("replicas", 1) > settings.partitions:
             problems.append(f"{name}: more replicas than the {settings.partitions} partitions")

@@ -67,7 +67,7 @@ def test_every_component_runs_from_the_one_image_with_its_command() -> None:
     for name, (command, port) in SERVING.items():
         service = found[name]
         extra = ["--no-relay"] if name == "api" else []  # the relay runs once, as its own service
-        assert service["command"] == [command, *extra, "--host", "0.0.0.0", "--port", str(port)]
+        assert service["command"] == [command, *extra, "--host", "::", "--port", str(port)]
         assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
         assert service["healthcheck"]["test"][-1] == f"http://127.0.0.1:{port}/readyz"
         assert service["depends_on"] == {step: {"condition": "service_completed_successfully"} for step in SETUP}

@@ -134,6 +134,8 @@ MUTATIONS: dict[str, tuple[rules.Mutation, str]] = {
         "spec"]["egress"][0]["to"][0]["ipBlock"]["except"].remove("169.254.0.0/16"), "169.254.169.254"),
     "impatient readiness probe": (lambda o: _container(o, "callapi-ingest")["readinessProbe"].update(timeoutSeconds=1),
                                   "its check's own bound"),
+    "IPv4-only listener": (lambda o: _container(o, "callapi-lag-exporter")["args"].__setitem__(2, "0.0.0.0"),
+                           "IPv6"),
     "relay in every API pod": (lambda o: _container(o, "callapi-api")["args"].remove("--no-relay"), "outbox relay"),
     "typo in a setting": (lambda o: rules.settings_data(o).update(CALLAPI_PARTITONS="24"), "no setting"),
     "delivery without the database": (lambda o: _container(o, "callapi-delivery").pop("env"), "reads the database"),
