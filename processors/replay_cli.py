@@ -40,6 +40,8 @@ def run_replay(
                 progress=lambda topic, done, total: _show(bar, task, topic, done, total),
             )))
     except (KeyboardInterrupt, asyncio.CancelledError):
+        if as_json:  # a script still learns what went
+            print(_as_json(report, window, source, dry_run, hint=None, stopped=True))
         raise ReplayInterrupted(interrupted(report, source, settings.topics.deliveries, dry_run)) from None
     hint = None
     if report.jobs == 0 and report.filters_found_in == "postgresql":
@@ -47,12 +49,17 @@ def run_replay(
     elif report.window_records == 0:
         hint = nothing_in(window, source, retention_h=settings.call_events_retention_h, now=now)
     if as_json:
-        print(json.dumps({**asdict(report), "since": window.since.isoformat(), "until": window.until.isoformat(),
-                          "source": source, "dry_run": dry_run, "hint": hint}))
+        print(_as_json(report, window, source, dry_run, hint=hint, stopped=False))
     else:
         console.print(_summary(report, window, source, dry_run))
         if hint:
             console.print(hint)
+
+
+def _as_json(report: ReplayReport, window: Window, source: str, dry_run: bool, *, hint: str | None,
+             stopped: bool) -> str:
+    return json.dumps({**asdict(report), "since": window.since.isoformat(), "until": window.until.isoformat(),
+                       "source": source, "dry_run": dry_run, "hint": hint, "interrupted": stopped})
 
 
 def _show(bar: Progress, task: TaskID, topic: str, done: int, total: int) -> None:

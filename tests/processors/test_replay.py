@@ -211,9 +211,11 @@ async def _records_on(settings: Settings, topic: str) -> int:
         await consumer.stop()
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; `timeout`, a Kubernetes Job stopped
+@pytest.mark.parametrize(("stop", "as_json"), [  # Ctrl-C; `timeout`, a Kubernetes Job stopped; a script's run
+    (signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True),
+])
 def test_ctrl_c_says_how_many_jobs_went_and_exactly_those_are_on_the_topic(
-    make_settings: Callable[..., Settings], stop: signal.Signals,
+    make_settings: Callable[..., Settings], stop: signal.Signals, as_json: bool,
 ) -> None:
     settings = make_settings()
     ext = "0505*100"
@@ -222,14 +224,15 @@ def test_ctrl_c_says_how_many_jobs_went_and_exactly_those_are_on_the_topic(
     asyncio.run(produce_at(settings, settings.topics.call_events,
                            [(ext, encode(call_event(ext)), inside) for _ in range(BIG_EVENTS)]))
     replay = subprocess.Popen(
-        [sys.executable, "-m", "callapi_events", "replay", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat()],
+        [sys.executable, "-m", "callapi_events", "replay", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat(),
+         *(["--json"] if as_json else [])],
         env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=ctrl_c_enabled,
     )
     try:
         TopicReader(settings, settings.topics.deliveries).wait_for(lambda records: len(records) > 0, timeout_s=60)
         replay.send_signal(stop)  # mid-run: the first batch is on the topic, most of the window is not
-        _, said = replay.communicate(timeout=60)
+        shown, said = replay.communicate(timeout=60)
     finally:
         replay.kill()
     assert replay.returncode == 130, said
@@ -243,6 +246,10 @@ def test_ctrl_c_says_how_many_jobs_went_and_exactly_those_are_on_the_topic(
     assert 0 < int(sent) < BIG_EVENTS * BIG_FAN_OUT, said
     assert asyncio.run(_records_on(settings, settings.topics.deliveries)) == int(sent)
     assert "Traceback" not in said and "Unclosed" not in said
+    if as_json:  # the summary still goes to stdout, so a script sees what went
+        summary = json.loads(shown)
+        assert summary["interrupted"] is True and summary["jobs_sent"] == int(sent), shown
+        assert (summary["records_scanned"], summary["window_records"]) == (int(read), BIG_EVENTS)
 
 
 @pytest.mark.parametrize(("report", "dry_run", "said"), [
