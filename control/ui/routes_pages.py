@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 
 from control import service
 from control.api.deps import AppSettings, Db
-from control.errors import InvalidInput, LimitReached
+from control.errors import InvalidInput, KeyReused, LimitReached
 from control.service import DeliveryPage, ExtensionRef, RequestView
 from control.service.validation import parse_type
 from control.ui import flash_secrets, session
@@ -39,6 +40,7 @@ class PostedRequest(BaseModel):
     status: str | None = None
     note: str | None = None
     signing: str | None = None
+    add_key: str | None = None  # the Add form's own key: the same form sent twice adds one request
 
 
 def posted_request(form: PostedForm) -> PostedRequest:
@@ -87,6 +89,7 @@ def extension_page(db: psycopg.Connection[Any], signed_in: SignedIn, extension: 
         "groups": [(event_type, by_type[event_type]) for event_type in shown],
         "counts": {event_type: len(found) for event_type, found in by_type.items()},
         "total": len(rows), "hidden": hidden, "form": form or RequestForm.blank(),
+        "add_key": secrets.token_urlsafe(16),  # a new one per page shown: each shown form is one Add
     }, status=status)
 
 
@@ -150,12 +153,16 @@ def add(db: Db, settings: AppSettings, signed_in: UiSession, number: str, posted
     """Add; errors re-render the page with the message next to the field, success redirects (PRG)."""
     found = _extension(db, signed_in, number)
     form = RequestForm.posted(posted.model_dump())
-    try:
-        saved = service.add_request(db, settings, found, form.data())
+    try:  # a double click, or a resend of a slow answer, sends the same key: the request the first one added
+        saved = service.add_request(db, settings, found, form.data(), idempotency_key=posted.add_key or None)
     except InvalidInput as error:
         return extension_page(db, signed_in, found, form=form.fail(error, settings), status=400)
     except LimitReached as error:
         form.errors = {GENERAL: error.message}
+        return extension_page(db, signed_in, found, form=form, status=409)
+    except KeyReused:  # sent again with other values after the first had added its request
+        form.errors = {GENERAL: "This form had already added a request (see the list above), so these values were "
+                                "not added. Check them and select Add request again to add another."}
         return extension_page(db, signed_in, found, form=form, status=409)
     url = f"{extension_url(found.number)}#request-{saved.request.id}"
     return flash_redirect(url, db, signed_in, saved_flash(found, "added", saved))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -51,4 +52,29 @@ def test_remove_on_the_request_page_asks_to_confirm_first(
         confirm.click()
         expect(page.get_by_role("status")).to_contain_text(f"Dial-In request {made.id} removed.")
         assert made.id not in ids_of(conn, tenant)
+
+
+def test_the_add_form_sent_twice_adds_one_request(
+    chromium: Browser, api: ApiServer, conn: psycopg.Connection[Any], tenant: Tenant,
+) -> None:
+    """A double click, or a resend of a slow answer, posts the same form again: it must not add a twin."""
+    number = tenant.extension.number
+    with signed_in_page(chromium, api, tenant, number) as (context, page):
+        page.get_by_label("URL", exact=True).fill(HOOK)
+        with page.expect_request(lambda sent: sent.method == "POST") as posted:
+            page.get_by_role("button", name="Add request").click()
+        expect(page.get_by_role("status")).to_contain_text("added.")
+        cookies = "; ".join(f"{cookie['name']}={cookie['value']}" for cookie in context.cookies())
+        headers = {"Content-Type": posted.value.headers["content-type"], "Cookie": cookies}
+        form = posted.value.post_data or ""
+        again = context.request.post(posted.value.url, data=form, max_redirects=0, headers=headers)
+        assert again.status == 303
+        page.reload()
+        assert len(ids_of(conn, tenant)) == 1
+        expect(page.locator("tr[id^=request-]")).to_have_count(1)
+        changed = form.replace(quote(HOOK, safe=""), quote(HOOK + "?second", safe=""))
+        refused = context.request.post(posted.value.url, data=changed, max_redirects=0, headers=headers)
+        assert refused.status == 409
+        assert "had already added a request" in refused.text()
+        assert len(ids_of(conn, tenant)) == 1
 
