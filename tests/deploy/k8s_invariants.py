@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,17 @@ NOT_SETTINGS = {"CALLAPI_LOG_LEVEL", "CALLAPI_LOG_FORMAT"}  # read by the entry 
 # Also the special-use ranges a cluster may give its pods and services (GKE takes 240.0.0.0/4, 198.18.0.0/15 and the
 # documentation ranges as pod ranges), and through NAT64 (64:ff9b::/96 carries the IPv4 address in its last 32 bits;
 # 64:ff9b:1::/48 is a network's own translators): in an IPv6 cluster with DNS64 the translator reaches the private
-# IPv4 networks behind it.
-PRIVATE_SAMPLES = ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "fd00::1",
-                   "192.0.0.1", "192.0.2.1", "198.18.0.1", "198.51.100.1", "203.0.113.1", "240.0.0.1",
+# IPv4 networks behind it. And each IPv4 sample's 6to4 form, which the URL guard refuses as the address it wraps.
+PRIVATE_IPV4_SAMPLES = ("10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "192.0.0.1",
+                        "192.0.2.1", "198.18.0.1", "198.51.100.1", "203.0.113.1", "240.0.0.1")
+
+
+def six_to_four(ipv4: str) -> str:
+    """The 6to4 address (2002:V4ADDR::/48, RFC 3056) a host behind `ipv4` may take: a relay unwraps it to `ipv4`."""
+    return str(IPv6Address((0x2002 << 112) | (int(IPv4Address(ipv4)) << 80) | 1))
+
+
+PRIVATE_SAMPLES = (*PRIVATE_IPV4_SAMPLES, *map(six_to_four, PRIVATE_IPV4_SAMPLES), "fd00::1",
                    "64:ff9b::a01:203", "64:ff9b::ac14:1", "64:ff9b::c0a8:101", "64:ff9b::a9fe:a9fe",
                    "64:ff9b::6440:1", "64:ff9b:1::5db8:d822")
 PUBLIC_SAMPLES = ("93.184.216.34", "1.1.1.1", "2606:4700::1111", "64:ff9b::5db8:d822")

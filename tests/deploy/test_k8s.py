@@ -132,6 +132,8 @@ MUTATIONS: dict[str, tuple[rules.Mutation, str]] = {
         terminationGracePeriodSeconds=5), "terminationGracePeriodSeconds"),
     "private range open": (lambda o: next(x for x in o if x["metadata"]["name"] == "callapi-delivery-internet")[
         "spec"]["egress"][0]["to"][0]["ipBlock"]["except"].remove("169.254.0.0/16"), "169.254.169.254"),
+    "6to4 open": (lambda o: next(x for x in o if x["metadata"]["name"] == "callapi-delivery-internet")[
+        "spec"]["egress"][0]["to"][1]["ipBlock"]["except"].remove("2002::/16"), "2002:a01:203::1"),
     "impatient readiness probe": (lambda o: _container(o, "callapi-ingest")["readinessProbe"].update(timeoutSeconds=1),
                                   "its check's own bound"),
     "IPv4-only listener": (lambda o: _container(o, "callapi-lag-exporter")["args"].__setitem__(2, "0.0.0.0"),
