@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 KEEPALIVE_S = 75.0
 
 
+def drain_s(settings: Settings) -> float:
+    """How long SIGTERM lets in-flight requests end: each waits at most ingest_send_timeout_s for Kafka."""
+    return settings.ingest_send_timeout_s + 5
+
+
 class CannotListen(Exception):
     """The address to serve on cannot be bound (a port another process holds, an address not of this host)."""
 
@@ -42,7 +47,7 @@ async def serve(settings: Settings, *, host: str, port: int) -> None:
     ctx = IngestContext(
         settings=settings, gate=gate, auth=TenantAuth(pool=pool, cache=GrantCache(settings.ingest_auth_cache_s))
     )
-    runner = IngestRunner(create_app(ctx), access_log=None, shutdown_timeout=settings.ingest_send_timeout_s + 5,
+    runner = IngestRunner(create_app(ctx), access_log=None, shutdown_timeout=drain_s(settings),
                           max_head_bytes=settings.max_request_head_bytes,
                           head_timeout_s=settings.request_head_timeout_s, keepalive_timeout=KEEPALIVE_S)
     await pool.open(wait=False)

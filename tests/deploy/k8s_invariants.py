@@ -12,6 +12,7 @@ from control.sink import group_id as sink_group
 from delivery.worker import group_id as delivery_group
 from deploy.strimzi import topic_settings
 from processors.topology import app_id as processor_group
+from producers.ingest.server import drain_s as ingest_drain_s
 from schemas.settings import Settings
 from tests.deploy.manifests import Obj, by_name, egress_allows_ip, of_kind, pod_spec, selects
 
@@ -150,11 +151,19 @@ def check_readiness_timeout(where: str, container: Obj, settings: Settings) -> l
     return []
 
 
+def drain_bound_s(where: str, settings: Settings) -> float:
+    """The longest a component's SIGTERM drain may take: the delivery workers wait request_timeout_s + 2 s for
+    in-flight notifications, then commit offsets; the ingest endpoint lets its requests end (each waits for Kafka's
+    acknowledgement), then flushes its producer, whose batches may wait producer_request_timeout_ms."""
+    if where == "callapi-ingest":
+        return ingest_drain_s(settings) + settings.producer_request_timeout_ms / 1000
+    return settings.connect_timeout_s + settings.request_timeout_s
+
+
 def check_grace(where: str, pod: Obj, container: Obj, settings: Settings) -> list[str]:
-    """Grace covers the preStop pause plus the drain: in-flight HTTP requests end within the timeouts
-    (the delivery workers wait request_timeout_s + 2 s for them), then offsets are committed."""
+    """Grace covers the preStop pause plus the drain: past it the pod is killed mid-drain."""
     pause_s = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
-    drain_s = settings.connect_timeout_s + settings.request_timeout_s
+    drain_s = drain_bound_s(where, settings)
     grace_s = pod.get("terminationGracePeriodSeconds", 30)
     if grace_s < pause_s + drain_s + 5:
         return [f"{where}: terminationGracePeriodSeconds {grace_s} < preStop {pause_s} + drain {drain_s} + 5"]
