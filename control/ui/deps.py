@@ -123,9 +123,20 @@ def _way_back(request: Request) -> tuple[str, str]:
     return f"{PREFIX}/extensions", "Back to your extensions"
 
 
+def _ended_in_use(request: Request) -> bool:
+    """Whether a refused session ended while its pages were in use: a form posted from one of them (the browser
+    drops the cookie at the token's expiry, so it may come without one), or a cookie whose token was revoked."""
+    if request.url.path == f"{PREFIX}/signout":
+        return False
+    return request.method not in SAFE_METHODS or session.SESSION_COOKIE in request.cookies
+
+
 def _page_for(request: Request, error: Exception) -> Response:
     if isinstance(error, Unauthorized):
         response: Response = redirect(f"{PREFIX}/")
+        if _ended_in_use(request):  # the sign-in page says so, and signing in leads back to the page
+            session.set_cookie(response, session.RETURN_COOKIE, _way_back(request)[0],
+                               max_age_s=session.SIGNIN_MAX_AGE_S)
         session.clear_cookie(response, session.SESSION_COOKIE)
         return response
     if isinstance(error, Forbidden):

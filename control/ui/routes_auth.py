@@ -27,9 +27,15 @@ def _needs_https(request: Request) -> bool:
     return request.url.scheme != "https" and (request.url.hostname or "") not in LOOPBACK_HOSTS
 
 
+SESSION_ENDED = ("Your session has ended (it expired, or was signed out elsewhere). Sign in again to go back to the "
+                 "page you were on. A change you were sending when it ended was not saved: make it again.")
+
+
 def _signin_page(request: Request, nonce: str, *, error: str | None = None, client_id: str = "",
                  status: int = 200) -> HTMLResponse:
+    ended = session.return_path(request.cookies.get(session.RETURN_COOKIE)) is not None
     response = page("signin.html", {"session": None, "csrf": session.csrf_token(nonce), "error": error,
+                                    "notice": SESSION_ENDED if ended and error is None else None,
                                     "client_id": client_id, "needs_https": _needs_https(request)}, status=status)
     session.set_cookie(response, session.SIGNIN_COOKIE, nonce, max_age_s=session.SIGNIN_MAX_AGE_S)
     return response
@@ -101,9 +107,12 @@ def signin(posted: Annotated[SignInForm, Depends(posted_signin)], request: Reque
     except Unauthorized:
         return _signin_page(request, nonce, error="Unknown client ID or wrong client secret.",
                             client_id=client_id, status=401)
-    response = redirect(f"{PREFIX}/extensions")
+    back = session.return_path(request.cookies.get(session.RETURN_COOKIE))
+    response = redirect(back or f"{PREFIX}/extensions")
     session.set_cookie(response, session.SESSION_COOKIE, issued.access_token, max_age_s=issued.expires_in)
     session.clear_cookie(response, session.SIGNIN_COOKIE)
+    if session.RETURN_COOKIE in request.cookies:
+        session.clear_cookie(response, session.RETURN_COOKIE)
     return response
 
 

@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import asdict, dataclass
 
@@ -23,6 +24,7 @@ from fastapi import Response
 SESSION_COOKIE = "__Host-callapi-session"
 SIGNIN_COOKIE = "__Host-callapi-signin"
 FLASH_COOKIE = "__Host-callapi-flash"
+RETURN_COOKIE = "__Host-callapi-return"  # the page to go back to after signing in again, when a session ended
 FLASH_MAX_AGE_S = 120
 SIGNIN_MAX_AGE_S = 3600
 CSRF_FIELD = "csrf"
@@ -77,6 +79,11 @@ def decode_flash(value: str | None, key: str) -> Flash | None:
         return Flash(**fields) if isinstance(fields, dict) else None
     except (ValueError, TypeError, binascii.Error):
         return None
+
+
+def return_path(value: str | None) -> str | None:
+    """`value` if it is a path of a page of this UI: a return cookie can send a signed-in browser nowhere else."""
+    return value if value and re.fullmatch(r"/ui/[A-Za-z0-9/*%._~-]*", value) else None
 
 
 def set_cookie(response: Response, name: str, value: str, *, max_age_s: int) -> None:

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from control import service
+from control.ui import session
 from control.ui.render import request_url
 from schemas.settings import Settings
 from tests.control.browser import launched_chromium
@@ -77,4 +78,32 @@ def test_the_add_form_sent_twice_adds_one_request(
         assert refused.status == 409
         assert "had already added a request" in refused.text()
         assert len(ids_of(conn, tenant)) == 1
+
+
+@pytest.mark.parametrize("ending", ["expired", "revoked"])
+def test_a_session_that_ends_while_editing_says_so_and_signs_in_back_to_the_page(
+    chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant, ending: str,
+) -> None:
+    """Expired: the browser drops the cookie at its Max-Age (the token's lifetime). Revoked: the cookie is still
+    sent, its token refused."""
+    made = service.add_request(conn, settings, tenant.extension, {"type": 2, "url": HOOK}).request
+    number = tenant.extension.number
+    with signed_in_page(chromium, api, tenant, number) as (context, page):
+        page.goto(api.url + request_url(number, made.type, made.id))
+        page.get_by_label("Notes", exact=True).fill("Billing, second site")
+        if ending == "expired":
+            context.clear_cookies(name=session.SESSION_COOKIE)
+        else:
+            conn.execute("UPDATE access_tokens SET revoked_at = now() WHERE api_client_id ="
+                         " (SELECT id FROM api_clients WHERE client_id = %s)", (tenant.client.client_id,))
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.get_by_role("alert")).to_contain_text("Your session has ended")
+        expect(page.get_by_role("alert")).to_contain_text("not saved")
+        page.get_by_label("Client ID", exact=True).fill(tenant.client.client_id)
+        page.get_by_label("Client secret", exact=True).fill(tenant.client.client_secret)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text(f"Edit request {made.id}")
+        assert page.url == api.url + request_url(number, made.type, made.id)
+        assert service.get_request(conn, tenant.extension, made.type, made.id).note == ""
 

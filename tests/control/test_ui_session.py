@@ -104,3 +104,13 @@ def test_urls_keep_the_star_and_escape_the_rest() -> None:
 ])
 def test_disabled_reasons_are_explained(reason: str, text: str) -> None:
     assert disabled_text(reason) == text
+
+
+@pytest.mark.parametrize(("value", "path"), [
+    ("/ui/extensions/0003*210/requests/dial-in/abc%2F1", "/ui/extensions/0003*210/requests/dial-in/abc%2F1"),
+    ("/ui/extensions", "/ui/extensions"),
+    (None, None), ("", None), ("/ui", None), ("https://evil.example/ui/", None), ("//evil.example/ui/", None),
+    ("/ui/\\evil.example", None), ("/ui/x?next=//evil", None), ("/ui/x\r\nSet-Cookie: a=b", None), ("/api/x", None),
+])
+def test_only_a_page_of_the_ui_is_returned_to_after_signing_in(value: str | None, path: str | None) -> None:
+    assert session.return_path(value) == path
