@@ -102,6 +102,17 @@ def test_prod_gives_the_hot_path_more_cpu(name: str) -> None:
     assert _cpu(_container(list(rendered("prod")), name)["resources"]["requests"]["cpu"]) >= 0.5
 
 
+def test_prod_spreads_every_component_that_runs_several_pods_over_nodes() -> None:
+    """A component of several pods (replicas, or KEDA's minimum) keeps serving when one node goes."""
+    objects = list(rendered("prod"))
+    minimum = {obj["spec"]["scaleTargetRef"]["name"]: obj["spec"]["minReplicaCount"]
+               for obj in by_name(objects, "ScaledObject").values()}
+    for name, deployment in by_name(objects, "Deployment").items():
+        if max(deployment["spec"].get("replicas", 1), minimum.get(name, 1)) > 1:
+            spread = deployment["spec"]["template"]["spec"].get("topologySpreadConstraints", [])
+            assert "kubernetes.io/hostname" in {c["topologyKey"] for c in spread}, name
+
+
 def _broken(mutate: rules.Mutation) -> list[str]:
     objects = copy.deepcopy(list(rendered("prod")))
     mutate(objects)
