@@ -33,8 +33,10 @@ def _overlap_text(seconds: int) -> str:
 
 def request_page(db: psycopg.Connection[Any], signed_in: SignedIn, extension: ExtensionRef, request: RequestView,
                  *, overlap_s: int, form: RequestForm | None = None, flash: session.Flash | None = None,
-                 status: int = 200) -> HTMLResponse:
-    deliveries = service.list_deliveries(db, extension, request.type, request.id, {"count": LOG_ATTEMPTS})
+                 start: object = None, status: int = 200) -> HTMLResponse:
+    """`start`: how many of the newest attempts the log skips (`?start=50`: its second page)."""
+    deliveries = service.list_deliveries(db, extension, request.type, request.id,
+                                         {"count": LOG_ATTEMPTS, "startIndex": start})
     return page("request.html", {"session": signed_in, "extension": extension, "request": request,
                                  "form": form or RequestForm.of(request), "deliveries": deliveries,
                                  "overlap": _overlap_text(overlap_s), "flash": flash}, status=status)
@@ -47,12 +49,14 @@ def _extension(db: psycopg.Connection[Any], signed_in: SignedIn, number: str) ->
 @router.get("")
 def show(request: Request, db: Db, settings: AppSettings, signed_in: UiSession, number: str, type: str,
          id: str) -> HTMLResponse:
-    """The edit page with the delivery log; it shows the message of a Send test made from it, once."""
+    """The edit page with the delivery log, paged by `?start=`; it shows the message of a Send test made from it,
+    once."""
     found = _extension(db, signed_in, number)
     current = service.get_request(db, found, type, id)
     flash = shown_flash(request, db, signed_in,  # another page's message (a secret too) is not shown here, nor kept
                         lambda flash: (flash.extension, flash.request_id) == (found.number, current.id))
-    response = request_page(db, signed_in, found, current, overlap_s=settings.secret_overlap_s, flash=flash)
+    response = request_page(db, signed_in, found, current, overlap_s=settings.secret_overlap_s, flash=flash,
+                            start=request.query_params.get("start"))
     if session.FLASH_COOKIE in request.cookies:
         session.clear_cookie(response, session.FLASH_COOKIE)  # shown once, or dropped
     return response

@@ -14,11 +14,14 @@ from playwright.sync_api import Browser, expect
 from control import service
 from control.ui import session
 from control.ui.render import request_url
+from schemas.attempts import Outcome
+from schemas.events import EventType
 from schemas.settings import Settings
 from tests.control.browser import launched_chromium
 from tests.control.server import ApiServer
 from tests.control.tenants import Tenant
 from tests.control.test_ui_browser import HOOK, signed_in_page
+from tests.control.ui import attempt, write_attempts
 
 pytestmark = pytest.mark.browser
 
@@ -107,3 +110,26 @@ def test_a_session_that_ends_while_editing_says_so_and_signs_in_back_to_the_page
         assert page.url == api.url + request_url(number, made.type, made.id)
         assert service.get_request(conn, tenant.extension, made.type, made.id).note == ""
 
+
+def test_the_whole_delivery_log_can_be_paged_through(
+    chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
+    database_url: str,
+) -> None:
+    made = service.add_request(conn, settings, tenant.extension, {"type": 0, "url": HOOK}).request
+    write_attempts(database_url, [
+        attempt(tenant.extension, made.id, EventType.DIAL_IN, number=1, outcome=Outcome.DELIVERED, status_code=200,
+                ago_s=3600 - index) for index in range(60)])
+    number = tenant.extension.number
+    with signed_in_page(chromium, api, tenant, number) as (_, page):
+        page.goto(api.url + request_url(number, made.type, made.id))
+        log = page.locator("table.log tbody tr")
+        expect(log).to_have_count(50)
+        page.get_by_role("link", name="Older attempts").click()
+        expect(log).to_have_count(10)
+        expect(page.get_by_text("Attempts 51 to 60 of 60")).to_be_visible()
+        expect(page.get_by_role("link", name="Older attempts")).to_have_count(0)
+        page.get_by_role("link", name="Newer attempts").click()
+        expect(log).to_have_count(50)
+        page.goto(api.url + request_url(number, made.type, made.id) + "?start=1000")
+        page.get_by_role("link", name="Newest attempts").click()
+        expect(log).to_have_count(50)
