@@ -148,15 +148,19 @@ def dlq_redrive(tenant: str | None = TENANT, extension: str | None = EXTENSION, 
                 since: str | None = SINCE, until: str | None = UNTIL,
                 yes: bool = typer.Option(False, "--yes", help="Needed to redrive everything (no filter)."),
                 again: bool = typer.Option(False, "--again", help="Also letters that were redriven before.")) -> None:
-    """Put dead letters back on deliveries: a fresh attempt budget, the same job id (webhook-id). Letters
-    redriven before are left out (recorded in PostgreSQL), unless --again."""
-    from delivery.dlq import redrive
+    """Put dead letters back on deliveries: to the request's current URL, method and secrets, with a fresh attempt
+    budget and the same job id (webhook-id). Letters redriven before are left out (recorded in PostgreSQL), unless
+    --again; those whose request was removed, is disabled or takes another event type now stay on the DLQ."""
+    from delivery.dlq import HeldBack, redrive
 
     refuse_unfiltered(any((tenant, extension, request_id, since, until, yes)),
                       "--tenant/--extension/--request-id/--since/--until")
     reading = _dead_letters(_filters(tenant, extension, request_id, since, until))
-    redrive_and_report(lambda progress, done: redrive(Settings(), reading(progress, None), again=again, done=done),
-                       went="job(s) back on deliveries", skipped=lambda n: f"; {n} unreadable record(s) skipped",
+    held = HeldBack()
+    redrive_and_report(lambda progress, done: redrive(Settings(), reading(progress, None), again=again, done=done,
+                                                      held=held),
+                       went="job(s) back on deliveries",
+                       skipped=lambda n: f"; {n - held.total} unreadable record(s) skipped{held.summary()}",
                        lister="callapi-events dlq list")
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from delivery.policy import Action, AttemptResult, Decision
 from schemas.attempts import DeliveryAttempt, Outcome
 from schemas.jobs import DeliveryJob
+from schemas.requests import EventRequest
 
 OUTCOMES = {
     Action.DELIVERED: Outcome.DELIVERED,
@@ -46,8 +47,10 @@ def dead_letter(job: DeliveryJob, decision: Decision) -> DeliveryJob:
                                   "last_error": decision.reason})
 
 
-def redriven(job: DeliveryJob, *, now: datetime) -> DeliveryJob:
-    """A dead letter put back on `deliveries`: a fresh attempt budget and wait, the same job id (webhook-id),
-    marked as sent again so its delivery does not count in the end-to-end latency."""
-    return job.model_copy(update={"attempt": 0, "not_before": None, "processed_at": now, "deferred_since": None,
-                                  "replay": True})
+def redriven(job: DeliveryJob, request: EventRequest, *, now: datetime) -> DeliveryJob:
+    """A dead letter put back on `deliveries`: to its request's current URL, method and secrets (an operator who
+    fixed them redrives to the fix), with a fresh attempt budget and wait, the same job id (webhook-id), marked as
+    sent again so its delivery does not count in the end-to-end latency."""
+    return job.model_copy(update={"url": request.url, "method": request.method,
+                                  "signing_secrets": request.signing_secrets, "attempt": 0, "not_before": None,
+                                  "processed_at": now, "deferred_since": None, "replay": True})

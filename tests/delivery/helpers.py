@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import psycopg
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -53,3 +54,24 @@ async def topic_takes(settings: Settings, topic: str, *, max_record_bytes: int |
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=config)])
     finally:
         await admin.close()
+
+
+def stored_requests(database_url: str, extensions: list[str], request_id: str, url: str, *,
+                    enabled: bool = True) -> None:
+    """A dial-in POST request `request_id` to `url` on each extension in PostgreSQL, as the Control API stores it
+    (the extension and its organization made when missing; a request already there takes this url and status)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for extension in extensions:
+            code = extension.split("*")[0]
+            org = conn.execute("SELECT id FROM accounts WHERE kind = 'organization' AND code = %s", (code,)).fetchone()
+            if org is None:
+                provider = conn.execute("INSERT INTO accounts (kind, name) VALUES ('provider', 'p') RETURNING id")
+                org = conn.execute("INSERT INTO accounts (kind, parent_id, code, name) VALUES ('organization', %s, %s,"
+                                   " 'o') RETURNING id", (provider.fetchone()[0], code)).fetchone()  # type: ignore[index]
+            ext = conn.execute("INSERT INTO extensions (organization_id, number) VALUES (%s, %s) ON CONFLICT (number)"
+                               " DO UPDATE SET number = EXCLUDED.number RETURNING id",
+                               (org[0], extension)).fetchone()  # type: ignore[index]
+            conn.execute("INSERT INTO event_requests (extension_id, id, type, method, url, enabled)"
+                         " VALUES (%s, %s, 0, 'POST', %s, %s) ON CONFLICT (extension_id, id)"
+                         " DO UPDATE SET url = EXCLUDED.url, enabled = EXCLUDED.enabled",
+                         (ext[0], request_id, url, enabled))  # type: ignore[index]

@@ -19,6 +19,7 @@ import psycopg
 from deploy.topics import create_topics, delete_topics
 from schemas.codec import encode
 from schemas.settings import Settings
+from tests.delivery.helpers import stored_requests
 from tests.delivery.jobs import make_job
 from tests.kafka import produce, read_topic_sync
 from tests.polling import eventually
@@ -36,7 +37,10 @@ def _said(output: str) -> str:
 
 
 def _dead(settings: Settings, count: int, request_id: str) -> list[str]:
-    jobs = [make_job("http://127.0.0.1:9/down", request_id=request_id, extension=f"0003*{200 + n % 40}")
+    """`count` dead letters of the request `request_id` of forty extensions (stored, enabled, as a redrive needs)."""
+    extensions = [f"0003*{200 + n}" for n in range(min(count, 40))]
+    stored_requests(settings.database_url, extensions, request_id, "http://127.0.0.1:9/down")
+    jobs = [make_job("http://127.0.0.1:9/down", request_id=request_id, extension=extensions[n % 40])
             .model_copy(update={"attempt": 3, "last_error": "HTTP 503 (gave up after 3 attempts)"})
             for n in range(count)]
     asyncio.run(produce(settings, settings.topics.deliveries_dlq, [(job.extension, encode(job)) for job in jobs]))

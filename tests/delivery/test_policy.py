@@ -21,6 +21,8 @@ from delivery.policy import (
     retry_topic_delay_s,
 )
 from delivery.records import deferred_job, redriven, retry_job
+from schemas.jobs import DeliveryJob
+from schemas.requests import EventRequest
 from tests.delivery.jobs import make_job
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -179,10 +181,16 @@ def test_the_circuit_wait_counts_from_the_first_deferral_since_the_last_attempt(
     retried = retry_job(again, decide(AttemptResult(status_code=503), attempts_made=1, now=NOW, schedule=SCHEDULE,
                                       jitter=0.0, rand=0.5))
     assert retried.deferred_since is None and retried.attempt == 1
-    assert redriven(again, now=NOW).deferred_since is None
+    assert redriven(again, _request_of(again), now=NOW).deferred_since is None
 
 
 def test_a_redriven_job_is_marked_as_sent_again_with_its_own_job_id() -> None:
     job = make_job("http://h/x").model_copy(update={"attempt": 7, "last_error": "http_503"})
-    again = redriven(job, now=NOW)
+    again = redriven(job, _request_of(job), now=NOW)
     assert (again.job_id, again.attempt, again.processed_at, again.replay) == (job.job_id, 0, NOW, True)
+
+
+def _request_of(job: DeliveryJob) -> EventRequest:
+    """The job's request as it is stored, unchanged since the job was made."""
+    return EventRequest(id=job.request_id, extension=job.extension, type=job.event_type, method=job.method,
+                        url=job.url, signing_secrets=job.signing_secrets, modified=NOW)

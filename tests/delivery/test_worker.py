@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from schemas.attempts import Outcome
 from schemas.settings import Settings
-from tests.delivery.helpers import attempts_of, dead_letters
+from tests.delivery.helpers import attempts_of, dead_letters, stored_requests
 from tests.delivery.jobs import PARAMS, make_job, new_secret, produce_jobs
 from tests.delivery.rawhttp import RawServer
 from tests.delivery.servers import ResettingServer
@@ -127,6 +127,7 @@ async def test_a_reply_head_that_breaks_off_or_is_not_http_is_logged_as_such(set
 
 async def test_always_failing_goes_to_the_dlq_then_redrive_delivers(settings: Settings, receiver: Receiver) -> None:
     receiver.script("/down", then=500)
+    stored_requests(settings.database_url, ["0003*210"], "down", receiver.url + "/down")
     job = make_job(receiver.url + "/down", request_id="down", secrets_=(new_secret(),))
     await produce_jobs(settings, [job])
     letters = await dead_letters(settings, {job.job_id})
@@ -163,6 +164,54 @@ async def test_always_failing_goes_to_the_dlq_then_redrive_delivers(settings: Se
     refused = subprocess.run([sys.executable, "-m", "callapi_events", "dlq", "redrive", "--request-id", "down"],
                              env=settings_env(no_db), capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "CALLAPI_DATABASE_URL" in _said(refused.stderr)
+
+
+async def test_a_redrive_sends_to_the_request_as_it_is_now_and_holds_back_those_removed_or_disabled(
+    settings: Settings, receiver: Receiver,
+) -> None:
+    """The operator fixed the URL and rotated the secret after the job died: the redrive sends it there, signed
+    with the new secret, same webhook-id; jobs of a disabled or removed request stay on the DLQ, counted."""
+    old_secret, rotated = new_secret(), new_secret()
+    for path in ("/broken", "/off", "/removed", "/retyped"):
+        receiver.script(path, then=404)
+    stored_requests(settings.database_url, ["0415*100"], "fixed1", receiver.url + "/broken")
+    stored_requests(settings.database_url, ["0416*100"], "off1", receiver.url + "/off")
+    stored_requests(settings.database_url, ["0416*100"], "retyped1", receiver.url + "/retyped")
+    fixed = make_job(receiver.url + "/broken", request_id="fixed1", extension="0415*100", secrets_=(old_secret,))
+    off = make_job(receiver.url + "/off", request_id="off1", extension="0416*100")
+    removed = make_job(receiver.url + "/removed", request_id="removed1", extension="0416*100")
+    retyped = make_job(receiver.url + "/retyped", request_id="retyped1", extension="0416*100")
+    await produce_jobs(settings, [fixed, off, removed, retyped])
+    assert len(await dead_letters(settings, {fixed.job_id, off.job_id, removed.job_id, retyped.job_id})) == 4
+
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("UPDATE event_requests SET url = %s, method = 'GET' WHERE id = 'fixed1'",
+                     (receiver.url + "/fixed",))
+        conn.execute("INSERT INTO signing_secrets (extension_id, request_id, secret) SELECT extension_id, id, %s"
+                     " FROM event_requests WHERE id = 'fixed1'", (rotated,))
+        conn.execute("UPDATE event_requests SET enabled = false WHERE id = 'off1'")
+        conn.execute("UPDATE event_requests SET type = 2 WHERE id = 'retyped1'")  # hangups only, now
+    went = _said(_cli(settings, "dlq", "redrive", "--request-id", "fixed1"))
+    assert "1 job(s) back on deliveries" in went, went
+    [request] = receiver.wait_for(1, path="/fixed")
+    assert (request.method, request.headers["webhook-id"]) == ("GET", fixed.job_id)
+    Webhook(rotated).verify(request.raw_query.encode(), request.headers, json_parse=False)
+    assert receiver.received("/broken") == receiver.received("/broken")[:1]  # the old URL is not tried again
+
+    held = _said(_cli(settings, "dlq", "redrive", "--extension", "0416*100"))
+    assert "0 job(s) back on deliveries" in held, held
+    assert ("3 left on the DLQ: 1 whose request was removed, 1 whose request is disabled, 1 whose request takes "
+            "another event type now") in held, held
+    listed = [json.loads(line) for line in _cli(settings, "dlq", "list", "--extension", "0416*100", "--json")
+              .splitlines()]
+    assert [letter["redriven_at"] for letter in listed] == [None] * 3  # a later redrive still takes them
+
+    receiver.script("/off", then=204)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("UPDATE event_requests SET enabled = true WHERE id = 'off1'")
+    again = _said(_cli(settings, "dlq", "redrive", "--request-id", "off1"))
+    assert "1 job(s) back on deliveries" in again, again
+    assert [r.headers["webhook-id"] for r in receiver.wait_for(2, path="/off")] == [off.job_id] * 2
 
 
 async def test_other_4xx_fails_permanently(settings: Settings, receiver: Receiver) -> None:
