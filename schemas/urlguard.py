@@ -3,9 +3,9 @@
 A URL is refused when it is not http(s), carries credentials, or its host resolves to an address a
 tenant must not reach through us: loopback, private, link-local, multicast, shared (CGNAT), reserved,
 unspecified or a cloud metadata address, in IPv4 or IPv6. An IPv6 address that carries an IPv4 one
-(IPv4-mapped, 6to4, NAT64's well-known prefix) is judged by the IPv4 address it reaches, so DNS64 names of
-public hosts pass and a 6to4 wrapper of 127.0.0.1 does not; local-use NAT64 prefixes lead to private
-networks.
+(IPv4-mapped, NAT64's well-known prefix) is judged by the IPv4 address it reaches, so DNS64 names of
+public hosts pass; local-use NAT64 prefixes lead to private networks, and 6to4 (deprecated) is refused whole,
+saying so for a wrapper of 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ def forbidden_reason(address: Address) -> str | None:
             address = address.ipv4_mapped
         elif (wrapped := _wrapped_ipv4(address)) is not None:
             kind, inner = wrapped
-            reason = forbidden_reason(inner)
-            return None if reason is None else f"a {kind} address embedding {inner}, {reason}"
+            if (reason := forbidden_reason(inner)) is not None:
+                return f"a {kind} address embedding {inner}, {reason}"
+            if kind == "6to4":  # its relays are gone, and the delivery workers' network policy closes 2002::/16
+                return "a 6to4 address, deprecated (RFC 7526): use the host's IPv4 or native IPv6 address"
+            return None
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     checks = [

@@ -29,6 +29,7 @@ def resolver(host: str) -> list[str]:
         ("http://[::ffff:127.0.0.1]/", "loopback"),
         ("http://[2002:7f00:1::]/", "6to4 address embedding 127.0.0.1, a loopback"),
         ("http://[2002:a9fe:a9fe::1]/", "embedding 169.254.169.254, a cloud metadata"),
+        ("http://[2002:808:808::1]/", "a 6to4 address, deprecated"),
         ("http://[64:ff9b::10.0.0.1]/", "NAT64 address embedding 10.0.0.1, a private"),
         ("http://[64:ff9b:1::8.8.8.8]/", "local-use NAT64"),
         ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "private"),
@@ -53,7 +54,7 @@ def test_unsafe_urls_are_refused_with_a_reason(url: str, reason: str) -> None:
 
 
 @pytest.mark.parametrize("url", ["https://example.com/hook?a=1", "http://example.com:8080/x", "http://8.8.8.8/",
-                                 "http://[64:ff9b::8.8.8.8]/", "http://[2002:808:808::1]/",
+                                 "http://[64:ff9b::8.8.8.8]/",
                                  "https://example.com/caf\u00e9?q=\u00e4"])
 def test_public_urls_pass(url: str) -> None:
     check_url(url, allow_private=False, resolve=resolver)
