@@ -21,7 +21,10 @@ from typing import Any
 
 import psycopg
 
-from bench.pipeline import bench_settings, component_env, fresh_topics, publish
+from bench.pipeline import bench_settings, component_env, fresh_topics, publish, read_records
+from bench.tenants import bench_organization
+from control.service import add_request, admin
+from control.service.admin import Account
 from schemas.codec import encode
 from schemas.jobs import DeliveryJob, job_id_for
 from schemas.settings import Settings
@@ -31,16 +34,29 @@ PARAMS = {"CallID": "1732701600.42", "CallerIDNum": "+61299990000", "CallerIDNam
           "CallerExtension": "", "CalledNumber": "+61280001234"}
 
 
-def dead_jobs(count: int) -> Iterator[tuple[bytes, bytes]]:
-    """Jobs that gave up after the whole schedule, over 997 extensions (so on every partition)."""
+URL = "http://127.0.0.1:9/callapi"  # nothing listens: redrive only puts the jobs back on `deliveries`
+EXTENSIONS = 997  # so on every partition
+
+
+def dead_jobs(count: int, requests: list[tuple[str, str]], tenant: str) -> Iterator[tuple[bytes, bytes]]:
+    """Jobs that gave up after the whole schedule, over the (extension, Request ID) pairs stored in PostgreSQL (a
+    redrive sends each to its request as it is now, and holds back a job whose request is gone)."""
     now = datetime.now(UTC)
     for i in range(count):
         event_id = f"bench-{uuid.uuid4().hex}"
-        job = DeliveryJob(job_id=job_id_for(event_id, "bench"), event_id=event_id, event_type="dial-in",
-                          tenant="0003", extension=f"0003*{i % 997}", request_id="bench", method="POST",
-                          url="https://hooks.example.com/callapi", params=PARAMS, sequence=i, occurred_at=now,
-                          processed_at=now, attempt=8, last_error="HTTP 503 (gave up after 8 attempts)")
-        yield job.extension.encode(), encode(job)
+        extension, request_id = requests[i % len(requests)]
+        job = DeliveryJob(job_id=job_id_for(event_id, request_id), event_id=event_id, event_type="dial-in",
+                          tenant=tenant, extension=extension, request_id=request_id, method="POST", url=URL,
+                          params=PARAMS, sequence=i, occurred_at=now, processed_at=now, attempt=8,
+                          last_error="HTTP 503 (gave up after 8 attempts)")
+        yield extension.encode(), encode(job)
+
+
+def _stored_requests(conn: psycopg.Connection[Any], settings: Settings, org: Account) -> list[tuple[str, str]]:
+    """A dial-in POST request on each of EXTENSIONS extensions of `org`: (extension, Request ID)."""
+    made = admin.create_extensions(conn, org.id, [str(n) for n in range(1, EXTENSIONS + 1)])
+    return [(extension.number, add_request(conn, settings, extension, {"type": 0, "method": 1, "url": URL}).request.id)
+            for extension, _ in made]
 
 
 def _measured(settings: Settings, *args: str) -> dict[str, Any]:
@@ -71,15 +87,17 @@ def _high_water_kb(pid: int) -> int:
 
 def _round(base: Settings, letters: int) -> dict[str, Any]:
     settings = bench_settings(base)
-    with fresh_topics(settings):
+    with psycopg.connect(settings.database_url, autocommit=True) as conn, fresh_topics(settings), \
+            bench_organization(conn, "dlq tools bench") as org:
         try:
-            asyncio.run(publish(settings, settings.topics.deliveries_dlq, dead_jobs(letters)))
+            jobs = dead_jobs(letters, _stored_requests(conn, settings, org), org.code or "")
+            asyncio.run(publish(settings, settings.topics.deliveries_dlq, jobs))
             commands = {"list_json": ("dlq", "list", "--json"), "list_table": ("dlq", "list"),
-                        "redrive": ("dlq", "redrive", "--request-id", "bench")}
+                        "redrive": ("dlq", "redrive", "--tenant", org.code or "")}
             measured = {name: _measured(settings, *args) for name, args in commands.items()}
+            asyncio.run(read_records(settings, settings.topics.deliveries, letters, timeout_s=60))  # all redriven
         finally:
-            with psycopg.connect(settings.database_url, autocommit=True) as conn:
-                conn.execute("DELETE FROM dlq_redrives WHERE topic = %s", (settings.topics.deliveries_dlq,))
+            conn.execute("DELETE FROM dlq_redrives WHERE topic = %s", (settings.topics.deliveries_dlq,))
     return {"letters": letters,
             **{name: {**m, "letters_per_s": round(letters / m["s"])} for name, m in measured.items()}}
 

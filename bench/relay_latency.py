@@ -18,8 +18,10 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer
 
+from bench.tenants import bench_organization
 from control.relay import run_relay
 from control.service import add_request, admin, edit_request
+from control.service.admin import Account
 from schemas.requests import ExtensionRequests
 from schemas.settings import Settings
 
@@ -28,15 +30,11 @@ CHANGES = 200
 IDLE_BETWEEN_S = 0.05
 
 
-def _setup(conn: psycopg.Connection[Any], settings: Settings) -> tuple[int, Any, str]:
-    provider = admin.create_provider(conn, "relay latency bench")
-    taken = {row[0] for row in conn.execute("SELECT code FROM accounts WHERE code IS NOT NULL").fetchall()}
-    code = next(f"{n}" for n in range(9_000_000_000, 9_000_001_000) if f"{n}" not in taken)
-    org = admin.create_organization(conn, provider.id, code, "bench")
+def _setup(conn: psycopg.Connection[Any], settings: Settings, org: Account) -> tuple[Any, str]:
     extension = admin.create_extension(conn, org.id, "1")
     bench_settings = settings.model_copy(update={"allow_private_urls": True})
     request = add_request(conn, bench_settings, extension, {"type": 0, "url": "http://127.0.0.1:9/"}).request
-    return provider.id, extension, request.id
+    return extension, request.id
 
 
 async def _measure(settings: Settings, conn: psycopg.Connection[Any], extension: Any, request_id: str,
@@ -73,12 +71,10 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def run(settings: Settings, *, changes: int = CHANGES) -> dict[str, Any]:
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        provider_id, extension, request_id = _setup(conn, settings)
-        try:
-            latencies = asyncio.run(_measure(settings, conn, extension, request_id, changes))
-        finally:
-            conn.execute("DELETE FROM accounts WHERE id = %s", (provider_id,))
+    with psycopg.connect(settings.database_url, autocommit=True) as conn, \
+            bench_organization(conn, "relay latency bench") as org:
+        extension, request_id = _setup(conn, settings, org)
+        latencies = asyncio.run(_measure(settings, conn, extension, request_id, changes))
     result = {
         "changes": len(latencies), "relay_poll_s": settings.relay_poll_s,
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
