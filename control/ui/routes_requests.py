@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from control import service
 from control.api.deps import AppSettings, Db
-from control.errors import InvalidInput
+from control.errors import InvalidInput, NotFound
 from control.service import ExtensionRef, RequestView
 from control.ui import session
 from control.ui.deps import Csrf, PostedForm, SignedIn, UiRoute, UiSession, form_text
@@ -90,10 +90,14 @@ def set_status(db: Db, settings: AppSettings, signed_in: UiSession, number: str,
 
 @router.post("/remove", dependencies=[Csrf])
 def remove(db: Db, signed_in: UiSession, number: str, type: str, id: str) -> Response:
-    found = _extension(db, signed_in, number)
-    current = service.get_request(db, found, type, id)
-    service.remove_request(db, found, current.type, current.id)
-    message = f"{type_label(current.type)} request {current.id} removed."
+    found = _extension(db, signed_in, number)  # another tenant's extension stays a 404
+    try:
+        current = service.get_request(db, found, type, id)
+        service.remove_request(db, found, current.type, current.id)
+    except NotFound:  # a second click, or another tab, was first: what the person asked for is done
+        message = f"Request {id} was already removed."
+    else:
+        message = f"{type_label(current.type)} request {current.id} removed."
     return flash_redirect(extension_url(found.number), db, signed_in, session.Flash(message, found.number))
 
 

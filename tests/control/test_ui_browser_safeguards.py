@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, expect
 
 from control import service
 from control.ui import session
-from control.ui.render import request_url
+from control.ui.render import extension_url, request_url
 from schemas.attempts import Outcome
 from schemas.events import EventType
 from schemas.settings import Settings
@@ -133,3 +133,25 @@ def test_the_whole_delivery_log_can_be_paged_through(
         page.goto(api.url + request_url(number, made.type, made.id) + "?start=1000")
         page.get_by_role("link", name="Newest attempts").click()
         expect(log).to_have_count(50)
+
+
+def test_remove_sent_twice_says_the_request_is_gone_instead_of_not_found(
+    chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
+) -> None:
+    """A double click on Remove … for good: the second post finds the request removed by the first."""
+    made = service.add_request(conn, settings, tenant.extension, {"type": 0, "url": HOOK}).request
+    number = tenant.extension.number
+    with signed_in_page(chromium, api, tenant, number) as (context, page):
+        page.locator(f"#request-{made.id} summary").click()
+        with page.expect_request(lambda sent: sent.method == "POST") as posted:
+            page.get_by_role("button", name=f"Remove {made.id} for good").click()
+        expect(page.get_by_role("status")).to_contain_text(f"Dial-In request {made.id} removed.")
+        cookies = "; ".join(f"{cookie['name']}={cookie['value']}" for cookie in context.cookies())
+        again = context.request.post(posted.value.url, data=posted.value.post_data or "", max_redirects=0, headers={
+            "Content-Type": posted.value.headers["content-type"], "Cookie": cookies})
+        assert (again.status, again.headers.get("location")) == (303, extension_url(number))
+        flash = next(header["value"] for header in again.headers_array if header["name"].lower() == "set-cookie")
+        shown = context.request.get(api.url + extension_url(number),
+                                    headers={"Cookie": f"{cookies}; {flash.split(';')[0]}"})
+        assert f"Request {made.id} was already removed." in shown.text()
+
