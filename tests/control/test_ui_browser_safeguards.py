@@ -155,3 +155,26 @@ def test_remove_sent_twice_says_the_request_is_gone_instead_of_not_found(
                                     headers={"Cookie": f"{cookies}; {flash.split(';')[0]}"})
         assert f"Request {made.id} was already removed." in shown.text()
 
+
+def test_on_a_phone_the_times_of_the_last_deliveries_say_their_time_zone(
+    chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
+    database_url: str,
+) -> None:
+    """The table's header, which says UTC, is hidden on a phone: each card's label must say it."""
+    made = service.add_request(conn, settings, tenant.extension, {"type": 0, "url": HOOK}).request
+    write_attempts(database_url, [attempt(tenant.extension, made.id, EventType.DIAL_IN, number=1,
+                                          outcome=Outcome.DELIVERED, status_code=200, ago_s=60)])
+    number = tenant.extension.number
+    with signed_in_page(chromium, api, tenant, number) as (desktop, _):
+        phone = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                     storage_state=desktop.storage_state())
+        try:
+            page = phone.new_page()
+            page.goto(api.url + extension_url(number))
+            cell = page.locator(f"#request-{made.id} td").filter(has=page.locator("time"))
+            expect(cell).to_have_count(1)
+            label = cell.evaluate("td => getComputedStyle(td, '::before').content")
+            assert "UTC" in label, label
+        finally:
+            phone.close()
+
