@@ -12,6 +12,7 @@ from typing import Any
 
 from control.errors import InvalidInput
 from control.service import RequestView, parse_fields
+from schemas.events import EventType
 from schemas.settings import Settings
 
 FORM_FIELDS = ("type", "method", "url", "status", "note")
@@ -26,8 +27,9 @@ class RequestForm:
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def blank(cls) -> RequestForm:
-        return cls({"type": "0", "method": "GET", "url": "", "status": "1", "note": "", "signing": ""})
+    def blank(cls, event_type: EventType = EventType.DIAL_IN) -> RequestForm:
+        return cls({"type": str(int(event_type)), "method": "GET", "url": "", "status": "1", "note": "",
+                    "signing": ""})
 
     @classmethod
     def of(cls, request: RequestView) -> RequestForm:

@@ -41,6 +41,7 @@ class PostedRequest(BaseModel):
     note: str | None = None
     signing: str | None = None
     add_key: str | None = None  # the Add form's own key: the same form sent twice adds one request
+    view: str | None = None  # the event type the page was filtered to (`?type=`), to return to
 
 
 def posted_request(form: PostedForm) -> PostedRequest:
@@ -88,7 +89,7 @@ def extension_page(db: psycopg.Connection[Any], signed_in: SignedIn, extension: 
         "session": signed_in, "extension": extension, "selected": selected, "flash": flash,
         "groups": [(event_type, by_type[event_type]) for event_type in shown],
         "counts": {event_type: len(found) for event_type, found in by_type.items()},
-        "total": len(rows), "hidden": hidden, "form": form or RequestForm.blank(),
+        "total": len(rows), "hidden": hidden, "form": form or RequestForm.blank(selected or EventType.DIAL_IN),
         "add_key": secrets.token_urlsafe(16),  # a new one per page shown: each shown form is one Add
     }, status=status)
 
@@ -153,16 +154,21 @@ def add(db: Db, settings: AppSettings, signed_in: UiSession, number: str, posted
     """Add; errors re-render the page with the message next to the field, success redirects (PRG)."""
     found = _extension(db, signed_in, number)
     form = RequestForm.posted(posted.model_dump())
+    try:
+        view = _selected({"type": posted.view or ""})
+    except InvalidInput:  # not a form this page made: show every type
+        view = None
     try:  # a double click, or a resend of a slow answer, sends the same key: the request the first one added
         saved = service.add_request(db, settings, found, form.data(), idempotency_key=posted.add_key or None)
     except InvalidInput as error:
-        return extension_page(db, signed_in, found, form=form.fail(error, settings), status=400)
+        return extension_page(db, signed_in, found, selected=view, form=form.fail(error, settings), status=400)
     except LimitReached as error:
         form.errors = {GENERAL: error.message}
-        return extension_page(db, signed_in, found, form=form, status=409)
+        return extension_page(db, signed_in, found, selected=view, form=form, status=409)
     except KeyReused:  # sent again with other values after the first had added its request
         form.errors = {GENERAL: "This form had already added a request (see the list above), so these values were "
                                 "not added. Check them and select Add request again to add another."}
-        return extension_page(db, signed_in, found, form=form, status=409)
-    url = f"{extension_url(found.number)}#request-{saved.request.id}"
+        return extension_page(db, signed_in, found, selected=view, form=form, status=409)
+    filtered = f"?type={view.slug}" if view == saved.request.type else ""  # back to the view it shows in
+    url = f"{extension_url(found.number)}{filtered}#request-{saved.request.id}"
     return flash_redirect(url, db, signed_in, saved_flash(found, "added", saved))

@@ -178,3 +178,15 @@ def test_on_a_phone_the_times_of_the_last_deliveries_say_their_time_zone(
         finally:
             phone.close()
 
+
+def test_adding_from_a_page_filtered_to_one_event_type_starts_with_that_type(
+    chromium: Browser, api: ApiServer, tenant: Tenant,
+) -> None:
+    number = tenant.extension.number
+    with signed_in_page(chromium, api, tenant, number) as (_, page):
+        page.get_by_role("link", name="Hangup").click()
+        expect(page.get_by_label("Event", exact=True)).to_have_value(str(int(EventType.HANGUP)))
+        page.get_by_label("URL", exact=True).fill(HOOK)
+        page.get_by_role("button", name="Add request").click()
+        expect(page.get_by_role("status")).to_contain_text("Hangup request")
+        assert "type=hangup" in page.url
