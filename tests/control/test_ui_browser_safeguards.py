@@ -190,3 +190,18 @@ def test_adding_from_a_page_filtered_to_one_event_type_starts_with_that_type(
         page.get_by_role("button", name="Add request").click()
         expect(page.get_by_role("status")).to_contain_text("Hangup request")
         assert "type=hangup" in page.url
+
+
+def test_a_refused_add_shows_its_messages_without_scrolling_past_the_list(
+    chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
+) -> None:
+    """The Add form sits below every request: the page that explains a refusal opens at the form."""
+    for index in range(12):
+        service.add_request(conn, settings, tenant.extension, {"type": index % 5, "url": f"{HOOK}?n={index}"})
+    number = tenant.extension.number
+    with signed_in_page(chromium, api, tenant, number) as (_, page):
+        page.get_by_label("URL", exact=True).fill("ftp://files.example.com/drop")
+        page.get_by_role("button", name="Add request").click()
+        expect(page.locator("#url-error")).to_contain_text("must start with http:// or https://")
+        expect(page.locator("#url-error")).to_be_in_viewport()
+        expect(page.get_by_label("URL", exact=True)).to_have_value("ftp://files.example.com/drop")
