@@ -131,6 +131,7 @@ def flash_redirect(url: str, db: psycopg.Connection[Any], signed_in: SignedIn, f
     the cookie is signed, not encrypted, and the next page may be served by another replica."""
     if flash.secret is not None:
         flash = replace(flash, secret=None, secret_ref=flash_secrets.keep(db, flash.secret))
+        url = url.split("#", 1)[0] + "#secret"  # shown once, at the top: open there, not at a row further down
     response = redirect(url)
     session.set_cookie(response, session.FLASH_COOKIE, session.encode_flash(flash, signed_in.token),
                        max_age_s=session.FLASH_MAX_AGE_S)

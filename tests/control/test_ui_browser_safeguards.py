@@ -205,3 +205,22 @@ def test_a_refused_add_shows_its_messages_without_scrolling_past_the_list(
         expect(page.locator("#url-error")).to_contain_text("must start with http:// or https://")
         expect(page.locator("#url-error")).to_be_in_viewport()
         expect(page.get_by_label("URL", exact=True)).to_have_value("ftp://files.example.com/drop")
+
+
+def test_a_new_signing_secret_is_in_view_when_the_page_opens(
+    chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
+) -> None:
+    """It is shown once, at the top: the page must not open scrolled down to the request's row below a long list."""
+    for index in range(12):
+        service.add_request(conn, settings, tenant.extension, {"type": index % 5, "url": f"{HOOK}?n={index}"})
+    number = tenant.extension.number
+    with signed_in_page(chromium, api, tenant, number) as (_, page):
+        page.get_by_label("URL", exact=True).fill(HOOK + "?signed")
+        page.get_by_label("Sign notifications (Standard Webhooks)").check()
+        page.get_by_role("button", name="Add request").click()
+        expect(page.get_by_label("Secret", exact=True)).to_be_in_viewport()
+        added = next(r for r in service.list_requests(conn, tenant.extension, service.parse_list_query({})).items
+                     if r.url.endswith("?signed"))
+        page.goto(api.url + request_url(number, added.type, added.id))
+        page.get_by_role("button", name="Rotate secret").click()
+        expect(page.get_by_label("Secret", exact=True)).to_be_in_viewport()
