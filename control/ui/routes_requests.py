@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -73,8 +74,11 @@ def edit(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type:
         current = service.get_request(db, found, type, id)
         return request_page(db, signed_in, found, current, overlap_s=settings.secret_overlap_s,
                             form=form.fail(error, settings), status=400)
-    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", db, signed_in,
-                          saved_flash(found, "saved", saved))
+    flash = saved_flash(found, "saved", saved)
+    if saved.request.disabled_reason and not saved.request.enabled:  # e.g. its URL fixed after a 410: still off
+        flash = replace(flash, message=f"{flash.message} It is still disabled: select Enable to resume delivery.",
+                        warning=True)
+    return flash_redirect(f"{extension_url(found.number)}#request-{saved.request.id}", db, signed_in, flash)
 
 
 @router.post("/status")

@@ -224,3 +224,21 @@ def test_a_new_signing_secret_is_in_view_when_the_page_opens(
         page.goto(api.url + request_url(number, added.type, added.id))
         page.get_by_role("button", name="Rotate secret").click()
         expect(page.get_by_label("Secret", exact=True)).to_be_in_viewport()
+
+
+def test_a_request_disabled_by_410_says_it_is_still_off_after_an_edit_that_did_not_enable_it(
+    chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
+) -> None:
+    made = service.add_request(conn, settings, tenant.extension, {"type": 0, "url": HOOK}).request
+    conn.execute("UPDATE event_requests SET enabled = false, disabled_reason = 'gone' WHERE id = %s", (made.id,))
+    number = tenant.extension.number
+    with signed_in_page(chromium, api, tenant, number) as (_, page):
+        expect(page.locator(f"#request-{made.id}")).to_contain_text("answered 410 Gone")
+        page.get_by_role("link", name=f"Edit request {made.id}").click()
+        expect(page.get_by_text("The endpoint answered 410 Gone")).to_be_visible()
+        page.get_by_label("URL", exact=True).fill(HOOK + "/v2")
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_role("status")).to_contain_text("It is still disabled: select Enable to resume delivery.")
+        page.get_by_role("button", name=f"Enable request {made.id}").click()
+        expect(page.get_by_role("status")).to_contain_text(f"Dial-In request {made.id} enabled.")
+        expect(page.locator(f"#request-{made.id}")).not_to_contain_text("410 Gone")
