@@ -7,24 +7,27 @@ window are sent again as they were (marked `replay=True`). With `--extension` ea
 partitions that can hold those extensions' records; joining again with any filter, the window only on those of
 the extensions whose current config can make a selected job. Receivers dedupe by webhook-id, so an interrupted
 replay is simply run again. Ctrl-C finishes the batch in flight, so the report then says exactly how many jobs went.
+A broker that stops answering (no acknowledgement, no record) for CALLAPI_PRODUCER_REQUEST_TIMEOUT_MS ends it with
+KafkaLost, where the client would wait for it forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from processors.errors import ReplayError, TopicsMissing
+from processors.errors import ProcessorError, ReplayError, TopicsMissing
 from processors.handler import apply_config, lookup_packed
 from processors.records import decode_event, decode_requests
 from processors.replay_check import ConfigSeen, refusal
 from processors.replay_check_db import known_in_control_plane
-from processors.sink import KafkaSink, OutRecord
+from processors.sink import KafkaSink, OutRecord, Unacknowledged
 from processors.topology import partition_counts
 from processors.window import ReplayFilter, Window
 from schemas.codec import decode, encode
@@ -40,8 +43,14 @@ from schemas.settings import Settings
 log = logging.getLogger(__name__)
 
 SEND_BATCH = 500
+STOP_WAIT_S = 5.0
+"""How long Ctrl-C waits for the batch in flight: a broker acknowledges it in milliseconds, a lost one never."""
 Progress = Callable[[str, int, int], None]
 """progress(topic, records_done, records_total): the config on `event-requests` first, then the window."""
+
+
+class KafkaLost(ProcessorError):
+    """Kafka acknowledged no batch, or sent no record of a topic not read to its end, within the bound."""
 
 
 @dataclass
@@ -55,6 +64,9 @@ class ReplayReport:
     sent: bool = False
     jobs_sent: int = 0
     """Jobs Kafka acknowledged so far: all of `jobs` once done, what went before an interrupt."""
+    jobs_unconfirmed: int = 0
+    """Jobs of the batch Kafka never acknowledged, the replay having stopped (lost broker, Ctrl-C): some may be on
+    the topic."""
     window_records: int | None = None
     """Records in the window's offset ranges (found by time), once they are known."""
     records_scanned: int = 0
@@ -73,6 +85,24 @@ async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
     if count is None:
         raise TopicsMissing(topic_missing(topic, settings.kafka_bootstrap))
     return [TopicPartition(topic, p) for p in range(count)]
+
+
+class _Stall:
+    """KafkaLost once reads get no record for `bound_s`: with the broker gone the client waits for it forever."""
+
+    def __init__(self, bound_s: float) -> None:
+        self._bound_s, self._since = bound_s, time.monotonic()
+
+    def check(self, records: int, topic: str) -> None:
+        now = time.monotonic()
+        if records:
+            self._since = now
+        elif now - self._since >= self._bound_s:
+            raise KafkaLost(f"no record of {topic} in {self._bound_s:g} s")
+
+
+def _bound_s(settings: Settings) -> float:
+    return settings.producer_request_timeout_ms / 1000
 
 
 def holding(tps: list[TopicPartition], extensions: Collection[str] | None) -> list[TopicPartition]:
@@ -133,13 +163,15 @@ async def read_window(
         await consumer.start()  # inside: a start that fails still closes what it opened
         ranges = await _window_ranges(settings, consumer, topic, window, extensions, report)
         total = report.window_records = sum(end - start for start, end in ranges.values())
-        done = 0
+        done, stall = 0, _Stall(_bound_s(settings))
         progress(topic, done, total)
         for tp, (start, end) in ranges.items():
             consumer.assign([tp])
             consumer.seek(tp, start)
             while await consumer.position(tp) < end:
-                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                records = (await consumer.getmany(tp, timeout_ms=1000)).get(tp, [])
+                stall.check(len(records), topic)
+                for record in records:
                     if record.offset >= end:
                         break
                     done = report.records_scanned = done + 1
@@ -173,11 +205,12 @@ async def load_config(
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         firsts, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
-        total, done = sum(ends[tp] - firsts[tp] for tp in tps), 0
+        total, done, stall = sum(ends[tp] - firsts[tp] for tp in tps), 0, _Stall(_bound_s(settings))
         progress(topic, done, total)
         for tp in tps:
             while await consumer.position(tp) < ends[tp]:
                 records = (await consumer.getmany(tp, timeout_ms=1000)).get(tp, [])
+                stall.check(len(records), topic)
                 done = min(done + len(records), total)
                 progress(topic, done, total)
                 for record in records:
@@ -231,10 +264,11 @@ def _text(key: bytes) -> str:
 
 
 class _Batcher:
-    """Collects jobs and sends them in batches (each batch acknowledged before the next is read on)."""
+    """Collects jobs and sends them in batches (each batch acknowledged, within `bound_s`, before the next is read
+    on)."""
 
-    def __init__(self, sink: KafkaSink | None, topic: str, report: ReplayReport) -> None:
-        self._sink, self._topic, self._report = sink, topic, report
+    def __init__(self, sink: KafkaSink | None, topic: str, report: ReplayReport, bound_s: float) -> None:
+        self._sink, self._topic, self._report, self._bound_s = sink, topic, report, bound_s
         self._pending: list[OutRecord] = []
 
     async def add(self, job: DeliveryJob) -> None:
@@ -248,14 +282,24 @@ class _Batcher:
         if self._sink is None or not self._pending:
             return
         batch, self._pending = self._pending, []
-        sending = asyncio.ensure_future(self._sink.send_all(batch))
+        sending = asyncio.ensure_future(self._sink.send_all(batch, within_s=self._bound_s))
         try:
             await asyncio.shield(sending)
         except asyncio.CancelledError:  # Ctrl-C: finish the batch in flight, so the report says what went
-            await sending
-            self._report.jobs_sent += len(batch)
+            await asyncio.wait([sending], timeout=STOP_WAIT_S)  # unless Kafka is gone: then stop now
+            sending.cancel()
+            self._count(batch, acknowledged=sending.done() and not sending.cancelled() and not sending.exception())
             raise
-        self._report.jobs_sent += len(batch)
+        except Unacknowledged:
+            self._count(batch, acknowledged=False)
+            raise KafkaLost("no acknowledgement") from None
+        self._count(batch, acknowledged=True)
+
+    def _count(self, batch: list[OutRecord], *, acknowledged: bool) -> None:
+        if acknowledged:
+            self._report.jobs_sent += len(batch)
+        else:
+            self._report.jobs_unconfirmed += len(batch)
 
 
 async def replay(
@@ -268,11 +312,12 @@ async def replay(
     if not dry_run:  # before anything is read: a send to a missing topic would wait for it, then fail
         await _partitions(settings, settings.topics.deliveries)
     config = await checked_config(settings, wanted, from_deliveries=from_deliveries, report=report, progress=progress)
-    sink = None if dry_run else KafkaSink(bootstrap=settings.kafka_bootstrap)
+    sink = None if dry_run else KafkaSink(bootstrap=settings.kafka_bootstrap,
+                                          request_timeout_ms=settings.producer_request_timeout_ms)
     if sink is not None:
         await sink.start()
     try:
-        batcher = _Batcher(sink, settings.topics.deliveries, report)
+        batcher = _Batcher(sink, settings.topics.deliveries, report, _bound_s(settings))
         if from_deliveries:
             await _resend_recorded(settings, window, wanted, batcher, report, progress)
         else:
@@ -280,7 +325,7 @@ async def replay(
         await batcher.flush()
     finally:
         if sink is not None:
-            await sink.stop()
+            await sink.stop_now()  # every batch was acknowledged, or the replay gives up on it
     return report
 
 

@@ -7,11 +7,12 @@ import json
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
+import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from processors.errors import ReplayInterrupted
-from processors.replay import ReplayReport, replay
+from processors.replay import KafkaLost, ReplayReport, replay
 from processors.window import ReplayFilter, Window, parse_when
 from schemas.consoles import stderr_console, stdout_console
 from schemas.interrupts import sigterm_as_ctrl_c
@@ -39,9 +40,12 @@ def run_replay(
                 settings, window, wanted, from_deliveries=from_deliveries, dry_run=dry_run, report=report,
                 progress=lambda topic, done, total: _show(bar, task, topic, done, total),
             )))
-    except (KeyboardInterrupt, asyncio.CancelledError):
+    except (KeyboardInterrupt, asyncio.CancelledError, KafkaLost) as stop:
         if as_json:  # a script still learns what went
             print(_as_json(report, window, source, dry_run, hint=None, stopped=True))
+        if isinstance(stop, KafkaLost):  # the environment: 1, as an unreachable Kafka at the start
+            typer.echo(kafka_lost(report, source, settings), err=True)
+            raise typer.Exit(1) from None
         raise ReplayInterrupted(interrupted(report, source, settings.topics.deliveries, dry_run)) from None
     hint = None
     if report.jobs == 0 and report.filters_found_in == "postgresql":
@@ -103,13 +107,26 @@ def not_relayed_yet(source: str, event_requests: str) -> str:
 
 def interrupted(report: ReplayReport, source: str, target: str, dry_run: bool) -> str:
     """What an interrupted replay did, and what to do next."""
+    return (f"replay interrupted: {_done(report, source, target, dry_run)}. Run the same command again to replay the "
+            "whole window (receivers dedupe by webhook-id).")
+
+
+def kafka_lost(report: ReplayReport, source: str, settings: Settings) -> str:
+    """What a replay whose broker stopped answering did, and what to do next."""
+    return (f"replay stopped: Kafka at {settings.kafka_bootstrap} did not answer within "
+            f"{settings.producer_request_timeout_ms / 1000:g} s (CALLAPI_PRODUCER_REQUEST_TIMEOUT_MS); "
+            f"{_done(report, source, settings.topics.deliveries, dry_run=not report.sent)}. Run the same command "
+            "again once Kafka answers (check CALLAPI_KAFKA_BOOTSTRAP) to replay the whole window (receivers dedupe "
+            "by webhook-id).")
+
+
+def _done(report: ReplayReport, source: str, target: str, dry_run: bool) -> str:
     went = (f"{report.jobs} job(s) counted, nothing sent (dry run)" if dry_run
             else f"{report.jobs_sent} job(s) sent to {target}")
+    if report.jobs_unconfirmed:
+        went += f", {report.jobs_unconfirmed} more unconfirmed (Kafka may hold some of them)"
     if report.window_records is None:
-        read = f"the window on {source} was not read yet"
-    else:
-        left = report.window_records - report.records_scanned
-        read = (f"{report.records_scanned} of the window's {report.window_records} record(s) on {source} read, "
-                f"{left} left")
-    return (f"replay interrupted: {went}; {read}. Run the same command again to replay the whole window "
-            "(receivers dedupe by webhook-id).")
+        return f"{went}; the window on {source} was not read yet"
+    left = report.window_records - report.records_scanned
+    return (f"{went}; {report.records_scanned} of the window's {report.window_records} record(s) on {source} read, "
+            f"{left} left")

@@ -24,6 +24,10 @@ class OutRecord(NamedTuple):
     headers: list[tuple[str, bytes]] | None = None
 
 
+class Unacknowledged(Exception):
+    """Kafka did not acknowledge a batch within the caller's bound: some of its records may be on the broker."""
+
+
 class KafkaSink:
     """An idempotent, acks=all producer: `send` starts sends, `send_all` returns once Kafka acknowledged all.
 
@@ -60,12 +64,33 @@ class KafkaSink:
     async def stop(self) -> None:
         await self._producer.stop()
 
+    async def stop_now(self) -> None:
+        """Close without waiting for records Kafka has not acknowledged, for a caller that counted what was and gives
+        up on the rest: with the broker gone, `stop` would wait for it to come back. The client's sender is cancelled
+        first, as the close waits for it or for every batch (aiokafka has no public way to drop them)."""
+        sender = self._producer._sender
+        if sender is not None and sender.sender_task is not None:
+            sender.sender_task.cancel()
+        await self._producer.stop()
+
     def send(self, records: Sequence[OutRecord]) -> list[Ack]:
         """Hand the records to the producer, in order; one future per record, resolved by Kafka's ack."""
         return [self._publisher.publish(r.topic, r.key, r.value, r.headers) for r in records]
 
-    async def send_all(self, records: Sequence[OutRecord]) -> None:
-        """Send and wait until Kafka acknowledged every record."""
+    async def send_all(self, records: Sequence[OutRecord], *, within_s: float | None = None) -> None:
+        """Send and wait until Kafka acknowledged every record: for as long as it takes (the processor, which must
+        never drop a job), or `within_s` at most, then Unacknowledged (a replay, which says what went and stops).
+        With the broker gone the acknowledgements never come, nor an error: only a bound ends the wait."""
+        if within_s is None:
+            await self._send_until_acknowledged(records)
+            return
+        try:
+            async with asyncio.timeout(within_s):
+                await self._send_until_acknowledged(records)
+        except TimeoutError:
+            raise Unacknowledged(f"Kafka did not acknowledge {len(records)} record(s) within {within_s:g} s") from None
+
+    async def _send_until_acknowledged(self, records: Sequence[OutRecord]) -> None:
         pending = list(records)
         backoff_s = self._retry_backoff_s
         while pending:
