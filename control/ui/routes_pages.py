@@ -42,6 +42,7 @@ class PostedRequest(BaseModel):
     signing: str | None = None
     add_key: str | None = None  # the Add form's own key: the same form sent twice adds one request
     view: str | None = None  # the event type the page was filtered to (`?type=`), to return to
+    signed_before: str | None = None  # the edit form's: whether the request signed when the form was shown
 
 
 def posted_request(form: PostedForm) -> PostedRequest:

@@ -75,6 +75,10 @@ def edit(db: Db, settings: AppSettings, signed_in: UiSession, number: str, type:
         return request_page(db, signed_in, found, current, overlap_s=settings.secret_overlap_s,
                             form=form.fail(error, settings), status=400)
     flash = saved_flash(found, "saved", saved)
+    if form.data()["signing"] and not posted.signed_before and saved.secret is None and saved.request.signing:
+        # another save of this form (a second click, another tab) turned signing on and showed the secret once
+        flash = replace(flash, warning=True, message=f"{flash.message} It already signed: an earlier save made its "
+                        "secret and showed it once. If you did not copy it, use Rotate secret on its page.")
     if saved.request.disabled_reason and not saved.request.enabled:  # e.g. its URL fixed after a 410: still off
         flash = replace(flash, message=f"{flash.message} It is still disabled: select Enable to resume delivery.",
                         warning=True)

@@ -242,3 +242,21 @@ def test_a_request_disabled_by_410_says_it_is_still_off_after_an_edit_that_did_n
         page.get_by_role("button", name=f"Enable request {made.id}").click()
         expect(page.get_by_role("status")).to_contain_text(f"Dial-In request {made.id} enabled.")
         expect(page.locator(f"#request-{made.id}")).not_to_contain_text("410 Gone")
+
+
+def test_turning_signing_on_twice_points_to_rotate_when_the_secret_went_to_the_other_save(
+    chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
+) -> None:
+    """A second click on Save, or the same edit in another tab: the first save made the secret and showed it on a
+    page this one replaced; the second finds the request signing and must not pass for an ordinary save."""
+    made = service.add_request(conn, settings, tenant.extension, {"type": 0, "url": HOOK}).request
+    number = tenant.extension.number
+    with signed_in_page(chromium, api, tenant, number) as (context, page):
+        other = context.new_page()
+        for each in (page, other):
+            each.goto(api.url + request_url(number, made.type, made.id))
+            each.get_by_label("Sign notifications (Standard Webhooks)").check()
+        other.get_by_role("button", name="Save changes").click()
+        expect(other.get_by_label("Secret", exact=True)).to_be_visible()
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_role("status")).to_contain_text("Rotate secret")
