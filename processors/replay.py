@@ -43,6 +43,9 @@ from schemas.settings import Settings
 log = logging.getLogger(__name__)
 
 SEND_BATCH = 500
+LATE_STAMPS_MS = 60_000
+"""How far past --until a partition is read: producers on several hosts stamp records with their own clocks, so a
+record stamped inside the window may follow one stamped after it (the first offset found by --until)."""
 STOP_WAIT_S = 5.0
 """How long Ctrl-C waits for the batch in flight: a broker acknowledges it in milliseconds, a lost one never."""
 Progress = Callable[[str, int, int], None]
@@ -68,7 +71,7 @@ class ReplayReport:
     """Jobs of the batch Kafka never acknowledged, the replay having stopped (lost broker, Ctrl-C): some may be on
     the topic."""
     window_records: int | None = None
-    """Records in the window's offset ranges (found by time), once they are known."""
+    """Records in the window's offset ranges (found by time, a minute past --until), once they are known."""
     records_scanned: int = 0
     """Of those, the records read so far (`records_read` counts only those timestamped in the window)."""
     partitions: int = 0
@@ -129,10 +132,11 @@ async def _window_ranges(
     settings: Settings, consumer: AIOKafkaConsumer, topic: str, window: Window, extensions: Collection[str] | None,
     report: ReplayReport,
 ) -> dict[TopicPartition, tuple]:
-    """Per partition read: [first offset at/after since, first offset at/after until) — found by time."""
+    """Per partition read: [first offset at/after since, first offset at/after until + LATE_STAMPS_MS) — found by
+    time; `read_window` keeps the records stamped in the window."""
     tps = await _partitions(settings, topic)
     starts = await consumer.offsets_for_times({tp: window.since_ms for tp in tps})
-    ends = await consumer.offsets_for_times({tp: window.until_ms for tp in tps})
+    ends = await consumer.offsets_for_times({tp: window.until_ms + LATE_STAMPS_MS for tp in tps})
     firsts = await consumer.beginning_offsets(tps)
     log_ends = await consumer.end_offsets(tps)
     ranges, older = {}, []

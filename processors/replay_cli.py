@@ -50,7 +50,7 @@ def run_replay(
     hint = None
     if report.jobs == 0 and report.filters_found_in == "postgresql":
         hint = not_relayed_yet(source, settings.topics.event_requests)
-    elif report.window_records == 0:
+    elif report.records_read == 0:  # the ranges reach a minute past --until: they may hold only later records
         hint = nothing_in(window, source, retention_h=settings.call_events_retention_h, now=now)
     if as_json:
         print(_as_json(report, window, source, dry_run, hint=hint, stopped=False))

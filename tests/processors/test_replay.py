@@ -284,3 +284,19 @@ def test_reading_the_config_reports_progress_on_event_requests(make_settings: Ca
     asyncio.run(load_config(settings, ReplayFilter(), progress=lambda *step: seen.append(step)))
     assert seen and {topic for topic, _, _ in seen} == {settings.topics.event_requests}
     assert seen[0][1] == 0 and seen[-1][1:] == (60, 60)
+
+
+def test_a_record_stamped_inside_the_window_after_one_stamped_past_its_end_is_replayed_too(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Producers on several hosts stamp records with their own clocks: in a partition, one stamped just before
+    --until can follow one stamped just after it, and belongs to the window all the same."""
+    settings = make_settings()
+    ext = "0909*100"
+    produce_config(settings, {ext: [request(ext, "r1")]})
+    until = _ms(UNTIL)
+    asyncio.run(produce_at(settings, settings.topics.call_events, [
+        (ext, encode(call_event(ext)), at) for at in (until - 2000, until + 1000, until - 1000, until + 2000)
+    ]))
+    report = _replay(settings, "--dry-run")
+    assert (report["records_read"], report["jobs"]) == (2, 2)
