@@ -1,14 +1,42 @@
-"""Test helpers that talk to the real broker: produce records, read a topic from the beginning."""
+"""Test helpers that talk to the real broker: produce records, read a topic from the beginning; a broker of a
+test's own, to kill."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from deploy.local.kafka import Kafka
+from schemas.ops import free_port
 from schemas.settings import Settings
+
+
+@contextlib.contextmanager
+def broker_of_its_own(settings: Settings, folder: Path) -> Iterator[Kafka]:
+    """A real broker on free ports with its data in `folder` (the shared one stays up), SIGKILLed at the end."""
+    kafka = Kafka(stack_dir=folder, cache_dir=settings.cache_dir / "maven", port=free_port(),
+                  controller_port=free_port())
+    kafka.up()
+    try:
+        yield kafka
+    finally:
+        crash(kafka)
+
+
+def crash(kafka: Kafka) -> None:
+    """SIGKILL the broker and reap it (Service.stop would wait out its timeout on the un-reaped child)."""
+    pid = kafka.service.pid()
+    if pid is not None:
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    kafka.service.stop(timeout_s=1)
 
 
 async def produce(

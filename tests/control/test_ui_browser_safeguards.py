@@ -192,12 +192,17 @@ def test_adding_from_a_page_filtered_to_one_event_type_starts_with_that_type(
         assert "type=hangup" in page.url
 
 
+def _a_long_list(conn: psycopg.Connection[Any], settings: Settings, tenant: Tenant) -> None:
+    """Twelve requests: more than a browser window shows above the Add form."""
+    for index in range(12):
+        service.add_request(conn, settings, tenant.extension, {"type": index % 5, "url": f"{HOOK}?n={index}"})
+
+
 def test_a_refused_add_shows_its_messages_without_scrolling_past_the_list(
     chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
 ) -> None:
     """The Add form sits below every request: the page that explains a refusal opens at the form."""
-    for index in range(12):
-        service.add_request(conn, settings, tenant.extension, {"type": index % 5, "url": f"{HOOK}?n={index}"})
+    _a_long_list(conn, settings, tenant)
     number = tenant.extension.number
     with signed_in_page(chromium, api, tenant, number) as (_, page):
         page.get_by_label("URL", exact=True).fill("ftp://files.example.com/drop")
@@ -211,8 +216,7 @@ def test_a_new_signing_secret_is_in_view_when_the_page_opens(
     chromium: Browser, api: ApiServer, settings: Settings, conn: psycopg.Connection[Any], tenant: Tenant,
 ) -> None:
     """It is shown once, at the top: the page must not open scrolled down to the request's row below a long list."""
-    for index in range(12):
-        service.add_request(conn, settings, tenant.extension, {"type": index % 5, "url": f"{HOOK}?n={index}"})
+    _a_long_list(conn, settings, tenant)
     number = tenant.extension.number
     with signed_in_page(chromium, api, tenant, number) as (_, page):
         page.get_by_label("URL", exact=True).fill(HOOK + "?signed")

@@ -265,36 +265,25 @@ async def test_410_disables_the_request_in_postgresql(settings: Settings, receiv
     assert set(_attempts_counted()) == {outcome.value for outcome in Outcome}
 
 
-async def test_a_410_from_a_url_the_request_no_longer_has_leaves_the_request_enabled(
-    settings: Settings, receiver: Receiver,
+@pytest.mark.parametrize(("extension", "stored_path", "enabled"), [
+    ("0411*100", "/new", True),  # a retry for the URL the request had before an Edit: that job stops, not the request
+    ("0412*100", "/gone", False),  # a job made before the user disabled the request: their disable stays theirs
+])
+async def test_a_410_leaves_a_request_that_moved_away_or_was_disabled_by_hand_as_it_was(
+    settings: Settings, receiver: Receiver, extension: str, stored_path: str, enabled: bool,
 ) -> None:
-    """A retry for the URL a request had before an Edit, which now answers 410, stops that job only."""
-    extension = "0411*100"
-    _request_row(settings, extension, "moved1", receiver.url + "/new")
-    receiver.script("/old", then=410)
-    job = make_job(receiver.url + "/old", request_id="moved1", extension=extension)
+    request_id = f"keep{extension[:4]}"
+    _request_row(settings, extension, request_id, receiver.url + stored_path, enabled=enabled)
+    receiver.script("/gone", then=410)
+    job = make_job(receiver.url + "/gone", request_id=request_id, extension=extension)
     await produce_jobs(settings, [job])
     attempts = await attempts_of(settings, job.job_id, count=1)
     assert [(a.outcome, a.status_code) for a in attempts] == [(Outcome.DISABLED, 410)]
     with psycopg.connect(settings.database_url) as conn:
-        row = conn.execute("SELECT enabled, disabled_reason FROM event_requests WHERE id = 'moved1'").fetchone()
+        row = conn.execute("SELECT enabled, disabled_reason FROM event_requests WHERE id = %s",
+                           (request_id,)).fetchone()
         outbox = conn.execute("SELECT count(*) FROM outbox WHERE extension = %s", (extension,)).fetchone()
-    assert (row, outbox) == ((True, None), (0,))
-
-
-async def test_a_410_leaves_a_request_disabled_by_hand_as_it_was(settings: Settings, receiver: Receiver) -> None:
-    """A job made before the user disabled the request, answered 410: the user's disable stays theirs."""
-    extension = "0412*100"
-    _request_row(settings, extension, "byhand1", receiver.url + "/byhand", enabled=False)
-    receiver.script("/byhand", then=410)
-    job = make_job(receiver.url + "/byhand", request_id="byhand1", extension=extension)
-    await produce_jobs(settings, [job])
-    attempts = await attempts_of(settings, job.job_id, count=1)
-    assert [(a.outcome, a.status_code) for a in attempts] == [(Outcome.DISABLED, 410)]
-    with psycopg.connect(settings.database_url) as conn:
-        row = conn.execute("SELECT enabled, disabled_reason FROM event_requests WHERE id = 'byhand1'").fetchone()
-        outbox = conn.execute("SELECT count(*) FROM outbox WHERE extension = %s", (extension,)).fetchone()
-    assert (row, outbox) == ((False, None), (0,))
+    assert (row, outbox) == ((enabled, None), (0,))
 
 
 async def test_a_410_while_the_request_row_is_locked_stops_the_job_without_disabling(

@@ -211,6 +211,26 @@ async def _records_on(settings: Settings, topic: str) -> int:
         await consumer.stop()
 
 
+def big_replay_started(settings: Settings, ext: str, *args: str) -> subprocess.Popen[str]:
+    """A replay of BIG_EVENTS events with BIG_FAN_OUT jobs each, of `ext`; returned once a batch is on `deliveries`."""
+    produce_config(settings, {ext: [request(ext, f"r{i}") for i in range(BIG_FAN_OUT)]})
+    inside = _ms(SLOTS["inside"])
+    asyncio.run(produce_at(settings, settings.topics.call_events,
+                           [(ext, encode(call_event(ext)), inside) for _ in range(BIG_EVENTS)]))
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "callapi_events", "replay", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat(),
+         *args],
+        env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=ctrl_c_enabled,
+    )
+    try:
+        TopicReader(settings, settings.topics.deliveries).wait_for(lambda records: len(records) > 0, timeout_s=60)
+    except BaseException:
+        replay.kill()
+        raise
+    return replay
+
+
 @pytest.mark.parametrize(("stop", "as_json"), [  # Ctrl-C; `timeout`, a Kubernetes Job stopped; a script's run
     (signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True),
 ])
@@ -218,19 +238,8 @@ def test_ctrl_c_says_how_many_jobs_went_and_exactly_those_are_on_the_topic(
     make_settings: Callable[..., Settings], stop: signal.Signals, as_json: bool,
 ) -> None:
     settings = make_settings()
-    ext = "0505*100"
-    produce_config(settings, {ext: [request(ext, f"r{i}") for i in range(BIG_FAN_OUT)]})
-    inside = _ms(SLOTS["inside"])
-    asyncio.run(produce_at(settings, settings.topics.call_events,
-                           [(ext, encode(call_event(ext)), inside) for _ in range(BIG_EVENTS)]))
-    replay = subprocess.Popen(
-        [sys.executable, "-m", "callapi_events", "replay", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat(),
-         *(["--json"] if as_json else [])],
-        env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=ctrl_c_enabled,
-    )
+    replay = big_replay_started(settings, "0505*100", *(["--json"] if as_json else []))
     try:
-        TopicReader(settings, settings.topics.deliveries).wait_for(lambda records: len(records) > 0, timeout_s=60)
         replay.send_signal(stop)  # mid-run: the first batch is on the topic, most of the window is not
         shown, said = replay.communicate(timeout=60)
     finally:

@@ -8,21 +8,16 @@ import json
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from deploy.local.kafka import Kafka
-from schemas.codec import encode
-from schemas.ops import free_port
 from schemas.settings import Settings
 from tests.conftest import new_settings
-from tests.processes import ctrl_c_enabled, settings_env
-from tests.processors.support import TopicReader, call_event, produce_at, produce_config, request
-from tests.processors.test_replay import BIG_EVENTS, BIG_FAN_OUT, SINCE, SLOTS, UNTIL, _ms, _records_on
-from tests.producers.test_ingest_faults import crash
+from tests.kafka import broker_of_its_own, crash
+from tests.processors.test_replay import BIG_EVENTS, BIG_FAN_OUT, _records_on, big_replay_started
 
 pytestmark = pytest.mark.faults
 EXT = "0606*100"
@@ -30,28 +25,13 @@ EXT = "0606*100"
 
 @pytest.fixture
 def broker(base_settings: Settings, tmp_path: Path) -> Iterator[Kafka]:
-    kafka = Kafka(stack_dir=tmp_path, cache_dir=base_settings.cache_dir / "maven", port=free_port(),
-                  controller_port=free_port())
-    kafka.up()
-    try:
+    with broker_of_its_own(base_settings, tmp_path) as kafka:
         yield kafka
-    finally:
-        crash(kafka)
 
 
 def _replay_until_the_broker_dies(settings: Settings, broker: Kafka, *args: str) -> subprocess.Popen[str]:
     """A replay of 40,000 jobs, the broker killed once the first batch is on `deliveries`."""
-    produce_config(settings, {EXT: [request(EXT, f"r{i}") for i in range(BIG_FAN_OUT)]})
-    inside = _ms(SLOTS["inside"])
-    asyncio.run(produce_at(settings, settings.topics.call_events,
-                           [(EXT, encode(call_event(EXT)), inside) for _ in range(BIG_EVENTS)]))
-    replay = subprocess.Popen(
-        [sys.executable, "-m", "callapi_events", "replay", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat(),
-         *args],
-        env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=ctrl_c_enabled,
-    )
-    TopicReader(settings, settings.topics.deliveries).wait_for(lambda records: len(records) > 0, timeout_s=60)
+    replay = big_replay_started(settings, EXT, *args)
     crash(broker)
     return replay
 

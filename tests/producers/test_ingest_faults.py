@@ -14,9 +14,8 @@ import pytest
 
 from deploy.local.kafka import Kafka
 from deploy.topics import create_topics
-from schemas.ops import free_port
 from schemas.settings import Settings
-from tests.kafka import read_topic
+from tests.kafka import broker_of_its_own, crash, read_topic
 from tests.producers.helpers import IngestTenant, make_tenant
 from tests.producers.ingest_server import NINE, bearer, serving
 
@@ -27,22 +26,8 @@ READY_CHECK = 'callapi_ingest_ready_checks_total{result="reachable"}'
 
 @pytest.fixture
 def own_kafka(settings: Settings, tmp_path: Path) -> Iterator[Kafka]:
-    kafka = Kafka(stack_dir=tmp_path, cache_dir=settings.cache_dir / "maven", port=free_port(),
-                  controller_port=free_port())
-    kafka.up()
-    try:
+    with broker_of_its_own(settings, tmp_path) as kafka:
         yield kafka
-    finally:
-        crash(kafka)
-
-
-def crash(kafka: Kafka) -> None:
-    """SIGKILL the broker and reap it (Service.stop would wait out its timeout on the un-reaped child)."""
-    pid = kafka.service.pid()
-    if pid is not None:
-        os.killpg(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    kafka.service.stop(timeout_s=1)
 
 
 async def test_503_while_the_broker_is_down_then_recovery_and_nothing_acknowledged_is_lost(
